@@ -1,0 +1,65 @@
+"""nbtoolkit: production-grade machine learning from the Jupyter notebook.
+
+``%load_ext nbtoolkit`` registers the ``%nbt`` / ``%%nbt`` magics and imports nothing heavy; the
+public API below is imported on first use (PEP 562), so ``import nbtoolkit`` stays fast too.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_API = {
+    "register": "registry",
+    "load": "registry",
+    "promote": "registry",
+    "rollback": "registry",
+    "models": "registry",
+    "versions": "registry",
+    "lineage": "registry",
+    "validate": "data",
+    "Contract": "data",
+    "drift": "drift",
+    "Profile": "drift",
+    "evaluate": "evaluation",
+    "compare": "evaluation",
+    "threshold": "evaluation",
+    "record": "pipeline",
+    "run_pipeline": "pipeline",
+    "PredictionLog": "monitoring",
+    "Deployment": "monitoring",
+    "monitor": "monitoring",
+    "abtest": "monitoring",
+}
+
+__all__ = sorted(_API) + ["__version__", "load_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbtoolkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%nbt`` and make ``%config Nbt.*`` work."""
+    from .magics import Nbt
+
+    magics = Nbt(ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover - symmetry
+    pass

@@ -1,0 +1,107 @@
+"""The one exception tree of nbtoolkit.
+
+::
+
+    NbtError                                 base: a user-facing problem, one clear sentence
+    ├── BadInput(NbtError, ValueError)       malformed data, arguments, files, k=v pairs, REFs
+    │   ├── NotFitted(BadInput)              an estimator that was never fitted
+    │   └── ContractViolation(BadInput)      data broke its contract (validate --fail)
+    ├── NotFound(NbtError, LookupError)      something named does not exist
+    │   ├── ModelNotFound(NotFound)          unknown model / version / alias
+    │   └── VariableNotFound(NotFound)       unknown notebook variable
+    ├── GateFailed(NbtError)                 a promotion gate did not hold
+    ├── CheckFailed(NbtError, AssertionError) a check failed on purpose (drift --fail, alerts)
+    ├── IntegrityError(NbtError)             a stored artefact changed since it was registered
+    ├── StoreUnavailable(NbtError, ConnectionError)  tracking server / database unreachable
+    └── StepFailed(NbtError, RuntimeError)   a pipeline step failed
+
+Magics turn any ``NbtError`` into a one-line ``UsageError``; the CLI prints it and exits with
+code 1 for :class:`CheckFailed`, :class:`GateFailed` and :class:`StepFailed`, 2 otherwise.
+Anything that is not an ``NbtError`` is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NbtError(Exception):
+    """Base class of every error nbtoolkit raises on purpose."""
+
+    exit_code = 2
+
+
+class BadInput(NbtError, ValueError):
+    """The input was malformed: say what, show the value, say what is valid."""
+
+
+class NotFitted(BadInput):
+    """An estimator was passed before it was fitted."""
+
+
+class ContractViolation(BadInput):
+    """Data broke its contract; ``report`` holds the full validation report."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class NotFound(NbtError, LookupError):
+    """Something named does not exist."""
+
+    def __str__(self) -> str:  # LookupError would quote the message; keep it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelNotFound(NotFound):
+    """Unknown registered model, version or alias."""
+
+
+class VariableNotFound(NotFound):
+    """A notebook variable named in a magic does not exist."""
+
+
+class GateFailed(NbtError):
+    """A promotion gate did not hold; the alias was not moved."""
+
+    exit_code = 1
+
+
+class CheckFailed(NbtError, AssertionError):
+    """A check failed on purpose (drift with ``--fail``, an alert that fired)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class IntegrityError(NbtError):
+    """A stored model artefact no longer matches the sha256 recorded at registration."""
+
+
+class StoreUnavailable(NbtError, ConnectionError):
+    """The tracking server or database could not be reached."""
+
+
+class StepFailed(NbtError, RuntimeError):
+    """A pipeline step failed."""
+
+    exit_code = 1
+
+
+def did_you_mean(value: str, known: Iterable[str], *, what: str = "Known") -> str:
+    """Return ``" Did you mean 'x'?"`` or ``" Known: a, b."`` for an error message."""
+    known = sorted({str(k) for k in known})
+    close = difflib.get_close_matches(str(value), known, n=3)
+    if close:
+        return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if not known:
+        return ""
+    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    return f" {what}: {shown}."

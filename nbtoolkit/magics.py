@@ -1,0 +1,112 @@
+"""The ``%nbt`` line magic and ``%%nbt`` cell magic: parse, call the API, return the result.
+
+``Nbt`` is also the traitlets configurable behind ``%config Nbt.tracking_uri = ...``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from traitlets import Float, Unicode
+
+from . import config
+from .errors import NbtError
+
+
+class HelpText(str):
+    """Help output: shown as plain text, returned so tests can read it."""
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+
+@magics_class
+class Nbt(Magics):
+    """nbtoolkit: production ML from the notebook. ``%nbt help`` lists subcommands."""
+
+    tracking_uri = Unicode("", help="MLflow tracking URI (wins over MLFLOW_TRACKING_URI).").tag(config=True)
+    registry_uri = Unicode("", help="MLflow registry URI (default: the tracking URI).").tag(config=True)
+    experiment = Unicode("", help="MLflow experiment for runs logged from this notebook.").tag(config=True)
+    predictions_url = Unicode("", help="SQLAlchemy URL of the prediction log.").tag(config=True)
+    drift_threshold = Float(None, allow_none=True,
+                            help="Default drift threshold (share of drifted columns).").tag(config=True)
+
+    @line_cell_magic
+    def nbt(self, line: str, cell: str | None = None) -> Any:
+        """Run an nbtoolkit subcommand: ``%nbt SUBCOMMAND ...`` (``%nbt help`` lists them)."""
+        try:
+            with config.overrides(**self._settings()):
+                return dispatch(line, cell=cell, user_ns=self.shell.user_ns if self.shell else {},
+                                shell=self.shell)
+        except NbtError as exc:
+            raise UsageError(_one_line(exc)) from None
+
+    def _settings(self) -> dict[str, Any]:
+        ns = self.shell.user_ns if self.shell else {}
+        notebook = ns.get("__session__") or ns.get("__vsc_ipynb_file__") or None
+        return {
+            "tracking_uri": self.tracking_uri or None,
+            "registry_uri": self.registry_uri or None,
+            "experiment": self.experiment or None,
+            "predictions_url": self.predictions_url or None,
+            "drift_threshold": self.drift_threshold,
+            "notebook_path": notebook if isinstance(notebook, str) else None,
+        }
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: Any = None) -> Any:
+    """Route ``SUBCOMMAND args...`` to its command; usable without a shell (tests, scripts)."""
+    from .commands import Context, HelpShown, magic_commands
+    from .errors import BadInput, did_you_mean
+
+    try:
+        argv = shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise BadInput(f"Cannot parse {line!r}: {exc}; check the quotes.") from None
+    commands = magic_commands()
+    if not argv or argv[0] in {"help", "-h", "--help"}:
+        if len(argv) > 1:
+            return _help_for(argv[1], commands)
+        return HelpText(_overview(commands))
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        raise BadInput(f"Unknown subcommand {name!r}." + did_you_mean(name, commands, what="Subcommands")
+                       + " See %nbt help.")
+    cmd = commands[name]
+    try:
+        args = cmd.parser().parse_args(rest)
+    except HelpShown as shown:
+        return HelpText(shown.text)
+    ctx = Context(user_ns=user_ns if user_ns is not None else {}, cell=cell, shell=shell,
+                  display=_display)
+    return cmd.run(args, ctx)
+
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+def _help_for(name: str, commands: dict[str, Any]) -> HelpText:
+    from .errors import BadInput, did_you_mean
+
+    if name not in commands:
+        raise BadInput(f"Unknown subcommand {name!r}." + did_you_mean(name, commands, what="Subcommands"))
+    return HelpText(commands[name].parser().format_help())
+
+
+def _overview(commands: dict[str, Any]) -> str:
+    width = max(len(n) for n in commands) if commands else 10
+    lines = ["%nbt SUBCOMMAND ... — nbtoolkit subcommands:", ""]
+    lines += [f"  {n.ljust(width)}  {c.help}" for n, c in sorted(commands.items())]
+    lines += ["", "%nbt help SUB or %nbt SUB --help shows a subcommand's usage.",
+              "Models are referenced as NAME (latest), NAME/3 (version 3) or NAME@alias."]
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Result objects of the registry: a registered version, model/version tables, promotions, lineage."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .base import Result, html_table
+
+
+class RegisteredVersion(Result):
+    """A new registered version; behaves like MLflow's ``ModelVersion`` (attributes delegate)."""
+
+    def __init__(self, model_version: Any, *, metrics: dict[str, float], params: dict[str, str]) -> None:
+        self.model_version = model_version
+        self.metrics = dict(metrics)
+        self.params = dict(params)
+        self.aliases: list[str] = list(getattr(model_version, "aliases", None) or [])
+
+    def __getattr__(self, item: str) -> Any:  # name, version, run_id, tags, source, ...
+        if item == "model_version":
+            raise AttributeError(item)
+        return getattr(self.model_version, item)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model_version.name}/{self.model_version.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        mv = self.model_version
+        tags = mv.tags or {}
+        return {
+            "name": mv.name,
+            "version": mv.version,
+            "aliases": self.aliases,
+            "run_id": mv.run_id,
+            "metrics": self.metrics,
+            "params": self.params,
+            "data_fingerprint": tags.get("nbt.data_fingerprint"),
+            "artifact_sha256": tags.get("nbt.artifact_sha256"),
+            "git_commit": tags.get("nbt.git_commit"),
+        }
+
+    def summary(self) -> str:
+        alias = f" (@{', @'.join(self.aliases)})" if self.aliases else ""
+        return f"Registered {self.ref}{alias}"
+
+    def __str__(self) -> str:
+        d = self.to_dict()
+        lines = [self.summary()]
+        for key in ("run_id", "data_fingerprint", "artifact_sha256", "git_commit"):
+            if d[key]:
+                lines.append(f"  {key}: {d[key]}")
+        if self.metrics:
+            lines.append("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items()))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+class ModelsTable(Result):
+    """Registered models (``%nbt models``)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": self.rows}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame(self.rows, columns=["name", "latest_version", "versions", "aliases", "last_updated"])
+        frame["aliases"] = frame["aliases"].map(
+            lambda a: ", ".join(f"@{k}=v{v}" for k, v in sorted(a.items())) if a else "")
+        return frame
+
+    def summary(self) -> str:
+        return f"{len(self.rows)} registered model(s)"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class VersionsTable(Result):
+    """Versions of one model (``%nbt versions NAME``)."""
+
+    def __init__(self, name: str, rows: list[dict[str, Any]]) -> None:
+        self.name = name
+        self.rows = rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "versions": self.rows}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        metric_names = sorted({m for r in self.rows for m in r["metrics"]})
+        records = []
+        for r in self.rows:
+            rec = {
+                "version": r["version"],
+                "aliases": ", ".join("@" + a for a in r["aliases"]),
+                "created": r["created"],
+                **{m: r["metrics"].get(m) for m in metric_names},
+                "data_fingerprint": (r["data_fingerprint"] or "")[:12],
+                "threshold": r.get("threshold"),
+            }
+            records.append(rec)
+        return pd.DataFrame(records)
+
+    def summary(self) -> str:
+        return f"{self.name}: {len(self.rows)} version(s)"
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class PromotionResult(Result):
+    """An alias move (promote or rollback), with the gates that were checked."""
+
+    name: str
+    alias: str
+    version: str
+    previous: str | None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    action: str = "promote"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.gates, columns=["gate", "observed", "passed"])
+
+    def summary(self) -> str:
+        verb = "Rolled back" if self.action == "rollback" else "Moved"
+        was = f" (was version {self.previous})" if self.previous else ""
+        return f"{verb} {self.name}@{self.alias} to version {self.version}{was}"
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        lines += [f"  gate {g['gate']}: observed {g['observed']} -> {'ok' if g['passed'] else 'FAILED'}"
+                  for g in self.gates]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        body = html_table(self.to_frame()) if self.gates else ""
+        return f"<p><b>{html.escape(self.summary())}</b></p>{body}"
+
+
+@dataclass
+class Lineage(Result):
+    """Where a version came from (``%nbt lineage REF``)."""
+
+    name: str
+    version: str
+    aliases: list[str]
+    created: str | None
+    data_fingerprint: str | None
+    schema: dict[str, Any] | None
+    params: dict[str, str]
+    metrics: dict[str, float]
+    git_commit: str | None
+    notebook: str | None
+    pipeline_run: str | None
+    run_id: str | None
+    artifact_sha256: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        rows = [
+            ("model", f"{self.name}/{self.version}"),
+            ("aliases", ", ".join(self.aliases)),
+            ("created", self.created),
+            ("data_fingerprint", self.data_fingerprint),
+            ("git_commit", self.git_commit),
+            ("notebook", self.notebook),
+            ("pipeline_run", self.pipeline_run),
+            ("run_id", self.run_id),
+            ("artifact_sha256", self.artifact_sha256),
+        ]
+        rows += [(f"param.{k}", v) for k, v in sorted(self.params.items())]
+        rows += [(f"metric.{k}", f"{v:.4g}") for k, v in sorted(self.metrics.items())]
+        if self.schema:
+            for col, info in self.schema.get("columns", {}).items():
+                rows.append((f"schema.{col}", f"{info.get('dtype')} ({info.get('kind')}), "
+                                               f"null {info.get('null_rate', 0):.1%}"))
+        return pd.DataFrame(rows, columns=["field", "value"])
+
+    def summary(self) -> str:
+        return f"Lineage of {self.name}/{self.version}"

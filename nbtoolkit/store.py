@@ -1,0 +1,147 @@
+"""The one boundary to MLflow: lazy import, resolved URIs, experiment, error mapping.
+
+Every API module reaches MLflow through :func:`client` / :func:`mlflow_module` so that
+the URIs of :mod:`nbtoolkit.config` are always the ones used (MLflow 3.17 would otherwise
+default to ``sqlite:///mlflow.db`` in the current folder), and so that MLflow's exceptions
+become nbtoolkit's own at a single place (:func:`translate_errors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import config
+from .errors import ModelNotFound, NbtError, StoreUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlflow import MlflowClient
+
+T = TypeVar("T")
+
+# Reads against a tracking server are retried with back-off; writes are not (not idempotent).
+READ_RETRIES = int(os.environ.get("NBT_READ_RETRIES", "3"))
+READ_BACKOFF_S = float(os.environ.get("NBT_READ_BACKOFF_S", "0.5"))
+
+
+def mlflow_module() -> Any:
+    """Import MLflow (lazily) and point its fluent API at the resolved URIs."""
+    # Quieten MLflow's import-time chatter before it is imported.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    import mlflow
+
+    uri, reg = config.tracking_uri(), config.registry_uri()
+    if mlflow.get_tracking_uri() != uri:
+        mlflow.set_tracking_uri(uri)
+    if mlflow.get_registry_uri() != reg:
+        mlflow.set_registry_uri(reg)
+    return mlflow
+
+
+def client() -> MlflowClient:
+    """An ``MlflowClient`` on the resolved tracking and registry URIs."""
+    mlflow_module()
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=config.tracking_uri(), registry_uri=config.registry_uri())
+
+
+def ensure_experiment(name: str | None = None) -> str:
+    """Return the id of the experiment ``name`` (default: the configured one), creating it.
+
+    On the embedded store its artifacts go under ``<home>/artifacts/<name>`` (SPEC §3); a
+    tracking server decides artifact locations itself.
+    """
+    name = name or config.experiment_name()
+    c = client()
+    with translate_errors():
+        exp = c.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                c.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        location = None
+        if config.is_embedded(config.tracking_uri()):
+            location = (config.artifacts_root() / name).as_uri()
+        try:
+            return c.create_experiment(name, artifact_location=location)
+        except Exception:  # another process created it first
+            exp = c.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return True
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in (
+            "Max retries exceeded",
+            "Connection refused",
+            "Failed to establish a new connection",
+            "could not connect to server",
+            "unable to open database file",
+            "Read timed out",
+        )
+    )
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    uri = config.tracking_uri()
+    return StoreUnavailable(
+        f"Cannot reach the MLflow tracking store at {uri!r} ({type(exc).__name__}). "
+        "Start the server or fix MLFLOW_TRACKING_URI / %config Nbt.tracking_uri."
+    )
+
+
+@contextlib.contextmanager
+def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
+    """Map MLflow / transport exceptions to nbtoolkit's errors (one boundary)."""
+    try:
+        yield
+    except NbtError:
+        raise
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if _is_connection_error(exc):
+            raise unavailable(exc) from exc
+        if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise ModelNotFound(not_found or str(exc.message)) from exc
+        raise
+
+
+def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call an idempotent read, retrying with exponential back-off while the store is down."""
+    delay = READ_BACKOFF_S
+    for attempt in range(READ_RETRIES + 1):
+        try:
+            with translate_errors():
+                return fn(*args, **kwargs)
+        except StoreUnavailable:
+            if attempt == READ_RETRIES:
+                raise
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retrying_read(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator form of :func:`read`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        return read(fn, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated nbtoolkit home with a real SQLite MLflow store, an IPython shell.
+
+Service fixtures (PostgreSQL, MLflow server, Dask cluster, JupyterLab) live in
+``tests/services.py`` and start once per test session, bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+# Child processes (papermill kernels, the nbt CLI) must find the venv first.
+os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+pytest_plugins = ["tests.services"]
+
+
+@pytest.fixture
+def nbt_home(tmp_path, monkeypatch):
+    """A fresh embedded store: NBT_HOME in tmp_path, no tracking URI from the environment."""
+    home = tmp_path / "nbt-home"
+    monkeypatch.setenv("NBT_HOME", str(home))
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    try:  # never leave an MLflow run open across tests
+        import mlflow
+
+        while mlflow.active_run():
+            mlflow.end_run()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@pytest.fixture
+def ip(nbt_home):
+    """An IPython InteractiveShell (history disabled) with ``%load_ext nbtoolkit``."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    shell = InteractiveShell.instance(config=cfg)
+    shell.reset(new_session=False)
+    shell.run_line_magic("load_ext", "nbtoolkit")
+    for conf in shell.configurables:  # reset %config Nbt.* between tests
+        if type(conf).__name__ == "Nbt":
+            conf.tracking_uri = ""
+            conf.experiment = ""
+            conf.predictions_url = ""
+            conf.drift_threshold = None
+    yield shell
+    shell.reset(new_session=False)
+
+
+@pytest.fixture(scope="session")
+def iris():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def iris_model(iris):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    return LogisticRegression(max_iter=500).fit(X, y)
