@@ -13,3 +13,197 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ PostgreSQL + MLflow server
+# Owned by issue 8. PostgreSQL refuses to run as root, so as root its binaries run as the
+# `postgres` user on a data directory in a temp folder it owns; the MLflow tracking server
+# (backend store on PostgreSQL, artefacts served by the server) is started once per session.
+import glob  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class Postgres:
+    """A throw-away PostgreSQL cluster on 127.0.0.1:``port`` (trust auth, user ``postgres``)."""
+
+    def __init__(self) -> None:
+        self.bin = _pg_bin()
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL is not installed (no initdb); run `make system-deps`.")
+        self.root = Path(tempfile.mkdtemp(prefix="nbt-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.as_postgres = os.geteuid() == 0
+        if self.as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *argv: str) -> subprocess.CompletedProcess:
+        cmd = [str(self.bin / argv[0]), *argv[1:]]
+        if self.as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+
+    def start(self) -> Postgres:
+        if not self.data.exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "postgres.log"), "-o", opts,
+                  "-w", "-t", "60", "start")
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            except subprocess.CalledProcessError:
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` and return its SQLAlchemy URL."""
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return self.url(name)
+
+
+class MlflowServer:
+    """``mlflow server`` on 127.0.0.1: PostgreSQL backend store, artefacts served by the server.
+
+    ``stop()`` / ``start()`` may be called mid-session (fault tests); the port stays the same.
+    """
+
+    def __init__(self, backend_store_uri: str, artifacts: Path) -> None:
+        self.backend_store_uri = backend_store_uri
+        self.artifacts = artifacts
+        self.port = free_port()
+        self.log = artifacts.parent / "mlflow-server.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 180.0) -> MlflowServer:
+        mlflow_exe = Path(sys.executable).parent / "mlflow"
+        argv = [str(mlflow_exe), "server", "--backend-store-uri", self.backend_store_uri,
+                "--artifacts-destination", str(self.artifacts), "--serve-artifacts",
+                "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        with open(self.log, "ab") as log:
+            # Own process group: stop() ends the server and its worker together.
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited ({self.proc.returncode}):\n{self._tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"mlflow server not healthy after {timeout:.0f} s:\n{self._tail()}")
+            time.sleep(0.25)
+        return self
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # The port must be free again before a restart binds it.
+        deadline = time.monotonic() + 20
+        while self.healthy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL cluster on 127.0.0.1 for the session (stopped and deleted afterwards)."""
+    try:
+        pg = Postgres()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield pg.start()
+    finally:
+        pg.stop()
+        shutil.rmtree(pg.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres):
+    """An MLflow tracking server on PostgreSQL for the session; ``.uri`` is its http:// URI."""
+    backend = postgres.create_database("mlflow")
+    root = Path(tempfile.mkdtemp(prefix="nbt-mlflow-server-"))
+    (root / "artifacts").mkdir()
+    server = MlflowServer(backend, root / "artifacts")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def server_home(mlflow_server, tmp_path, monkeypatch):
+    """Like ``nbt_home`` but tracking + registry on the session's MLflow server."""
+    home = tmp_path / "nbt-home"
+    monkeypatch.setenv("NBT_HOME", str(home))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    for var in ("MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    if not mlflow_server.healthy():  # a fault test left it down: bring it back
+        mlflow_server.start()
+    yield home
+    import mlflow
+
+    while mlflow.active_run():
+        mlflow.end_run()
