@@ -1,0 +1,79 @@
+"""``evaluate``: metrics, per-slice metrics and an edge-case suite for one model on one dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput
+from . import metrics as M
+from .inputs import predict, resolve_model, task_of
+from .slices import slice_table, slice_values
+from .suite import Suite, run_suite
+
+
+def evaluate(
+    model: Any,
+    X: Any,
+    y: Any,
+    *,
+    slices: Sequence[Any] | str | None = None,
+    suite: str | Path | dict | Suite | None = None,
+    metrics: Sequence[str] | None = None,
+    log: bool = False,
+) -> Any:
+    """Evaluate a classifier or regressor (detected) on ``X``, ``y``.
+
+    Parameters
+    ----------
+    model : REF (``NAME``, ``NAME/3``, ``NAME@alias``) or a fitted estimator / pipeline
+    X, y : rows (DataFrame or 2-D array) and their truth
+    slices : column names of ``X`` (or arrays of one value per row); the same metrics are given
+        per value (numeric columns with many values in quartiles) with sizes, the worst flagged
+    suite : an edge-case suite (YAML path, YAML text or dict; see :mod:`.suite`)
+    metrics : restrict to these metrics (default: every one that applies)
+    log : log the scalar metrics onto the version's run (``promote --require`` gates read them);
+        ``model`` must then be a REF
+
+    Returns
+    -------
+    EvaluationReport
+        ``.metrics``, ``.per_class``, ``.confusion``, ``.slices``, ``.suite``, ``.passed`` (every
+        suite case passed), ``.plot(kind=...)``.
+    """
+    from ..reports.evaluation import EvaluationReport, SuiteReport
+
+    if isinstance(slices, str):
+        slices = [slices]
+    slices = list(slices or [])
+    m = resolve_model(model)
+    if log and m.ref is None:
+        raise BadInput(f"--log writes metrics onto a registered version, but {m.label} is not one; "
+                       "pass a REF such as NAME/3 or NAME@challenger.")
+    suite_obj = Suite.load(suite) if suite is not None else None
+    task = task_of(m.estimator)
+    classes = getattr(m.estimator, "classes_", None)
+    names = M.check_metric_names(list(metrics) if metrics is not None else None, task=task,
+                                 has_proba=task == "classification" and hasattr(m.estimator, "predict_proba"),
+                                 n_classes=len(classes) if classes is not None else 0, label=m.label)
+    for column in slices:  # unknown columns fail before predicting
+        slice_values(X, column, len(X) if hasattr(X, "__len__") else 0)
+    p = predict(m, X, y)
+    cm = M.confusion(p) if task == "classification" else None
+    values = M.classification_metrics(p, names, cm=cm) if cm is not None else M.regression_metrics(p, names)
+    per_class = M.per_class(p, cm) if cm is not None else []
+    slice_rows = slice_table(p, X, slices, None) if slices else []
+    suite_report = None
+    if suite_obj is not None:
+        suite_report = SuiteReport(suite_obj.name, run_suite(suite_obj, m, X, y, p))
+    report = EvaluationReport(
+        model=m.label, ref=m.ref, task=task, metrics=values, per_class=per_class, confusion=cm,
+        slices=slice_rows, suite=suite_report, predictions=p,
+    )
+    if log:
+        from .. import registry
+
+        registry.log_version_metrics(m.ref, report.loggable_metrics())
+        report.logged = True
+    return report

@@ -1,0 +1,220 @@
+"""Resolve the model and the data of an evaluation, predict once, check everything first.
+
+``Predictions`` is what every evaluation step works on: the labels encoded once against the
+model's classes (``pandas.Index.get_indexer``, hash-based, O(n)), one ``predict`` and one
+``predict_proba`` call, reused by metrics, slices, suites, compare and threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInput, NotFitted
+
+
+@dataclass
+class Model:
+    """A fitted estimator and, when it came from the registry, its ``NAME/VERSION``."""
+
+    estimator: Any
+    ref: str | None
+    label: str
+
+    @property
+    def name(self) -> str | None:
+        return self.ref.split("/")[0] if self.ref else None
+
+    @property
+    def version(self) -> str | None:
+        return self.ref.split("/")[1] if self.ref else None
+
+
+def resolve_model(model: Any, *, what: str = "model") -> Model:
+    """A REF string (``NAME``, ``NAME/3``, ``NAME@alias``) is loaded; an estimator is used as is."""
+    from ..refs import ModelRef
+
+    if isinstance(model, (str, ModelRef)):
+        from .. import registry
+
+        estimator = registry.load(model)
+        ref = getattr(estimator, "_nbt_ref", None)
+        return Model(estimator, ref, str(model) if ref is None or str(model) == ref else f"{model} ({ref})")
+    if isinstance(model, type) or not hasattr(model, "predict"):
+        raise BadInput(
+            f"The {what} must be a registered model reference (NAME, NAME/3, NAME@alias) or a "
+            f"fitted estimator with .predict, got {type(model).__name__ if not isinstance(model, type) else model.__name__}."
+        )
+    _check_fitted(model)
+    ref = getattr(model, "_nbt_ref", None)
+    return Model(model, ref, ref or type(model).__name__)
+
+
+def _check_fitted(model: Any) -> None:
+    try:
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:  # pragma: no cover
+        return
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise NotFitted(
+            f"This {type(model).__name__} instance is not fitted yet; call .fit(X, y) before "
+            "evaluating it."
+        ) from None
+    except TypeError:  # not a scikit-learn estimator; trust .predict
+        pass
+
+
+def task_of(estimator: Any) -> str:
+    """``"classification"`` or ``"regression"`` (scikit-learn's estimator type, then classes_)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_classifier(estimator) or hasattr(estimator, "classes_"):
+        return "classification"
+    if is_regressor(estimator):
+        return "regression"
+    raise BadInput(
+        f"Cannot tell whether {type(estimator).__name__} is a classifier or a regressor; "
+        "evaluate a scikit-learn classifier, regressor or a pipeline ending in one."
+    )
+
+
+def check_X(X: Any) -> Any:
+    """A DataFrame or 2-D array; lists become arrays. Never copies a frame."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(X, (pd.DataFrame, np.ndarray)):
+        data = X
+    elif isinstance(X, pd.Series):
+        data = X.to_frame()
+    elif isinstance(X, (list, tuple)):
+        data = np.asarray(X)
+    else:
+        raise BadInput(f"X must be a pandas DataFrame or a 2-D array, got {type(X).__name__}.")
+    if data.ndim != 2:
+        raise BadInput(f"X must be 2-dimensional, got shape {data.shape!r}; use X.reshape(-1, 1) for one feature.")
+    if len(data) == 0:
+        raise BadInput("X is empty (0 rows); pass the rows to evaluate on.")
+    return data
+
+
+def check_y(y: Any, n: int) -> Any:
+    """``y`` as a 1-D numpy array of length ``n`` without missing labels."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(y, pd.DataFrame):
+        if y.shape[1] != 1:
+            raise BadInput(f"y must be one column, got a DataFrame with {y.shape[1]} columns.")
+        y = y.iloc[:, 0]
+    arr = y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise BadInput(f"y must be 1-dimensional (one label per row), got shape {arr.shape!r}.")
+    if len(arr) != n:
+        raise BadInput(f"X has {n} rows but y has {len(arr)}; pass labels for exactly the rows of X.")
+    missing = int(pd.isna(arr).sum()) if arr.dtype.kind in "fOcMm" else 0
+    if missing:
+        raise BadInput(f"y has {missing} missing labels (NaN/None); drop those rows from X and y first.")
+    return arr
+
+
+@dataclass
+class Predictions:
+    """One model's predictions on ``X`` with the truth, encoded once."""
+
+    task: str
+    y_true: Any                 # original labels / targets (numpy)
+    y_pred: Any                 # predicted labels / values (numpy)
+    classes: Any = None         # model.classes_ (classification)
+    true_codes: Any = None      # int index into classes
+    pred_codes: Any = None
+    proba: Any = None           # (n, k) predict_proba, or None
+
+    @property
+    def n(self) -> int:
+        return len(self.y_true)
+
+    @property
+    def has_proba(self) -> bool:
+        return self.proba is not None
+
+    @property
+    def correct(self) -> Any:
+        return self.true_codes == self.pred_codes
+
+    @property
+    def confidence(self) -> Any:
+        return self.proba.max(axis=1)
+
+    def take(self, rows: Any) -> Predictions:
+        """The predictions on a subset (boolean mask or positions), without predicting again."""
+        pick = (lambda a: None if a is None else a[rows])
+        return Predictions(self.task, pick(self.y_true), pick(self.y_pred), self.classes,
+                           pick(self.true_codes), pick(self.pred_codes), pick(self.proba))
+
+
+def predict(model: Model, X: Any, y: Any, *, need_proba: bool = False, want_proba: bool = True) -> Predictions:
+    """Check ``y`` against the model, then call ``predict`` (and ``predict_proba``) once each."""
+    import numpy as np
+    import pandas as pd
+
+    est = model.estimator
+    X = check_X(X)
+    y = check_y(y, len(X))
+    task = task_of(est)
+    has_proba = task == "classification" and hasattr(est, "predict_proba")
+    if need_proba and not has_proba:
+        raise BadInput(
+            f"{model.label} ({type(est).__name__}) has no predict_proba, so it gives no confidence; "
+            "use a probabilistic classifier (e.g. LogisticRegression, or wrap it in "
+            "CalibratedClassifierCV)."
+        )
+    if task == "classification":
+        classes = np.asarray(est.classes_)
+        index = pd.Index(classes)
+        true_codes = index.get_indexer(y)
+        unseen = true_codes < 0
+        if unseen.any():
+            bad = pd.unique(y[unseen])
+            shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+            raise BadInput(
+                f"y has labels the model never saw: {shown} ({int(unseen.sum())} rows); "
+                f"{model.label} knows {', '.join(repr(c) for c in classes.tolist()[:12])}. "
+                "Drop those rows or retrain with them."
+            )
+    elif y.dtype.kind not in "iufb":
+        raise BadInput(
+            f"{model.label} is a regressor but y is not numeric (dtype {y.dtype}); pass numeric targets."
+        )
+    y_pred = np.asarray(_call(model, "predict", X))
+    if len(y_pred) != len(y):
+        raise BadInput(f"{model.label} returned {len(y_pred)} predictions for {len(y)} rows.")
+    if task == "regression":
+        return Predictions(task, y.astype("float64", copy=False), y_pred.astype("float64", copy=False))
+    proba = np.asarray(_call(model, "predict_proba", X), dtype="float64") if has_proba and (
+        want_proba or need_proba) else None
+    pred_codes = index.get_indexer(y_pred)
+    return Predictions(task, y, y_pred, classes, true_codes, pred_codes, proba)
+
+
+def _call(model: Model, method: str, X: Any) -> Any:
+    try:
+        return getattr(model.estimator, method)(X)
+    except Exception as exc:
+        if isinstance(exc, (KeyboardInterrupt, MemoryError)):
+            raise
+        first = str(exc).splitlines()[0][:240] if str(exc) else ""
+        raise BadInput(
+            f"{model.label} cannot {method} on X ({type(exc).__name__}: {first}); pass data with "
+            "the columns and types it was trained on."
+        ) from None
+
+
+def feature_names(estimator: Any) -> list[str] | None:
+    names = getattr(estimator, "feature_names_in_", None)
+    return [str(n) for n in names] if names is not None else None

@@ -1,0 +1,113 @@
+"""Run code inside an MLflow run with scikit-learn autologging (``%%nbt track``).
+
+The run always ends: FINISHED when the block completes, FAILED when it raises (KILLED on
+KeyboardInterrupt), so no run is left dangling. Inside an active run the new run is nested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from .. import store
+from ..errors import BadInput
+
+CELL_ARTIFACT = "cell.py"
+
+
+@contextlib.contextmanager
+def track(
+    *,
+    experiment: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    log_models: bool = False,
+) -> Iterator[Any]:
+    """Context manager: an MLflow run with ``mlflow.sklearn.autolog`` on for the block.
+
+    Parameters
+    ----------
+    experiment : experiment for a top-level run (default: the configured one); a nested run
+        stays in its parent's experiment
+    name : run name
+    source : code to store as the ``cell.py`` artefact (``%%nbt track`` passes the cell)
+    log_models : let autologging also log every fitted model (off: version models with
+        ``%nbt register``, which is faster and records integrity data)
+
+    Yields
+    ------
+    TrackedRun
+        filled in (status, params, metrics) when the block ends.
+    """
+    from ..refs import check_name
+    from ..reports.evaluation import TrackedRun
+
+    if experiment is not None:
+        check_name(experiment, what="experiment name")
+    mlflow = store.mlflow_module()
+    import mlflow.sklearn
+    from mlflow.utils.autologging_utils import autologging_is_disabled
+
+    active = mlflow.active_run()
+    experiment_id = None if active else store.ensure_experiment(experiment)
+    enable = autologging_is_disabled(mlflow.sklearn.FLAVOR_NAME)
+    with store.translate_errors():
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=active is not None,
+                               tags={"nbt.kind": "track"})
+    tracked = TrackedRun(run_id=run.info.run_id, experiment_id=run.info.experiment_id,
+                         name=run.info.run_name, parent_run_id=active.info.run_id if active else None)
+    started = time.perf_counter()
+    status = "FAILED"
+    try:
+        if enable:
+            mlflow.sklearn.autolog(log_models=log_models, log_datasets=False, silent=True)
+        if source is not None:
+            mlflow.log_text(source, CELL_ARTIFACT)
+        yield tracked
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        try:
+            if enable:
+                mlflow.sklearn.autolog(disable=True, silent=True)
+        finally:
+            _end(mlflow, run.info.run_id, status)
+            tracked.finish(status, time.perf_counter() - started)
+
+
+def _end(mlflow: Any, run_id: str, status: str) -> None:
+    """End our run even if the block left runs of its own open above it."""
+    while (current := mlflow.active_run()) is not None:
+        mine = current.info.run_id == run_id
+        mlflow.end_run(status=status if mine else "FAILED")
+        if mine:
+            return
+    store.client().set_terminated(run_id, status=status)  # someone ended it already: record status
+
+
+def track_cell(cell: str, *, shell: Any = None, user_ns: Any = None, experiment: str | None = None,
+               name: str | None = None, log_models: bool = False) -> Any:
+    """Run a notebook cell inside :func:`track`; a failing cell ends the run FAILED and raises."""
+    from ..errors import StepFailed
+
+    if not cell or not cell.strip():
+        raise BadInput("%%nbt track needs code in the cell body below the magic line.")
+    with track(experiment=experiment, name=name, source=cell, log_models=log_models) as tracked:
+        if shell is not None:
+            result = shell.run_cell(cell)
+            error = result.error_in_exec or result.error_before_exec
+        else:
+            exec(compile(cell, "<%%nbt track>", "exec"), user_ns if user_ns is not None else {})  # noqa: S102
+            error = None
+        if isinstance(error, KeyboardInterrupt):
+            raise error
+        if error is not None:
+            raise StepFailed(
+                f"The tracked cell failed ({type(error).__name__}: {str(error)[:200]}); MLflow run "
+                f"{tracked.run_id} ended as FAILED."
+            )
+    return tracked

@@ -1,0 +1,396 @@
+"""Result objects of evaluation: metrics, suites, comparisons, thresholds, tracked runs.
+
+They hold what was computed and render it; plots are drawn on demand (``.plot(kind=...)``).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .base import Result, html_table
+
+_BAD = "background:#fde0dc"
+_GOOD = "background:#e3f4e1"
+
+
+def _f(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _section(title: str, frame: Any, row_style: Any = None) -> str:
+    return f"<p><b>{html.escape(title)}</b></p>" + html_table(frame, row_style=row_style)
+
+
+class SuiteReport(Result):
+    """Results of an edge-case suite: one row per (case, expectation); ``.passed`` if all hold."""
+
+    def __init__(self, name: str, rows: list[dict[str, Any]]) -> None:
+        self.name = name
+        self.rows = rows
+
+    @property
+    def passed(self) -> bool:
+        return all(r["passed"] for r in self.rows)
+
+    @property
+    def cases(self) -> dict[str, bool]:
+        """Case name → passed (every expectation of the case held)."""
+        out: dict[str, bool] = {}
+        for r in self.rows:
+            out[r["case"]] = out.get(r["case"], True) and r["passed"]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "cases": self.cases, "results": self.rows}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=["case", "line", "n", "expectation", "observed", "passed", "note"])
+
+    def summary(self) -> str:
+        cases = self.cases
+        ok = sum(cases.values())
+        failed = [c for c, v in cases.items() if not v]
+        tail = f"; failed: {', '.join(failed)}" if failed else ""
+        return f"Suite {self.name!r}: {ok}/{len(cases)} cases passed{tail}"
+
+    def _repr_html_(self) -> str:
+        return _section(self.summary(), self.to_frame(), lambda r: _GOOD if r["passed"] else _BAD)
+
+
+class EvaluationReport(Result):
+    """Metrics of one model on one dataset, per class, per slice, and an edge-case suite."""
+
+    def __init__(self, *, model: str, ref: str | None, task: str, metrics: dict[str, float | None],
+                 per_class: list[dict[str, Any]], confusion: Any, slices: list[dict[str, Any]],
+                 suite: SuiteReport | None, predictions: Any) -> None:
+        self.model, self.ref, self.task = model, ref, task
+        self.metrics = metrics
+        self.per_class = per_class
+        self.confusion = confusion
+        self.slices = slices
+        self.suite = suite
+        self.predictions = predictions  # kept for the plots
+        self.logged = False
+
+    @property
+    def n(self) -> int:
+        return int(self.predictions.n)
+
+    @property
+    def passed(self) -> bool:
+        """True when every edge-case suite expectation held (True without a suite)."""
+        return self.suite.passed if self.suite is not None else True
+
+    @property
+    def primary_metric(self) -> str:
+        return "accuracy" if self.task == "classification" else "rmse"
+
+    @property
+    def worst_slices(self) -> list[dict[str, Any]]:
+        return [r for r in self.slices if r.get("worst")]
+
+    def loggable_metrics(self) -> dict[str, float]:
+        """Scalar metrics for the version's run (what ``promote --require`` reads)."""
+        out = {k: float(v) for k, v in self.metrics.items() if v is not None}
+        scores = [r[self.primary_metric] for r in self.worst_slices if r.get(self.primary_metric) is not None]
+        if scores:
+            out[f"worst_slice_{self.primary_metric}"] = float(
+                min(scores) if self.task == "classification" else max(scores))
+        if self.suite is not None:
+            cases = self.suite.cases
+            out["suite_pass_rate"] = sum(cases.values()) / len(cases)
+            out["suite_passed"] = float(self.suite.passed)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model, "ref": self.ref, "task": self.task, "n": self.n,
+                               "metrics": self.metrics, "passed": self.passed, "logged": self.logged}
+        if self.task == "classification":
+            out["per_class"] = self.per_class
+            out["confusion_matrix"] = {"labels": [c["class"] for c in self.per_class],
+                                       "matrix": self.confusion.tolist()}
+        out["slices"] = self.slices
+        out["suite"] = self.suite.to_dict() if self.suite is not None else None
+        return out
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({"metric": list(self.metrics), "value": list(self.metrics.values())})
+
+    def per_class_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.per_class, columns=["class", "precision", "recall", "f1", "support"])
+
+    def confusion_frame(self) -> Any:
+        import pandas as pd
+
+        labels = [c["class"] for c in self.per_class]
+        return pd.DataFrame(self.confusion, index=pd.Index(labels, name="true"),
+                            columns=pd.Index(labels, name="predicted"))
+
+    def slices_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.slices)
+
+    def summary(self) -> str:
+        kind = (f"{len(self.per_class)} classes" if self.task == "classification" else "regression")
+        head = f"Evaluation of {self.model} ({kind}, {self.n:,} rows): {self.primary_metric} " \
+               f"{_f(self.metrics.get(self.primary_metric))}"
+        for r in self.worst_slices:
+            head += f"; worst {r['column']}={r['value']} ({self.primary_metric} {_f(r.get(self.primary_metric))}, n={r['n']})"
+        if self.suite is not None:
+            head += f"; {self.suite.summary()}"
+        return head + ("; logged" if self.logged else "")
+
+    def __str__(self) -> str:
+        parts = [self.summary(), self.to_frame().to_string(index=False)]
+        if self.per_class:
+            parts += ["", "Per class:", self.per_class_frame().to_string(index=False)]
+        if self.slices:
+            parts += ["", "Per slice (* worst):", self.slices_frame().assign(
+                worst=lambda f: f["worst"].map({True: "*", False: ""})).to_string(index=False)]
+        if self.suite is not None:
+            parts += ["", str(self.suite)]
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.summary())}</b></p>", html_table(self.to_frame())]
+        if self.per_class:
+            parts.append(_section("Per class", self.per_class_frame()))
+            parts.append(_section("Confusion matrix (rows: true, columns: predicted)",
+                                  self.confusion_frame().reset_index()))
+        if self.slices:
+            parts.append(_section("Per slice (worst highlighted)", self.slices_frame(),
+                                  lambda r: _BAD if r["worst"] else ""))
+        if self.suite is not None:
+            parts.append(self.suite._repr_html_())
+        return "".join(parts)
+
+    def plot(self, kind: str | None = None, **kwargs: Any) -> Any:
+        """A matplotlib Figure: ``confusion``, ``roc``, ``pr``, ``calibration``, ``slices``
+        (classifiers) or ``residuals``, ``slices`` (regressors)."""
+        from ..errors import BadInput
+        from ..evaluation import plots
+
+        kinds = ({"confusion", "roc", "pr", "calibration", "slices"} if self.task == "classification"
+                 else {"residuals", "slices"})
+        kind = kind or ("confusion" if self.task == "classification" else "residuals")
+        if kind not in kinds:
+            raise BadInput(f"No {kind!r} plot for a {self.task} model; choose one of {', '.join(sorted(kinds))}.")
+        if kind in {"roc", "pr", "calibration"} and not self.predictions.has_proba:
+            raise BadInput(f"A {kind} plot needs predicted probabilities; {self.model} has no predict_proba.")
+        if kind == "slices" and not self.slices:
+            raise BadInput("No slices to plot; evaluate with slices=[...] (--slice COL).")
+        return getattr(plots, kind)(self, **kwargs)
+
+
+class ComparisonReport(Result):
+    """Model A vs model B on the same rows: metrics side by side, interval, McNemar, verdict."""
+
+    def __init__(self, *, a: str, b: str, a_ref: str | None, b_ref: str | None, task: str, n: int,
+                 metric: str, metrics: list[dict[str, Any]], difference: float, ci: tuple[float, float],
+                 confidence: float, n_resamples: int, seed: int | None, mcnemar: dict[str, Any] | None,
+                 verdict: str, bootstrap: Any) -> None:
+        self.a, self.b, self.a_ref, self.b_ref = a, b, a_ref, b_ref
+        self.task, self.n, self.metric = task, n, metric
+        self.metrics = metrics
+        self.difference, self.ci, self.confidence = difference, ci, confidence
+        self.n_resamples, self.seed = n_resamples, seed
+        self.mcnemar = mcnemar
+        self.verdict = verdict
+        self.bootstrap = bootstrap
+        self.logged: str | None = None
+
+    @property
+    def b_better(self) -> bool:
+        return self.verdict == "B better"
+
+    @property
+    def passed(self) -> bool:
+        """True unless B is significantly worse than A."""
+        return self.verdict != "B worse"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "a_ref": self.a_ref, "b_ref": self.b_ref, "task": self.task,
+                "n": self.n, "metric": self.metric, "metrics": self.metrics, "difference": self.difference,
+                "ci": list(self.ci), "confidence": self.confidence, "n_resamples": self.n_resamples,
+                "seed": self.seed, "mcnemar": self.mcnemar, "verdict": self.verdict, "logged": self.logged}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.metrics, columns=["metric", "A", "B", "difference"])
+
+    def summary(self) -> str:
+        low, high = self.ci
+        text = (f"{self.verdict}: A={self.a} vs B={self.b} on {self.n:,} rows; {self.metric} B−A "
+                f"{self.difference:+.4g} ({self.confidence:.0%} CI {low:+.4g} … {high:+.4g}, "
+                f"{self.n_resamples} paired bootstrap resamples)")
+        if self.mcnemar is not None:
+            m = self.mcnemar
+            text += (f"; McNemar exact p={m['p_value']:.4g} (only A right {m['only_a_correct']}, "
+                     f"only B right {m['only_b_correct']})")
+        return text + (f"; logged as {self.logged}" if self.logged else "")
+
+    def plot(self, kind: str = "bootstrap") -> Any:
+        """The bootstrap distribution of B − A with the interval."""
+        from ..evaluation import plots
+
+        return plots.bootstrap(self)
+
+
+class ThresholdReport(Result):
+    """Coverage vs accuracy of auto-handled predictions, one row per candidate threshold.
+
+    ``table`` columns: threshold, coverage (share auto-handled), accuracy (on the auto-handled),
+    human_share, n_auto. ``chosen`` is the lowest threshold reaching ``target_accuracy``.
+    """
+
+    def __init__(self, *, model: str, ref: str | None, table: dict[str, Any], chosen: float | None,
+                 target_accuracy: float | None, confidence: Any, correct: Any) -> None:
+        import numpy as np
+
+        self.model, self.ref = model, ref
+        self._table = table
+        self.chosen = chosen
+        self.target_accuracy = target_accuracy
+        order = np.argsort(confidence, kind="stable")
+        self._conf = np.asarray(confidence)[order]   # sorted, for exact .at(t)
+        self._hits = np.concatenate([[0], np.cumsum(np.asarray(correct)[order])])
+        self.saved = False
+
+    @property
+    def table(self) -> Any:
+        """The full table as a DataFrame (one row per candidate threshold)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._table)
+
+    @property
+    def n(self) -> int:
+        return len(self._conf)
+
+    @property
+    def passed(self) -> bool:
+        """True when a target was given and some threshold reaches it."""
+        return self.chosen is not None
+
+    @property
+    def best_accuracy(self) -> float:
+        import numpy as np
+
+        acc = np.asarray(self._table["accuracy"], dtype="float64")
+        return float(np.nanmax(acc)) if np.isfinite(acc).any() else float("nan")
+
+    def at(self, threshold: float) -> dict[str, Any]:
+        """Exact coverage / accuracy / human share / n_auto at any threshold (e.g. a slider)."""
+        import numpy as np
+
+        first = int(np.searchsorted(self._conf, float(threshold), side="left"))
+        n_auto = self.n - first
+        correct = int(self._hits[-1] - self._hits[first])
+        return {"threshold": float(threshold), "coverage": n_auto / self.n,
+                "accuracy": correct / n_auto if n_auto else float("nan"),
+                "human_share": 1 - n_auto / self.n, "n_auto": n_auto}
+
+    def save(self, value: float | None = None) -> Any:
+        """Store ``value`` (default: the chosen threshold) on the version as ``nbt.threshold``."""
+        from ..errors import BadInput
+        from ..evaluation.thresholds import save_threshold
+
+        value = self.chosen if value is None else value
+        if value is None:
+            raise BadInput("No threshold chosen; pass a value, e.g. report.save(0.7).")
+        if self.ref is None:
+            raise BadInput(f"{self.model} is not a registered version; nothing to save the threshold on.")
+        mv = save_threshold(self.ref, value)
+        self.saved = True
+        return mv
+
+    def to_dict(self) -> dict[str, Any]:
+        frame = self.table
+        rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                for r in frame.to_dict("records")]
+        return {"model": self.model, "ref": self.ref, "n": self.n, "target_accuracy": self.target_accuracy,
+                "chosen": self.chosen, "at_chosen": self.at(self.chosen) if self.chosen is not None else None,
+                "saved": self.saved, "table": rows}
+
+    def to_frame(self) -> Any:
+        return self.table
+
+    def summary(self) -> str:
+        head = f"Confidence thresholds for {self.model} ({self.n:,} rows)"
+        if self.target_accuracy is None:
+            return head
+        if self.chosen is None:
+            return (f"{head}: no threshold reaches accuracy {self.target_accuracy:g} "
+                    f"(best {self.best_accuracy:.4g}); route everything to a human or improve the model")
+        row = self.at(self.chosen)
+        return (f"{head}: threshold {self.chosen:g} reaches accuracy {row['accuracy']:.4g} ≥ "
+                f"{self.target_accuracy:g} on {row['coverage']:.1%} auto-handled; {row['human_share']:.1%} "
+                "to a human" + ("; saved as nbt.threshold" if self.saved else ""))
+
+    def __str__(self) -> str:
+        frame = self.table
+        show = frame.iloc[::10] if len(frame) > 30 else frame
+        return f"{self.summary()}\n{show.to_string(index=False)}"
+
+    def _repr_html_(self) -> str:
+        frame = self.table
+        show = frame.iloc[::5] if len(frame) > 40 else frame
+        chosen = self.chosen
+        return _section(self.summary(), show,
+                        lambda r: _GOOD if chosen is not None and abs(r["threshold"] - chosen) < 1e-12 else "")
+
+    def plot(self, marker: float | None = None) -> Any:
+        """Coverage, auto-handled accuracy and human share by threshold; marker at ``marker``
+        (default: the chosen threshold)."""
+        from ..evaluation import plots
+
+        return plots.threshold_curve(self, marker)
+
+
+class TrackedRun(Result):
+    """An MLflow run made by ``%%nbt track``: id, status, params and metrics autologged."""
+
+    def __init__(self, *, run_id: str, experiment_id: str, name: str | None, parent_run_id: str | None) -> None:
+        self.run_id, self.experiment_id, self.name = run_id, experiment_id, name
+        self.parent_run_id = parent_run_id
+        self.status = "RUNNING"
+        self.duration_s: float | None = None
+        self.params: dict[str, str] = {}
+        self.metrics: dict[str, float] = {}
+
+    def finish(self, status: str, duration_s: float) -> None:
+        from .. import store
+
+        self.status, self.duration_s = status, duration_s
+        try:
+            run = store.read(store.client().get_run, self.run_id)
+            self.params, self.metrics = dict(run.data.params), dict(run.data.metrics)
+        except Exception:  # the record is a convenience; the run itself has ended
+            pass
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "experiment_id": self.experiment_id, "name": self.name,
+                "parent_run_id": self.parent_run_id, "status": self.status, "duration_s": self.duration_s,
+                "params": self.params, "metrics": self.metrics}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        rows = [{"kind": "param", "key": k, "value": v} for k, v in sorted(self.params.items())]
+        rows += [{"kind": "metric", "key": k, "value": v} for k, v in sorted(self.metrics.items())]
+        return pd.DataFrame(rows, columns=["kind", "key", "value"])
+
+    def summary(self) -> str:
+        nested = f", nested in {self.parent_run_id}" if self.parent_run_id else ""
+        took = f" in {self.duration_s:.2f}s" if self.duration_s is not None else ""
+        return (f"MLflow run {self.name or self.run_id} {self.status}{took}{nested}: "
+                f"{len(self.params)} params, {len(self.metrics)} metrics")
