@@ -316,7 +316,7 @@ def resolve(ref: str | ModelRef) -> Any:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
     r = parse_ref(ref)
     c = store.client()
-    _require_model(r.name)
+    rm = _require_model(r.name)
     if r.version:
         try:
             return store.read(c.get_model_version, r.name, r.version)
@@ -327,15 +327,14 @@ def resolve(ref: str | ModelRef) -> Any:
                 f"{', '.join(known) or 'none'}."
             ) from None
     if r.alias:
-        try:
-            return store.read(c.get_model_version_by_alias, r.name, r.alias)
-        except ModelNotFound:
-            aliases = store.read(c.get_registered_model, r.name).aliases
+        aliases = rm.aliases or {}
+        if r.alias not in aliases:
             raise ModelNotFound(
                 f"Model {r.name!r} has no alias {r.alias!r}."
                 + (did_you_mean(r.alias, aliases, what="Aliases") if aliases else
                    " It has no aliases yet; set one with %nbt promote NAME VERSION --alias A.")
-            ) from None
+            )
+        return store.read(c.get_model_version_by_alias, r.name, r.alias)
     latest = _all_versions(r.name)
     if not latest:
         raise ModelNotFound(f"Model {r.name!r} has no versions yet; register one first.")
@@ -602,13 +601,16 @@ def models() -> ModelsTable:
 def versions(name: str) -> VersionsTable:
     """Versions of ``name`` with metrics, aliases, data fingerprint and created time."""
     check_name(name)
-    _require_model(name)
+    rm = _require_model(name)
+    held: dict[str, list[str]] = {}
+    for alias, version in (rm.aliases or {}).items():
+        held.setdefault(str(version), []).append(alias)
     rows = []
     for mv in _all_versions(name):
         tags = mv.tags or {}
         rows.append({
             "version": str(mv.version),
-            "aliases": list(mv.aliases or []),
+            "aliases": sorted(held.get(str(mv.version), [])),
             "created": _ts(mv.creation_timestamp),
             "metrics": run_metrics(mv),
             "data_fingerprint": tags.get(TAG_FINGERPRINT),

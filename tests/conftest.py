@@ -24,10 +24,33 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 pytest_plugins = ["tests.services"]
 
 
+@pytest.fixture(scope="session")
+def _empty_mlflow_db(tmp_path_factory):
+    """An MLflow SQLite database with its schema created once (migrations take seconds)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("mlflow-template")
+    db = folder / "mlflow.db"
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = SqlAlchemyStore(f"sqlite:///{db}", str(folder / "artifacts"))
+    store.engine.dispose()
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    return db
+
+
 @pytest.fixture
-def nbt_home(tmp_path, monkeypatch):
-    """A fresh embedded store: NBT_HOME in tmp_path, no tracking URI from the environment."""
+def nbt_home(tmp_path, monkeypatch, _empty_mlflow_db):
+    """A fresh embedded store: NBT_HOME in tmp_path, no tracking URI from the environment.
+
+    The MLflow database starts as a copy of an empty, already-migrated one (same schema MLflow
+    would create; it just saves the seconds of running the migrations for every test).
+    """
+    import shutil
+
     home = tmp_path / "nbt-home"
+    home.mkdir()
+    shutil.copy(_empty_mlflow_db, home / "mlflow.db")
     monkeypatch.setenv("NBT_HOME", str(home))
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
         monkeypatch.delenv(var, raising=False)
