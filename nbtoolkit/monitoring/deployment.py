@@ -1,0 +1,218 @@
+"""Serving a registered model: champion/challenger routing, human hand-off, logging.
+
+A :class:`Deployment` resolves ``NAME@champion`` (and ``NAME@challenger`` when there is canary
+traffic), routes each item by a stable hash of its id (the same ticket always meets the same
+model, whatever the batch), applies each version's saved confidence threshold (``%nbt threshold
+--save``) so that low-confidence items come back as ``needs_human``, and logs every prediction
+with the version that served it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import BadInput, ModelNotFound
+from ..refs import check_alias, check_name
+from .log import PredictionLog
+
+_SCALE = float(2**64)
+
+
+def route_share(key: str, salt: str = "") -> float:
+    """A stable number in [0, 1) for ``key`` (sha256-based; the same on every machine and run)."""
+    digest = hashlib.sha256(f"{salt}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / _SCALE
+
+
+class Deployment:
+    """Champion/challenger serving of registered model ``name`` with a prediction log.
+
+    Parameters
+    ----------
+    name : registered model name
+    log : a :class:`PredictionLog`, a SQLAlchemy URL, ``None`` (the default log) or ``False``
+        (do not log)
+    champion_alias, challenger_alias : aliases of the two versions
+    traffic : share of ids in [0, 1] routed to the challenger (the canary); with ``0`` no
+        challenger is needed
+    threshold : confidence below which an item goes to a human; default: each version's saved
+        threshold (tag ``nbt.threshold``), or no hand-off when none was saved
+
+    Examples
+    --------
+    >>> dep = Deployment("tickets", traffic=0.2)                  # doctest: +SKIP
+    >>> out = dep.predict(live[FEATURES], ids=live.ticket_id)    # doctest: +SKIP
+    >>> out[out.needs_human]                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        log: PredictionLog | str | None | bool = None,
+        champion_alias: str = "champion",
+        challenger_alias: str = "challenger",
+        traffic: float = 0.1,
+        threshold: float | None = None,
+    ) -> None:
+        check_name(name)
+        check_alias(champion_alias)
+        check_alias(challenger_alias)
+        try:
+            traffic = float(traffic)
+        except (TypeError, ValueError):
+            raise BadInput(f"traffic must be a share between 0 and 1, got {traffic!r}.") from None
+        if not 0.0 <= traffic <= 1.0:
+            raise BadInput(f"traffic must be a share between 0 and 1 (e.g. 0.1 for 10 %), got {traffic!r}.")
+        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
+            raise BadInput(f"threshold must be a confidence between 0 and 1, got {threshold!r}.")
+        self.name = name
+        self.champion_alias = champion_alias
+        self.challenger_alias = challenger_alias
+        self.traffic = traffic
+        self.threshold = None if threshold is None else float(threshold)
+        if log is False:
+            self.log: PredictionLog | None = None
+        elif isinstance(log, PredictionLog):
+            self.log = log
+        else:
+            self.log = PredictionLog(log or None)
+        self._versions: dict[str, Any] = {}
+        self._models: dict[str, Any] = {}
+        self.refresh()
+
+    # ------------------------------------------------------------------ versions
+    def refresh(self) -> Deployment:
+        """Re-resolve the aliases (after a promote or rollback) and load any new version."""
+        from ..registry import load, resolve
+
+        wanted = {self.champion_alias: True, self.challenger_alias: self.traffic > 0}
+        versions: dict[str, Any] = {}
+        for alias, required in wanted.items():
+            try:
+                versions[alias] = resolve(f"{self.name}@{alias}")
+            except ModelNotFound as exc:
+                if not required:
+                    continue
+                hint = (f" Promote a version to it (%nbt promote {self.name} VERSION --alias {alias})"
+                        + (" or pass traffic=0." if alias == self.challenger_alias else "."))
+                raise ModelNotFound(f"Deployment of {self.name!r}: {exc}{hint}") from None
+        for mv in versions.values():
+            key = str(mv.version)
+            if key not in self._models:
+                self._models[key] = load(f"{self.name}/{key}")
+        self._versions = versions
+        return self
+
+    def version_of(self, alias: str) -> str | None:
+        """The version number currently serving ``alias`` (None when absent)."""
+        mv = self._versions.get(alias)
+        return None if mv is None else str(mv.version)
+
+    @property
+    def champion(self) -> str:
+        return f"{self.name}/{self.version_of(self.champion_alias)}"
+
+    @property
+    def challenger(self) -> str | None:
+        v = self.version_of(self.challenger_alias)
+        return None if v is None else f"{self.name}/{v}"
+
+    def threshold_of(self, alias: str) -> float | None:
+        """The confidence threshold applied to ``alias``: the override, else the saved tag."""
+        if self.threshold is not None:
+            return self.threshold
+        from ..registry import TAG_THRESHOLD
+
+        raw = ((self._versions[alias].tags or {}).get(TAG_THRESHOLD)) if alias in self._versions else None
+        return _parse_threshold(raw)
+
+    # ------------------------------------------------------------------ serving
+    def route(self, ids: Sequence[Any]) -> list[str]:
+        """The alias serving each id: the challenger for a stable ``traffic`` share of ids."""
+        has_challenger = self.challenger_alias in self._versions and self.traffic > 0
+        out = []
+        for i in ids:
+            canary = has_challenger and route_share(str(i), self.name) < self.traffic
+            out.append(self.challenger_alias if canary else self.champion_alias)
+        return out
+
+    def predict(self, frame: Any, ids: Sequence[Any] | None = None, *, timestamps: Sequence[Any] | None = None) -> Any:
+        """Predict, route low confidence to humans and log; returns one row per input row.
+
+        Columns: ``id, prediction, confidence, needs_human, alias, model_version``.
+        ``ids`` default to new UUIDs (then routing is random, not reproducible).
+        """
+        import uuid
+
+        import numpy as np
+        import pandas as pd
+
+        from ..data import as_frame
+
+        frame = as_frame(frame, what="frame")
+        if ids is None:
+            ids = [uuid.uuid4().hex for _ in range(len(frame))]
+        ids = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else list(ids))]
+        if len(ids) != len(frame):
+            raise BadInput(f"ids has {len(ids)} values for {len(frame)} rows; give one id per row.")
+        arms = np.array(self.route(ids), dtype=object)
+        out = pd.DataFrame({"id": ids, "prediction": None, "confidence": np.nan, "needs_human": False,
+                            "alias": arms, "model_version": None}, index=frame.index)
+        for alias in dict.fromkeys(arms):
+            mask = arms == alias
+            version = self.version_of(alias)
+            model = self._models[version]
+            part = frame.loc[mask]
+            pred, conf = _predict(model, part)
+            threshold = self.threshold_of(alias)
+            out.loc[mask, "prediction"] = pred
+            out.loc[mask, "confidence"] = conf
+            out.loc[mask, "model_version"] = version
+            if threshold is not None:
+                out.loc[mask, "needs_human"] = np.asarray(conf, dtype=float) < threshold
+        out["needs_human"] = out["needs_human"].astype(bool)
+        if self.log is not None:
+            for alias in dict.fromkeys(arms):
+                mask = arms == alias
+                sub = out.loc[mask]
+                self.log.log(
+                    f"{self.name}/{self.version_of(alias)}", frame.loc[mask], list(sub["prediction"]),
+                    confidence=[None if c != c else float(c) for c in sub["confidence"]],
+                    ids=list(sub["id"]), routed_to_human=list(sub["needs_human"]),
+                    timestamps=None if timestamps is None else [t for t, m in zip(timestamps, mask) if m],
+                    alias=alias,
+                )
+        return out
+
+    def __repr__(self) -> str:
+        ch = f", challenger={self.challenger!r} ({self.traffic:.0%})" if self.challenger and self.traffic else ""
+        return f"Deployment(champion={self.champion!r}{ch})"
+
+
+def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float]]:
+    import numpy as np
+
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(frame))
+        classes = np.asarray(model.classes_)
+        return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist()
+    return list(model.predict(frame)), [float("nan")] * len(frame)
+
+
+def _parse_threshold(raw: Any) -> float | None:
+    """A saved threshold tag: a number, or JSON with a ``threshold`` field."""
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        pass
+    try:
+        data = json.loads(raw)
+        return float(data["threshold"]) if isinstance(data, dict) else float(data)
+    except (ValueError, KeyError, TypeError):
+        return None

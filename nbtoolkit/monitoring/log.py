@@ -1,0 +1,469 @@
+"""The prediction log: every served prediction, its confidence, routing and (later) its outcome.
+
+One table (``nbt_predictions``) reached through SQLAlchemy Core, so any SQLAlchemy URL works: the
+default ``sqlite:///<home>/predictions.db`` or ``postgresql+psycopg2://...``. Each call is one
+transaction: a batch that fails validation or hits a duplicate id writes nothing. On SQLite the
+log runs in WAL mode with a busy timeout and takes the write lock up front (``BEGIN IMMEDIATE``),
+so concurrent writer processes queue instead of failing and lose nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .. import config
+from ..errors import BadInput, StoreUnavailable
+from ..refs import parse_ref
+
+TABLE = "nbt_predictions"
+_CHUNK = 500  # ids per IN (...) query
+BUSY_TIMEOUT_S = 60.0
+
+
+class PredictionLog:
+    """A prediction log on a SQLAlchemy database.
+
+    Parameters
+    ----------
+    url : SQLAlchemy URL; default :func:`nbtoolkit.config.predictions_url`
+        (``NBT_PREDICTIONS_URL`` or ``sqlite:///<home>/predictions.db``)
+    table : table name
+
+    Examples
+    --------
+    >>> plog = PredictionLog()                                   # doctest: +SKIP
+    >>> ids = plog.log("tickets/3", X, preds, confidence=conf, ids=X.ticket_id)  # doctest: +SKIP
+    >>> plog.record_outcomes(ids[:10], labels[:10], source="human")            # doctest: +SKIP
+    >>> plog.feedback_frame("tickets")                          # doctest: +SKIP
+    """
+
+    def __init__(self, url: str | None = None, *, table: str = TABLE) -> None:
+        self.url = str(url) if url else config.predictions_url()
+        self.table_name = table
+        self._engine: Any = None
+        self._table: Any = None
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden (for messages)."""
+        try:
+            from sqlalchemy.engine import make_url
+
+            return make_url(self.url).render_as_string(hide_password=True)
+        except Exception:
+            return "<unparseable URL>"
+
+    def __repr__(self) -> str:
+        return f"PredictionLog({self.safe_url!r})"
+
+    def _connect(self) -> tuple[Any, Any]:
+        if self._engine is not None:
+            return self._engine, self._table
+        import sqlalchemy as sa
+        from sqlalchemy import event, exc
+
+        try:
+            url = sa.engine.make_url(self.url)
+        except exc.ArgumentError:
+            raise BadInput(
+                f"Cannot parse the prediction-log URL {self.url!r}; use a SQLAlchemy URL such as "
+                "'sqlite:///predictions.db' or 'postgresql+psycopg2://user@host/db'."
+            ) from None
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        sqlite = url.get_backend_name() == "sqlite"
+        if sqlite:
+            kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+        try:
+            engine = sa.create_engine(url, **kwargs)
+        except (exc.NoSuchModuleError, ImportError) as err:
+            raise BadInput(
+                f"No database driver for the prediction-log URL {self.safe_url!r} ({err}); install it "
+                "(e.g. pip install psycopg2-binary) or use a sqlite:/// URL."
+            ) from None
+        if sqlite:
+            _sqlite_write_locking(engine, event)
+        table = _table(sa, self.table_name)
+        try:
+            _create(engine, table)
+        except exc.OperationalError as err:
+            engine.dispose()
+            raise StoreUnavailable(
+                f"Cannot reach the prediction log at {self.safe_url!r} "
+                f"({str(err.orig).splitlines()[0] if err.orig else type(err).__name__}); start the "
+                "database or fix NBT_PREDICTIONS_URL / %config Nbt.predictions_url."
+            ) from None
+        self._engine, self._table = engine, table
+        return engine, table
+
+    def dispose(self) -> None:
+        """Close pooled connections (a new call reconnects)."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = self._table = None
+
+    def _writer(self) -> Any:
+        engine, _ = self._connect()
+        return engine.execution_options(nbt_write=True)
+
+    # ------------------------------------------------------------------ writes
+    def log(
+        self,
+        model_ref: Any,
+        inputs: Any,
+        predictions: Sequence[Any],
+        confidence: Sequence[float] | None = None,
+        ids: Sequence[Any] | None = None,
+        routed_to_human: Sequence[bool] | None = None,
+        *,
+        timestamps: Sequence[Any] | None = None,
+        alias: str | None = None,
+    ) -> list[str]:
+        """Log a batch of predictions in one transaction; returns their ids.
+
+        Parameters
+        ----------
+        model_ref : ``NAME/VERSION`` (or ``NAME@alias`` / ``NAME``, resolved in the registry now),
+            or a registered version object
+        inputs : DataFrame (one row per prediction) or a sequence of dicts; stored as JSON
+        predictions : predicted labels (stored as text)
+        confidence : confidence of each prediction in [0, 1] (e.g. the max class probability)
+        ids : unique ids (e.g. ticket ids); default: new UUIDs. An id already in the log, or
+            repeated in the batch, rejects the whole batch.
+        routed_to_human : whether each item went to a human (default: none did)
+        timestamps : when each prediction was made (default: now, UTC)
+        alias : the alias that served the batch (``champion`` / ``challenger``), for A/B analysis
+        """
+        name, version = _model_of(model_ref)
+        rows_in = _input_rows(inputs)
+        n = len(rows_in)
+        preds = _column(predictions, n, "predictions")
+        conf = _confidences(confidence, n)
+        human = [bool(h) for h in _column(routed_to_human, n, "routed_to_human")] if routed_to_human is not None else [False] * n
+        id_list = [uuid.uuid4().hex for _ in range(n)] if ids is None else [str(i) for i in _column(ids, n, "ids")]
+        _check_unique(id_list)
+        stamps = _timestamps(timestamps, n)
+        rows = [
+            {"id": i, "model_name": name, "model_version": version, "alias": alias, "ts": t,
+             "inputs": x, "prediction": None if p is None else str(p), "confidence": c,
+             "routed_to_human": h}
+            for i, x, p, c, h, t in zip(id_list, rows_in, preds, conf, human, stamps)
+        ]
+        if not rows:
+            return []
+        from sqlalchemy import exc
+
+        _, table = self._connect()
+        try:
+            with self._writer().begin() as conn:
+                existing = self._existing(conn, table, id_list)
+                if existing:
+                    raise BadInput(
+                        f"{len(existing)} id(s) are already in the prediction log, e.g. "
+                        f"{sorted(existing)[0]!r}; ids must be unique, nothing was written."
+                    )
+                conn.execute(table.insert(), rows)
+        except exc.IntegrityError:  # a concurrent writer inserted one of these ids first
+            raise BadInput(
+                "Some ids were logged concurrently by another writer; ids must be unique, nothing "
+                "was written."
+            ) from None
+        except exc.OperationalError as err:
+            raise self._unavailable(err) from None
+        return id_list
+
+    def record_outcomes(
+        self,
+        ids: Sequence[Any],
+        labels: Sequence[Any],
+        *,
+        source: str = "human",
+        timestamps: Sequence[Any] | None = None,
+    ) -> int:
+        """Record the true label of logged predictions (e.g. agents' corrections); returns the count.
+
+        Unknown ids reject the whole batch. A later outcome for the same id replaces the earlier one.
+        """
+        id_list = [str(i) for i in _column(ids, None, "ids")]
+        values = _column(labels, len(id_list), "labels")
+        _check_unique(id_list)
+        if any(v is None for v in values):
+            raise BadInput("labels contains None; give every id its true label.")
+        stamps = _timestamps(timestamps, len(id_list))
+        if not id_list:
+            return 0
+        from sqlalchemy import bindparam, exc
+
+        _, table = self._connect()
+        try:
+            with self._writer().begin() as conn:
+                missing = set(id_list) - self._existing(conn, table, id_list)
+                if missing:
+                    raise BadInput(
+                        f"{len(missing)} of {len(id_list)} id(s) are not in the prediction log, e.g. "
+                        f"{sorted(missing)[0]!r}; log the predictions first, nothing was written."
+                    )
+                stmt = (table.update().where(table.c.id == bindparam("_id"))
+                        .values(outcome=bindparam("_outcome"), outcome_source=bindparam("_source"),
+                                outcome_ts=bindparam("_ts")))
+                conn.execute(stmt, [{"_id": i, "_outcome": str(v), "_source": str(source), "_ts": t}
+                                    for i, v, t in zip(id_list, values, stamps)])
+        except exc.OperationalError as err:
+            raise self._unavailable(err) from None
+        return len(id_list)
+
+    @staticmethod
+    def _existing(conn: Any, table: Any, ids: Sequence[str]) -> set[str]:
+        import sqlalchemy as sa
+
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+        return found
+
+    def _unavailable(self, err: Any) -> StoreUnavailable:
+        reason = str(getattr(err, "orig", err)).splitlines()[0]
+        return StoreUnavailable(f"The prediction log at {self.safe_url!r} failed ({reason}); nothing was written.")
+
+    # ------------------------------------------------------------------ reads
+    def frame(
+        self,
+        model: str | None = None,
+        *,
+        version: str | int | None = None,
+        start: Any = None,
+        end: Any = None,
+        alias: str | None = None,
+        inputs: bool = False,
+    ) -> Any:
+        """Logged predictions as a DataFrame, oldest first, optionally for one model / version / window.
+
+        Columns: ``id, model_name, model_version, alias, ts, prediction, confidence,
+        routed_to_human, outcome, outcome_source, outcome_ts`` (+ ``inputs`` as dicts when asked).
+        ``start`` is inclusive, ``end`` exclusive.
+        """
+        import pandas as pd
+        import sqlalchemy as sa
+        from sqlalchemy import exc
+
+        engine, table = self._connect()
+        cols = [c for c in table.c if inputs or c.name != "inputs"]
+        query = sa.select(*cols).order_by(table.c.ts, table.c.id)
+        if model is not None:
+            query = query.where(table.c.model_name == str(model))
+        if version is not None:
+            query = query.where(table.c.model_version == str(version))
+        if alias is not None:
+            query = query.where(table.c.alias == str(alias))
+        if start is not None:
+            query = query.where(table.c.ts >= _to_utc(start, "start"))
+        if end is not None:
+            query = query.where(table.c.ts < _to_utc(end, "end"))
+        try:
+            with engine.connect() as conn:
+                result = conn.execute(query)
+                frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        except exc.OperationalError as err:
+            raise StoreUnavailable(
+                f"Cannot read the prediction log at {self.safe_url!r} "
+                f"({str(err.orig).splitlines()[0] if err.orig else err}).") from None
+        for col in ("ts", "outcome_ts"):
+            frame[col] = pd.to_datetime(frame[col])
+        frame["confidence"] = pd.to_numeric(frame["confidence"])
+        frame["routed_to_human"] = frame["routed_to_human"].astype(bool)
+        if inputs:
+            frame["inputs"] = [json.loads(x) if x else {} for x in frame["inputs"]]
+        return frame
+
+    def feedback_frame(
+        self,
+        model: str | None = None,
+        *,
+        source: str | None = None,
+        version: str | int | None = None,
+        start: Any = None,
+        end: Any = None,
+        label: str = "label",
+    ) -> Any:
+        """Logged inputs joined with their recorded outcomes, ready for retraining.
+
+        One row per prediction that has an outcome: the input columns, then ``label`` (the
+        recorded outcome), ``prediction``, ``confidence``, ``routed_to_human``, ``outcome_source``,
+        ``model_version``, ``ts`` and the ``id``. ``source`` keeps only outcomes of that source.
+        """
+        import pandas as pd
+
+        logged = self.frame(model, version=version, start=start, end=end, inputs=True)
+        logged = logged[logged["outcome"].notna()]
+        if source is not None:
+            logged = logged[logged["outcome_source"] == source]
+        inputs = pd.DataFrame.from_records(list(logged["inputs"]), index=logged.index)
+        meta = logged[["outcome", "prediction", "confidence", "routed_to_human", "outcome_source",
+                       "model_version", "ts", "id"]].rename(columns={"outcome": label, "id": "prediction_id"})
+        clash = [c for c in meta.columns if c in inputs.columns]
+        return pd.concat([inputs, meta.drop(columns=clash)], axis=1).reset_index(drop=True)
+
+    def count(self, model: str | None = None) -> int:
+        """Number of logged predictions (of ``model`` when given)."""
+        import sqlalchemy as sa
+
+        engine, table = self._connect()
+        query = sa.select(sa.func.count()).select_from(table)
+        if model is not None:
+            query = query.where(table.c.model_name == str(model))
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+
+# ---------------------------------------------------------------------- schema and engine
+def _table(sa: Any, name: str) -> Any:
+    meta = sa.MetaData()
+    return sa.Table(
+        name, meta,
+        sa.Column("id", sa.String(191), primary_key=True),
+        sa.Column("model_name", sa.String(191), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=False),
+        sa.Column("alias", sa.String(64)),
+        sa.Column("ts", sa.DateTime, nullable=False),
+        sa.Column("inputs", sa.Text),
+        sa.Column("prediction", sa.String(255)),
+        sa.Column("confidence", sa.Float),
+        sa.Column("routed_to_human", sa.Boolean, nullable=False, default=False),
+        sa.Column("outcome", sa.String(255)),
+        sa.Column("outcome_source", sa.String(64)),
+        sa.Column("outcome_ts", sa.DateTime),
+        sa.Index(f"ix_{name}_model_ts", "model_name", "ts"),
+        sa.Index(f"ix_{name}_ts", "ts"),
+    )
+
+
+def _create(engine: Any, table: Any) -> None:
+    from sqlalchemy import exc
+
+    for attempt in range(3):
+        try:
+            table.metadata.create_all(engine, checkfirst=True)
+            return
+        except (exc.IntegrityError, exc.ProgrammingError, exc.OperationalError) as err:
+            # Two processes creating the table at once (e.g. PostgreSQL's catalog race): the
+            # other one won; check again. Anything else (unreachable database) is re-raised.
+            race = isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
+            if attempt == 2 or not race:
+                raise
+
+
+def _sqlite_write_locking(engine: Any, event: Any) -> None:
+    """WAL + busy timeout; writes take the lock at BEGIN so that writers queue, never deadlock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("nbt_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _model_of(ref: Any) -> tuple[str, str]:
+    if hasattr(ref, "name") and hasattr(ref, "version") and not isinstance(ref, str):
+        return str(ref.name), str(ref.version)
+    parsed = parse_ref(ref)
+    if parsed.version:
+        return parsed.name, parsed.version
+    from ..registry import resolve
+
+    mv = resolve(parsed)
+    return str(mv.name), str(mv.version)
+
+
+def _input_rows(inputs: Any) -> list[str]:
+    import pandas as pd
+
+    if isinstance(inputs, pd.DataFrame):
+        if len(inputs) == 0:
+            return []
+        text = inputs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso")
+        return text.splitlines()
+    if isinstance(inputs, (list, tuple)):
+        rows = []
+        for i, row in enumerate(inputs):
+            if not isinstance(row, dict):
+                raise BadInput(f"inputs[{i}] is a {type(row).__name__}; pass a DataFrame or a list of dicts.")
+            rows.append(json.dumps(row, default=str))
+        return rows
+    raise BadInput(f"inputs must be a DataFrame or a list of dicts, got {type(inputs).__name__}.")
+
+
+def _column(values: Any, n: int | None, what: str) -> list[Any]:
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise BadInput(f"{what} must be a sequence with one value per row, got {values!r:.60}.")
+    try:
+        out = list(values.tolist() if hasattr(values, "tolist") else values)
+    except TypeError:
+        raise BadInput(f"{what} must be a sequence, got {type(values).__name__}.") from None
+    if n is not None and len(out) != n:
+        raise BadInput(f"{what} has {len(out)} values for {n} rows; give one per row.")
+    return out
+
+
+def _confidences(values: Any, n: int) -> list[float | None]:
+    if values is None:
+        return [None] * n
+    out: list[float | None] = []
+    for i, v in enumerate(_column(values, n, "confidence")):
+        if v is None:
+            out.append(None)
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise BadInput(f"confidence[{i}] must be a number in [0, 1], got {v!r}.") from None
+        if f != f:  # NaN: unknown confidence
+            out.append(None)
+            continue
+        if not 0.0 <= f <= 1.0:
+            raise BadInput(f"confidence[{i}] must be in [0, 1], got {v!r}.")
+        out.append(f)
+    return out
+
+
+def _check_unique(ids: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise BadInput(f"Duplicate id {i!r} in the batch; ids must be unique, nothing was written.")
+        seen.add(i)
+
+
+def _to_utc(value: Any, what: str) -> dt.datetime:
+    """A naive UTC datetime (what the log stores) from a datetime, pandas Timestamp or ISO string."""
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} must be a date/time such as '2026-01-31 12:00', got {value!r}.") from None
+    if ts is pd.NaT:
+        raise BadInput(f"{what} must be a date/time, got {value!r}.")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.to_pydatetime()
+
+
+def _timestamps(values: Any, n: int) -> list[dt.datetime]:
+    if values is None:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return [now] * n
+    return [_to_utc(v, f"timestamps[{i}]") for i, v in enumerate(_column(values, n, "timestamps"))]

@@ -1,0 +1,345 @@
+"""Windowed quality of a served model from its prediction log, alert rules and alert sinks.
+
+Per window: volume, share routed to humans, mean confidence, accuracy and per-class F1 where
+outcomes exist, a label-free accuracy estimate from the confidences (confidence-based
+performance estimation: with calibrated probabilities the expected accuracy of a batch is the
+mean of its top-class probabilities, as NannyML's CBPE uses), and input drift against the serving
+version's stored profile. Rules (``accuracy<0.9``, ``drift_share>0.3``, ...) and anomaly rules
+(``anomaly:volume`` — a value beyond k rolling standard deviations) fire alerts, which go to the
+returned report (the notebook view), Python logging, and optionally a webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInput, NbtError, did_you_mean
+from ..refs import check_name
+from ..reports.monitoring import MonitorReport
+from .log import PredictionLog, _to_utc
+
+log = logging.getLogger("nbtoolkit.monitoring")
+
+METRICS = ("volume", "labeled", "human_share", "mean_confidence", "accuracy", "macro_f1",
+           "estimated_accuracy", "drift_share")
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_RULE = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S+)\s*$")
+_ANOMALY = re.compile(r"^\s*anomaly\s*:\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?::\s*(?P<k>\S+))?\s*$")
+MIN_DRIFT_ROWS = 30
+ANOMALY_MIN_HISTORY = 3
+
+
+def parse_window(text: str) -> Any:
+    """``1h``, ``30min``, ``1D``, ``1W`` ... → a positive ``pandas.Timedelta``; BadInput otherwise."""
+    import pandas as pd
+
+    try:
+        td = pd.Timedelta(str(text).strip())
+    except (TypeError, ValueError):
+        td = None
+    if td is None or td is pd.NaT or td <= pd.Timedelta(0):
+        raise BadInput(
+            f"Cannot parse the window {text!r}; use a duration such as '1h', '30min', '1D' or '7D'."
+        )
+    return td
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """``METRIC OP VALUE`` (fires when it holds) or ``anomaly:METRIC[:K]`` (beyond K rolling sd)."""
+
+    metric: str
+    op: str
+    value: float
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, *, k_default: float = 3.0) -> AlertRule:
+        raw = str(text)
+        m = _ANOMALY.match(raw)
+        if m:
+            _check_metric(m["metric"], raw)
+            k = _number(m["k"], raw) if m["k"] else k_default
+            if k <= 0:
+                raise BadInput(f"Alert rule {raw!r}: k must be > 0, got {k!r}.")
+            return cls(m["metric"], "anomaly", k, raw.strip())
+        m = _RULE.match(raw)
+        if not m:
+            raise BadInput(
+                f"Malformed alert rule {raw!r}; write METRIC<VALUE (or <=, >, >=), e.g. 'accuracy<0.9', "
+                "'drift_share>0.3', or anomaly:METRIC for a value beyond 3 rolling standard deviations."
+            )
+        _check_metric(m["metric"], raw)
+        return cls(m["metric"], m["op"], _number(m["value"], raw), raw.strip())
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _check_metric(metric: str, rule: str) -> None:
+    if metric in METRICS or metric.startswith("f1."):
+        return
+    raise BadInput(
+        f"Alert rule {rule!r} names an unknown metric {metric!r}."
+        + did_you_mean(metric, METRICS, what="Metrics") + " (f1.CLASS works too.)"
+    )
+
+
+def _number(text: str, rule: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise BadInput(f"Alert rule {rule!r} compares with {text!r}, which is not a number.") from None
+
+
+# ------------------------------------------------------------------------------ monitor
+def monitor(
+    name: str,
+    *,
+    window: str = "1D",
+    alerts: Sequence[str | AlertRule] = (),
+    webhook: str | None = None,
+    log: PredictionLog | str | None = None,
+    version: str | int | None = None,
+    start: Any = None,
+    end: Any = None,
+    drift: bool = True,
+    webhook_timeout: float = 5.0,
+    webhook_retries: int = 2,
+) -> MonitorReport:
+    """Monitor model ``name`` from its prediction log, window by window, and fire alerts.
+
+    Parameters
+    ----------
+    name : registered model name (as logged)
+    window : window length (``1h``, ``1D``, ``7D`` ...); days start at midnight UTC
+    alerts : rules such as ``"accuracy<0.9"``, ``"drift_share>0.3"``, ``"human_share>0.4"``,
+        ``"estimated_accuracy<0.85"``, or ``"anomaly:volume"`` / ``"anomaly:mean_confidence:2.5"``
+    webhook : URL that receives a JSON POST when an alert fires (failures are reported, not raised)
+    log : the prediction log (default: the configured one)
+    version, start, end : restrict to one version / a time range (start inclusive, end exclusive)
+    drift : compute input drift per window against the serving version's stored profile
+
+    Returns
+    -------
+    MonitorReport with ``.windows`` (one row per window), ``.alerts`` and ``.alerted``.
+    """
+    check_name(name)
+    td = parse_window(window)
+    rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
+    if webhook is not None and not re.match(r"^https?://", str(webhook)):
+        raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
+    plog = log if isinstance(log, PredictionLog) else PredictionLog(log)
+    logged = plog.frame(name, version=version, start=start, end=end, inputs=drift)
+    notes: list[str] = []
+    if logged.empty:
+        notes.append(f"No predictions of {name!r} in the log at {plog.safe_url}"
+                     + (" for that range." if start is not None or end is not None else "."))
+    rows = _windows(logged, td, name=name, drift=drift, notes=notes)
+    fired = evaluate_rules(rows, rules)
+    report = MonitorReport(name=name, window=str(window), windows=rows, alerts=fired,
+                           rules=[str(r) for r in rules], notes=notes, log_url=plog.safe_url)
+    for alert in fired:
+        log.warning("nbtoolkit alert on %s: %s", name, alert["message"])
+    if fired and webhook:
+        error = post_webhook(webhook, report.payload(), timeout=webhook_timeout, retries=webhook_retries)
+        report.sink_errors.extend([error] if error else [])
+        report.webhook_delivered = error is None
+    return report
+
+
+def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str]) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    if logged.empty:
+        return []
+    rows = []
+    drift_cache: dict[str, Any] = {}
+    for start, part in logged.groupby(pd.Grouper(key="ts", freq=td, origin="start_day"), sort=True):
+        if part.empty:
+            continue
+        row: dict[str, Any] = {"window_start": start, "window_end": start + td}
+        row.update(window_metrics(part))
+        if drift:
+            row.update(_window_drift(part, name, drift_cache, notes))
+        rows.append(row)
+    return rows
+
+
+def window_metrics(part: Any) -> dict[str, Any]:
+    """Quality metrics of one window of logged predictions (see the module docstring)."""
+    import numpy as np
+
+    labeled = part[part["outcome"].notna()]
+    conf = part["confidence"].dropna()
+    row: dict[str, Any] = {
+        "versions": ",".join(sorted(map(str, part["model_version"].unique()), key=_version_key)),
+        "volume": int(len(part)),
+        "human_share": float(part["routed_to_human"].mean()),
+        "mean_confidence": float(conf.mean()) if len(conf) else math.nan,
+        # CBPE: expected accuracy of calibrated top-class probabilities is their mean.
+        "estimated_accuracy": float(conf.mean()) if len(conf) else math.nan,
+        "labeled": int(len(labeled)),
+        "accuracy": math.nan,
+        "macro_f1": math.nan,
+        "f1": {},
+    }
+    if len(labeled):
+        truth = labeled["outcome"].astype(str).to_numpy()
+        pred = labeled["prediction"].astype(str).to_numpy()
+        row["accuracy"] = float(np.mean(truth == pred))
+        f1 = per_class_f1(truth, pred)
+        row["f1"] = f1
+        row["macro_f1"] = float(np.mean(list(f1.values()))) if f1 else math.nan
+    return row
+
+
+def per_class_f1(truth: Any, pred: Any) -> dict[str, float]:
+    """F1 of each class present in ``truth`` or ``pred`` (pure numpy)."""
+    import numpy as np
+
+    out = {}
+    for cls in sorted(set(truth) | set(pred)):
+        tp = float(np.sum((truth == cls) & (pred == cls)))
+        fp = float(np.sum((truth != cls) & (pred == cls)))
+        fn = float(np.sum((truth == cls) & (pred != cls)))
+        out[str(cls)] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
+    return out
+
+
+def _version_key(v: str) -> Any:
+    return (0, int(v)) if v.isdigit() else (1, v)
+
+
+def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """Drift of the window's inputs against the profile of the version that served most of it."""
+    import pandas as pd
+
+    out = {"drift_share": math.nan, "drifted": None}
+    if len(part) < MIN_DRIFT_ROWS:
+        return out
+    version = str(part["model_version"].mode().iloc[0])
+    if cache.get(version) is False:
+        return out
+    current = pd.DataFrame.from_records(list(part["inputs"]))
+    try:
+        from ..drift import drift as drift_check
+
+        report = drift_check(current, model=f"{name}/{version}")
+    except ImportError:
+        cache[version] = False
+        notes.append("Input drift is not computed: nbtoolkit.drift is not available.")
+        return out
+    except NbtError as exc:  # e.g. the version was registered without --data (no profile)
+        cache[version] = False
+        notes.append(f"No input drift for {name}/{version}: {' '.join(str(exc).split())}")
+        return out
+    out["drift_share"] = drift_share(report)
+    out["drifted"] = bool(getattr(report, "drifted", False))
+    return out
+
+
+def drift_share(report: Any) -> float:
+    """Share of drifted columns in a drift report."""
+    for attr in ("drift_share", "share_drifted", "drifted_share"):
+        value = getattr(report, attr, None)
+        if value is not None and not callable(value):
+            return float(value)
+    frame = report.to_frame()
+    if "drifted" in frame.columns and len(frame):
+        return float(frame["drifted"].astype(bool).mean())
+    return math.nan
+
+
+# ------------------------------------------------------------------------------ rules
+def evaluate_rules(rows: Sequence[dict[str, Any]], rules: Sequence[AlertRule],
+                   *, lookback: int = 7) -> list[dict[str, Any]]:
+    """Alerts fired by ``rules`` on window rows, oldest first."""
+    fired = []
+    for rule in rules:
+        history: list[float] = []
+        for row in rows:
+            value = _metric(row, rule.metric)
+            if value is None or math.isnan(value):
+                continue
+            if rule.op == "anomaly":
+                recent = history[-lookback:]
+                if len(recent) >= ANOMALY_MIN_HISTORY:
+                    mean = sum(recent) / len(recent)
+                    sd = math.sqrt(sum((x - mean) ** 2 for x in recent) / (len(recent) - 1))
+                    if sd > 0 and abs(value - mean) > rule.value * sd:
+                        fired.append(_alert(row, rule, value,
+                                            f"{rule.metric}={value:.4g} is {abs(value - mean) / sd:.1f} sd "
+                                            f"from its rolling mean {mean:.4g}"))
+                history.append(value)
+            elif _OPS[rule.op](value, rule.value):
+                fired.append(_alert(row, rule, value, f"{rule.metric}={value:.4g} ({rule})"))
+    return sorted(fired, key=lambda a: (a["window_start"], a["rule"]))
+
+
+def _metric(row: dict[str, Any], metric: str) -> float | None:
+    if metric.startswith("f1."):
+        value = row.get("f1", {}).get(metric[3:])
+    else:
+        value = row.get(metric)
+    return None if value is None else float(value)
+
+
+def _alert(row: dict[str, Any], rule: AlertRule, value: float, detail: str) -> dict[str, Any]:
+    start = row["window_start"]
+    return {"window_start": start, "rule": str(rule), "metric": rule.metric, "value": value,
+            "message": f"window {start:%Y-%m-%d %H:%M}: {detail}"}
+
+
+# ------------------------------------------------------------------------------ sinks
+def post_webhook(url: str, payload: dict[str, Any], *, timeout: float = 5.0, retries: int = 2,
+                 backoff: float = 0.5) -> str | None:
+    """POST ``payload`` as JSON; returns None on success or one sentence saying why it failed.
+
+    Retries on connection errors, timeouts and 5xx answers; never raises.
+    """
+    import json
+
+    import requests
+
+    body = json.dumps(payload, default=str)
+    problem = ""
+    for attempt in range(retries + 1):
+        try:
+            resp = requests.post(url, data=body, timeout=timeout,
+                                 headers={"Content-Type": "application/json",
+                                          "User-Agent": "nbtoolkit-monitor"})
+            if resp.status_code < 300:
+                return None
+            problem = f"HTTP {resp.status_code}"
+            if resp.status_code < 500:
+                break  # a client error will not fix itself
+        except requests.Timeout:
+            problem = f"no answer within {timeout:g} s"
+        except requests.RequestException as exc:
+            problem = type(exc).__name__
+        if attempt < retries:
+            time.sleep(backoff * 2 ** attempt)
+    message = (f"Webhook {url!r} did not accept the alert ({problem}) after {attempt + 1} attempt(s); "
+               "the alerts are in this report and the log.")
+    log.warning(message)
+    return message
+
+
+def since(value: str, *, now: Any = None) -> Any:
+    """``7D`` → a UTC time that long before ``now``; a date/time string → itself (UTC)."""
+    import pandas as pd
+
+    try:
+        td = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        return _to_utc(value, "--since")
+    now = pd.Timestamp(now) if now is not None else pd.Timestamp.utcnow().tz_localize(None)
+    return (now - td).to_pydatetime()

@@ -1,0 +1,204 @@
+"""Result objects of monitoring: windowed quality with alerts, and the champion/challenger A/B test."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Result, html_table
+
+_RED = "background:#fde2e1"
+_GREEN = "background:#e3f6e5"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN → None, timestamps → ISO strings, dicts/lists recursively."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+@dataclass
+class MonitorReport(Result):
+    """Windowed quality of a served model (``%nbt monitor``); ``.alerted`` when any rule fired."""
+
+    name: str
+    window: str
+    windows: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    rules: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sink_errors: list[str] = field(default_factory=list)
+    webhook_delivered: bool | None = None
+    log_url: str = ""
+
+    @property
+    def alerted(self) -> bool:
+        return bool(self.alerts)
+
+    @property
+    def passed(self) -> bool:
+        return not self.alerts
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({
+            "name": self.name, "window": self.window, "windows": self.windows, "alerts": self.alerts,
+            "rules": self.rules, "notes": self.notes, "sink_errors": self.sink_errors,
+            "webhook_delivered": self.webhook_delivered, "log_url": self.log_url,
+        })
+
+    def payload(self) -> dict[str, Any]:
+        """What a webhook receives: the model, the fired alerts and the latest window."""
+        latest = self.windows[-1] if self.windows else {}
+        return _clean({
+            "source": "nbtoolkit", "model": self.name, "window": self.window,
+            "alerts": self.alerts, "latest_window": {k: v for k, v in latest.items() if k != "f1"},
+            "summary": self.summary(),
+        })
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
+                "accuracy", "macro_f1", "estimated_accuracy", "drift_share"]
+        frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
+        frame["alerts"] = [", ".join(a["rule"] for a in self.alerts if a["window_start"] == r["window_start"])
+                           for r in self.windows]
+        return frame
+
+    def alerts_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.alerts, columns=["window_start", "rule", "metric", "value", "message"])
+
+    def summary(self) -> str:
+        if not self.windows:
+            return f"Monitoring {self.name}: no logged predictions"
+        verdict = f"{len(self.alerts)} alert(s) fired" if self.alerts else "no alerts"
+        return (f"Monitoring {self.name}: {len(self.windows)} window(s) of {self.window}, "
+                f"{sum(r['volume'] for r in self.windows)} predictions, {verdict}")
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        if self.windows:
+            lines.append(self.to_frame().drop(columns=["alerts"]).to_string(
+                index=False, float_format=lambda v: f"{v:.3f}"))
+        lines += [f"ALERT {a['message']}" for a in self.alerts]
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"sink: {e}" for e in self.sink_errors]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
+        if self.alerts:
+            items = "".join(f"<li>{html.escape(a['message'])}</li>" for a in self.alerts)
+            parts.append(f'<div style="{_RED};padding:4px 8px"><b>Alerts</b><ul>{items}</ul></div>')
+        if self.windows:
+            parts.append(html_table(self.to_frame(), row_style=lambda r: _RED if r["alerts"] else ""))
+        for text in self.notes + self.sink_errors:
+            parts.append(f"<p><i>{html.escape(text)}</i></p>")
+        return "".join(parts)
+
+    def plot(self, ax: Any = None) -> Any:
+        """Accuracy, estimated accuracy, human share and drift share per window; alerts marked."""
+        import matplotlib.pyplot as plt
+
+        frame = self.to_frame()
+        if ax is None:
+            _, ax = plt.subplots(figsize=(8, 3.2))
+        x = frame["window_start"]
+        for col, style in (("accuracy", "o-"), ("estimated_accuracy", "s--"), ("human_share", "^-"),
+                           ("drift_share", "d:")):
+            if frame[col].notna().any():
+                ax.plot(x, frame[col].astype(float), style, label=col, markersize=4)
+        flagged = frame[frame["alerts"] != ""]
+        for start in flagged["window_start"]:
+            ax.axvline(start, color="#d62728", alpha=0.15, linewidth=6)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(self.summary(), fontsize=9)
+        ax.legend(fontsize=7, loc="lower left")
+        ax.figure.autofmt_xdate()
+        return ax
+
+
+@dataclass
+class ABTestReport(Result):
+    """Champion vs challenger on logged traffic with outcomes (``%nbt abtest``)."""
+
+    name: str
+    champion: dict[str, Any]
+    challenger: dict[str, Any]
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    alpha: float
+    recommendation: str  # "promote" | "keep" | "rollback"
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+    champion_alias: str = "champion"
+    challenger_alias: str = "challenger"
+
+    @property
+    def significant(self) -> bool:
+        return not math.isnan(self.p_value) and self.p_value < self.alpha
+
+    @property
+    def passed(self) -> bool:
+        """True when the challenger should be promoted."""
+        return self.recommendation == "promote"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean({
+            "name": self.name, "champion": self.champion, "challenger": self.challenger,
+            "difference": self.difference, "ci": [self.ci_low, self.ci_high], "p_value": self.p_value,
+            "alpha": self.alpha, "significant": self.significant, "recommendation": self.recommendation,
+            "reason": self.reason, "warnings": self.warnings,
+        })
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        cols = ["arm", "version", "predictions", "labeled", "accuracy", "human_share", "mean_confidence"]
+        return pd.DataFrame([{c: arm.get(c) for c in cols} for arm in (self.champion, self.challenger)],
+                            columns=cols)
+
+    def summary(self) -> str:
+        return (f"A/B {self.name}: challenger v{self.challenger.get('version')} vs champion "
+                f"v{self.champion.get('version')}: accuracy {self.difference:+.3f} "
+                f"(95% CI {self.ci_low:+.3f} .. {self.ci_high:+.3f}, p={self.p_value:.3g}) "
+                f"→ {self.recommendation.upper()}")
+
+    def __str__(self) -> str:
+        lines = [self.summary(), self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+                 f"reason: {self.reason}"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = {"promote": _GREEN, "rollback": _RED}.get(self.recommendation, "background:#fff6d5")
+        parts = [f'<p style="{colour};padding:4px 8px"><b>{html.escape(self.summary())}</b><br>'
+                 f"{html.escape(self.reason)}</p>", html_table(self.to_frame())]
+        parts += [f"<p><i>warning: {html.escape(w)}</i></p>" for w in self.warnings]
+        return "".join(parts)
+
+    def apply(self) -> Any:
+        """Act on the recommendation: promote the challenger to champion, or send the challenger
+        alias back to the champion's version (roll back the canary); ``keep`` changes nothing."""
+        from ..registry import promote
+
+        if self.recommendation == "promote":
+            return promote(self.name, self.challenger["version"], alias=self.champion_alias)
+        if self.recommendation == "rollback":
+            return promote(self.name, self.champion["version"], alias=self.challenger_alias)
+        return None
