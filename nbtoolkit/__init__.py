@@ -54,11 +54,13 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%nbt`` and make ``%config Nbt.*`` work."""
     from .magics import Nbt
+    from .widgets.display import register_formatters
 
     magics = Nbt(ipython)
     ipython.register_magics(magics)
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
+    register_formatters(ipython)  # results as widgets in Jupyter, HTML/text elsewhere
 
 
 def unload_ipython_extension(ipython: Any) -> None:  # pragma: no cover - symmetry

@@ -207,3 +207,139 @@ def server_home(mlflow_server, tmp_path, monkeypatch):
 
     while mlflow.active_run():
         mlflow.end_run()
+
+
+# ------------------------------------------------------------------ JupyterLab + headless Chromium
+# Owned by issue 7 (widgets). JupyterLab runs from the venv on 127.0.0.1 with a token, HOME and the
+# Jupyter config/runtime folders in a temp dir (no user settings, no news, no update check, no
+# extension installs); its kernels get their own NBT_HOME. Chromium is Debian's, driven by
+# Playwright (never `playwright install`).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage"]
+
+
+class JupyterLab:
+    """``jupyter lab`` serving ``root/notebooks`` on 127.0.0.1:``port``."""
+
+    def __init__(self, root: Path) -> None:
+        import secrets
+
+        self.root = root
+        self.notebooks = root / "notebooks"
+        self.nbt_home = root / "nbt-home"
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.log = root / "jupyterlab.log"
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, path: str = "lab") -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}?token={self.token}"
+
+    def _api(self, path: str, method: str = "GET") -> object:
+        import json
+
+        req = urllib.request.Request(self.url(f"api/{path}"), method=method)
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def healthy(self) -> bool:
+        try:
+            return self._api("status") is not None
+        except OSError:
+            return False
+
+    def start(self, timeout: float = 180.0) -> JupyterLab:
+        import json
+
+        home = self.root / "home"
+        config_dir = home / ".jupyter"
+        for d in (self.notebooks, config_dir, self.nbt_home):
+            d.mkdir(parents=True, exist_ok=True)
+        news = config_dir / "lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+        news.parent.mkdir(parents=True, exist_ok=True)
+        news.write_text(json.dumps({"fetchNews": "false"}))  # no "official Jupyter news?" toast
+        (config_dir / "jupyter_lab_config.json").write_text(json.dumps({"LabApp": {
+            "news_url": None,
+            "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+            "expose_app_in_browser": True,  # lets the test run commands and read kernel state
+        }}))
+        env = {k: v for k, v in os.environ.items()
+               if k not in {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL",
+                            "NBT_WIDGETS", "NBT_PIPELINE_RUN_ID", "JPY_SESSION_NAME"}}
+        env.update(HOME=str(home), JUPYTER_CONFIG_DIR=str(config_dir),
+                   JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"),
+                   NBT_HOME=str(self.nbt_home), PYTHONUNBUFFERED="1")
+        argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={self.port}",
+                "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
+                "--ServerApp.open_browser=False", f"--ServerApp.root_dir={self.notebooks}"]
+        if os.geteuid() == 0:
+            argv.append("--allow-root")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self.notebooks, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited ({self.proc.returncode}):\n{self.tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jupyter lab not answering after {timeout:.0f} s:\n{self.tail()}")
+            time.sleep(0.25)
+        return self
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:  # kernels live in their own process groups: shut them down through the server
+            for kernel in self._api("kernels") or []:
+                self._api(f"kernels/{kernel['id']}", method="DELETE")
+        except OSError:
+            pass
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.fixture(scope="session")
+def jupyterlab():
+    """A JupyterLab server on 127.0.0.1 for the session (see :class:`JupyterLab`)."""
+    root = Path(tempfile.mkdtemp(prefix="nbt-lab-"))
+    lab = JupyterLab(root).start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright for Python."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("Chromium is not installed; run `make system-deps` as root "
+                    "(or: sudo apt-get install -y chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,0 +1,98 @@
+"""End to end: the widgets in a real JupyterLab, in headless Chromium (Playwright, Debian's Chromium).
+
+The test opens ``tests/notebooks/widgets.ipynb``, waits for the kernel to be idle (Run All before
+that opens a "Select Kernel" dialog), runs all cells, waits until every cell has run and the kernel
+is idle again, then checks in the page that the widgets rendered and answer: the registry browser
+promotes a version, the drift table is there, moving the threshold slider changes the coverage.
+
+Screenshots of each widget go to ``$NBT_SCREENSHOTS`` when set (``NBT_SCREENSHOTS=docs/img``
+refreshes the README pictures), else to the test's tmp_path. Every wait is on a page condition.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = Path(__file__).parent / "notebooks" / "widgets.ipynb"
+WAIT_MS = 300_000  # kernel start + MLflow/sklearn imports + registering, on a busy machine
+
+# True when the notebook panel's kernel is ready and idle.
+_KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const s = w && w.sessionContext;
+  return !!(s && s.isReady && s.session && s.session.kernel && s.session.kernel.status === 'idle');
+}"""
+
+# Every code cell has run (or one failed: return its traceback) and the kernel is idle.
+_ALL_RUN = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  for (const cell of w.content.widgets) {
+    if (cell.model.type !== 'code') continue;
+    for (const out of cell.model.outputs.toJSON()) {
+      if (out.output_type === 'error') return 'error: ' + out.ename + ': ' + out.evalue;
+    }
+    if (cell.model.executionCount === null || cell.promptNode.textContent.includes('*')) return false;
+  }
+  return w.sessionContext.session.kernel.status === 'idle' ? 'done' : false;
+}"""
+
+_WIDGETS_RENDERED = """(selectors) => {
+  const text = document.body.innerText;
+  if (text.includes('Loading widget...') || text.includes('Error displaying widget')) return false;
+  return selectors.every(s => document.querySelector(s) !== null);
+}"""
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    out = Path(os.environ.get("NBT_SCREENSHOTS") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture
+def notebook_page(jupyterlab, chromium):
+    """The test notebook open in JupyterLab, all cells run."""
+    shutil.copy(NOTEBOOK, jupyterlab.notebooks / NOTEBOOK.name)
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(jupyterlab.url(f"lab/tree/{NOTEBOOK.name}"))
+        page.wait_for_function(_KERNEL_IDLE, timeout=WAIT_MS)
+        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=WAIT_MS)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        state = page.wait_for_function(_ALL_RUN, timeout=WAIT_MS, polling=500).json_value()
+        assert state == "done", state
+        yield page
+    except Exception:
+        print("---- jupyterlab log ----\n" + jupyterlab.tail())
+        raise
+    finally:
+        context.close()
+
+
+def test_widgets_render_and_answer_in_jupyterlab(notebook_page, shots):
+    from playwright.sync_api import expect
+
+    page = notebook_page
+    page.wait_for_function(_WIDGETS_RENDERED, arg=[".nbt-registry-browser .nbt-models-table table"],
+                           timeout=WAIT_MS)
+
+    # Registry browser: the model list, the versions, promote version 2 from the page.
+    browser = page.locator(".nbt-registry-browser")
+    browser.scroll_into_view_if_needed()
+    assert "iris" in browser.locator(".nbt-models-table").inner_text()
+    versions = browser.locator(".nbt-versions-table tbody tr")
+    assert versions.count() == 2
+    browser.locator(".nbt-detail").get_by_text("Lineage of iris/2").wait_for()
+    browser.get_by_role("button", name="Promote").click()
+    browser.locator(".nbt-result").get_by_text("Moved iris@champion to version 2 (was version 1)").wait_for()
+    expect(browser.locator(".nbt-versions-table tbody tr").first).to_contain_text("@champion")
+    browser.screenshot(path=str(shots / "registry-browser.png"))
