@@ -66,11 +66,15 @@ def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: 
     from .commands import Context, HelpShown, magic_commands
     from .errors import BadInput, did_you_mean
 
-    try:
-        argv = shlex.split(line, posix=True)
-    except ValueError as exc:
-        raise BadInput(f"Cannot parse {line!r}: {exc}; check the quotes.") from None
     commands = magic_commands()
+    first, _, remainder = line.strip().partition(" ")
+    if first in commands and commands[first].raw:  # takes Python source: no shell-style splitting
+        argv = [first, *remainder.strip().split(None, commands[first].raw)]
+    else:
+        try:
+            argv = shlex.split(line, posix=True)
+        except ValueError as exc:
+            raise BadInput(f"Cannot parse {line!r}: {exc}; check the quotes.") from None
     if not argv or argv[0] in {"help", "-h", "--help"}:
         if len(argv) > 1:
             return _help_for(argv[1], commands)

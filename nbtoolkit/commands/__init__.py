@@ -87,6 +87,9 @@ class Command:
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace, Context], Any]
     usage: str | None = None
+    # > 0: the line is split on whitespace into at most raw + 1 words (the last keeps its quotes),
+    # for commands whose last argument is Python source (%nbt record NAME EXPR)
+    raw: int = 0
 
     def parser(self, prog_prefix: str = "%nbt") -> ArgumentParser:
         p = ArgumentParser(prog=f"{prog_prefix} {self.name}", description=self.help, usage=self.usage)

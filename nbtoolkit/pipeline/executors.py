@@ -1,0 +1,182 @@
+"""Where steps run: this process, a pool of worker processes, or a Dask distributed cluster.
+
+An executor has ``slots`` (how many steps may run at once), ``submit(task) -> handle`` and
+``wait(handles) -> [(handle, result)]`` returning at least one finished step. Every executor runs
+:func:`nbtoolkit.pipeline.task.execute_step`; a worker that crashes becomes a failed step.
+
+- ``InlineExecutor`` (``--jobs 1``): runs the step in this process when waited on; papermill is
+  imported once per process.
+- ``ProcessExecutor`` (``--jobs N``): N spawned worker processes (papermill's working-directory
+  handling is process-wide, so not threads), each importing papermill once, at start-up.
+- ``DaskExecutor`` (``--executor dask``): ``--scheduler ADDR`` or, without it, a ``LocalCluster``
+  on 127.0.0.1 with one single-threaded worker process per job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import BadInput, StoreUnavailable
+from .task import execute_step
+
+EXECUTORS = ("local", "dask")
+
+
+def make_executor(kind: str = "local", *, jobs: int | None = None, scheduler: str | None = None) -> Any:
+    """Build the executor for ``--executor``/``--jobs``/``--scheduler`` (validated here)."""
+    if kind not in EXECUTORS:
+        raise BadInput(f"Unknown executor {kind!r}; use 'local' or 'dask'.")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise BadInput(f"--jobs must be a positive whole number, got {jobs!r}.")
+    if scheduler and kind != "dask":
+        raise BadInput(f"--scheduler {scheduler!r} needs --executor dask.")
+    if kind == "dask":
+        return DaskExecutor(scheduler=scheduler, jobs=jobs)
+    if (jobs or 1) == 1:
+        return InlineExecutor()
+    return ProcessExecutor(jobs)
+
+
+def _crashed(task: Mapping[str, Any], exc: BaseException, started: float) -> dict[str, Any]:
+    text = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return {"step": task["step"], "status": "failed", "executed_notebook": task["output"],
+            "started": started, "finished": time.time(), "duration": time.time() - started,
+            "error": {"cell": None, "exec_count": None, "ename": type(exc).__name__, "evalue": text,
+                      "line": f"the worker running the step failed: {type(exc).__name__}: {text}"}}
+
+
+class InlineExecutor:
+    """Run steps one at a time in this process."""
+
+    slots = 1
+
+    def __init__(self) -> None:
+        self._pending: dict[int, Mapping[str, Any]] = {}
+
+    def prepare(self) -> None:
+        from .task import import_papermill
+
+        import_papermill()
+
+    def submit(self, task: Mapping[str, Any]) -> int:
+        handle = len(self._pending) + int(time.time() * 1e6)
+        self._pending[handle] = task
+        return handle
+
+    def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any]]]:
+        handle = handles[0]
+        task = self._pending.pop(handle)
+        return [(handle, execute_step(task))]
+
+    def close(self) -> None:
+        self._pending.clear()
+
+
+def _warm_worker() -> None:
+    from .task import import_papermill
+
+    import_papermill()
+
+
+class ProcessExecutor:
+    """Run up to ``jobs`` steps at once, each in a worker process."""
+
+    def __init__(self, jobs: int) -> None:
+        self.slots = jobs
+        self._pool: Any = None
+        self._tasks: dict[Any, tuple[Mapping[str, Any], float]] = {}
+
+    def prepare(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the orchestrator may hold threads (MLflow logging) and open sockets.
+        self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_warm_worker)
+
+    def submit(self, task: Mapping[str, Any]) -> Any:
+        if self._pool is None:
+            self.prepare()
+        future = self._pool.submit(execute_step, dict(task))
+        self._tasks[future] = (task, time.time())
+        return future
+
+    def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any]]]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        out = []
+        for future in done:
+            task, started = self._tasks.pop(future)
+            try:
+                out.append((future, future.result()))
+            except Exception as exc:  # BrokenProcessPool: a worker was killed
+                out.append((future, _crashed(task, exc, started)))
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor:
+    """Submit steps to a Dask distributed scheduler (or a LocalCluster on 127.0.0.1)."""
+
+    def __init__(self, *, scheduler: str | None = None, jobs: int | None = None) -> None:
+        self.scheduler = scheduler
+        self.jobs = jobs
+        self.slots = jobs or 1
+        self._client: Any = None
+        self._cluster: Any = None
+        self._tasks: dict[Any, tuple[Mapping[str, Any], float]] = {}
+
+    def prepare(self) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - dask is an optional extra
+            raise BadInput("--executor dask needs dask.distributed; pip install 'nbtoolkit[dask]'.") from None
+        if self.scheduler:
+            try:
+                self._client = Client(self.scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise StoreUnavailable(f"Cannot reach the Dask scheduler at {self.scheduler!r} ({exc}); start it "
+                                       "with `dask scheduler` or fix --scheduler.") from None
+            if self.jobs is None:
+                threads = sum(self._client.nthreads().values())
+                self.slots = max(threads, 1)
+        else:
+            self._cluster = LocalCluster(n_workers=self.jobs or 1, threads_per_worker=1, processes=True,
+                                         host="127.0.0.1", dashboard_address=None)
+            self._client = Client(self._cluster)
+
+    def submit(self, task: Mapping[str, Any]) -> Any:
+        if self._client is None:
+            self.prepare()
+        future = self._client.submit(execute_step, dict(task), pure=False,
+                                     key=f"nbt-{task['run_id']}-{task['step']}")
+        self._tasks[future.key] = (task, time.time())
+        return future
+
+    def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any]]]:
+        from distributed import wait
+
+        done, _ = wait(list(handles), return_when="FIRST_COMPLETED")
+        out = []
+        for future in done:
+            task, started = self._tasks.pop(future.key)
+            try:
+                out.append((future, future.result()))
+            except Exception as exc:  # the worker died (KilledWorker) or the task could not run
+                out.append((future, _crashed(task, exc, started)))
+        return out
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None

@@ -1,0 +1,287 @@
+"""``run_pipeline``: validate, decide what is cached, execute the rest in dependency order.
+
+Read it top to bottom: :func:`run_pipeline` orchestrates; :class:`_Run` holds one run's state
+and writes ``run.json`` (atomically) after every change of a step; executors run the notebooks;
+a :class:`~nbtoolkit.pipeline.tracking.Tracker` writes MLflow in the background once something
+actually executes (a fully cached rerun imports neither papermill nor MLflow).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, config
+from ..errors import BadInput, StepFailed, did_you_mean
+from ..reports.pipeline import PipelineRun
+from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
+from .executors import make_executor
+from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
+from .spec import Pipeline, Resolved, load_pipeline, resolve_parameters
+
+
+def run_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    steps: Iterable[str] | None = None,
+    force: bool = False,
+    jobs: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    progress: Callable[[PipelineEvent], Any] | Sequence[Callable[[PipelineEvent], Any]] | None = None,
+    raise_on_failure: bool = True,
+) -> PipelineRun:
+    """Run the pipeline file at ``path`` (SPEC §6); return its :class:`PipelineRun`.
+
+    Parameters
+    ----------
+    path : the pipeline .yaml file; notebooks are relative to it.
+    parameters : overrides of the pipeline-wide and step parameters (``-p k=v``); ``"STEP.k"``
+        targets one step.
+    steps : run only these steps and the steps that depend on them (``--step``); the steps they
+        need are reused from the cache (or run, when they have no usable result).
+    force : rerun steps even when their cache key is unchanged.
+    jobs : how many steps may run at once (default 1; with Dask and a scheduler: its threads).
+    executor : ``"local"`` (this process / worker processes) or ``"dask"``.
+    scheduler : address of a Dask scheduler (``tcp://host:8786``); without it, a LocalCluster.
+    secrets : parameters given to the kernels through the environment, never written into the
+        executed notebooks, ``run.json`` or MLflow.
+    progress : a callable (or several) receiving a :class:`PipelineEvent` for every change.
+    raise_on_failure : raise :class:`~nbtoolkit.errors.StepFailed` when a step failed (after the
+        run is recorded); otherwise return the run with ``passed == False``.
+
+    Raises
+    ------
+    BadInput : the pipeline file, a parameter or an option is wrong (nothing was written).
+    StepFailed : a step failed; the message names the step, cell, exception and executed notebook.
+    """
+    pipeline = load_pipeline(path)
+    resolved = resolve_parameters(pipeline, parameters, secrets)
+    forced, included = _selection(pipeline, steps, force)
+    exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    callbacks = [progress] if callable(progress) else list(progress or [])
+    history = last_success(pipeline.name, included)
+
+    run = _Run(pipeline, included, resolved, dict(parameters or {}), callbacks)
+    pending = [name for name in pipeline.steps if name in included]
+    running: dict[Any, str] = {}
+    prepared = False
+    try:
+        while pending or running:
+            progressed = True
+            while progressed:  # settle everything that can be settled without waiting
+                progressed = False
+                for name in list(pending):
+                    verdict = run.readiness(name, history, forced)
+                    if verdict in (CACHED, SKIPPED):
+                        pending.remove(name)
+                        progressed = True
+                    elif verdict == "execute":
+                        if not prepared:
+                            exe.prepare()
+                            run.start_tracking()
+                            prepared = True
+                        if len(running) >= exe.slots:
+                            continue
+                        running[exe.submit(run.task(name))] = name
+                        run.set(name, RUNNING, started=time.time())
+                        pending.remove(name)
+                        progressed = True
+            if not running:
+                break
+            for handle, result in exe.wait(list(running)):
+                run.finish(running.pop(handle), result)
+    except BaseException as exc:
+        exe.close()
+        for name in running.values():
+            run.finish(name, {"status": FAILED, "error": {"line": f"interrupted ({type(exc).__name__})"}})
+        run.close(interrupted=True)
+        raise
+    exe.close()
+    result = run.close()
+    if raise_on_failure and not result.passed:
+        raise _step_failed(run, result)
+    return result
+
+
+def _step_failed(run: _Run, result: PipelineRun) -> StepFailed:
+    exc = StepFailed(run.failure_message())
+    exc.run = result  # type: ignore[attr-defined]
+    return exc
+
+
+def _selection(pipeline: Pipeline, steps: Iterable[str] | None, force: bool) -> tuple[set[str], set[str]]:
+    """(steps to rerun regardless of the cache, steps included in this run)."""
+    if not steps:
+        every = set(pipeline.steps)
+        return (set(every) if force else set()), every
+    chosen = list(steps)
+    for name in chosen:
+        if name not in pipeline.steps:
+            raise BadInput(f"No step named {name!r} in {pipeline.path.name}."
+                           + did_you_mean(name, pipeline.steps, what="Steps"))
+    forced = pipeline.dependants(chosen)
+    included = forced | pipeline.ancestors(forced)
+    return (set(included) if force else forced), included
+
+
+class _Run:
+    """The state of one run: step records, ``run.json``, events, the MLflow tracker."""
+
+    def __init__(self, pipeline: Pipeline, included: set[str], resolved: Mapping[str, Resolved],
+                 overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]]) -> None:
+        self.pipeline = pipeline
+        self.resolved = resolved
+        self.callbacks = callbacks
+        self.run_id = new_run_id()
+        self.dir = config.runs_dir(pipeline.name) / self.run_id
+        self.dir.mkdir(parents=True, exist_ok=False)
+        self.started = time.time()
+        self.tracker: Any = None
+        self.warnings: list[str] = []
+        self.steps: dict[str, dict[str, Any]] = {
+            name: {"status": PENDING, "notebook": str(pipeline.steps[name].notebook),
+                   "parameters": resolved[name].parameters,
+                   "secret_parameters": sorted(resolved[name].secrets)}
+            for name in pipeline.steps if name in included}
+        self.doc: dict[str, Any] = {
+            "pipeline": pipeline.name, "pipeline_file": str(pipeline.path), "run_id": self.run_id,
+            "status": RUNNING, "started_ts": self.started, "started": _iso(self.started), "finished": None,
+            "pid": os.getpid(), "host": socket.gethostname(), "nbtoolkit_version": __version__,
+            "parameters": {k: v for k, v in overrides.items()}, "mlflow_run_id": None, "steps": self.steps}
+        self.write()
+        self.emit(None, "started")
+
+    # ------------------------------------------------------------------ decisions
+    def readiness(self, name: str, history: Mapping[str, Mapping[str, Any]], forced: set[str]) -> str:
+        """``cached`` / ``skipped`` (settled here), ``execute``, or ``wait`` for needs to finish."""
+        step = self.pipeline.steps[name]
+        needs = [self.steps[n]["status"] for n in step.needs]
+        if any(s in (FAILED, SKIPPED) for s in needs):
+            bad = [n for n in step.needs if self.steps[n]["status"] in (FAILED, SKIPPED)]
+            self.set(name, SKIPPED, duration=0.0, error={"line": f"needs {', '.join(bad)}, which did not succeed"})
+            return SKIPPED
+        if not all(s in DONE for s in needs):
+            return "wait"
+        rec = self.steps[name]
+        rec["upstream"] = {n: self.steps[n].get("outputs") or {} for n in step.needs}
+        rec["source_hash"] = step.source_hash
+        rec["key"] = step_key(step.source_hash, rec["parameters"], rec["upstream"], self.resolved[name].secrets)
+        hit = history.get(name)
+        if name not in forced and hit and hit.get("key") == rec["key"]:
+            self.set(name, CACHED, duration=0.0, outputs=hit.get("outputs") or {},
+                     executed_notebook=hit.get("executed_notebook"), cached_from=hit.get("run_id"))
+            return CACHED
+        return "execute"
+
+    def task(self, name: str) -> dict[str, Any]:
+        step = self.pipeline.steps[name]
+        rec, res = self.steps[name], self.resolved[name]
+        parameters = dict(res.parameters)
+        if step.needs:
+            parameters["upstream"] = rec["upstream"]
+        return {
+            "step": name, "run_id": self.run_id, "notebook": str(step.notebook),
+            "output": str(self.dir / f"{name}.ipynb"), "cwd": str(step.notebook.parent),
+            "parameters": parameters, "secrets": dict(res.secrets), "kernel_name": step.kernel_name,
+            "timeout": step.timeout, "env": self._kernel_env(step.name, step.notebook),
+        }
+
+    def _kernel_env(self, name: str, notebook: Path) -> dict[str, str]:
+        """What a step's kernel must see to write into the same store as this process."""
+        return {
+            "NBT_PIPELINE_RUN_ID": self.run_id, "NBT_PIPELINE": self.pipeline.name, "NBT_STEP": name,
+            "NBT_NOTEBOOK_PATH": str(notebook), "NBT_HOME": str(config.home()),
+            "MLFLOW_TRACKING_URI": config.tracking_uri(), "MLFLOW_REGISTRY_URI": config.registry_uri(),
+            "NBT_EXPERIMENT": config.experiment_name(), "NBT_PREDICTIONS_URL": config.predictions_url(),
+        }
+
+    # ------------------------------------------------------------------ changes
+    def set(self, name: str, status: str, **fields: Any) -> None:
+        rec = self.steps[name]
+        rec.update(fields, status=status)
+        if status not in (PENDING, RUNNING):
+            rec.setdefault("finished", time.time())
+            if self.tracker is not None:
+                self.tracker.step(name, rec)
+        self.write()
+        err = (rec.get("error") or {}).get("line") if status in (FAILED, SKIPPED) else None
+        self.emit(name, status, duration=rec.get("duration") if status not in (PENDING, RUNNING) else None,
+                  executed_notebook=rec.get("executed_notebook"), error=err)
+
+    def finish(self, name: str, result: Mapping[str, Any]) -> None:
+        status = OK if result.get("status") == "ok" else FAILED
+        fields = {k: result[k] for k in ("executed_notebook", "started", "finished", "duration") if k in result}
+        fields.setdefault("duration", time.time() - (self.steps[name].get("started") or time.time()))
+        self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
+
+    def start_tracking(self) -> None:
+        from .tracking import Tracker
+
+        self.tracker = Tracker(pipeline=self.pipeline.name, run_id=self.run_id,
+                               pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
+        for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
+            if rec["status"] not in (PENDING, RUNNING):
+                self.tracker.step(name, rec)
+
+    def close(self, *, interrupted: bool = False) -> PipelineRun:
+        statuses = [r["status"] for r in self.steps.values()]
+        status = "ok" if all(s in DONE for s in statuses) and not interrupted else "failed"
+        finished = time.time()
+        self.doc.update(status=status, finished=_iso(finished), finished_ts=finished)
+        self.write()
+        if self.tracker is not None:
+            self.tracker.close(status)
+            self.doc["mlflow_run_id"] = self.tracker.parent_run_id
+            for name, run_id in self.tracker.step_run_ids.items():
+                self.steps[name]["mlflow_run_id"] = run_id
+            if self.tracker.error:
+                self.warnings.append(self.tracker.error)
+                warnings.warn(self.tracker.error, stacklevel=3)
+            self.write()
+        self.emit(None, status)
+        return PipelineRun(pipeline=self.pipeline.name, run_id=self.run_id, run_dir=str(self.dir), status=status,
+                           steps={n: dict(r) for n, r in self.steps.items()}, duration=finished - self.started,
+                           mlflow_run_id=self.doc["mlflow_run_id"], warnings=list(self.warnings))
+
+    def write(self) -> None:
+        write_json_atomic(self.dir / "run.json", self.doc)
+
+    def emit(self, step: str | None, status: str, **fields: Any) -> None:
+        if not self.callbacks:
+            return
+        event = PipelineEvent(pipeline=self.pipeline.name, run_id=self.run_id, step=step, status=status,
+                              states={n: r["status"] for n, r in self.steps.items()},
+                              elapsed=time.time() - self.started, **fields)
+        for callback in self.callbacks:
+            try:
+                callback(event)
+            except Exception as exc:  # a broken progress display must not break the run
+                warnings.warn(f"Progress callback {callback!r} failed: {exc}", stacklevel=2)
+
+    def failure_message(self) -> str:
+        parts = []
+        for name, rec in self.steps.items():
+            if rec["status"] != FAILED:
+                continue
+            err = rec.get("error") or {}
+            where = f" at cell {err['cell']}" if err.get("cell") else ""
+            count = f" (In [{err['exec_count']}])" if err.get("exec_count") else ""
+            parts.append(f"Step {name!r} failed{where}{count}: {err.get('line', 'unknown error')}; executed "
+                         f"notebook: {rec.get('executed_notebook') or self.dir / (name + '.ipynb')}.")
+        skipped = [n for n, r in self.steps.items() if r["status"] == SKIPPED]
+        if skipped:
+            parts.append(f"Skipped because of it: {', '.join(skipped)}.")
+        parts.append("Fix it and run again: completed steps are reused.")
+        return " ".join(parts)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts)) + f".{int(ts % 1 * 1000):03d}"

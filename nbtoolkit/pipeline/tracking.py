@@ -1,0 +1,126 @@
+"""MLflow records of a pipeline run, written off the critical path.
+
+One parent run per pipeline run and a nested run per step (parameters, recorded outputs,
+duration, status, the executed notebook as an artefact). MLflow costs seconds to import and
+milliseconds per call, so a background thread does this work while the next steps execute;
+:meth:`Tracker.close` waits for it. A run in which every step is cached executes nothing and
+creates no :class:`Tracker` (so it never imports MLflow).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+_STOP = object()
+_MAX_PARAM = 6000
+
+
+class Tracker:
+    """Log a pipeline run to MLflow from a background thread (same config context as the caller)."""
+
+    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.pipeline_file = pipeline_file
+        self.parameters = dict(parameters)
+        self.parent_run_id: str | None = None
+        self.step_run_ids: dict[str, str] = {}
+        self.error: str | None = None
+        self._queue: queue.Queue[Any] = queue.Queue()
+        context = contextvars.copy_context()  # %config Nbt.tracking_uri lives in a context variable
+        self._thread = threading.Thread(target=context.run, args=(self._work,), name=f"nbt-mlflow-{run_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    def step(self, name: str, record: Mapping[str, Any]) -> None:
+        """Queue the nested run of a finished step (ok, cached, failed or skipped)."""
+        self._queue.put(("step", name, dict(record)))
+
+    def close(self, status: str) -> None:
+        """Finish the parent run with ``status`` and wait until everything is written."""
+        self._queue.put(("end", status))
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    # ------------------------------------------------------------------ background thread
+    def _work(self) -> None:
+        try:
+            self._start()
+        except Exception as exc:
+            self.error = f"MLflow logging failed: {' '.join(str(exc).split())[:300]}"
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self.error:
+                continue
+            try:
+                if item[0] == "step":
+                    self._log_step(item[1], item[2])
+                else:
+                    self._client.set_terminated(self.parent_run_id, status="FINISHED" if item[1] == "ok" else "FAILED")
+            except Exception as exc:
+                self.error = f"MLflow logging failed: {' '.join(str(exc).split())[:300]}"
+
+    def _start(self) -> None:
+        from .. import store
+
+        self._client = store.client()
+        with store.translate_errors():
+            self._experiment_id = store.ensure_experiment()
+            run = self._client.create_run(self._experiment_id, run_name=f"{self.pipeline} {self.run_id}", tags={
+                "nbt.kind": "pipeline", "nbt.pipeline": self.pipeline, "nbt.pipeline_run": self.run_id,
+                "nbt.pipeline_file": self.pipeline_file})
+        self.parent_run_id = run.info.run_id
+        self._log(self.parent_run_id, params={k: v for k, v in self.parameters.items()}, metrics={})
+
+    def _log_step(self, name: str, rec: Mapping[str, Any]) -> None:
+        status = rec.get("status", "?")
+        tags = {"mlflow.parentRunId": self.parent_run_id, "nbt.kind": "pipeline-step", "nbt.pipeline": self.pipeline,
+                "nbt.pipeline_run": self.run_id, "nbt.step": name, "nbt.status": status,
+                "nbt.notebook": rec.get("notebook") or "", "nbt.cache_key": rec.get("key") or ""}
+        if rec.get("cached_from"):
+            tags["nbt.cached_from"] = rec["cached_from"]
+        if rec.get("error"):
+            tags["nbt.error"] = str(rec["error"].get("line", ""))[:5000]
+        run = self._client.create_run(self._experiment_id, run_name=name, tags=tags,
+                                      start_time=int((rec.get("started") or time.time()) * 1000))
+        step_run = run.info.run_id
+        self.step_run_ids[name] = step_run
+        outputs = rec.get("outputs") or {}
+        metrics = {k: float(v) for k, v in outputs.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if rec.get("duration") is not None:
+            metrics["duration_s"] = float(rec["duration"])
+        params = {k: v for k, v in (rec.get("parameters") or {}).items()}
+        self._log(step_run, params=params, metrics=metrics)
+        if outputs:
+            self._client.log_text(step_run, json.dumps(outputs, indent=1, default=str), "nbt/outputs.json")
+        notebook = rec.get("executed_notebook")
+        if notebook and status in ("ok", "failed"):
+            try:
+                self._client.log_artifact(step_run, notebook, artifact_path="notebook")
+            except FileNotFoundError:
+                pass
+        end = int((rec.get("finished") or time.time()) * 1000)
+        self._client.set_terminated(step_run, status="FAILED" if status == "failed" else "FINISHED", end_time=end)
+
+    def _log(self, run_id: str, *, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        plist = [Param(str(k), _param_text(v)) for k, v in params.items()]
+        mlist = [Metric(str(k), float(v), now, 0) for k, v in metrics.items()]
+        for i in range(0, max(len(plist), len(mlist)), 100):
+            self._client.log_batch(run_id, metrics=mlist[i:i + 100], params=plist[i:i + 100])
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."

@@ -1,0 +1,162 @@
+"""Result objects of pipelines: a recorded output, a pipeline run, the status of a pipeline."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .base import Result, html_table
+
+_COLOURS = {"ok": "#e6f4ea", "cached": "#e8f0fe", "failed": "#fce8e6", "skipped": "#f1f3f4",
+            "stale": "#fef7e0", "killed": "#fce8e6", "running": "#fef7e0"}
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _row_style(row: Any) -> str:
+    colour = _COLOURS.get(str(row.get("status")), "")
+    return f"background:{colour}" if colour else ""
+
+
+@dataclass
+class Recorded(Result):
+    """A value recorded with ``record`` / ``%nbt record`` (already shown when it was recorded)."""
+
+    name: str
+    value: Any
+    pipeline_run: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return f"Recorded {self.name} = {_short(self.value, 200)}"
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<code>{html.escape(self.summary())}</code>"
+
+    def _ipython_display_(self) -> None:
+        """Shown once, by ``record`` itself (that display carries the value to the pipeline)."""
+
+
+@dataclass
+class PipelineRun(Result):
+    """One run of a pipeline: per step status, duration, outputs and executed notebook.
+
+    ``passed`` is False when a step failed; ``outputs[step]`` holds what each step recorded.
+    """
+
+    pipeline: str
+    run_id: str
+    run_dir: str
+    status: str
+    steps: dict[str, dict[str, Any]]
+    duration: float
+    mlflow_run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        return {n: dict(r.get("outputs") or {}) for n, r in self.steps.items()}
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [n for n, r in self.steps.items() if r.get("status") == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for rec in self.steps.values():
+            out[rec.get("status", "?")] = out.get(rec.get("status", "?"), 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        rows = [{
+            "step": name,
+            "status": rec.get("status"),
+            "duration_s": round(rec["duration"], 2) if rec.get("duration") is not None else None,
+            "outputs": _short(rec.get("outputs") or {}),
+            "executed_notebook": rec.get("executed_notebook") or "",
+            "error": (rec.get("error") or {}).get("line", ""),
+        } for name, rec in self.steps.items()]
+        return pd.DataFrame(rows, columns=["step", "status", "duration_s", "outputs", "executed_notebook", "error"])
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(self.counts().items()))
+        return f"Pipeline {self.pipeline!r} run {self.run_id}: {self.status} ({counts}) in {self.duration:.1f} s"
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        width = max((len(n) for n in self.steps), default=4)
+        for name, rec in self.steps.items():
+            dur = f"{rec['duration']:.1f} s" if rec.get("duration") is not None else ""
+            line = f"  {name.ljust(width)}  {rec.get('status', '?'):8} {dur:>8}"
+            if rec.get("error"):
+                line += f"  {rec['error'].get('line', '')}"
+            elif rec.get("outputs"):
+                line += f"  {_short(rec['outputs'])}"
+            lines.append(line)
+        lines.append(f"  executed notebooks: {self.run_dir}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>{html.escape(self.summary())}</b></p>" + html_table(self.to_frame(), row_style=_row_style)
+                + f"<p style='font-size:11px'>Executed notebooks: <code>{html.escape(self.run_dir)}</code></p>")
+
+
+@dataclass
+class PipelineStatus(Result):
+    """The last run of each step (``nbt status``): ok / cached / failed / skipped / stale / never run."""
+
+    pipeline: str
+    steps: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        cols = ["step", "status", "last_run", "finished", "duration_s", "executed_notebook", "reason"]
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in self.steps], columns=cols)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for r in self.steps:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        return f"Pipeline {self.pipeline!r}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+    def __str__(self) -> str:
+        width = max((len(r["step"]) for r in self.steps), default=4)
+        lines = [self.summary()]
+        for r in self.steps:
+            when = f"run {r['last_run']}" if r.get("last_run") else ""
+            reason = f"  ({r['reason']})" if r.get("reason") else ""
+            lines.append(f"  {r['step'].ljust(width)}  {r['status']:9} {when}{reason}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{html.escape(self.summary())}</b></p>" + html_table(self.to_frame(), row_style=_row_style)
+
+    def __getitem__(self, step: str) -> str:
+        for r in self.steps:
+            if r["step"] == step:
+                return r["status"]
+        raise KeyError(step)
