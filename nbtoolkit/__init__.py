@@ -42,7 +42,9 @@ def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtoolkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    mod = importlib.import_module(f"{__name__}.{module}")
+    # A callable module named like its function (nbtoolkit.drift) stands for both.
+    value = mod if name == module and callable(mod) else getattr(mod, name)
     globals()[name] = value
     return value
 

@@ -1,0 +1,259 @@
+"""``%nbt validate`` / ``%nbt drift`` and ``nbt drift`` / ``nbt validate`` (CSV or Parquet files)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import Command, Context
+
+METHODS = ("auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare")
+MAX_PLOTS = 4
+
+
+# ----------------------------------------------------------------------------- shared parsing
+def _per_column(values: list[str] | None, *, flag: str, convert: Any) -> Any:
+    """``['0.1']`` -> 0.1; ``['a=0.2', 'b=0.1']`` -> {'a': 0.2, 'b': 0.1}; both -> dict with '*'."""
+    from ..errors import BadInput
+
+    if not values:
+        return None
+    out: dict[str, Any] = {}
+    for item in values:
+        for part in str(item).split(","):
+            key, sep, value = part.strip().rpartition("=")
+            key = key.strip() if sep else "*"
+            if key in out:
+                raise BadInput(f"{flag} given twice for {key if key != '*' else 'all columns'!r}.")
+            try:
+                out[key] = convert(value.strip())
+            except ValueError:
+                raise BadInput(f"Malformed {flag} {part!r}; write {flag} X or {flag} COLUMN=X.") from None
+    return out["*"] if list(out) == ["*"] else out
+
+
+def _drift_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--columns", metavar="a,b", help="only these columns")
+    p.add_argument("--method", action="append", metavar="M|COL=M",
+                   help=f"test: {', '.join(METHODS)} (default auto); COL=M for one column (repeatable)")
+    p.add_argument("--threshold", action="append", metavar="X|COL=X",
+                   help="per-column threshold: p-value (ks, chisquare; default 0.05) or distance "
+                        "(psi, wasserstein, jensenshannon; default 0.1); COL=X for one column")
+    p.add_argument("--share", type=float, metavar="S",
+                   help="dataset drift when this share of columns drifted (default "
+                        "%%config Nbt.drift_threshold or 0.5)")
+    p.add_argument("--correction", choices=("none", "bonferroni", "holm", "fdr_bh"),
+                   help="multiple-testing correction of p-values")
+    p.add_argument("--multivariate", action="store_true",
+                   help="also train a domain classifier (needs a reference frame, not a profile)")
+
+
+def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "columns": args.columns,
+        "method": _per_column(args.method, flag="--method", convert=str) or "auto",
+        "threshold": _per_column(args.threshold, flag="--threshold", convert=float),
+        "drift_share": args.share,
+        "correction": args.correction,
+        "multivariate": args.multivariate,
+    }
+
+
+def _one_reference(args: argparse.Namespace) -> None:
+    from ..errors import BadInput
+
+    if (args.reference is None) == (args.model is None):
+        raise BadInput("Pass exactly one of --reference and --model (a registered version with a "
+                       "stored profile, e.g. NAME@champion).")
+
+
+# ----------------------------------------------------------------------------- %nbt drift
+def _drift_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("current", metavar="CURRENT", help="notebook variable holding the current data")
+    p.add_argument("--reference", metavar="REF_DF", help="variable holding the reference frame (or a Profile)")
+    p.add_argument("--model", metavar="REF", help="NAME, NAME/3 or NAME@alias: use its stored profile")
+    _drift_options(p)
+    p.add_argument("--fail", action="store_true", help="raise when the dataset drifted")
+    p.add_argument("--no-plot", action="store_true", help="do not show plots of the drifted columns")
+
+
+def _drift(args: argparse.Namespace, ctx: Context) -> Any:
+    from ..drift import drift
+    from ..errors import CheckFailed
+
+    _one_reference(args)
+    current = ctx.var(args.current)
+    reference = ctx.var(args.reference) if args.reference else None
+    try:
+        report = drift(current, reference, model=args.model, raise_on_drift=args.fail, **_drift_kwargs(args))
+    except CheckFailed as exc:
+        if not args.no_plot and exc.report is not None:
+            _show_plots(exc.report, ctx)
+        raise
+    if not args.no_plot:
+        _show_plots(report, ctx)
+    return report
+
+
+def _show_plots(report: Any, ctx: Context) -> None:
+    columns = report.drifted_columns[:MAX_PLOTS]
+    if columns:
+        ctx.display(report.plots(columns))
+
+
+# ----------------------------------------------------------------------------- %nbt validate
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("frame", metavar="DF", help="notebook variable holding the data to check")
+    p.add_argument("--model", metavar="REF", help="NAME, NAME/3 or NAME@alias: use its stored contract")
+    p.add_argument("--reference", metavar="REF_DF", help="variable holding a reference frame")
+    _validate_options(p)
+    p.add_argument("--fail", action="store_true", help="raise when the contract is broken")
+
+
+def _validate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-age", metavar="AGE", help="freshness: newest timestamp at most this old (2D, 6h)")
+    p.add_argument("--timestamp", metavar="COL", help="timestamp column for --max-age")
+    p.add_argument("--null-tolerance", type=float, default=0.05, metavar="X",
+                   help="allowed increase of a null rate (default 0.05)")
+    p.add_argument("--range-tolerance", type=float, default=0.0, metavar="X",
+                   help="allowed excursion outside the numeric range, as a share of its span")
+
+
+def _validate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"max_age": args.max_age, "timestamp": args.timestamp,
+            "null_tolerance": args.null_tolerance, "range_tolerance": args.range_tolerance}
+
+
+def _validate(args: argparse.Namespace, ctx: Context) -> Any:
+    from ..data import validate
+
+    _one_reference(args)
+    frame = ctx.var(args.frame)
+    reference = ctx.var(args.reference) if args.reference else None
+    return validate(frame, model=args.model, reference=reference, raise_on_fail=args.fail,
+                    **_validate_kwargs(args))
+
+
+# ----------------------------------------------------------------------------- nbt drift
+def read_table(path: str, *, what: str = "file") -> Any:
+    """Read a CSV (.csv, .tsv, .csv.gz) or Parquet file; ISO timestamps in CSV become datetimes."""
+    import pandas as pd
+
+    from ..errors import BadInput
+
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"No such {what}: {path!r}.")
+    name = p.name.lower()
+    try:
+        with p.open("rb") as fh:
+            is_parquet = fh.read(4) == b"PAR1"
+        if is_parquet:
+            return pd.read_parquet(p)
+        if name.endswith((".parquet", ".pq")):
+            raise ValueError("not a Parquet file (no PAR1 magic)")
+        frame = pd.read_csv(p, sep="\t" if ".tsv" in name else ",", low_memory=False)
+    except BadInput:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise BadInput(f"Cannot read {what} {path!r} as CSV or Parquet ({type(exc).__name__}: {reason}).") from None
+    if frame.shape[1] == 0:
+        raise BadInput(f"The {what} {path!r} has no columns; is it a CSV or Parquet file?")
+    return _parse_timestamps(frame)
+
+
+def _parse_timestamps(frame: Any) -> Any:
+    import pandas as pd
+
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        sample = s.dropna().head(50).astype(str)
+        if not len(sample) or not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
+            continue
+        try:
+            frame[col] = pd.to_datetime(s, format="ISO8601")
+        except (ValueError, TypeError):
+            pass
+    return frame
+
+
+def _cli_drift_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("current", metavar="CURRENT", help="CSV or Parquet file with the current data")
+    p.add_argument("--reference", metavar="REF_FILE", help="CSV or Parquet file with the reference data")
+    p.add_argument("--model", metavar="REF", help="NAME, NAME/3 or NAME@alias: use its stored profile")
+    _drift_options(p)
+    p.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
+    p.add_argument("--output", metavar="F", help="write the report to this file instead of stdout")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifted")
+
+
+def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
+    from ..drift import drift
+
+    _one_reference(args)
+    current = read_table(args.current, what="current file")
+    reference = read_table(args.reference, what="reference file") if args.reference else None
+    report = drift(current, reference, model=args.model, **_drift_kwargs(args))
+    fmt = "json" if getattr(args, "json", False) else args.format
+    _emit(report, fmt, args.output)
+    return 1 if args.fail_on_drift and report.drifted else 0
+
+
+def _cli_validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", metavar="FILE", help="CSV or Parquet file to check")
+    p.add_argument("--model", metavar="REF", help="NAME, NAME/3 or NAME@alias: use its stored contract")
+    p.add_argument("--reference", metavar="REF_FILE", help="infer the contract from this file")
+    _validate_options(p)
+    p.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
+    p.add_argument("--output", metavar="F", help="write the report to this file instead of stdout")
+
+
+def _cli_validate(args: argparse.Namespace, ctx: Context) -> int:
+    from ..data import validate
+
+    _one_reference(args)
+    frame = read_table(args.data, what="file")
+    reference = read_table(args.reference, what="reference file") if args.reference else None
+    report = validate(frame, model=args.model, reference=reference, **_validate_kwargs(args))
+    _emit(report, "json" if getattr(args, "json", False) else args.format, args.output)
+    return 0 if report.passed else 1
+
+
+def _emit(report: Any, fmt: str, output: str | None) -> None:
+    from ..errors import BadInput
+
+    if fmt == "json":
+        text = report.to_json(indent=2)
+    elif fmt == "html":
+        text = report.to_html() if hasattr(report, "to_html") else report._repr_html_()
+    else:
+        text = str(report)
+    if output:
+        try:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(f"Cannot write the report to {output!r}: {exc.strerror}.") from None
+        print(f"{report.summary()}\nReport written to {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+MAGIC_COMMANDS = (
+    Command("validate", "Check a frame against a data contract (a model's stored contract or a "
+            "reference frame): columns, dtypes, nulls, ranges, categories, inf, freshness.",
+            _validate_args, _validate),
+    Command("drift", "Per-column drift tests and a dataset verdict against a reference frame or a "
+            "model's stored profile; plots of the drifted columns.", _drift_args, _drift),
+)
+
+CLI_COMMANDS = (
+    Command("drift", "Drift of CURRENT (CSV/Parquet) against --reference FILE or --model REF; "
+            "exit 1 with --fail-on-drift when the dataset drifted.", _cli_drift_args, _cli_drift),
+    Command("validate", "Check a CSV/Parquet file against a data contract; exit 1 when it is broken.",
+            _cli_validate_args, _cli_validate),
+)

@@ -1,0 +1,191 @@
+"""Compare one column's reference and current profiles: pick the test, compute it, plot data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import BadInput
+from . import stats
+
+NUMERIC_ONLY = {"ks": "chisquare", "wasserstein": "jensenshannon"}
+PLOT_BINS = 30
+PLOT_CATEGORIES = 20
+
+
+def skipped(name: str, kind: str, reason: str) -> dict[str, Any]:
+    return {"column": name, "type": kind, "method": "skipped", "statistic": None, "p_value": None,
+            "threshold": None, "drifted": False, "note": reason, "plot": None,
+            "n_reference": 0, "n_current": 0}
+
+
+def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, method: str,
+                   explicit: bool, threshold: float | None, raw: Callable[[], tuple[Any, Any] | None] | None = None,
+                   label: str | None = None) -> dict[str, Any]:
+    """One row of the drift report for column ``name``.
+
+    ``method`` is ``auto`` or one of :data:`stats.METHODS`; ``explicit`` says whether the user
+    named it for this very column (then a method that does not apply is an error, otherwise it
+    falls back to the categorical counterpart). ``raw`` holds the finite raw values of both sides
+    when available (a callable, so they are only extracted for KS), for the exact KS statistic.
+    """
+    kind = label or ref["kind"]
+    for side, entry in (("reference", ref), ("current data", cur)):
+        if entry["kind"] in {"empty", "skipped"}:
+            reason = entry.get("reason", "no values")
+            return skipped(name, kind, f"{reason} (in the {side})" if entry["kind"] == "empty" else reason)
+    if ref["kind"] == "text":
+        ref, cur, note = ref["length"], cur["length"], "length in characters (free text)"
+    else:
+        note = ""
+    numeric = ref["kind"] == "numeric"
+    n_ref, n_cur = _size(ref), _size(cur)
+    if n_cur == 0:
+        return skipped(name, kind, "no finite values in the current data")
+    chosen = method
+    if method == "auto":
+        chosen = stats.auto_method("numeric" if numeric else "categorical", n_ref, n_cur)
+        note = _join(note, f"auto: {'n ≤ 1000, p-value test' if chosen in stats.P_VALUE_METHODS else 'n > 1000, distance'}")
+    elif not numeric and ref["kind"] != "discrete" and chosen in NUMERIC_ONLY:
+        if explicit:
+            raise BadInput(f"Method {chosen!r} needs a numeric column, but {name!r} is {ref['kind']}; "
+                           f"use chisquare, psi or jensenshannon.")
+        chosen, note = NUMERIC_ONLY[chosen], _join(note, f"{method} does not apply to categories")
+    limit = float(threshold) if threshold is not None else stats.DEFAULT_THRESHOLDS[chosen]
+    if numeric:
+        statistic, p_value, plot = _numeric(ref, cur, chosen, raw)
+    elif ref["kind"] == "discrete":
+        statistic, p_value, plot = _discrete(ref, cur, chosen)
+    else:
+        statistic, p_value, plot = _categorical(ref, cur, chosen)
+    drifted = (p_value < limit) if chosen in stats.P_VALUE_METHODS else (statistic >= limit)
+    return {"column": name, "type": kind, "method": chosen, "statistic": float(statistic),
+            "p_value": None if p_value is None else float(p_value), "threshold": limit,
+            "drifted": bool(drifted), "note": note, "plot": plot,
+            "n_reference": int(n_ref), "n_current": int(n_cur)}
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def _size(entry: dict[str, Any]) -> int:
+    if entry["kind"] == "numeric":
+        return int(entry["n"])
+    return int(sum(entry["counts"].values()) if isinstance(entry["counts"], dict) else sum(entry["counts"]))
+
+
+# ------------------------------------------------------------------------------ numeric
+def _numeric(ref: dict[str, Any], cur: dict[str, Any], method: str, raw: Any) -> tuple[float, Any, dict]:
+    import numpy as np
+
+    rc, cc = np.asarray(ref["counts"]), np.asarray(cur["counts"])
+    starts = stats.coarse_groups(rc)
+    edges = np.asarray(ref["edges"], dtype="float64")
+    p_value = None
+    if method == "ks":
+        pair = raw() if raw is not None else None
+        if pair is not None:
+            statistic, p_value = stats.ks_exact(*pair)
+        else:
+            statistic, p_value = stats.ks_binned(ref, cur)
+    elif method == "wasserstein":
+        statistic = stats.wasserstein_binned(ref, cur)
+    else:
+        r, c = np.add.reduceat(rc, starts), np.add.reduceat(cc, starts)
+        if method == "psi":
+            statistic = stats.psi(r, c)
+        elif method == "jensenshannon":
+            statistic = stats.jensenshannon(r, c)
+        else:
+            statistic, p_value = stats.chisquare(r, c)
+    cuts = [float(edges[s - 1]) for s in starts[1:]]
+    return statistic, p_value, {"kind": "hist", "bins": cuts, **_histogram(edges, rc, cc)}
+
+
+def _histogram(edges: Any, rc: Any, cc: Any) -> dict[str, Any]:
+    """Reference and current proportions on ~30 equal-width bins (fine bins grouped by midpoint)."""
+    import numpy as np
+
+    lo, hi = float(edges[0]), float(edges[-1])
+    plot_edges = np.linspace(lo, hi, PLOT_BINS + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+    mids = np.concatenate([[lo], (edges[:-1] + edges[1:]) / 2, [hi]])  # one per fine bin
+    which = np.clip(np.searchsorted(plot_edges, mids, side="right") - 1, 0, len(plot_edges) - 2)
+    n = len(plot_edges) - 1
+    r = np.bincount(which, weights=rc, minlength=n)
+    c = np.bincount(which, weights=cc, minlength=n)
+    return {"edges": plot_edges.tolist(),
+            "reference": (r / max(r.sum(), 1)).round(6).tolist(),
+            "current": (c / max(c.sum(), 1)).round(6).tolist()}
+
+
+# ------------------------------------------------------------------------------ discrete numerics
+def _discrete(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple[float, Any, dict]:
+    import numpy as np
+
+    values, fr, fc = stats.discrete_cdf(ref, cur)
+    r, c = np.diff(np.concatenate([[0], fr])), np.diff(np.concatenate([[0], fc]))
+    p_value = None
+    if method == "ks":
+        statistic = float(np.abs(fr - fc).max())
+        p_value = stats.ks_p_value(statistic, sum(ref["counts"]), sum(cur["counts"]))
+    elif method == "wasserstein":
+        n = sum(ref["counts"])
+        vals = np.asarray(ref["values"], "float64")
+        mean = float(np.dot(vals, ref["counts"]) / n)
+        std = float(np.sqrt(np.dot((vals - mean) ** 2, ref["counts"]) / n)) or 1.0
+        statistic = float(np.sum(np.abs(fr - fc)[:-1] * np.diff(values))) / std
+    else:
+        rn = _dense(values, ref)
+        cn = _dense(values, cur)
+        statistic, p_value = _categorical_stat(rn, cn, method)
+    labels = [_label(v) for v in values]
+    return statistic, p_value, {"kind": "bar", "labels": labels,
+                                "reference": r.round(6).tolist(), "current": c.round(6).tolist()}
+
+
+def _dense(values: Any, p: dict[str, Any]) -> Any:
+    import numpy as np
+
+    out = np.zeros(len(values))
+    out[np.searchsorted(values, np.asarray(p["values"], "float64"))] = p["counts"]
+    return out
+
+
+def _label(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+# ------------------------------------------------------------------------------ categories
+def _categorical(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple[float, Any, dict]:
+    import numpy as np
+
+    rcounts, ccounts = ref["counts"], cur["counts"]
+    levels = sorted(rcounts, key=lambda k: -rcounts[k]) + sorted(
+        (k for k in ccounts if k not in rcounts), key=lambda k: -ccounts[k])
+    r = np.array([rcounts.get(k, 0) for k in levels], dtype="float64")
+    c = np.array([ccounts.get(k, 0) for k in levels], dtype="float64")
+    statistic, p_value = _categorical_stat(r, c, method)
+    rp, cp = stats.proportions(r), stats.proportions(c)
+    top = np.argsort(-np.maximum(rp, cp), kind="stable")[:PLOT_CATEGORIES]
+    top = np.sort(top)
+    labels = [levels[i] for i in top]
+    ref_p, cur_p = rp[top].tolist(), cp[top].tolist()
+    if len(levels) > PLOT_CATEGORIES:
+        labels.append("(other)")
+        ref_p.append(float(1 - sum(ref_p)))
+        cur_p.append(float(1 - sum(cur_p)))
+    unseen = [k for k in ccounts if k not in rcounts]
+    plot = {"kind": "bar", "labels": labels, "reference": [round(v, 6) for v in ref_p],
+            "current": [round(v, 6) for v in cur_p], "unseen": unseen[:20]}
+    return statistic, p_value, plot
+
+
+def _categorical_stat(r: Any, c: Any, method: str) -> tuple[float, Any]:
+    if method == "chisquare":
+        return stats.chisquare(r, c)
+    if method == "psi":
+        return stats.psi(r, c), None
+    if method == "jensenshannon":
+        return stats.jensenshannon(r, c), None
+    raise AssertionError(method)  # pragma: no cover - numeric-only methods are mapped before

@@ -1,0 +1,297 @@
+"""``drift()``: compare current data with a reference frame, a Profile or a model's stored profile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
+from . import stats
+from .compare import compare_column, skipped
+from .profile import Profile
+
+CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
+DEFAULT_SHARE = 0.5
+MIN_ROWS = 2
+
+
+def drift(
+    current: Any,
+    reference: Any = None,
+    *,
+    model: Any = None,
+    columns: Iterable[str] | str | None = None,
+    method: str | Mapping[str, str] = "auto",
+    threshold: float | Mapping[str, float] | None = None,
+    drift_share: float | None = None,
+    correction: str | None = None,
+    multivariate: bool = False,
+    raise_on_drift: bool = False,
+    log: bool = True,
+) -> Any:
+    """Test every column of ``current`` for drift against a reference; return a DriftReport.
+
+    Parameters
+    ----------
+    current : DataFrame
+        The data to check.
+    reference : DataFrame or Profile, optional
+        Reference data, or its :class:`Profile`. Without it, ``model`` names a registered version
+        whose stored profile is the reference (no raw reference data needed).
+    model : str or fitted estimator, optional
+        ``NAME``, ``NAME/3`` or ``NAME@alias``; or an estimator. When the reference profile holds
+        the model's outputs, the model's predictions and confidences on ``current`` are tested too
+        (prediction drift).
+    columns : list of str or "a,b", optional
+        Only these columns.
+    method : "auto", "ks", "psi", "wasserstein", "jensenshannon" or "chisquare", or a dict
+        column -> method. ``auto``: p-value tests (KS, chi-square) when either side has at most
+        1000 rows, distances (Wasserstein normed by the reference std, Jensen–Shannon) above.
+    threshold : float or dict column -> float, optional
+        p-value below which (p-value tests) or distance from which (distances) a column drifted.
+        Defaults: 0.05 for p-values, 0.1 for distances.
+    drift_share : float, optional
+        The dataset drifted when at least this share of tested columns drifted (default
+        ``%config Nbt.drift_threshold`` or 0.5), or when the multivariate check flags.
+    correction : "bonferroni", "holm" or "fdr_bh", optional
+        Multiple-testing adjustment of the p-values across columns.
+    multivariate : bool
+        Also train a domain classifier (reference vs current, 5-fold ROC AUC); needs a raw
+        reference frame.
+    raise_on_drift : bool
+        Raise :class:`~nbtoolkit.errors.CheckFailed` (carrying the report) when the dataset drifted.
+    log : bool
+        Log the summary to the active MLflow run when there is one.
+    """
+    from .. import config
+    from ..data import as_frame
+    from ..reports.drift import DriftReport
+
+    methods, default_method = _methods(method)
+    thresholds, default_threshold = _thresholds(threshold)
+    correction = _correction(correction)
+    share = drift_share if drift_share is not None else config.drift_threshold()
+    share = DEFAULT_SHARE if share is None else float(share)
+    if not 0 < share <= 1:
+        raise BadInput(f"drift_share must be in (0, 1], got {share!r}.")
+
+    cur = _frame(as_frame(current, what="current data"), "current data")
+    raw_ref, ref_profile, estimator, source = _reference(reference, model)
+    names = _columns(columns, ref_profile, raw_ref, cur)
+    for col in list(methods) + list(thresholds):
+        if col not in names and (ref_profile is None or col not in ref_profile.columns):
+            raise BadInput(f"Per-column setting for unknown column {col!r}." + did_you_mean(col, names))
+    if ref_profile is None:
+        ref_profile = Profile.from_frame(raw_ref, columns=names, model=estimator)
+    rows, outputs = [], []
+    if estimator is not None and ref_profile.outputs:
+        outputs = list(ref_profile.outputs)
+    cur_profile = Profile.from_frame(cur, like=ref_profile, columns=names)
+    if outputs:
+        rows += _output_rows(cur, estimator, ref_profile, outputs, methods, default_method,
+                             thresholds, default_threshold)
+    feature_rows = []
+    for name in names:
+        raw = (lambda name=name: _raw_pair(raw_ref, cur, name, ref_profile.columns[name]))
+        feature_rows.append(compare_column(
+            name, ref_profile.columns[name], cur_profile.columns[name],
+            method=methods.get(name, default_method), explicit=name in methods,
+            threshold=thresholds.get(name, default_threshold), raw=raw))
+    rows = feature_rows + rows
+    _apply_correction(rows, correction)
+    multi = None
+    if multivariate:
+        if raw_ref is None:
+            raise BadInput("The multivariate check trains a classifier on raw rows; pass the "
+                           "reference frame (reference=...), not a stored profile.")
+        from .multivariate import domain_classifier
+
+        multi = domain_classifier(raw_ref, cur, [r["column"] for r in feature_rows
+                                                if r["method"] != "skipped"], ref_profile)
+    report = DriftReport(rows, drift_share=share, correction=correction, multivariate=multi,
+                         reference=source, n_reference=ref_profile.n_rows, n_current=len(cur),
+                         extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
+    if log:
+        _log_to_mlflow(report)
+    if raise_on_drift and report.drifted:
+        raise CheckFailed(report.failure_message(), report)
+    return report
+
+
+# ------------------------------------------------------------------------------ arguments
+def _methods(method: Any) -> tuple[dict[str, str], str]:
+    valid = ("auto", *stats.METHODS)
+    per = dict(method) if isinstance(method, Mapping) else {}
+    default = per.pop("*", "auto") if per else (method or "auto")
+    for col, m in [("*", default), *per.items()]:
+        if m not in valid:
+            raise BadInput(f"Unknown drift method {m!r}" + (f" for column {col!r}" if col != "*" else "")
+                           + f"; use one of {', '.join(valid)}.")
+    return per, default
+
+
+def _thresholds(threshold: Any) -> tuple[dict[str, float], float | None]:
+    per = dict(threshold) if isinstance(threshold, Mapping) else {}
+    default = per.pop("*", None) if per else threshold
+    for col, value in [("*", default), *per.items()]:
+        if value is None and col == "*":
+            continue
+        try:
+            ok = float(value) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise BadInput(f"Drift threshold must be a positive number, got {value!r}"
+                           + (f" for column {col!r}." if col != "*" else "."))
+    return {k: float(v) for k, v in per.items()}, None if default is None else float(default)
+
+
+def _correction(correction: str | None) -> str | None:
+    if correction in (None, "", "none"):
+        return None
+    if correction not in CORRECTIONS:
+        raise BadInput(f"Unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}.")
+    return correction
+
+
+def _frame(frame: Any, what: str) -> Any:
+    if frame.shape[1] == 0 or len(frame) == 0:
+        raise BadInput(f"The {what} is empty ({len(frame)} rows, {frame.shape[1]} columns); "
+                       "drift needs rows to compare.")
+    if len(frame) < MIN_ROWS:
+        raise BadInput(f"The {what} has {len(frame)} row; drift tests compare distributions and "
+                       f"need at least {MIN_ROWS} rows (a few hundred for a meaningful result).")
+    if frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise BadInput(f"The {what} has duplicated column names {dup!r}; rename them first.")
+    if any(not isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)
+    return frame
+
+
+def _reference(reference: Any, model: Any) -> tuple[Any, Profile | None, Any, str]:
+    from ..data import as_frame
+
+    estimator = model if model is not None and not isinstance(model, str) else None
+    if isinstance(reference, Profile):
+        return None, reference, estimator, f"profile ({reference.n_rows} rows)"
+    if reference is not None:
+        frame = _frame(as_frame(reference, what="reference data"), "reference data")
+        if isinstance(model, str):
+            from .. import registry
+
+            estimator = registry.load(model)
+        return frame, None, estimator, f"reference frame ({len(frame)} rows)"
+    if model is None:
+        raise BadInput("No reference: pass reference=DataFrame or Profile, or model='NAME@alias' "
+                       "(a version registered with --data stores its profile).")
+    if estimator is not None:
+        raise BadInput("An estimator alone is no reference; pass reference=DataFrame as well, or "
+                       "model='NAME@alias' for a registered version's stored profile.")
+    return None, *_stored_profile(model)
+
+
+def _stored_profile(ref: str) -> tuple[Profile, Any, str]:
+    from .. import registry
+
+    mv = registry.resolve(ref)
+    text = registry.read_artifact_text(mv, registry.PROFILE_ARTIFACT)
+    if text is None:
+        raise NotFound(f"Model version {mv.name}/{mv.version} (from {ref!r}) has no stored drift "
+                       "profile; register it with --data X (or X=...), or pass a reference frame.")
+    profile = Profile.from_json(text)
+    estimator = registry.load(ref) if profile.outputs else None
+    return profile, estimator, f"{mv.name}/{mv.version} profile ({profile.n_rows} rows)"
+
+
+def _columns(columns: Any, profile: Profile | None, raw_ref: Any, cur: Any) -> list[str]:
+    if profile is not None:
+        known = [c for c in profile.columns if c not in profile.outputs]
+    else:
+        known = [str(c) for c in raw_ref.columns]
+    if isinstance(columns, str):
+        columns = [c.strip() for c in columns.split(",") if c.strip()]
+    if columns is not None:
+        columns = list(columns)
+        if not columns:
+            raise BadInput("columns is empty; name at least one column or leave it out.")
+        for col in columns:
+            if col not in known:
+                raise BadInput(f"Unknown column {col!r}: not in the reference." + did_you_mean(col, known))
+        known = columns
+    missing = [c for c in known if c not in cur.columns]
+    if missing:
+        raise BadInput(f"Column(s) {missing!r} are in the reference but not in the current data; "
+                       "fix the data or pass columns=[...] to compare a subset.")
+    return known
+
+
+def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple[Any, Any] | None:
+    """Finite raw values of both sides (for exact KS) when the reference frame is at hand."""
+    if raw_ref is None or entry["kind"] != "numeric":
+        return None
+    import numpy as np
+
+    a = raw_ref[name].to_numpy(dtype="float64", na_value=np.nan)
+    try:
+        b = cur[name].to_numpy(dtype="float64", na_value=np.nan)
+    except (TypeError, ValueError):
+        return None
+    return a[np.isfinite(a)], b[np.isfinite(b)]
+
+
+def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], methods: dict,
+                 default_method: str, thresholds: dict, default_threshold: Any) -> list[dict]:
+    from .profile import model_outputs, profile_column
+
+    try:
+        produced = model_outputs(estimator, cur)
+    except Exception as exc:
+        reason = f"the model cannot predict on the current data ({type(exc).__name__}: {str(exc)[:120]})"
+        return [skipped(name, "prediction", reason) for name in outputs]
+    rows = []
+    for name in outputs:
+        if name not in produced:
+            rows.append(skipped(name, "prediction", "the model produced no such output"))
+            continue
+        entry = profile_column(produced[name], like=ref.columns[name])
+        row = compare_column(name, ref.columns[name], entry, method=methods.get(name, default_method),
+                             explicit=name in methods, threshold=thresholds.get(name, default_threshold),
+                             label="prediction")
+        row["note"] = "model output" + (f"; {row['note']}" if row["note"] else "")
+        rows.append(row)
+    return rows
+
+
+def _apply_correction(rows: list[dict[str, Any]], correction: str | None) -> None:
+    tested = [r for r in rows if r["method"] in stats.P_VALUE_METHODS and r["p_value"] is not None]
+    if not correction or not tested:
+        return
+    adjusted = stats.adjust([r["p_value"] for r in tested], correction)
+    for row, p in zip(tested, adjusted):
+        row["p_value"] = p
+        row["drifted"] = p < row["threshold"]
+        row["note"] = f"{row['note']}; {correction}-adjusted p" if row["note"] else f"{correction}-adjusted p"
+
+
+def _log_to_mlflow(report: Any) -> None:
+    """Log the verdict and per-column statistics to the active MLflow run, if any (cheap)."""
+    import re
+    import sys
+
+    if "mlflow" not in sys.modules:  # no run can be active if MLflow was never imported
+        return
+    from .. import store
+
+    mlflow = store.mlflow_module()
+    if mlflow.active_run() is None:
+        return
+    metrics = {"drift.share": report.share, "drift.n_drifted": float(report.n_drifted),
+               "drift.dataset_drifted": float(report.drifted)}
+    for row in report.rows:
+        if row["statistic"] is not None:
+            safe = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row["column"])
+            metrics[f"drift.{safe}.{row['method']}"] = float(min(row["statistic"], 1e300))
+    with store.translate_errors():
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(report.to_dict(), "nbt/drift_report.json")

@@ -1,0 +1,437 @@
+"""The reference profile: a small, mergeable, JSON summary of a frame's distributions.
+
+Per column kind (decided on the first frame or chunk a profile sees):
+
+``numeric``
+    Counts on fixed bins: up to :data:`FINE_BINS` edges placed at sample quantiles of the first
+    frame (bins ``(-inf, e0], (e0, e1], ..., (eK, inf)``), plus count, mean, M2, min, max and the
+    sums of the two outer bins. The CDF is exact at every edge, so KS is exact there and
+    Wasserstein/PSI/Jensen–Shannon are computed on the bins (see :mod:`.stats` for the error).
+``discrete``
+    A numeric column with at most :data:`MAX_DISCRETE` distinct values: exact counts per value.
+``categorical`` / ``boolean``
+    Exact counts per category (missing values counted apart).
+``text``
+    A string column with more than :data:`MAX_CATEGORIES` distinct values that looks like free
+    text (long or containing spaces): its *length in characters* is profiled as a numeric column.
+``skipped``
+    Columns no test applies to (datetime, all-missing, mixed types, high-cardinality categorical
+    codes), each with the reason shown in the drift report.
+
+Merging: profiles built with the same bins add up exactly (counts, Chan's parallel mean/M2). A
+later chunk must be profiled ``like=`` the profile so far (``Profile.from_frame(chunk,
+like=acc)``), which fixes its bins to those decided by the first chunk; :meth:`Profile.from_chunks`
+and :meth:`Profile.from_parquet` do exactly that, and so should a Dask ``map_partitions`` (profile
+the first partition, broadcast it, build the others ``like=`` it, ``merge``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import BadInput
+
+FORMAT = "nbtoolkit.profile/1"
+FINE_BINS = 1000          # edges per numeric column (about 15 KB of JSON)
+SAMPLE = 50_000           # rows sampled to place the edges (counts always use every row)
+MAX_DISCRETE = 5          # numeric columns with at most this many values are treated as categories
+MAX_CATEGORIES = 200      # more levels than this: free text (length profiled) or skipped
+PREDICTION = "(prediction)"
+CONFIDENCE = "(confidence)"
+
+
+class Profile:
+    """Distribution summary of a frame: kilobytes, independent of the number of rows, mergeable.
+
+    Build with :meth:`from_frame` (or :meth:`from_chunks` / :meth:`from_parquet`), combine with
+    :meth:`merge`, store with :meth:`to_json` / :meth:`from_json`.
+    """
+
+    def __init__(self, columns: Mapping[str, dict[str, Any]], n_rows: int,
+                 outputs: Iterable[str] = (), target: dict[str, Any] | None = None) -> None:
+        self.columns: dict[str, dict[str, Any]] = dict(columns)
+        self.n_rows = int(n_rows)
+        self.outputs = [o for o in outputs if o in self.columns]
+        self.target = target
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_frame(cls, frame: Any, *, model: Any = None, y: Any = None,
+                   like: Profile | None = None, columns: Iterable[str] | None = None) -> Profile:
+        """Profile ``frame`` (and, given a fitted ``model``, its predictions and confidences).
+
+        Parameters
+        ----------
+        frame : DataFrame (Series/ndarray accepted)
+        model : fitted estimator, optional; adds ``(prediction)`` and ``(confidence)`` columns
+        y : labels, optional; their distribution is stored as ``target``
+        like : Profile, optional; reuse its column kinds and bins, so the result merges with it
+            and can be compared with it bin by bin
+        columns : only these columns
+        """
+        from ..data import as_frame
+
+        frame = as_frame(frame)
+        if frame.columns.duplicated().any():
+            dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+            raise BadInput(f"The frame has duplicated column names {dup!r}; rename them before profiling.")
+        names = [str(c) for c in frame.columns] if columns is None else list(columns)
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            template = like.columns.get(name) if like is not None else None
+            out[name] = profile_column(frame[name], like=template)
+        outputs: list[str] = []
+        if model is not None:
+            for name, series in model_outputs(model, frame).items():
+                template = like.columns.get(name) if like is not None else None
+                out[name] = profile_column(series, like=template)
+                outputs.append(name)
+        target = None
+        if y is not None:
+            import pandas as pd
+
+            target = profile_column(pd.Series(getattr(y, "values", y)).reset_index(drop=True),
+                                    like=like.target if like is not None else None)
+        return cls(out, len(frame), outputs, target)
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[Any], **kwargs: Any) -> Profile:
+        """Profile an iterable of frames chunk by chunk; bins are fixed by the first chunk."""
+        acc: Profile | None = None
+        for chunk in chunks:
+            part = cls.from_frame(chunk, like=acc, **kwargs)
+            acc = part if acc is None else acc.merge(part)
+        if acc is None:
+            raise BadInput("No chunks to profile: the iterable was empty.")
+        return acc
+
+    @classmethod
+    def from_parquet(cls, path: Any, *, chunksize: int = 1_000_000, columns: list[str] | None = None,
+                     **kwargs: Any) -> Profile:
+        """Profile a Parquet file batch by batch (memory stays at one batch)."""
+        import pyarrow.parquet as pq
+
+        try:
+            reader = pq.ParquetFile(str(path))
+        except Exception as exc:
+            raise BadInput(f"Cannot read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}).") from None
+        batches = reader.iter_batches(batch_size=int(chunksize), columns=columns)
+        return cls.from_chunks((b.to_pandas() for b in batches), **kwargs)
+
+    # ------------------------------------------------------------------ combine
+    def merge(self, other: Profile) -> Profile:
+        """The profile of the concatenation of the two frames (exact for counts and moments).
+
+        ``other`` must have been built ``like=`` this profile (or the same first chunk), so that
+        numeric columns share their bins; otherwise :class:`BadInput` says so.
+        """
+        if not isinstance(other, Profile):
+            raise BadInput(f"Can only merge a Profile with a Profile, got {type(other).__name__}.")
+        names = list(self.columns) + [c for c in other.columns if c not in self.columns]
+        merged = {}
+        for name in names:
+            a, b = self.columns.get(name), other.columns.get(name)
+            merged[name] = a if b is None else b if a is None else merge_column(a, b, name)
+        target = self.target
+        if self.target is not None and other.target is not None:
+            target = merge_column(self.target, other.target, "target")
+        return Profile(merged, self.n_rows + other.n_rows,
+                       list(dict.fromkeys(self.outputs + other.outputs)), target or other.target)
+
+    __add__ = merge
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "n_rows": self.n_rows, "outputs": self.outputs,
+                "target": self.target, "columns": self.columns}
+
+    def to_json(self) -> str:
+        """Compact JSON (a few KB per numeric column, independent of the row count)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Profile:
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"Not a profile: the text is not JSON ({exc}).") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise BadInput(f"Not an nbtoolkit profile (format {found!r}, expected {FORMAT!r}).")
+        return cls(data["columns"], data["n_rows"], data.get("outputs", ()), data.get("target"))
+
+    def __repr__(self) -> str:
+        kinds: dict[str, int] = {}
+        for entry in self.columns.values():
+            kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+        return (f"<Profile: {self.n_rows} rows, {len(self.columns)} columns "
+                f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))})>")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profile) and self.to_dict() == other.to_dict()
+
+
+# ---------------------------------------------------------------------------- model outputs
+def model_outputs(model: Any, frame: Any) -> dict[str, Any]:
+    """Predictions (and, for classifiers, the top-class probability) of ``model`` on ``frame``."""
+    import numpy as np
+    import pandas as pd
+
+    out = {PREDICTION: pd.Series(np.asarray(model.predict(frame)))}
+    if hasattr(model, "predict_proba"):
+        try:
+            proba = np.asarray(model.predict_proba(frame))
+            out[CONFIDENCE] = pd.Series(proba.max(axis=1).astype("float64"))
+        except Exception:  # some estimators expose predict_proba but cannot use it
+            pass
+    return out
+
+
+# ---------------------------------------------------------------------------- one column
+def profile_column(s: Any, *, like: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Profile one Series; with ``like`` (the same column's profile), reuse its kind and bins."""
+    import numpy as np
+    import pandas as pd
+
+    dtype = str(s.dtype)
+    if like is not None and like["kind"] not in {"empty", "skipped"}:
+        return _profile_like(s, like, dtype)
+    n_missing = int(s.isna().sum())
+    if len(s) and n_missing == len(s):
+        return {"kind": "empty", "dtype": dtype, "missing": n_missing,
+                "reason": "all values are missing"}
+    if pd.api.types.is_bool_dtype(s):
+        return _categorical(s, "boolean", dtype)
+    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
+        return {"kind": "skipped", "dtype": dtype, "missing": n_missing,
+                "reason": "datetime column: its values move with time; check freshness with "
+                          "validate, or derive features (hour, weekday) to test"}
+    if pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        return _numeric(values, dtype, integer=pd.api.types.is_integer_dtype(s))
+    if s.dtype == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind.startswith("mixed"):
+            types = sorted({type(v).__name__ for v in s.dropna().head(1000)})
+            return {"kind": "skipped", "dtype": dtype, "missing": n_missing,
+                    "reason": f"mixed types ({', '.join(types)}); cast the column to one type"}
+    entry = _categorical(s, "categorical", dtype)
+    if len(entry["counts"]) <= MAX_CATEGORIES:
+        return entry
+    if _looks_like_text(s):
+        return {"kind": "text", "dtype": dtype, "missing": n_missing,
+                "n_unique": len(entry["counts"]), "length": _numeric(_lengths(s), "int64", integer=True)}
+    return {"kind": "skipped", "dtype": dtype, "missing": n_missing,
+            "reason": f"high-cardinality categorical ({len(entry['counts'])} levels, more than "
+                      f"{MAX_CATEGORIES}); group rare levels or leave the column out"}
+
+
+def _profile_like(s: Any, like: dict[str, Any], dtype: str) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    kind = like["kind"]
+    if kind in {"categorical", "boolean"}:
+        return _categorical(s, kind, dtype)
+    numeric_ok = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+    if kind == "text":
+        if numeric_ok:
+            return _type_changed(kind, dtype)
+        return {"kind": "text", "dtype": dtype, "missing": int(s.isna().sum()),
+                "length": _numeric(_lengths(s), "int64", integer=True, like=like["length"])}
+    if not numeric_ok or isinstance(s.dtype, pd.CategoricalDtype):
+        return _type_changed(kind, dtype)
+    values = s.to_numpy(dtype="float64", na_value=np.nan)
+    if kind == "discrete":
+        finite = values[np.isfinite(values)]
+        levels, counts = np.unique(finite, return_counts=True)
+        return {"kind": "discrete", "dtype": dtype, "missing": int(np.isnan(values).sum()),
+                "inf": int(np.isinf(values).sum()), "values": levels.tolist(), "counts": counts.tolist()}
+    return _numeric(values, dtype, integer=like.get("integer", False), like=like)
+
+
+def _type_changed(kind: str, dtype: str) -> dict[str, Any]:
+    return {"kind": "skipped", "dtype": dtype, "missing": 0,
+            "reason": f"type changed: {kind} in the reference, {dtype} here; run validate"}
+
+
+def _looks_like_text(s: Any) -> bool:
+    sample = s.dropna().head(2000).astype(str)
+    if not len(sample):
+        return False
+    return bool(sample.str.len().mean() >= 20 or sample.str.contains(" ", regex=False).mean() >= 0.5)
+
+
+def _lengths(s: Any) -> Any:
+    import numpy as np
+
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is not None:  # pyarrow-backed strings: vectorised length
+        import pyarrow.compute as pc
+
+        return np.asarray(pc.utf8_length(arr).to_numpy(zero_copy_only=False), dtype="float64")
+    return s.astype("string").str.len().to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _categorical(s: Any, kind: str, dtype: str) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    n_missing = int(s.isna().sum())
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(s.cat.categories))
+        pairs = zip(map(str, s.cat.categories), counts.tolist())
+    else:
+        arr = getattr(s.array, "_pa_array", None)
+        if arr is not None:
+            import pyarrow.compute as pc
+
+            vc = pc.value_counts(arr)
+            pairs = zip(vc.field(0).to_pylist(), vc.field(1).to_pylist())
+        else:
+            vc = s.value_counts(dropna=True, sort=False)
+            pairs = zip(vc.index.tolist(), vc.tolist())
+    counts_by_level: dict[str, int] = {}
+    for level, count in pairs:
+        if level is None or count == 0:
+            continue
+        key = str(level)
+        counts_by_level[key] = counts_by_level.get(key, 0) + int(count)
+    return {"kind": kind, "dtype": dtype, "missing": n_missing, "counts": counts_by_level}
+
+
+def _numeric(values: Any, dtype: str, *, integer: bool, like: dict[str, Any] | None = None) -> dict[str, Any]:
+    import numpy as np
+
+    if np.isfinite(values).all():  # the common case: one cheap pass, no copy
+        x, n_missing, n_inf = values, 0, 0
+    else:
+        nan = np.isnan(values)
+        n_missing = int(nan.sum())
+        finite = np.isfinite(values)
+        n_inf = int(len(values) - n_missing - finite.sum())
+        x = values[finite]
+    base = {"dtype": dtype, "missing": n_missing, "inf": n_inf}
+    if like is None:
+        if not len(x):
+            return {"kind": "empty", **base, "reason": "no finite values"}
+        sample = x if len(x) <= SAMPLE else x[np.random.default_rng(0).integers(0, len(x), SAMPLE)]
+        levels = np.unique(sample)
+        if len(levels) <= MAX_DISCRETE and np.isin(x, levels).all():
+            levels, counts = np.unique(x, return_counts=True)
+            return {"kind": "discrete", **base, "values": levels.tolist(), "counts": counts.tolist()}
+        edges = _edges(sample, float(x.min()), float(x.max()), integer=integer)
+    else:
+        edges = np.asarray(like["edges"], dtype="float64")
+    idx = bin_index(x, edges)
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    low = float(np.sum(x, where=idx == 0)) if counts[0] else 0.0
+    high = float(np.sum(x, where=idx == len(edges))) if counts[-1] else 0.0
+    n = len(x)
+    mean = float(x.mean()) if n else 0.0
+    m2 = float(np.einsum("i,i->", x, x)) - n * mean * mean if n else 0.0
+    if n and m2 <= 1e-6 * (n * mean * mean):  # cancellation risk (huge mean, tiny spread): exact pass
+        m2 = float(np.square(x - mean).sum())
+    return {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": m2,
+            "min": float(x.min()) if n else None, "max": float(x.max()) if n else None,
+            "edges": _compact(edges, integer), "counts": counts.tolist(), "tails": [low, high]}
+
+
+def _edges(sample: Any, lo: float, hi: float, *, integer: bool) -> Any:
+    """Bin edges at sample quantiles (actual values, so ties and integers stay exact)."""
+    import numpy as np
+
+    qs = np.quantile(sample, np.linspace(0.0, 1.0, FINE_BINS + 1), method="inverted_cdf")
+    qs[0], qs[-1] = lo, hi
+    if not integer:  # 7 significant digits keep the JSON small; binning uses the rounded edges
+        qs = np.array([float(f"{v:.7g}") for v in qs])
+    return np.unique(qs)
+
+
+def _compact(edges: Any, integer: bool) -> list[Any]:
+    if integer and all(float(e).is_integer() for e in edges):
+        return [int(e) for e in edges]
+    return [float(e) for e in edges]
+
+
+def bin_index(x: Any, edges: Any) -> Any:
+    """For each value, the number of edges strictly below it (bins ``(e[i-1], e[i]]``).
+
+    Equivalent to ``np.searchsorted(edges, x, side="left")`` but several times faster on large
+    arrays: a uniform grid over the edge range gives each value a starting edge, and a few
+    vectorised passes move it up to the exact bin (values left over fall back to searchsorted).
+    """
+    import numpy as np
+
+    k = len(edges)
+    if k < 2 or len(x) < 20_000:
+        return np.searchsorted(edges, x, side="left")
+    lo, hi = float(edges[0]), float(edges[-1])
+    cells = 4 * k
+    scale = cells / (hi - lo)
+    # start[g] = edges below the lowest value that can land in cell g (a hair lower, for rounding)
+    start = np.searchsorted(edges, lo + (np.arange(cells) - 1e-6) / scale, side="left")
+    g = x - lo
+    g *= scale
+    np.clip(g, 0, cells - 1, out=g)
+    idx = start[g.astype(np.intp)]
+    del g
+    ext = np.append(edges, np.inf)
+    for _ in range(4):
+        more = ext[idx] < x
+        if not more.any():
+            return idx
+        idx += more
+    rest = np.flatnonzero(ext[idx] < x)
+    idx[rest] = np.searchsorted(edges, x[rest], side="left")
+    return idx
+
+
+# ---------------------------------------------------------------------------- merge
+def merge_column(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, Any]:
+    """Merge two profiles of the same column (see :meth:`Profile.merge`)."""
+    import numpy as np
+
+    if a["kind"] == "empty":
+        return {**b, "missing": b.get("missing", 0) + a.get("missing", 0)}
+    if b["kind"] == "empty":
+        return {**a, "missing": a.get("missing", 0) + b.get("missing", 0)}
+    if a["kind"] != b["kind"]:
+        raise BadInput(f"Cannot merge column {name!r}: it is {a['kind']} in one profile and "
+                       f"{b['kind']} in the other; build later chunks with like=the first profile.")
+    kind = a["kind"]
+    missing = a.get("missing", 0) + b.get("missing", 0)
+    if kind == "skipped":
+        return {**a, "missing": missing}
+    if kind in {"categorical", "boolean"}:
+        counts = dict(a["counts"])
+        for k, v in b["counts"].items():
+            counts[k] = counts.get(k, 0) + v
+        return {**a, "missing": missing, "counts": counts}
+    if kind == "discrete":
+        merged: dict[float, int] = {}
+        for side in (a, b):
+            for v, c in zip(side["values"], side["counts"]):
+                merged[v] = merged.get(v, 0) + c
+        values = sorted(merged)
+        return {**a, "missing": missing, "inf": a.get("inf", 0) + b.get("inf", 0),
+                "values": values, "counts": [merged[v] for v in values]}
+    if kind == "text":
+        return {**a, "missing": missing, "length": merge_column(a["length"], b["length"], name)}
+    if a["edges"] != b["edges"]:
+        raise BadInput(f"Cannot merge column {name!r}: the profiles use different bins; build "
+                       "later chunks with Profile.from_frame(chunk, like=first_profile).")
+    na, nb = a["n"], b["n"]
+    n = na + nb
+    delta = b["mean"] - a["mean"]
+    mean = a["mean"] + delta * nb / n if n else 0.0
+    m2 = a["m2"] + b["m2"] + delta * delta * na * nb / n if n else 0.0
+    lows = [v for v in (a["min"], b["min"]) if v is not None]
+    highs = [v for v in (a["max"], b["max"]) if v is not None]
+    return {**a, "missing": missing, "inf": a["inf"] + b["inf"], "n": n, "mean": mean, "m2": m2,
+            "min": min(lows) if lows else None, "max": max(highs) if highs else None,
+            "counts": (np.asarray(a["counts"]) + np.asarray(b["counts"])).tolist(),
+            "tails": [a["tails"][0] + b["tails"][0], a["tails"][1] + b["tails"][1]]}

@@ -1,0 +1,82 @@
+"""ValidationReport: the result of a data-contract check — no computation."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from .base import Result
+
+FRAME_COLUMNS = ["column", "check", "severity", "expected", "observed"]
+
+
+class ValidationReport(Result):
+    """Issues found by :func:`nbtoolkit.validate`; ``passed`` is False when any issue is an error.
+
+    Each issue names the column, the check (missing column, dtype, nulls, null rate, out of
+    range, unseen categories, inf, empty frame, duplicated columns, freshness, ...), what the
+    contract expected and what was observed; ``severity`` is ``error`` or ``warning``.
+    """
+
+    title = "Validation"
+
+    def __init__(self, issues: list[dict[str, Any]], *, n_rows: int, n_columns: int, source: str = "") -> None:
+        self.issues = issues
+        self.n_rows = n_rows
+        self.n_columns = n_columns
+        self.source = source
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [i for i in self.issues if i["severity"] == "error"]
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return [i for i in self.issues if i["severity"] == "warning"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "n_rows": self.n_rows, "n_columns": self.n_columns,
+                "source": self.source, "n_errors": len(self.errors), "n_warnings": len(self.warnings),
+                "issues": self.issues}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.issues, columns=FRAME_COLUMNS)
+
+    def summary(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        return (f"Validation {verdict}: {len(self.errors)} error(s), {len(self.warnings)} warning(s) — "
+                f"{self.n_rows} rows × {self.n_columns} columns checked against {self.source}")
+
+    def __str__(self) -> str:
+        if not self.issues:
+            return self.summary()
+        return self.summary() + "\n" + self.to_frame().to_string(index=False)
+
+    def failure_message(self) -> str:
+        lines = [self.summary()]
+        lines += [f"  {i['column'] or '(frame)'}: {i['check']} — expected {i['expected']}, "
+                  f"observed {i['observed']}" for i in self.errors]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = "#1e8e3e" if self.passed else "#d93025"
+        parts = [f'<p><b style="color:{colour}">{html.escape(self.summary())}</b></p>']
+        if not self.issues:
+            return parts[0]
+        parts.append('<table style="border-collapse:collapse;font-size:12px"><thead><tr>')
+        parts += [f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #999">{c}</th>'
+                  for c in FRAME_COLUMNS]
+        parts.append("</tr></thead><tbody>")
+        for i in sorted(self.issues, key=lambda i: i["severity"] != "error"):
+            bg = "#fde0dc" if i["severity"] == "error" else "#fef7e0"
+            parts.append(f'<tr style="background:{bg}">')
+            parts += [f'<td style="padding:2px 8px">{html.escape(str(i[c]))}</td>' for c in FRAME_COLUMNS]
+            parts.append("</tr>")
+        parts.append("</tbody></table>")
+        return "".join(parts)

@@ -1,0 +1,239 @@
+"""DriftReport: per-column drift results, the dataset verdict, plots — no computation."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ..errors import BadInput, did_you_mean
+from .base import Result, _fmt
+
+FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note"]
+_RED, _GREEN, _GREY = "#fde0dc", "#e6f4ea", "#f1f3f4"
+
+
+class DriftReport(Result):
+    """Result of :func:`nbtoolkit.drift`.
+
+    Attributes
+    ----------
+    drifted : bool
+        Dataset verdict: at least ``drift_share`` of the tested columns drifted, or the
+        multivariate check flagged.
+    columns : dict
+        Column name -> row (``type, method, statistic, p_value, threshold, drifted, note``, sizes,
+        and ``plot``: reference and current proportions on the same bins or categories).
+    """
+
+    title = "Drift"
+
+    def __init__(self, rows: list[dict[str, Any]], *, drift_share: float, correction: str | None = None,
+                 multivariate: dict[str, Any] | None = None, reference: str = "",
+                 n_reference: int = 0, n_current: int = 0, extra_columns: list[str] | None = None) -> None:
+        self.rows = rows
+        self.columns = {r["column"]: r for r in rows}
+        self.drift_share = float(drift_share)
+        self.correction = correction
+        self.multivariate = multivariate
+        self.reference = reference
+        self.n_reference = int(n_reference)
+        self.n_current = int(n_current)
+        self.extra_columns = list(extra_columns or [])
+
+    # ------------------------------------------------------------------ verdict
+    @property
+    def tested(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["method"] != "skipped"]
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [r["column"] for r in self.rows if r["drifted"]]
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {r["column"]: r["note"] for r in self.rows if r["method"] == "skipped"}
+
+    @property
+    def n_drifted(self) -> int:
+        return len(self.drifted_columns)
+
+    @property
+    def share(self) -> float:
+        return self.n_drifted / len(self.tested) if self.tested else 0.0
+
+    @property
+    def drifted(self) -> bool:
+        multi = bool(self.multivariate and self.multivariate.get("drifted"))
+        return bool(self.tested) and self.share >= self.drift_share or multi
+
+    # ------------------------------------------------------------------ views
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame([{k: r[k] for k in FRAME_COLUMNS} for r in self.rows], columns=FRAME_COLUMNS)
+
+    def to_dict(self, *, plots: bool = True) -> dict[str, Any]:
+        rows = [r if plots else {k: v for k, v in r.items() if k != "plot"} for r in self.rows]
+        return {"drifted": self.drifted, "share": self.share, "drift_share": self.drift_share,
+                "n_tested": len(self.tested), "n_drifted": self.n_drifted,
+                "drifted_columns": self.drifted_columns, "correction": self.correction,
+                "multivariate": self.multivariate, "reference": self.reference,
+                "n_reference": self.n_reference, "n_current": self.n_current,
+                "extra_columns": self.extra_columns, "columns": rows}
+
+    def summary(self) -> str:
+        verdict = "DRIFT" if self.drifted else "no drift"
+        text = (f"Drift: {verdict} — {self.n_drifted} of {len(self.tested)} columns drifted "
+                f"({self.share:.0%}; dataset threshold {self.drift_share:.0%})")
+        if self.multivariate and self.multivariate.get("roc_auc") is not None:
+            m = self.multivariate
+            text += f"; domain classifier ROC AUC {m['roc_auc']:.3f} (threshold {m['threshold']:.2f})"
+        return text + f"; reference: {self.reference}, current: {self.n_current} rows"
+
+    def _sorted_rows(self) -> list[dict[str, Any]]:
+        def key(r: dict[str, Any]) -> tuple:
+            skipped = r["method"] == "skipped"
+            return (not r["drifted"], skipped, -_severity(r))
+        return sorted(self.rows, key=key)
+
+    def __str__(self) -> str:
+        frame = self.to_frame()
+        if not len(frame):
+            return self.summary() + "\n(no columns)"
+        order = [self.rows.index(r) for r in self._sorted_rows()]
+        frame = frame.iloc[order]
+        frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
+        for col in ("statistic", "p_value", "threshold"):
+            frame[col] = frame[col].map(lambda v: "" if v is None or v != v else f"{v:.4g}")
+        return self.summary() + "\n" + frame.to_string(index=False)
+
+    def _repr_html_(self) -> str:
+        parts = [f'<div class="nbt-drift"><p><b>{html.escape(self.summary())}</b></p>',
+                 '<table style="border-collapse:collapse;font-size:12px"><thead><tr>']
+        for head in ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
+                     "reference / current", "note"]:
+            parts.append(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #999">{head}</th>')
+        parts.append("</tr></thead><tbody>")
+        for r in self._sorted_rows():
+            colour = _GREY if r["method"] == "skipped" else _RED if r["drifted"] else _GREEN
+            cells = [r["column"], r["type"], r["method"], _fmt(r["statistic"]), _fmt(r["p_value"]),
+                     _fmt(r["threshold"]), "DRIFT" if r["drifted"] else ""]
+            parts.append(f'<tr style="background:{colour}">')
+            parts += [f'<td style="padding:2px 8px">{html.escape(str(c))}</td>' for c in cells]
+            parts.append(f'<td style="padding:2px 8px">{_sparkline(r.get("plot"))}</td>')
+            parts.append(f'<td style="padding:2px 8px;color:#555">{html.escape(r["note"] or "")}</td></tr>')
+        parts.append("</tbody></table>")
+        if self.extra_columns:
+            parts.append(f"<p>Not in the reference (ignored): {html.escape(', '.join(self.extra_columns))}</p>")
+        parts.append('<p style="color:#555;font-size:11px">grey bars: reference, coloured: current. '
+                     "Call <code>report.plot('column')</code> for a full chart.</p></div>")
+        return "".join(parts)
+
+    def to_html(self) -> str:
+        """A standalone HTML page (tens of KB: the table and inline SVG histograms)."""
+        return ('<!doctype html><html><head><meta charset="utf-8"><title>nbtoolkit drift report'
+                '</title></head><body style="font-family:sans-serif">' + self._repr_html_()
+                + "</body></html>")
+
+    def failure_message(self) -> str:
+        lines = [self.summary()]
+        for r in self._sorted_rows():
+            if r["drifted"]:
+                p = f", p={r['p_value']:.3g}" if r["p_value"] is not None else ""
+                lines.append(f"  {r['column']}: {r['method']}={r['statistic']:.4g}{p} "
+                             f"(threshold {r['threshold']:.3g})")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ plots
+    def plots(self, columns: list[str] | None = None, *, ncols: int = 2) -> FigureView:
+        """Reference vs current charts of ``columns`` (default: the drifted ones) in one figure."""
+        from matplotlib.figure import Figure
+
+        columns = list(columns if columns is not None else self.drifted_columns) or [
+            r["column"] for r in self._sorted_rows() if r.get("plot")][:1]
+        if not columns:
+            raise BadInput("No testable column to plot in this drift report.")
+        ncols = min(ncols, len(columns))
+        nrows = -(-len(columns) // ncols)
+        fig = Figure(figsize=(5.2 * ncols, 3.0 * nrows))
+        for i, column in enumerate(columns):
+            self.plot(column, ax=fig.add_subplot(nrows, ncols, i + 1))
+        fig.tight_layout()
+        return FigureView(fig)
+
+    def plot(self, column: str, ax: Any = None) -> Any:
+        """Reference vs current histogram (numeric) or bar chart (categories); a matplotlib Figure."""
+        if column not in self.columns:
+            raise BadInput(f"No column {column!r} in this drift report." + did_you_mean(column, self.columns))
+        row = self.columns[column]
+        data = row.get("plot")
+        if not data:
+            raise BadInput(f"Column {column!r} was skipped ({row['note']}); there is nothing to plot.")
+        import numpy as np
+        from matplotlib.figure import Figure
+
+        if ax is None:
+            fig = Figure(figsize=(6, 3.2))
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        colour = "#d93025" if row["drifted"] else "#1a73e8"
+        if data["kind"] == "hist":
+            edges = np.asarray(data["edges"])
+            ax.stairs(data["reference"], edges, fill=True, color="#bbbbbb", label="reference")
+            ax.stairs(data["current"], edges, color=colour, linewidth=1.8, label="current")
+            ax.set_xlabel(column + (" (length)" if row["type"] == "text" else ""))
+        else:
+            pos = np.arange(len(data["labels"]))
+            ax.bar(pos - 0.2, data["reference"], width=0.4, color="#bbbbbb", label="reference")
+            ax.bar(pos + 0.2, data["current"], width=0.4, color=colour, label="current")
+            ax.set_xticks(pos, [str(lbl)[:18] for lbl in data["labels"]],
+                          rotation=45 if len(pos) > 6 else 0, ha="right" if len(pos) > 6 else "center")
+        ax.set_ylabel("share of rows")
+        stat = f"{row['method']} = {row['statistic']:.3g}"
+        ax.set_title(f"{column}: {stat}" + (" — DRIFT" if row["drifted"] else ""), fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+class FigureView:
+    """Shows a matplotlib Figure as PNG in any IPython front end (no pyplot backend needed)."""
+
+    def __init__(self, figure: Any) -> None:
+        self.figure = figure
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=90)
+        return buf.getvalue()
+
+    def __repr__(self) -> str:
+        return f"<Figure: {len(self.figure.axes)} plot(s)>"
+
+
+def _severity(row: dict[str, Any]) -> float:
+    """How far past its threshold a column is (for sorting)."""
+    if row["statistic"] is None or not row["threshold"]:
+        return 0.0
+    if row["p_value"] is not None:
+        return float(row["threshold"]) / max(row["p_value"], 1e-300)
+    return float(row["statistic"]) / float(row["threshold"])
+
+
+def _sparkline(data: dict[str, Any] | None, width: int = 120, height: int = 28) -> str:
+    """A tiny inline SVG: grey reference bars, blue current outline."""
+    if not data:
+        return ""
+    ref, cur = data["reference"], data["current"]
+    n = len(ref)
+    top = max(max(ref, default=0), max(cur, default=0)) or 1.0
+    w = width / max(n, 1)
+    bars = "".join(f'<rect x="{i * w:.1f}" y="{height - v / top * height:.1f}" width="{w:.1f}" '
+                   f'height="{v / top * height:.1f}" fill="#ccc"/>' for i, v in enumerate(ref) if v > 0)
+    points = " ".join(f"{i * w:.1f},{height - v / top * height:.1f} {(i + 1) * w:.1f},"
+                      f"{height - v / top * height:.1f}" for i, v in enumerate(cur))
+    return (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{bars}'
+            f'<polyline points="{points}" fill="none" stroke="#1a73e8" stroke-width="1.2"/></svg>')
