@@ -181,7 +181,7 @@ def predict(model: Model, X: Any, y: Any, *, need_proba: bool = False, want_prob
         unseen = true_codes < 0
         if unseen.any():
             bad = pd.unique(y[unseen])
-            shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+            shown = ", ".join(repr(_py(v)) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
             raise BadInput(
                 f"y has labels the model never saw: {shown} ({int(unseen.sum())} rows); "
                 f"{model.label} knows {', '.join(repr(c) for c in classes.tolist()[:12])}. "
@@ -218,3 +218,8 @@ def _call(model: Model, method: str, X: Any) -> Any:
 def feature_names(estimator: Any) -> list[str] | None:
     names = getattr(estimator, "feature_names_in_", None)
     return [str(n) for n in names] if names is not None else None
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as a plain Python value (for messages and JSON)."""
+    return value.item() if hasattr(value, "item") else value
