@@ -459,11 +459,21 @@ def _to_utc(value: Any, what: str) -> dt.datetime:
         raise BadInput(f"{what} must be a date/time, got {value!r}.")
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.to_pydatetime()
+    return ts.floor("us").to_pydatetime()
 
 
 def _timestamps(values: Any, n: int) -> list[dt.datetime]:
     if values is None:
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         return [now] * n
-    return [_to_utc(v, f"timestamps[{i}]") for i, v in enumerate(_column(values, n, "timestamps"))]
+    import pandas as pd
+
+    values = _column(values, n, "timestamps")
+    try:  # vectorised fast path; the per-value path below names the bad value
+        stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+    except (TypeError, ValueError):
+        return [_to_utc(v, f"timestamps[{i}]") for i, v in enumerate(values)]
+    if stamps.isna().any():
+        bad = int(stamps.isna().to_numpy().argmax())
+        raise BadInput(f"timestamps[{bad}] must be a date/time, got {values[bad]!r}.")
+    return list(stamps.dt.tz_localize(None).dt.floor("us").dt.to_pydatetime())

@@ -25,7 +25,7 @@ from ..refs import check_name
 from ..reports.monitoring import MonitorReport
 from .log import PredictionLog, _to_utc
 
-log = logging.getLogger("nbtoolkit.monitoring")
+logger = logging.getLogger("nbtoolkit.monitoring")
 
 METRICS = ("volume", "labeled", "human_share", "mean_confidence", "accuracy", "macro_f1",
            "estimated_accuracy", "drift_share")
@@ -147,7 +147,7 @@ def monitor(
     report = MonitorReport(name=name, window=str(window), windows=rows, alerts=fired,
                            rules=[str(r) for r in rules], notes=notes, log_url=plog.safe_url)
     for alert in fired:
-        log.warning("nbtoolkit alert on %s: %s", name, alert["message"])
+        logger.warning("nbtoolkit alert on %s: %s", name, alert["message"])
     if fired and webhook:
         error = post_webhook(webhook, report.payload(), timeout=webhook_timeout, retries=webhook_retries)
         report.sink_errors.extend([error] if error else [])
@@ -329,7 +329,7 @@ def post_webhook(url: str, payload: dict[str, Any], *, timeout: float = 5.0, ret
             time.sleep(backoff * 2 ** attempt)
     message = (f"Webhook {url!r} did not accept the alert ({problem}) after {attempt + 1} attempt(s); "
                "the alerts are in this report and the log.")
-    log.warning(message)
+    logger.warning(message)
     return message
 
 
