@@ -22,8 +22,7 @@ from .spec import load_pipeline, resolve_parameters
 def pipeline_status(path: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None = None) -> PipelineStatus:
     """Status of each step of the pipeline file at ``path`` (SPEC §5 ``nbt status``)."""
     pipeline = load_pipeline(path)
-    placeholders = {name: "" for name in pipeline.secret_names}  # secret values are not part of keys
-    resolved = resolve_parameters(pipeline, parameters, placeholders)
+    resolved = resolve_parameters(pipeline, parameters)
     latest = last_records(pipeline.name, pipeline.steps)
     success = last_success(pipeline.name, pipeline.steps)
     status: dict[str, str] = {}
@@ -62,7 +61,8 @@ def _judge(rec: Mapping[str, Any], run: Mapping[str, Any], step: Any, resolved: 
     if rec.get("source_hash") and rec["source_hash"] != step.source_hash:
         return "stale", "the notebook changed"
     upstream = {n: (success.get(n) or {}).get("outputs") or {} for n in step.needs}
-    key = step_key(step.source_hash, resolved.parameters, upstream, resolved.secrets)
+    # which secrets a run is given is up to that run: judge with the names the last run had
+    key = step_key(step.source_hash, resolved.parameters, upstream, rec.get("secret_parameters") or ())
     if key != rec.get("key"):
         if rec.get("parameters") != resolved.parameters:
             return "stale", "the parameters changed"

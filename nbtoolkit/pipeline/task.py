@@ -97,13 +97,16 @@ def _failure(output: str, ename: str, evalue: str, exec_count: Any) -> dict[str,
         nb = json.loads(Path(output).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return error
-    position = 0
+    position, started = 0, None
     for cell in nb.get("cells", []):
         tags = cell.get("metadata", {}).get("tags") or []
         if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
             continue
         position += 1
-        if (cell.get("metadata", {}).get("papermill") or {}).get("status") in ("failed", "running"):
+        state = cell.get("metadata", {}).get("papermill") or {}
+        if state.get("start_time"):
+            started = position  # a dead kernel leaves no failed cell: the last one started is the culprit
+        if state.get("status") in ("failed", "running"):
             error["cell"] = position
             error["exec_count"] = error["exec_count"] or cell.get("execution_count")
             if not evalue:  # no error output (e.g. a UsageError printed to stderr): use what it printed
@@ -113,6 +116,8 @@ def _failure(output: str, ename: str, evalue: str, exec_count: Any) -> dict[str,
                 if last:
                     error["line"] = last[-1].strip()[:500]
             break
+    else:
+        error["cell"] = started
     return error
 
 

@@ -1,0 +1,201 @@
+"""The pipeline file, parameters, cache keys and record(): everything short of running a kernel."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nbtoolkit.errors import BadInput
+from nbtoolkit.pipeline import load_pipeline, record
+from nbtoolkit.pipeline.cache import step_key
+from nbtoolkit.pipeline.spec import resolve_parameters, source_hash
+
+HERE = Path(__file__).parent / "pipelines"
+NBT = str(Path(sys.executable).parent / "nbt")
+
+
+@pytest.fixture
+def folder(nbt_home, tmp_path):
+    """A copy of tests/pipelines in tmp_path (steps write files next to their notebooks)."""
+    dst = tmp_path / "pipelines"
+    shutil.copytree(HERE, dst)
+    return dst
+
+
+def write(folder: Path, text: str, name: str = "p.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def error_of(path: Path, **kwargs) -> str:
+    from nbtoolkit.pipeline import run_pipeline
+
+    with pytest.raises(BadInput) as info:
+        run_pipeline(path, **kwargs)
+    return str(info.value)
+
+
+def test_the_test_pipeline_loads_in_dependency_order(folder):
+    p = load_pipeline(folder / "pipeline.yaml")
+    assert p.name == "three-steps"
+    assert list(p.steps) == ["ingest", "train", "report"]
+    assert p.steps["train"].notebook == (folder / "02_train.ipynb").resolve()
+    assert {"upstream", "fail", "wait_for", "token"} <= p.steps["train"].declared
+    assert p.dependants(["train"]) == {"train", "report"}
+    assert p.ancestors(["report"]) == {"ingest", "train"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("name: x\nsteps:\n  - name: a\n    notebook: a: b.ipynb\n", "not valid YAML at line 4, column 16: mapping"),
+    ("name: x\nstep: []\n", "Unknown key 'step'"),
+    ("name: x\nsteps: []\n", "non-empty list under 'steps'"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n  - name: a\n    notebook: echo.ipynb\n",
+     "Step name 'a' appears twice in p.yaml (steps 1 and 2)"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    needs: [b]\n",
+     "Step 'a' needs 'b', which is not a step of p.yaml"),
+    ("steps:\n  - name: ingest\n    notebook: echo.ipynb\n  - name: train\n    notebook: echo.ipynb\n"
+     "    needs: [ingset]\n", "Did you mean 'ingest'?"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    needs: [c]\n  - name: b\n    notebook: echo.ipynb\n"
+     "    needs: [a]\n  - name: c\n    notebook: echo.ipynb\n    needs: [b]\n", "cycle: "),
+    ("steps:\n  - name: a\n    notebook: missing.ipynb\n", "Notebook 'missing.ipynb' of step 'a' does not exist"),
+    ("steps:\n  - name: a\n    notebook: noparams.ipynb\n    parameters: {x: 1}\n",
+     "has no cell tagged 'parameters'"),
+    ("steps:\n  - name: a\n    notebook: broken.ipynb\n", "is not valid JSON (line 1, column"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {'bad name': 1}\n", "not a Python identifier"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {upstream: 1}\n", "reserved"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {text: 2024-01-01}\n", "quote dates"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    timeout: -1\n", "positive number"),
+])
+def test_pipeline_file_errors_are_one_sentence_and_write_nothing(folder, nbt_home, text, expected):
+    (folder / "broken.ipynb").write_text('{"cells": [,]}')
+    nb = json.loads((folder / "echo.ipynb").read_text())
+    nb["cells"] = [c for c in nb["cells"] if "parameters" not in c["metadata"].get("tags", [])]
+    (folder / "noparams.ipynb").write_text(json.dumps(nb))
+    message = error_of(write(folder, text))
+    assert expected in message
+    assert "\n" not in message.strip()
+    assert not (nbt_home / "runs").exists()
+
+
+def test_cycle_is_named(folder):
+    path = write(folder, "steps:\n  - name: a\n    notebook: echo.ipynb\n    needs: [b]\n"
+                         "  - name: b\n    notebook: echo.ipynb\n    needs: [a]\n")
+    message = error_of(path)
+    assert "a -> b -> a" in message or "b -> a -> b" in message
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"parameters": {"n_rowz": 3}}, "Did you mean 'n_rows'?"),
+    ({"parameters": {"nope.n_rows": 3}}, "targets step 'nope'"),
+    ({"parameters": {"x; import os": 3}}, "not a Python identifier"),
+    ({"steps": ["trian"]}, "Did you mean 'train'?"),
+    ({"jobs": 0}, "--jobs must be a positive whole number"),
+    ({"executor": "spark"}, "Unknown executor 'spark'"),
+    ({"scheduler": "tcp://127.0.0.1:1"}, "needs --executor dask"),
+])
+def test_bad_options_raise_before_anything_runs(folder, nbt_home, kwargs, expected):
+    assert expected in error_of(folder / "pipeline.yaml", **kwargs)
+    assert not (nbt_home / "runs").exists()
+
+
+def test_parameters_go_to_the_steps_that_take_them(folder):
+    p = load_pipeline(folder / "pipeline.yaml")
+    r = resolve_parameters(p, {"n_rows": 5, "train.fail": True}, {"token": "t0ken"})
+    assert r["ingest"].parameters == {"seed": 7, "n_rows": 5}
+    assert r["train"].parameters == {"seed": 7, "fail": True}
+    assert r["report"].parameters == {}
+    assert r["train"].secrets == {"token": "t0ken"} and r["ingest"].secrets == {}
+
+
+def test_secret_from_the_environment(folder, monkeypatch):
+    monkeypatch.setenv("NBT_SECRET_TOKEN", "from-env")
+    r = resolve_parameters(load_pipeline(folder / "pipeline.yaml"))
+    assert r["train"].secrets == {"token": "from-env"}
+
+
+def test_cache_key_ignores_outputs_but_not_source(folder):
+    nb = json.loads((folder / "echo.ipynb").read_text())
+    base = source_hash(nb)
+    nb["cells"][-1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "hello"}]
+    nb["cells"][-1]["execution_count"] = 41
+    assert source_hash(nb) == base
+    nb["cells"][-1]["source"] += "\nx = 1"
+    assert source_hash(nb) != base
+    key = step_key(base, {"a": 1}, {"up": {"n": 1}})
+    assert key == step_key(base, {"a": 1}, {"up": {"n": 1}})
+    assert key != step_key(base, {"a": 2}, {"up": {"n": 1}})
+    assert key != step_key(base, {"a": 1}, {"up": {"n": 2}})
+    assert step_key(base, {}, {}, {"token": "one"}) == step_key(base, {}, {}, {"token": "two"})
+
+
+def test_record_outside_a_pipeline_returns_the_json_value():
+    import numpy as np
+
+    rec = record("accuracy", np.float64(0.93))
+    assert rec.value == 0.93 and type(rec.value) is float
+    assert record("shape", (3, np.int64(4))).value == [3, 4]
+    with pytest.raises(BadInput, match="not JSON"):
+        record("frame", object())
+    with pytest.raises(BadInput, match="NaN"):
+        record("bad", float("nan"))
+    with pytest.raises(BadInput, match="Invalid output name"):
+        record("1 x", 1)
+
+
+def test_record_magic_evaluates_python_with_quotes(ip, monkeypatch):
+    from nbtoolkit.pipeline.task import RECORD_MIME
+
+    published = []
+    monkeypatch.setattr(ip.display_pub, "publish", lambda data, metadata=None, **kw: published.append(data))
+    ip.user_ns["scores"] = {"it's": 0.5}
+    rec = ip.run_line_magic("nbt", """record score scores["it's"] + len('a "b"')""")
+    assert rec.name == "score" and rec.value == 5.5
+    assert published[-1][RECORD_MIME] == {"name": "score", "value": 5.5}
+    ip.user_ns["n"] = 4
+    assert ip.run_line_magic("nbt", "record n").value == 4
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="NameError"):
+        ip.run_line_magic("nbt", "record x undefined_name + 1")
+    with pytest.raises(UsageError, match="Cannot parse"):
+        ip.run_line_magic("nbt", "record x 1 +")
+
+
+def test_record_logs_scalars_on_the_active_mlflow_run(nbt_home):
+    from nbtoolkit import store
+
+    mlflow = store.mlflow_module()
+    with mlflow.start_run(experiment_id=store.ensure_experiment()) as run:
+        record("accuracy", 0.9)
+        record("model_kind", "logreg")
+        record("classes", ["a", "b"])
+    data = store.client().get_run(run.info.run_id).data
+    assert data.metrics == {"accuracy": 0.9}
+    assert data.params == {"model_kind": "logreg"}
+
+
+def test_cli_usage_errors_exit_2_with_one_line(folder):
+    bad = subprocess.run([NBT, "run", str(folder / "pipeline.yaml"), "-p", "n_rows"],
+                         capture_output=True, text=True, cwd=folder)
+    assert bad.returncode == 2
+    assert "Malformed parameter 'n_rows' for -p; write key=value." in bad.stderr
+    broken = write(folder, "steps:\n  - name: a\n    notebook: echo.ipynb\n   bad: indent\n")
+    res = subprocess.run([NBT, "run", str(broken)], capture_output=True, text=True, cwd=folder)
+    assert res.returncode == 2
+    assert res.stderr.startswith("nbt run: p.yaml is not valid YAML at line")
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_pipeline_magic_usage(ip, folder):
+    from IPython.core.error import UsageError
+
+    help_text = ip.run_line_magic("nbt", "pipeline run --help")
+    assert "--jobs" in help_text and "--step" in help_text
+    with pytest.raises(UsageError, match="Did you mean 'ingest'"):
+        ip.run_line_magic("nbt", f"pipeline run {folder / 'pipeline.yaml'} --step ingst")
