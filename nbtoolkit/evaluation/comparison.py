@@ -35,17 +35,20 @@ def paired_bootstrap(values: Any, stat: Callable[[Any], Any], *, n_resamples: in
         values = values[:, None]
     n, k = values.shape
     rng = np.random.default_rng(seed)
-    uniq, inverse = np.unique(values, axis=0, return_inverse=True)
-    if len(uniq) <= _UNIQUE_MAX:
-        counts = np.bincount(inverse.ravel(), minlength=len(uniq))
-        draws = rng.multinomial(n, counts / n, size=n_resamples)
-        return np.asarray(stat(draws @ uniq / n))
-    block = max(1, _BLOCK_CELLS // (n * k))
+    if k == 1:  # e.g. a per-row difference of correctness in {-1, 0, 1}
+        uniq, counts = np.unique(values[:, 0], return_counts=True)
+        if len(uniq) <= _UNIQUE_MAX:
+            draws = rng.multinomial(n, counts / n, size=n_resamples)
+            return np.asarray(stat((draws @ uniq / n)[:, None]))
+    columns = [np.ascontiguousarray(values[:, j]) for j in range(k)]
+    block = max(1, _BLOCK_CELLS // n)
     means = np.empty((n_resamples, k))
+    index_type = np.int32 if n < 2**31 else np.int64
     for start in range(0, n_resamples, block):
         stop = min(n_resamples, start + block)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[idx].mean(axis=1)
+        idx = rng.integers(0, n, size=(stop - start, n), dtype=index_type)
+        for j, col in enumerate(columns):
+            means[start:stop, j] = np.take(col, idx).mean(axis=1)
     return np.asarray(stat(means))
 
 
@@ -66,8 +69,13 @@ def _per_row(metric: str, pa: Predictions, pb: Predictions) -> tuple[Any, Callab
     """Per-row values whose column means give A's and B's metric, and that map (B×k) → B−A."""
     import numpy as np
 
+    def diff(cols: list[Any]) -> tuple[Any, Callable[[Any], Any]]:
+        # a difference of means is the mean of the per-row differences: one column to resample
+        d = np.asarray(cols[1], dtype="float64") - np.asarray(cols[0], dtype="float64")
+        return d[:, None], lambda m: m[:, 0]
+
     if metric == "accuracy":
-        return np.column_stack([pa.y_pred == pa.y_true, pb.y_pred == pb.y_true]), lambda m: m[:, 1] - m[:, 0]
+        return diff([pa.y_pred == pa.y_true, pb.y_pred == pb.y_true])
     if metric in {"log_loss", "brier"}:
         cols = []
         for p in (pa, pb):
@@ -81,10 +89,10 @@ def _per_row(metric: str, pa: Predictions, pb: Predictions) -> tuple[Any, Callab
                 onehot = np.zeros_like(probs)
                 onehot[np.arange(p.n), p.true_codes] = 1.0
                 cols.append(((probs - onehot) ** 2).sum(axis=1))
-        return np.column_stack(cols), lambda m: m[:, 1] - m[:, 0]
+        return diff(cols)
     ea, eb = pa.y_pred - pa.y_true, pb.y_pred - pb.y_true
     if metric == "mae":
-        return np.column_stack([np.abs(ea), np.abs(eb)]), lambda m: m[:, 1] - m[:, 0]
+        return diff([np.abs(ea), np.abs(eb)])
     if metric == "rmse":
         return np.column_stack([ea**2, eb**2]), lambda m: np.sqrt(m[:, 1]) - np.sqrt(m[:, 0])
     y = pa.y_true  # r2 = 1 - SSE/SST with SST = n(E[y²] - E[y]²)

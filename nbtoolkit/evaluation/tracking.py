@@ -51,7 +51,8 @@ def track(
     from mlflow.utils.autologging_utils import autologging_is_disabled
 
     active = mlflow.active_run()
-    experiment_id = None if active else store.ensure_experiment(experiment)
+    # MLflow puts a nested run in the default experiment unless told: keep it with its parent
+    experiment_id = active.info.experiment_id if active else store.ensure_experiment(experiment)
     enable = autologging_is_disabled(mlflow.sklearn.FLAVOR_NAME)
     with store.translate_errors():
         run = mlflow.start_run(experiment_id=experiment_id, run_name=name, nested=active is not None,
