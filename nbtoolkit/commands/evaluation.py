@@ -23,12 +23,10 @@ def _data(args: argparse.Namespace, ctx: Context) -> tuple[Any, Any]:
 
 
 def _fraction(text: str) -> float:
-    from ..errors import BadInput
-
     try:
         return float(text)
     except ValueError:
-        raise BadInput(f"Expected a number such as 0.95, got {text!r}.") from None
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.95, got {text!r}") from None
 
 
 # ----------------------------------------------------------------------------- evaluate
