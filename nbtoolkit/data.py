@@ -273,7 +273,9 @@ def validate(
     null_tolerance : float
         Allowed increase of a column's null rate over the contract's before it is an error.
     range_tolerance : float
-        Allowed excursion outside the contract's numeric range, as a fraction of its span.
+        Allowed excursion outside the contract's numeric range, as a fraction of its span. Values
+        outside it are a warning when they are at most 1% of the rows and within one span of the
+        range, an error otherwise.
     """
     sources = [x is not None for x in (model, reference, contract)]
     if sum(sources) != 1:
@@ -370,8 +372,13 @@ def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = Non
                 finite = values[np.isfinite(values)]
                 outside = int(((finite < lo - margin) | (finite > hi + margin)).sum())
                 if outside:
+                    # A few new extremes are normal in a fresh sample: an error when more than 1%
+                    # of the values are outside, or any is a full span beyond the range.
+                    span = (hi - lo) or abs(hi) or 1.0
+                    gross = finite.min() < lo - span or finite.max() > hi + span
                     issue(name, "out of range", f"[{lo:.6g}, {hi:.6g}]",
-                          f"{outside} values in [{finite.min():.6g}, {finite.max():.6g}]")
+                          f"{outside} values in [{finite.min():.6g}, {finite.max():.6g}]",
+                          "error" if gross or outside > 0.01 * len(finite) else "warning")
         elif "categories" in expected:
             known = set(expected["categories"])
             counts = s.dropna().astype(str).value_counts()

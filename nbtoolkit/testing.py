@@ -7,8 +7,8 @@
     def test_live_data_has_not_drifted():
         assert_no_drift(load_live_batch(), model="tickets@champion")
 
-Both raise ``AssertionError`` (an :class:`~nbtoolkit.errors.CheckFailed` /
-:class:`~nbtoolkit.errors.ContractViolation`, which carry the full report as ``.report``) with a
+Both raise ``AssertionError`` (a :class:`~nbtoolkit.errors.CheckFailed`, which carries the full
+report as ``.report``) with a
 readable message listing what failed, and return the report when the check passes.
 """
 
@@ -46,4 +46,7 @@ def assert_valid(frame: Any, *, model: str | None = None, reference: Any = None,
     """
     from .data import validate
 
-    return validate(frame, model=model, reference=reference, raise_on_fail=True, **options)
+    report = validate(frame, model=model, reference=reference, **options)
+    if not report.passed:
+        raise CheckFailed(report.failure_message(), report)
+    return report

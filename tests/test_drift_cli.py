@@ -1,0 +1,160 @@
+"""``%nbt drift`` / ``%nbt validate`` magics and ``nbt drift`` / ``nbt validate`` on files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+import nbtoolkit as nbt
+from nbtoolkit.cli import main
+from nbtoolkit.errors import CheckFailed, NotFound
+from nbtoolkit.testing import assert_no_drift
+
+
+def tickets(n: int, seed: int, *, drift: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "amount": rng.normal(1.3 if drift else 1.0, 1.0, n),
+        "channel": rng.choice(["email", "chat", "phone"], n, p=[0.2, 0.2, 0.6] if drift else [0.5, 0.3, 0.2]),
+        "created_at": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
+    })
+
+
+@pytest.fixture
+def files(tmp_path):
+    ref, same, drifted = tickets(3000, 1), tickets(3000, 2), tickets(3000, 3, drift=True)
+    paths = {"ref": tmp_path / "ref.parquet", "same": tmp_path / "same.csv", "drifted": tmp_path / "drifted.csv"}
+    ref.to_parquet(paths["ref"])
+    same.to_csv(paths["same"], index=False)
+    drifted.to_csv(paths["drifted"], index=False)
+    return {k: str(v) for k, v in paths.items()}
+
+
+# ------------------------------------------------------------------------------ CLI
+def test_cli_exit_codes_and_formats(files, tmp_path, capsys, nbt_home):
+    assert main(["drift", files["same"], "--reference", files["ref"], "--fail-on-drift"]) == 0
+    out = capsys.readouterr().out
+    assert "no drift" in out and "created_at" in out and "skipped" in out  # ISO dates parsed from CSV
+    assert main(["drift", files["drifted"], "--reference", files["ref"], "--fail-on-drift"]) == 1
+    assert main(["drift", files["drifted"], "--reference", files["ref"]]) == 0
+    capsys.readouterr()
+    assert main(["drift", files["drifted"], "--reference", files["ref"], "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["drifted"] and sorted(data["drifted_columns"]) == ["amount", "channel"]
+    html = tmp_path / "report.html"
+    assert main(["drift", files["drifted"], "--reference", files["ref"], "--format", "html",
+                 "--output", str(html), "--threshold", "amount=0.5", "--method", "channel=psi"]) == 0
+    assert "Report written to" in capsys.readouterr().out
+    text = html.read_text()
+    assert text.startswith("<!doctype html>") and "<svg" in text and len(text) < 30_000
+    assert ">psi<" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["drift", "missing.csv", "--reference", "REF"], "No such current file"),
+    (["drift", "CUR", "--reference", "REF", "--model", "m"], "exactly one of --reference and --model"),
+    (["drift", "CUR", "--reference", "BAD"], "Cannot read reference file"),
+    (["drift", "CUR", "--reference", "REF", "--columns", "amount,nope"], "Unknown column 'nope'"),
+    (["drift", "CUR", "--reference", "REF", "--threshold", "x=abc"], "Malformed --threshold"),
+    (["drift", "CUR", "--model", "nosuch@champion"], "No model named 'nosuch'"),
+])
+def test_cli_bad_input_exits_2_with_one_line(argv, message, files, tmp_path, capsys, nbt_home):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"\x00\x01 definitely not parquet")
+    subst = {"CUR": files["same"], "REF": files["ref"], "BAD": str(bad)}
+    assert main([subst.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_cli_validate(files, capsys, nbt_home):
+    assert main(["validate", files["same"], "--reference", files["ref"]]) == 0
+    frame = pd.read_csv(files["same"]).drop(columns="amount")
+    frame.to_csv(files["same"], index=False)
+    assert main(["validate", files["same"], "--reference", files["ref"]]) == 1
+    assert "missing column" in capsys.readouterr().out
+
+
+def test_real_nbt_command_exit_code(files, nbt_home):
+    proc = subprocess.run([sys.executable, "-m", "nbtoolkit.cli", "drift", files["drifted"], "--reference",
+                           files["ref"], "--fail-on-drift"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "DRIFT" in proc.stdout
+
+
+# ------------------------------------------------------------------------------ registry profile
+@pytest.fixture
+def registered(nbt_home, iris, iris_model):
+    X, y = iris
+    nbt.register(iris_model, "iris", X=X, y=y, alias="champion")
+    return X
+
+
+def test_drift_against_stored_profile_with_prediction_drift(registered, iris_model, files, capsys):
+    X = registered
+    same = nbt.drift(X, model="iris@champion")
+    assert not same.drifted_columns
+    assert {"(prediction)", "(confidence)"} <= set(same.columns)
+    moved = X.copy()
+    moved["petal_length"] += 2.0
+    report = nbt.drift(moved, model="iris@champion", method="psi")
+    assert "petal_length" in report.drifted_columns and "(prediction)" in report.drifted_columns
+    assert report.reference.startswith("iris/1 profile")
+    with pytest.raises(CheckFailed, match="petal_length"):
+        assert_no_drift(moved, model="iris@champion", max_drifted=0)
+    path = files["same"].replace("same.csv", "iris.csv")
+    moved.to_csv(path, index=False)
+    assert main(["drift", path, "--model", "iris@champion", "--fail-on-drift", "--method", "psi"]) == 1
+    assert "petal_length" in capsys.readouterr().out
+
+
+def test_version_without_profile_is_a_clear_error(nbt_home, iris, iris_model):
+    X, _ = iris
+    nbt.register(iris_model, "bare")
+    with pytest.raises(NotFound, match=r"bare/1 .* has no stored drift profile; register it with --data"):
+        nbt.drift(X, model="bare")
+
+
+def test_drift_logged_to_active_mlflow_run(nbt_home):
+    from nbtoolkit import store
+
+    mlflow = store.mlflow_module()
+    store.ensure_experiment()
+    ref, cur = tickets(2000, 1), tickets(2000, 2, drift=True)
+    with mlflow.start_run(experiment_id=store.ensure_experiment()) as run:
+        nbt.drift(cur, ref)
+    metrics = store.client().get_run(run.info.run_id).data.metrics
+    assert metrics["drift.dataset_drifted"] == 1.0 and metrics["drift.amount.wasserstein"] > 0.1
+
+
+# ------------------------------------------------------------------------------ magics
+def test_magics(ip, registered):
+    ip.user_ns["cur"] = registered.assign(petal_length=registered.petal_length + 2)
+    ip.user_ns["X"] = registered
+    shown = []
+    ip.display_pub.publish = lambda data, **kw: shown.append(data)
+    report = ip.run_line_magic("nbt", "drift cur --model iris@champion --method psi")
+    assert "petal_length" in report.drifted_columns
+    assert any("image/png" in d for d in shown)  # plots of the drifted columns
+    report = ip.run_line_magic("nbt", "drift cur --reference X --columns petal_length,sepal_width --no-plot")
+    assert list(report.columns) == ["petal_length", "sepal_width"]
+    with pytest.raises(UsageError, match="Drift: DRIFT"):
+        ip.run_line_magic("nbt", "drift cur --reference X --fail --share 0.2 --no-plot")
+    with pytest.raises(UsageError, match="Unknown column 'petal': not in the reference. Did you mean 'petal_"):
+        ip.run_line_magic("nbt", "drift cur --reference X --columns petal")
+    with pytest.raises(UsageError, match="No variable named 'nope'"):
+        ip.run_line_magic("nbt", "drift nope --reference X")
+    ok = ip.run_line_magic("nbt", "validate X --model iris@champion")
+    assert ok.passed
+    ip.user_ns["broken"] = registered.drop(columns="sepal_width")
+    with pytest.raises(UsageError, match="sepal_width: missing column"):
+        ip.run_line_magic("nbt", "validate broken --model iris@champion --fail")
+    ip.run_line_magic("config", "Nbt.drift_threshold = 0.9")
+    assert ip.run_line_magic("nbt", "drift cur --reference X --no-plot").drift_share == 0.9
+    assert "--fail" in ip.run_line_magic("nbt", "drift --help")
