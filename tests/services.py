@@ -343,3 +343,89 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------------ Dask distributed
+# Owned by issue 4 (pipeline steps on Dask); reused by issue 8. Both bind to 127.0.0.1 only.
+@pytest.fixture(scope="session")
+def dask_local_cluster():
+    """A ``distributed.LocalCluster`` on 127.0.0.1: 2 single-threaded worker processes."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address=None)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+class DaskProcesses:
+    """``dask scheduler`` and ``dask worker`` started as separate processes, as on a real cluster.
+
+    ``address`` is the scheduler's ``tcp://127.0.0.1:PORT``; the worker command runs
+    ``n_workers`` worker processes with ``nthreads`` threads each. Logs go to ``root``.
+    """
+
+    def __init__(self, n_workers: int = 2, nthreads: int = 1) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="nbt-dask-"))
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.n_workers = n_workers
+        self.nthreads = nthreads
+        self.procs: list[subprocess.Popen] = []
+
+    def _spawn(self, name: str, *argv: str) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process
+        dask = str(Path(sys.executable).parent / "dask")
+        proc = subprocess.Popen([dask, *argv], stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> DaskProcesses:
+        self._spawn("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+        deadline = time.monotonic() + 60
+        while True:  # the scheduler accepts connections
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.procs[0].poll() is not None:
+                    raise RuntimeError(f"dask scheduler did not start:\n{self._tail('scheduler')}") from None
+                time.sleep(0.1)
+        self._spawn("worker", "worker", self.address, "--nworkers", str(self.n_workers),
+                    "--nthreads", str(self.nthreads), "--host", "127.0.0.1", "--no-dashboard",
+                    "--local-directory", str(self.root))
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(self.n_workers, timeout=120)
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):  # workers first, then the scheduler
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+
+    def _tail(self, name: str, n: int = 30) -> str:
+        try:
+            return "\n".join((self.root / f"{name}.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """A separately started ``dask scheduler`` + ``dask worker`` (2 processes) on 127.0.0.1."""
+    cluster = DaskProcesses(n_workers=2, nthreads=1)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
