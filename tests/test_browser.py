@@ -12,6 +12,7 @@ refreshes the README pictures), else to the test's tmp_path. Every wait is on a 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,37 @@ def test_widgets_render_and_answer_in_jupyterlab(notebook_page, shots):
     browser.locator(".nbt-result").get_by_text("Moved iris@champion to version 2 (was version 1)").wait_for()
     expect(browser.locator(".nbt-versions-table tbody tr").first).to_contain_text("@champion")
     browser.screenshot(path=str(shots / "registry-browser.png"))
+
+    # Drift dashboard: verdict, the colour-coded table (drifted first), a plot for the column.
+    page.wait_for_function(_WIDGETS_RENDERED, arg=[".nbt-drift-dashboard .nbt-drift-table table"],
+                           timeout=WAIT_MS)
+    drift = page.locator(".nbt-drift-dashboard")
+    drift.scroll_into_view_if_needed()
+    expect(drift.locator(".nbt-drift-verdict")).to_contain_text("DRIFT")
+    rows = drift.locator(".nbt-drift-table tbody tr")
+    table = drift.locator(".nbt-drift-table").inner_text()
+    assert rows.count() >= 4 and all(c in table for c in ("sepal_length", "sepal_width", "petal_length"))
+    first = rows.first.inner_text()
+    assert "DRIFT" in first and ("petal_length" in first or "sepal_width" in first)
+    expect(drift.locator("img")).to_have_attribute("src", re.compile("^(data:image/png|blob:)"))
+    drift.screenshot(path=str(shots / "drift-dashboard.png"))
+
+    # Threshold explorer: move the slider from the keyboard, the coverage figure follows.
+    page.wait_for_function(_WIDGETS_RENDERED, arg=[".nbt-threshold-explorer .widget-slider"], timeout=WAIT_MS)
+    explorer = page.locator(".nbt-threshold-explorer")
+    explorer.scroll_into_view_if_needed()
+    coverage = explorer.locator(".nbt-coverage")
+    before = coverage.inner_text()
+    marker = explorer.locator(".nbt-marker").get_attribute("x1")
+    assert before.endswith("%")
+    handle = explorer.locator(".noUi-handle")
+    handle.focus()
+    for _ in range(8):
+        handle.press("ArrowRight")
+    expect(coverage).not_to_have_text(before, timeout=60_000)
+    after = coverage.inner_text()
+    assert float(after.rstrip("%")) < float(before.rstrip("%"))  # a higher threshold auto-handles less
+    assert explorer.locator(".nbt-marker").get_attribute("x1") != marker  # the marker moved too
+    explorer.get_by_role("button", name="Save threshold").click()
+    expect(explorer.locator(".nbt-threshold-status")).to_contain_text("Saved threshold")
+    explorer.screenshot(path=str(shots / "threshold-explorer.png"))

@@ -174,3 +174,130 @@ def test_plain_ipython_shows_html_and_text(ip):
     data, _ = ip.display_formatter.format(result)
     assert WIDGET_MIME not in data and "nbt-table" in data["text/html"]
     assert data["text/plain"].startswith("0 registered model(s)")
+
+
+# ------------------------------------------------------------------ drift dashboard
+@pytest.fixture(scope="module")
+def drift_report(iris):
+    import nbtoolkit as nbt
+
+    X, _ = iris
+    now = X.copy()
+    now["petal_length"] = now["petal_length"] * 1.4 + 0.5
+    now["sepal_width"] = now["sepal_width"] - 0.4
+    return nbt.drift(now, reference=X)
+
+
+def test_drift_dashboard_sorts_colours_and_plots(drift_report):
+    from nbtoolkit.widgets import DriftDashboard
+
+    d = DriftDashboard(drift_report)
+    assert drift_report.drifted and "DRIFT" in d.verdict_html.value
+    shown = [r["column"] for r in d.rows()]
+    assert set(shown[:2]) == {"petal_length", "sepal_width"}  # drifted first
+    assert set(shown) == set(drift_report.columns)
+    table = d.table_html.value
+    assert table.count("<tr style=\"background:rgba(207, 34, 46") == 2  # the two drifted rows in red
+    assert table.index("petal_length") < table.index("sepal_length") or table.index("sepal_width") < table.index("sepal_length")
+    assert "ks" in table  # the method per column
+
+    d.sort_select.value = "column"
+    assert [r["column"] for r in d.rows()] == sorted(drift_report.columns)
+    d.reverse_box.value = True
+    assert [r["column"] for r in d.rows()] == sorted(drift_report.columns, reverse=True)
+    assert d.table_html.value.index("sepal_width") < d.table_html.value.index("petal_length")
+    d.sort_select.value = "p-value"
+    d.reverse_box.value = False
+    pvalues = [r["p_value"] for r in d.rows()]
+    assert pvalues == sorted(pvalues)
+
+    assert d.column_select.options[0] in {"petal_length", "sepal_width"}
+    first_png = bytes(d.figure.value)
+    assert first_png.startswith(b"\x89PNG")
+    d.column_select.value = "sepal_length"
+    assert bytes(d.figure.value).startswith(b"\x89PNG") and bytes(d.figure.value) != first_png
+    assert "sepal_length: numeric, tested with ks" in d.note_html.value
+
+
+# ------------------------------------------------------------------ threshold explorer
+def test_threshold_explorer_follows_the_slider_and_saves(registry_home, iris):
+    import nbtoolkit as nbt
+    from nbtoolkit import registry
+    from nbtoolkit.widgets import ThresholdExplorer
+
+    X, y = iris
+    report = nbt.threshold("iris/2", X, y, target_accuracy=0.99)
+    e = ThresholdExplorer(report)
+    assert e.slider.value == pytest.approx(report.chosen)
+    assert e.current == report.at(e.slider.value)
+    assert f"{e.current['coverage']:.1%}" in e.metrics_html.value
+    assert "nbt-marker" in e.curve_html.value and not e.save_button.disabled
+
+    e.slider.value = 0.9
+    at = report.at(0.9)
+    assert at["coverage"] < 1 and e.current["coverage"] == pytest.approx(at["coverage"])
+    assert f'<b class="nbt-coverage">{at["coverage"]:.1%}</b>' in e.metrics_html.value
+    assert f"{at['human_share']:.1%}" in e.metrics_html.value
+    assert f"{at['n_auto']:,} of {report.n:,}" in e.metrics_html.value
+
+    e.save_button.click()
+    assert "Saved threshold 0.9 on iris/2" in e.status_html.value
+    assert registry.resolve("iris/2").tags["nbt.threshold"] == "0.9"
+    assert registry.resolve("iris/1").tags.get("nbt.threshold") is None
+
+
+def test_threshold_explorer_of_an_unregistered_model_cannot_save(iris, iris_model):
+    import nbtoolkit as nbt
+    from nbtoolkit.widgets import ThresholdExplorer
+
+    X, y = iris
+    e = ThresholdExplorer(nbt.threshold(iris_model, X, y))
+    assert e.save_button.disabled and e.report.chosen is None
+    assert e.slider.value == pytest.approx(0.5)  # no target: start in the middle
+    e.save_button.click()  # a programmatic click still gets a clear sentence, writes nothing
+    assert "nbt-error" in e.status_html.value and "not a registered version" in e.status_html.value
+
+
+# ------------------------------------------------------------------ pipeline progress
+PIPELINE = __import__("pathlib").Path(__file__).parent / "notebooks" / "pipeline" / "pipeline.yaml"
+
+
+def test_pipeline_progress_updates_live_and_links_the_failed_notebook(nbt_home, capsys):
+    import nbtoolkit as nbt
+    from nbtoolkit.widgets import PipelineProgress
+
+    progress = PipelineProgress()
+    progress.widget  # built before the run, as when displayed in Jupyter
+    seen: list[tuple[str | None, str, str]] = []
+    run = nbt.run_pipeline(PIPELINE, parameters={"fail": True}, raise_on_failure=False,
+                           progress=[progress, lambda e: seen.append((e.step, e.status, progress.rows_html.value))])
+    assert [(s, st) for s, st, _ in seen] == [
+        (None, "started"), ("prepare", "running"), ("prepare", "ok"), ("score", "running"),
+        ("score", "failed"), ("publish", "skipped"), (None, "failed")]
+    # the rows followed the run: pending first, then running, then final
+    assert seen[0][2].count("nbt-step-pending") == 3
+    assert "nbt-step-running" in seen[1][2] and "nbt-step-running" in seen[3][2]
+    final = progress.rows_html.value
+    assert "nbt-step-ok" in final and "nbt-step-failed" in final and "nbt-step-skipped" in final
+    assert "scoring failed on purpose" in final
+    assert progress.bar.value == 3 and progress.bar.bar_style == "danger" and progress.status == "failed"
+    assert f"{run.steps['prepare']['duration']:.1f} s" in final
+    (link,) = progress.links.outputs
+    assert run.steps["score"]["executed_notebook"] in link["data"]["text/html"]
+    assert capsys.readouterr().out == ""  # widget mode prints nothing
+
+
+def test_pipeline_progress_prints_lines_outside_jupyter(nbt_home, ip, capsys):
+    import nbtoolkit as nbt
+    from nbtoolkit.errors import StepFailed
+    from nbtoolkit.widgets import PipelineProgress
+
+    progress = PipelineProgress()
+    ip.display_formatter.format(progress)  # plain IPython: no widget frontend → text mode
+    assert progress.mode == "text"
+    with pytest.raises(StepFailed):
+        nbt.run_pipeline(PIPELINE, parameters={"fail": True}, progress=progress)
+    out = capsys.readouterr().out
+    assert "  prepare: ok in " in out and "  score: failed in " in out
+    assert "ValueError: scoring failed on purpose (fail=True) (executed notebook: " in out
+    assert "widgets-demo: failed in " in out

@@ -23,9 +23,8 @@ WIDGETS: dict[str, tuple[str, str]] = {
     "VersionsTable": ("registry", "versions_browser"),
     "DriftReport": ("drift", "drift_dashboard"),
     "ThresholdReport": ("threshold", "threshold_explorer"),
-    "PipelineRun": ("pipeline", "pipeline_view"),
-    "PipelineResult": ("pipeline", "pipeline_view"),
 }
+# A PipelineRun keeps its HTML table: `%nbt pipeline run` already showed the live PipelineProgress.
 
 _OFF = {"0", "off", "false", "no", "never"}
 _ON = {"1", "on", "true", "yes", "always"}

@@ -1,0 +1,172 @@
+"""Pipeline progress (``%nbt pipeline run`` in Jupyter): one live row per step.
+
+A :class:`PipelineProgress` is a ``progress`` callback of ``run_pipeline``: every
+``PipelineEvent`` updates its rows (pending / running / ok / cached / failed / skipped, duration)
+and, for a failed step, adds a link to its executed notebook. Displayed where a Jupyter frontend
+renders widgets it is a widget; elsewhere (plain IPython, papermill) it prints one line per
+finished step instead.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from typing import Any
+
+from ._base import BAD, MUTED, OK, WARN, Composite
+
+STATUS_STYLE = {
+    "pending": (MUTED, "○"),
+    "running": ("#0969da", "◔"),
+    "ok": (OK, "✔"),
+    "cached": ("#8250df", "↺"),
+    "failed": (BAD, "✖"),
+    "skipped": (WARN, "–"),
+}
+_FINISHED = {"ok", "cached", "failed", "skipped"}
+
+
+class PipelineProgress(Composite):
+    """A progress observer for ``run_pipeline(..., progress=...)``; call it with each event.
+
+    Attributes
+    ----------
+    steps : dict
+        Step name -> {"status", "duration", "executed_notebook", "error"}, as last reported.
+    status : str
+        ``"waiting"`` before the run, ``"running"``, then the run's final status.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.pipeline = ""
+        self.run_id = ""
+        self.status = "waiting"
+        self.elapsed = 0.0
+        self.mode = "widget"  # "text" once displayed where no frontend renders widgets
+        self._widget: Any = None
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ the observer
+    def __call__(self, event: Any) -> None:
+        self.pipeline, self.run_id, self.elapsed = event.pipeline, event.run_id, event.elapsed
+        for name, state in (event.states or {}).items():
+            self.steps.setdefault(name, {"status": state, "duration": None, "executed_notebook": None,
+                                         "error": None})["status"] = state
+        if event.step is None:
+            self.status = "running" if event.status == "started" else event.status
+        else:
+            row = self.steps.setdefault(event.step, {"duration": None, "executed_notebook": None, "error": None})
+            row["status"] = event.status
+            if event.status == "running":
+                row["started"] = time.monotonic()
+            if event.duration is not None:
+                row["duration"] = event.duration
+            row["executed_notebook"] = event.executed_notebook or row.get("executed_notebook")
+            row["error"] = event.error
+            if self.mode == "text" and event.status in _FINISHED:
+                print(self._text_line(event.step), flush=True)
+        if self.mode == "text" and event.step is None and event.status != "started":
+            print(f"{self.pipeline}: {self.status} in {self.elapsed:.1f} s", flush=True)
+        if self._widget is not None:
+            self._render()
+
+    # ------------------------------------------------------------------ views
+    @property
+    def widget(self) -> Any:  # built on first use: the observer itself needs no ipywidgets
+        if self._widget is None:
+            import ipywidgets as W
+
+            self.header_html = W.HTML()
+            self.bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="320px"))
+            self.rows_html = W.HTML()
+            self.rows_html.add_class("nbt-pipeline-steps")
+            self.links = W.Output()  # rendered by JupyterLab's rendermime: local links open in the lab
+            self._linked: set[str] = set()
+            self._widget = W.VBox([W.HBox([self.header_html, self.bar]), self.rows_html, self.links])
+            self._widget.add_class("nbt-pipeline-progress")
+            self._render()
+        return self._widget
+
+    def _ipython_display_(self) -> None:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        from .display import widgets_enabled
+
+        if widgets_enabled(get_ipython()):
+            display(self.widget)
+        else:
+            self.mode = "text"
+
+    def _render(self) -> None:
+        done = sum(1 for r in self.steps.values() if r["status"] in _FINISHED)
+        self.bar.max = max(len(self.steps), 1)
+        self.bar.value = done
+        self.bar.bar_style = {"ok": "success", "failed": "danger"}.get(self.status, "info")
+        title = html.escape(self.pipeline or "pipeline")
+        self.header_html.value = (f"<b>{title}</b> <span style='color:{MUTED}'>run {html.escape(self.run_id)}"
+                                  f" — {html.escape(self.status)}, {done}/{len(self.steps)} steps, "
+                                  f"{self.elapsed:.1f} s</span>")
+        cells = []
+        for name, row in self.steps.items():
+            colour, mark = STATUS_STYLE.get(row["status"], (MUTED, "?"))
+            took = self._duration(row)
+            note = html.escape(row.get("error") or "")
+            note_colour = BAD if row["status"] == "failed" else MUTED
+            cells.append(
+                f'<tr class="nbt-step nbt-step-{html.escape(row["status"])}">'
+                f'<td style="padding:2px 8px">{html.escape(name)}</td>'
+                f'<td style="padding:2px 8px;color:{colour};font-weight:bold">{mark} {html.escape(row["status"])}</td>'
+                f'<td style="padding:2px 8px;text-align:right">{took}</td>'
+                f'<td style="padding:2px 8px;color:{note_colour}">{note}</td></tr>')
+        self.rows_html.value = ('<table style="border-collapse:collapse;font-size:12px"><tbody>'
+                                + "".join(cells) + "</tbody></table>")
+        for name, row in self.steps.items():
+            path = row.get("executed_notebook")
+            if row["status"] == "failed" and path and name not in self._linked:
+                self._linked.add(name)
+                self.links.append_display_data(_link(name, path))
+
+    @staticmethod
+    def _duration(row: dict[str, Any]) -> str:
+        if row.get("duration") is not None:
+            return f"{row['duration']:.1f} s"
+        if row["status"] == "running" and row.get("started"):
+            return f"{time.monotonic() - row['started']:.0f} s…"
+        return ""
+
+    def _text_line(self, name: str) -> str:
+        row = self.steps[name]
+        took = f" in {row['duration']:.1f} s" if row.get("duration") else ""
+        line = f"  {name}: {row['status']}{took}"
+        if row.get("error"):
+            line += f": {row['error']}"
+        if row["status"] == "failed" and row.get("executed_notebook"):
+            line += f" (executed notebook: {row['executed_notebook']})"
+        return line
+
+
+def _link(step: str, path: str) -> Any:
+    """A link to an executed notebook, relative to the kernel's folder (JupyterLab opens it)."""
+    from IPython.display import HTML
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        rel = path
+    return HTML(f'<span style="color:{BAD}">{html.escape(step)} failed</span> — executed notebook: '
+                f'<a href="{html.escape(rel)}" target="_blank">{html.escape(path)}</a>')
+
+
+def pipeline_view(run: Any) -> PipelineProgress:
+    """A finished ``PipelineRun`` shown as the progress widget (its rows, durations, links)."""
+    view = PipelineProgress()
+    view.pipeline, view.run_id, view.status, view.elapsed = run.pipeline, run.run_id, run.status, run.duration
+    for name, rec in run.steps.items():
+        view.steps[name] = {"status": rec.get("status", "pending"), "duration": rec.get("duration"),
+                            "executed_notebook": rec.get("executed_notebook"),
+                            "error": (rec.get("error") or {}).get("line")}
+    return view
