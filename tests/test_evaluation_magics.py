@@ -19,7 +19,13 @@ def shell(ip, iris, iris_model):
 
 
 def test_evaluate_log_then_gate(shell):
+    shell.user_ns["y_bad"] = shell.user_ns["y"].replace({2: 7})
     nbt.register(shell.user_ns["model"], "iris")
+    with pytest.raises(UsageError, match="regression metric"):  # bad input logs nothing
+        shell.run_line_magic("nbt", "evaluate iris X y --metric mae --log")
+    with pytest.raises(UsageError, match="labels the model never saw"):
+        shell.run_line_magic("nbt", "evaluate iris X y_bad --log")
+    assert registry.run_metrics(registry.resolve("iris/1")) == {}
     r = shell.run_line_magic("nbt", "evaluate iris X y --log")
     assert r.logged and r.metrics["accuracy"] > 0.9
     assert registry.run_metrics(registry.resolve("iris/1"))["accuracy"] == pytest.approx(r.metrics["accuracy"])

@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import BadInput
 from . import metrics as M
 from .inputs import predict, resolve_model, task_of
-from .slices import slice_table, slice_values
+from .slices import prepare as prepare_slices
+from .slices import slice_table
 from .suite import Suite, run_suite
 
 
@@ -57,13 +58,12 @@ def evaluate(
     names = M.check_metric_names(list(metrics) if metrics is not None else None, task=task,
                                  has_proba=task == "classification" and hasattr(m.estimator, "predict_proba"),
                                  n_classes=len(classes) if classes is not None else 0, label=m.label)
-    for column in slices:  # unknown columns fail before predicting
-        slice_values(X, column, len(X) if hasattr(X, "__len__") else 0)
+    prepared = prepare_slices(X, slices)  # bad slice columns fail before predicting
     p = predict(m, X, y)
     cm = M.confusion(p) if task == "classification" else None
     values = M.classification_metrics(p, names, cm=cm) if cm is not None else M.regression_metrics(p, names)
     per_class = M.per_class(p, cm) if cm is not None else []
-    slice_rows = slice_table(p, X, slices, None) if slices else []
+    slice_rows = slice_table(p, prepared) if slices else []
     suite_report = None
     if suite_obj is not None:
         suite_report = SuiteReport(suite_obj.name, run_suite(suite_obj, m, X, y, p))

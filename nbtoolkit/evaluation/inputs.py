@@ -199,6 +199,9 @@ def predict(model: Model, X: Any, y: Any, *, need_proba: bool = False, want_prob
     proba = np.asarray(_call(model, "predict_proba", X), dtype="float64") if has_proba and (
         want_proba or need_proba) else None
     pred_codes = index.get_indexer(y_pred)
+    if (pred_codes < 0).any():
+        raise BadInput(f"{model.label} predicted labels outside its classes_ "
+                       f"({_py(y_pred[pred_codes < 0][0])!r}); its predict and classes_ disagree.")
     return Predictions(task, y, y_pred, classes, true_codes, pred_codes, proba)
 
 

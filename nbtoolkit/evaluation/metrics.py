@@ -107,8 +107,6 @@ def per_class(p: Predictions, cm: Any = None) -> list[dict[str, Any]]:
 
 def classification_metrics(p: Predictions, names: list[str] | None = None, *, cm: Any = None) -> dict[str, float]:
     """Scalar metrics of a classifier's predictions; None where a metric is undefined."""
-    import numpy as np
-
     names = names or default_metrics(p)
     cm = confusion(p) if cm is None else cm
     n = cm.sum()
@@ -138,7 +136,7 @@ def classification_metrics(p: Predictions, names: list[str] | None = None, *, cm
             out[name] = _proba_metric(name, p)
         else:  # pragma: no cover - guarded by check_metric_names
             raise BadInput(f"Unknown metric {name!r}.")
-    return {k: v for k, v in out.items()}  # type: ignore[misc]
+    return out  # type: ignore[return-value]
 
 
 def _proba_metric(name: str, p: Predictions) -> float | None:

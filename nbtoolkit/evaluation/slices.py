@@ -56,14 +56,17 @@ def slice_labels(name: str, values: Any) -> Any:
     return labels
 
 
-def slice_table(p: Predictions, X: Any, columns: list[Any], names: list[str] | None = None) -> list[dict[str, Any]]:
+def prepare(X: Any, columns: list[Any]) -> list[tuple[str, Any]]:
+    """``(name, one label per row)`` for each slice column; checks them all (before predicting)."""
+    n = len(X) if hasattr(X, "__len__") else 0
+    return [(name, slice_labels(name, values)) for name, values in
+            (slice_values(X, column, n) for column in columns)]
+
+
+def slice_table(p: Predictions, prepared: list[tuple[str, Any]], names: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows ``{column, value, n, share, <metrics>..., worst}``; the worst slice per column flagged."""
     import numpy as np
 
-    prepared = []
-    for column in columns:  # check every column before computing anything
-        name, values = slice_values(X, column, p.n)
-        prepared.append((name, slice_labels(name, values)))
     primary = M.PRIMARY[p.task]
     slice_metrics = names or _slice_default(p)
     if primary not in slice_metrics:

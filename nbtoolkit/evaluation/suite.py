@@ -213,8 +213,10 @@ def run_suite(suite: Suite, model: Model, X: Any, y: Any, p: Predictions) -> lis
     for case, (sub, frame) in zip(suite.cases, selections, strict=True):
         for e in case.expect:
             observed, note = _observe(e, case, suite, model, sub, frame)
-            ok = observed is not None and bool(OPS[e.op](observed, e.value)) if e.key != "predicts" \
-                else bool(observed == 1.0)
+            if e.key == "predicts":
+                ok = observed == 1.0  # every selected row
+            else:
+                ok = observed is not None and bool(OPS[e.op](observed, e.value))
             rows.append({
                 "case": case.name, "line": case.line, "n": int(sub.n), "expectation": str(e),
                 "observed": None if observed is None else float(np.round(observed, 6)),

@@ -47,7 +47,7 @@ def track(
     if experiment is not None:
         check_name(experiment, what="experiment name")
     mlflow = store.mlflow_module()
-    import mlflow.sklearn
+    import mlflow.sklearn  # noqa: F811 - loads the flavour onto the same module
     from mlflow.utils.autologging_utils import autologging_is_disabled
 
     active = mlflow.active_run()
