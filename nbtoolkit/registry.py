@@ -529,8 +529,13 @@ def promote(
 ) -> PromotionResult:
     """Move ``alias`` to ``version`` when every gate in ``require`` holds; else raise GateFailed.
 
-    Concurrency rule: alias moves are last-writer-wins; the history tag is written before the
-    alias so a concurrent rollback always finds the previous holder recorded.
+    Concurrency rule: every move of one alias (promote or rollback, from any process or
+    machine) runs under a registry lock (:func:`nbtoolkit.locks.registry_lock`), so racing moves
+    apply one after the other and the end state is that of some serial order. A promote racing a
+    rollback therefore ends either as "rollback, then promote" (the alias holds the promoted
+    version, the rolled-back-to version is its previous holder) or as "promote, then rollback"
+    (the rollback undoes that promote); the alias and its history never disagree. Gates are
+    checked before the lock is taken, on the version's logged metrics.
     """
     check_name(name)
     check_alias(alias)
@@ -547,13 +552,14 @@ def promote(
             f"Refused to move {name}@{alias} to version {version}: gate failed: {detail}."
         )
     c = store.client()
-    rm = store.read(c.get_registered_model, name)
-    previous = (rm.aliases or {}).get(alias)
-    with store.translate_errors():
-        if previous is not None and str(previous) != version:
-            history = _history(rm, alias) + [str(previous)]
-            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
-        c.set_registered_model_alias(name, alias, version)
+    with _alias_lock(name, alias):
+        rm = store.read(c.get_registered_model, name)
+        previous = (rm.aliases or {}).get(alias)
+        with store.translate_errors():
+            if previous is not None and str(previous) != version:
+                history = _history(rm, alias) + [str(previous)]
+                c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
+            c.set_registered_model_alias(name, alias, version)
     return PromotionResult(name=name, alias=alias, version=version,
                            previous=str(previous) if previous is not None else None,
                            gates=rows, action="promote")
@@ -563,28 +569,36 @@ def rollback(name: str, *, alias: str) -> PromotionResult:
     """Move ``alias`` back to the version that held it before the last promotion."""
     check_name(name)
     check_alias(alias)
-    rm = _require_model(name)
-    current = (rm.aliases or {}).get(alias)
-    if current is None:
-        raise ModelNotFound(
-            f"Model {name!r} has no alias {alias!r} to roll back."
-            + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else "")
-        )
-    history = _history(rm, alias)
-    existing = {str(v.version) for v in _all_versions(name)}
-    while history and (history[-1] not in existing or history[-1] == str(current)):
-        history.pop()  # skip deleted versions and no-op entries
-    if not history:
-        raise BadInput(
-            f"{name}@{alias} (version {current}) has no earlier holder to roll back to."
-        )
-    target = history.pop()
-    c = store.client()
-    with store.translate_errors():
-        c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history))
-        c.set_registered_model_alias(name, alias, target)
+    _require_model(name)  # an unknown model fails before the lock is taken
+    with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
+        rm = _require_model(name)
+        current = (rm.aliases or {}).get(alias)
+        if current is None:
+            raise ModelNotFound(
+                f"Model {name!r} has no alias {alias!r} to roll back."
+                + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else "")
+            )
+        history = _history(rm, alias)
+        existing = {str(v.version) for v in _all_versions(name)}
+        while history and (history[-1] not in existing or history[-1] == str(current)):
+            history.pop()  # skip deleted versions and no-op entries
+        if not history:
+            raise BadInput(
+                f"{name}@{alias} (version {current}) has no earlier holder to roll back to."
+            )
+        target = history.pop()
+        c = store.client()
+        with store.translate_errors():
+            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history))
+            c.set_registered_model_alias(name, alias, target)
     return PromotionResult(name=name, alias=alias, version=target, previous=str(current),
                            gates=[], action="rollback")
+
+
+def _alias_lock(name: str, alias: str) -> Any:
+    from .locks import registry_lock
+
+    return registry_lock(f"{name}@{alias}")
 
 
 def _history(rm: Any, alias: str) -> list[str]:
@@ -607,6 +621,8 @@ def models() -> ModelsTable:
     c = store.client()
     rows = []
     for rm in store.read(c.search_registered_models, max_results=1000):
+        if rm.name.startswith("nbt-lock."):  # a held nbtoolkit.locks marker, not a model
+            continue
         versions = _all_versions(rm.name)
         rows.append({
             "name": rm.name,
