@@ -99,6 +99,20 @@ _VOCAB: dict[str, dict[str, list[str]]] = {
                     "I have a general question about your roadmap"],
     },
 }
+# How people describe problems with the new products: words the model has never seen.
+_NEW_VOCAB = {
+    "billing": ["my wallet top-up was deducted twice", "the QR payment shows a surcharge",
+                "the wallet statement lists a fee I never agreed to"],
+    "login": ["face unlock on the hub rejects me", "the pairing PIN is refused",
+              "the companion passkey expired overnight"],
+    "bug": ["the firmware bricks after pairing", "the night vision flickers", "the hub reboots in a loop"],
+    "shipping": ["the tracker never left the warehouse", "the courier says the parcel is unscannable",
+                 "the pre-order dispatch date keeps slipping"],
+    "refund": ["please reverse the top-up", "I returned the cam, where is my reimbursement",
+               "the pre-order deposit should come back to me"],
+    "other": ["is there a developer programme for the hub", "do the cams work with solar panels",
+              "can schools get the wallet for pupils"],
+}
 # Vague subjects and phrases shared by several categories: what makes real tickets hard.
 _GENERIC_SUBJECTS = ["Help needed", "Urgent issue", "Problem with {product}", "Question about {product}",
                      "Re: your message", "Order {order}", "Account issue", "Still waiting for an answer"]
@@ -240,10 +254,12 @@ def _fill(rng: Any, text: str, new_product: bool) -> str:
 
 def _write(rng: Any, category: str, second: str | None, new_product: bool) -> tuple[str, str]:
     vocab = _VOCAB[category]
-    subjects = _GENERIC_SUBJECTS if rng.random() < (0.55 if new_product else 0.3) else vocab["subjects"]
+    subjects = _GENERIC_SUBJECTS if rng.random() < (0.6 if new_product else 0.45) else vocab["subjects"]
     subject = _fill(rng, subjects[rng.integers(len(subjects))], new_product)
-    k = int(rng.choice(3, p=(0.6, 0.3, 0.1) if new_product else (0.12, 0.6, 0.28)))
-    phrases = [_fill(rng, p, new_product) for p in rng.choice(vocab["phrases"], size=k, replace=False)]
+    k = int(rng.choice(3, p=(0.6, 0.3, 0.1) if new_product else (0.22, 0.58, 0.2)))
+    pool = _NEW_VOCAB[category] if new_product and rng.random() < 0.7 else vocab["phrases"]
+    k = max(k, 1) if pool is not vocab["phrases"] else k
+    phrases = [_fill(rng, p, new_product) for p in rng.choice(pool, size=k, replace=False)]
     shared = [p for p, cats in _SHARED.items() if category in cats]
     for p in rng.choice(shared, size=int(rng.integers(1, 3)) if k else 2, replace=False):
         phrases.append(_fill(rng, p, new_product))

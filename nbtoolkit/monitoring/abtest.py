@@ -87,7 +87,7 @@ def abtest(
     return ABTestReport(name=name, champion=arms[0], challenger=arms[1], difference=diff, ci_low=lo,
                         ci_high=hi, p_value=p_value, alpha=float(alpha), recommendation=recommendation,
                         reason=reason, warnings=warnings, champion_alias=champion_alias,
-                        challenger_alias=challenger_alias)
+                        challenger_alias=challenger_alias, min_samples=int(min_samples))
 
 
 def _alias_version(name: str, alias: str) -> str:

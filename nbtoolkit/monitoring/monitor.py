@@ -219,39 +219,57 @@ def _version_key(v: str) -> Any:
 
 
 def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str]) -> dict[str, Any]:
-    """Drift of the window's inputs against the profile of the version that served most of it."""
+    """Drift of the window's inputs against the stored profile of the version that served most of it."""
     import pandas as pd
 
-    out = {"drift_share": math.nan, "drifted": None}
+    out: dict[str, Any] = {"drift_share": math.nan, "drifted": None, "drifted_columns": ""}
     if len(part) < MIN_DRIFT_ROWS:
         return out
     version = str(part["model_version"].mode().iloc[0])
-    if cache.get(version) is False:
+    if version not in cache:
+        cache[version] = _stored_profile(name, version, notes)
+    profile = cache[version]
+    if profile is None:
         return out
-    current = pd.DataFrame.from_records(list(part["inputs"]))
-    try:
-        from ..drift import drift as drift_check
+    from ..drift import drift as drift_check
 
-        report = drift_check(current, model=f"{name}/{version}")
-    except ImportError:
-        cache[version] = False
-        notes.append("Input drift is not computed: nbtoolkit.drift is not available.")
+    current = pd.DataFrame.from_records(list(part["inputs"]))
+    columns = [c for c in current.columns if c in profile.columns]
+    if not columns:
         return out
-    except NbtError as exc:  # e.g. the version was registered without --data (no profile)
-        cache[version] = False
-        notes.append(f"No input drift for {name}/{version}: {' '.join(str(exc).split())}")
-        return out
+    report = drift_check(current, reference=profile, columns=columns, log=False)
     out["drift_share"] = drift_share(report)
-    out["drifted"] = bool(getattr(report, "drifted", False))
+    out["drifted"] = bool(report.drifted)
+    out["drifted_columns"] = ",".join(report.drifted_columns)
     return out
 
 
+def _stored_profile(name: str, version: str, notes: list[str]) -> Any:
+    """The drift profile stored with ``name/version`` at registration, or None (with a note)."""
+    try:
+        from .. import registry
+        from ..drift import Profile
+    except ImportError:  # pragma: no cover - the drift engine ships with the package
+        notes.append("Input drift is not computed: nbtoolkit.drift is not available.")
+        return None
+    try:
+        mv = registry.resolve(f"{name}/{version}")
+        text = registry.read_artifact_text(mv, registry.PROFILE_ARTIFACT)
+    except NbtError as exc:
+        notes.append(f"No input drift for {name}/{version}: {' '.join(str(exc).split())}")
+        return None
+    if text is None:
+        notes.append(f"No input drift for {name}/{version}: it was registered without --data, "
+                     "so it has no stored profile.")
+        return None
+    return Profile.from_json(text)
+
+
 def drift_share(report: Any) -> float:
-    """Share of drifted columns in a drift report."""
-    for attr in ("drift_share", "share_drifted", "drifted_share"):
-        value = getattr(report, attr, None)
-        if value is not None and not callable(value):
-            return float(value)
+    """Share of the tested columns that drifted in a drift report."""
+    share = getattr(report, "share", None)
+    if share is not None and not callable(share):
+        return float(share)
     frame = report.to_frame()
     if "drifted" in frame.columns and len(frame):
         return float(frame["drifted"].astype(bool).mean())

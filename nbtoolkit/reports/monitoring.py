@@ -70,7 +70,7 @@ class MonitorReport(Result):
         import pandas as pd
 
         cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
-                "accuracy", "macro_f1", "estimated_accuracy", "drift_share"]
+                "accuracy", "macro_f1", "estimated_accuracy", "drift_share", "drifted_columns"]
         frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
         frame["alerts"] = [", ".join(a["rule"] for a in self.alerts if a["window_start"] == r["window_start"])
                            for r in self.windows]
@@ -148,6 +148,7 @@ class ABTestReport(Result):
     warnings: list[str] = field(default_factory=list)
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+    min_samples: int = 200
 
     @property
     def significant(self) -> bool:
@@ -163,7 +164,7 @@ class ABTestReport(Result):
             "name": self.name, "champion": self.champion, "challenger": self.challenger,
             "difference": self.difference, "ci": [self.ci_low, self.ci_high], "p_value": self.p_value,
             "alpha": self.alpha, "significant": self.significant, "recommendation": self.recommendation,
-            "reason": self.reason, "warnings": self.warnings,
+            "reason": self.reason, "warnings": self.warnings, "min_samples": self.min_samples,
         })
 
     def to_frame(self) -> Any:

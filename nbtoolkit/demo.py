@@ -1,0 +1,198 @@
+"""``make demo`` / ``python -m nbtoolkit.demo``: the support-ticket example end to end.
+
+Runs ``notebooks/pipeline.yaml`` (ingest → train → evaluate → monitor → feedback) through
+:func:`nbtoolkit.run_pipeline` on the configured store, then writes one HTML summary report —
+pipeline steps, model versions, evaluation, threshold, drift and monitoring windows with alerts,
+the A/B verdict — and prints where it and the executed notebooks are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import config
+
+
+def default_pipeline() -> Path:
+    """``notebooks/pipeline.yaml`` of the project (or of the source checkout nbtoolkit runs from)."""
+    for root in (config.project_root(), Path(__file__).resolve().parents[1]):
+        path = root / "notebooks" / "pipeline.yaml"
+        if path.exists():
+            return path
+    return config.project_root() / "notebooks" / "pipeline.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nbtoolkit.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", type=Path, default=None, help="pipeline file (default notebooks/pipeline.yaml)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="k=v",
+                        help="parameter override, as for nbt run (repeatable)")
+    parser.add_argument("--force", action="store_true", help="rerun every step (default: reuse cached steps)")
+    parser.add_argument("--output", type=Path, default=None, help="report file (default <home>/reports/...)")
+    args = parser.parse_args(argv)
+
+    from .commands import parse_kv, parse_scalar
+    from .errors import NbtError
+    from .pipeline import TqdmProgress, run_pipeline
+
+    pipeline = args.pipeline or default_pipeline()
+    started = time.perf_counter()
+    try:
+        params = {k: parse_scalar(v) for k, v in parse_kv(args.param, what="parameter", flag="-p").items()}
+        print(f"Running the support-ticket example: {pipeline}", file=sys.stderr)
+        run = run_pipeline(pipeline, parameters=params, force=args.force,
+                           progress=TqdmProgress(file=sys.stderr), raise_on_failure=False)
+    except NbtError as exc:
+        print(f"demo: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_code
+    wall = time.perf_counter() - started
+    print(str(run))
+    if not run.passed:
+        print(f"demo: the pipeline failed; see the executed notebooks in {run.run_dir}", file=sys.stderr)
+        return 1
+    # The report re-reads monitoring; its alerts were already reported by the monitor step.
+    import logging
+
+    logging.getLogger("nbtoolkit.monitoring").setLevel(logging.ERROR)
+    out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
+    print(f"\nExecuted notebooks: {run.run_dir}")
+    print(f"HTML report:        {out}")
+    print(f"Demo wall time:     {wall:.0f} s")
+    return 0
+
+
+# ------------------------------------------------------------------------------ the report
+def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
+    """One self-contained HTML page summarising a run of the support-ticket pipeline."""
+    outputs = run.outputs
+    model = _model_name(outputs)
+    sections = [f"<h1>Support-ticket example — run {html.escape(run.run_id)}</h1>",
+                f"<p>{html.escape(run.summary())}"
+                + (f"; demo wall time {wall_seconds:.0f} s" if wall_seconds else "") + "</p>",
+                "<h2>Pipeline steps</h2>", _steps_table(run)]
+    sections += _section("Model versions", lambda: _versions(model))
+    ev = outputs.get("evaluate", {})
+    if ev:
+        facts = [("evaluated", ev.get("ref")), ("accuracy", _num(ev.get("accuracy"))),
+                 ("macro F1", _num(ev.get("macro_f1"))), ("human hand-off threshold", _num(ev.get("threshold"))),
+                 ("edge-case suite passed", ev.get("suite_passed"))]
+        sections += ["<h2>Evaluation</h2>", _facts(facts)]
+        sections += _section(None, lambda: _read(ev.get("evaluation_html")))
+    mon = outputs.get("monitor", {})
+    if mon:
+        sections += ["<h2>Monitoring: drift, windows and alerts</h2>",
+                     _facts([("served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
+                             ("alerts fired", mon.get("alerts")),
+                             ("rules that fired", ", ".join(mon.get("alert_rules") or []))])]
+        sections += _section(None, lambda: _image(mon.get("monitoring_png")))
+        sections += _section(None, lambda: _monitoring(mon))
+    fb = outputs.get("feedback", {})
+    if fb:
+        sections += ["<h2>Feedback loop and A/B test</h2>",
+                     _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
+                             ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
+                             ("p-value", _num(fb.get("p_value"))),
+                             ("recommendation", str(fb.get("recommendation", "")).upper()),
+                             ("champion after the run", fb.get("champion_after"))])]
+        sections += _section(None, lambda: _abtest(model, fb))
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "h2{border-bottom:1px solid #ccc;margin-top:1.6em} table{margin:.5em 0}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>nbtoolkit demo {html.escape(run.run_id)}"
+            f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>")
+
+
+def _section(title: str | None, build: Any) -> list[str]:
+    """A report section that says why it is missing instead of failing the whole report."""
+    head = [f"<h2>{html.escape(title)}</h2>"] if title else []
+    try:
+        return head + [build()]
+    except Exception as exc:  # the report is a summary; one missing part must not lose the rest
+        return head + [f"<p><i>unavailable: {html.escape(type(exc).__name__)}: "
+                       f"{html.escape(' '.join(str(exc).split()))}</i></p>"]
+
+
+def _model_name(outputs: dict[str, dict[str, Any]]) -> str:
+    for step in ("train", "evaluate"):
+        ref = outputs.get(step, {}).get("ref")
+        if ref:
+            return str(ref).split("/")[0]
+    return "tickets"
+
+
+def _steps_table(run: Any) -> str:
+    rows = []
+    for name, rec in run.steps.items():
+        nb = rec.get("executed_notebook") or rec.get("notebook") or ""
+        link = f"<a href='{Path(nb).as_uri()}'>{html.escape(Path(nb).name)}</a>" if nb and Path(nb).is_absolute() else html.escape(str(nb))
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(rec.get('status')))}</td>"
+                    f"<td>{_num(rec.get('duration'))} s</td><td>{link}</td></tr>")
+    return ("<table class='nbt-table'><tr><th>step</th><th>status</th><th>duration</th>"
+            f"<th>executed notebook</th></tr>{''.join(rows)}</table>")
+
+
+def _versions(model: str) -> str:
+    from .registry import versions
+
+    return versions(model)._repr_html_()
+
+
+def _monitoring(mon: dict[str, Any]) -> str:
+    from .monitoring import monitor
+
+    saved = json.loads(Path(mon["monitoring_json"]).read_text())
+    champion = str(mon.get("champion", "")).split("/")
+    report = monitor(champion[0], window=saved.get("window", "1D"), version=champion[1],
+                     alerts=saved.get("rules", []))
+    return report._repr_html_()
+
+
+def _abtest(model: str, fb: dict[str, Any]) -> str:
+    from .monitoring import abtest
+
+    saved = json.loads(Path(fb["abtest_json"]).read_text())
+    report = abtest(model, champion_version=saved["champion"]["version"],
+                    challenger_version=saved["challenger"]["version"],
+                    min_samples=saved.get("min_samples", 200), alpha=saved.get("alpha", 0.05))
+    return report._repr_html_()
+
+
+def _image(path: str | None) -> str:
+    data = base64.b64encode(Path(str(path)).read_bytes()).decode()
+    return f"<img alt='monitoring windows' style='max-width:100%' src='data:image/png;base64,{data}'>"
+
+
+def _read(path: str | None) -> str:
+    return Path(str(path)).read_text(encoding="utf-8")
+
+
+def _facts(items: list[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td><b>{html.escape(str(v))}</b></td></tr>"
+                   for k, v in items if v is not None)
+    return f"<table class='nbt-table'>{rows}</table>"
+
+
+def _num(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _pct(value: Any) -> str | None:
+    return None if value is None else f"{float(value):.1%}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
