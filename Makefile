@@ -28,6 +28,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(PY) benchmarks/register.py
 	$(PY) benchmarks/load_ext.py
+	$(PY) benchmarks/evaluate.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache
