@@ -199,3 +199,17 @@ def test_log_needs_a_registered_version(binary, binary_model):
     X, y, _ = binary
     with pytest.raises(BadInput, match="not one; pass a REF"):
         evaluate(binary_model, X, y, log=True)
+
+
+def test_results_are_json_safe(binary, binary_model, tmp_path):
+    import json
+
+    from nbtoolkit.evaluation import compare, threshold
+
+    X, y, _ = binary
+    suite = {"cases": [{"name": "chat", "query": "channel == 'chat'", "expect": {"accuracy": 0.5}}]}
+    reports = [evaluate(binary_model, X, y, slices=["channel", "age"], suite=suite),
+               compare(binary_model, binary_model, X, y), threshold(binary_model, X, y, target_accuracy=0.9)]
+    for r in reports:
+        text = json.dumps(r.to_dict())  # no default=str: plain Python values only
+        assert json.loads(text) and str(r) and r._repr_html_() and len(r.to_frame())
