@@ -61,7 +61,7 @@ def test_psi_and_js_match_direct_numpy_on_report_bins():
         js_row = drift(cur, ref, method="jensenshannon", columns=[col]).columns[col]
         cuts = np.asarray(psi_row["plot"]["bins"])
         assert 8 <= len(cuts) <= 9  # deciles of the reference
-        count = lambda v: np.bincount(np.searchsorted(cuts, v, side="left"), minlength=len(cuts) + 1)
+        count = lambda v: np.bincount(np.searchsorted(cuts, v, side="right"), minlength=len(cuts) + 1)
         psi, js = direct(count(ref[col].to_numpy()), count(cur[col].to_numpy()))
         assert psi_row["statistic"] == pytest.approx(psi, rel=1e-9)
         assert js_row["statistic"] == pytest.approx(js, rel=1e-9)
@@ -129,7 +129,7 @@ def test_profile_merge_equals_whole_frame_profile():
     direct = Profile.from_frame(whole, like=Profile.from_frame(chunks[0]))
     for col in ("x", "y", "k", "cat"):
         a, b = merged.columns[col], direct.columns[col]
-        for key in ("counts", "edges", "values", "n", "min", "max", "missing"):
+        for key in ("counts", "grid", "cuts", "values", "n", "min", "max", "missing"):
             assert a.get(key) == b.get(key), (col, key)
         if "mean" in a:
             assert a["mean"] == pytest.approx(b["mean"]) and a["m2"] == pytest.approx(b["m2"])
@@ -268,3 +268,18 @@ def test_report_views_and_raise():
     assert "x: wasserstein=" in str(info.value) and info.value.report.drifted
     assert isinstance(info.value, AssertionError)
     assert nbt.drift.Profile is Profile and nbt.drift.drift is drift
+
+
+def test_current_profile_against_reference_profile(tmp_path):
+    ref, cur = frame(20000, 31), frame(20000, 32, shift=0.3)
+    ref_path, cur_path = tmp_path / "ref.parquet", tmp_path / "cur.parquet"
+    ref.to_parquet(ref_path)
+    cur.to_parquet(cur_path)
+    ref_p = Profile.from_parquet(ref_path, chunksize=6000)
+    cur_p = Profile.from_parquet(cur_path, chunksize=6000, like=ref_p)
+    chunked = drift(cur_p, ref_p)
+    direct = drift(cur, ref_p)
+    pd.testing.assert_frame_equal(chunked.to_frame(), direct.to_frame())
+    assert chunked.drifted_columns == ["x"]
+    with pytest.raises(BadInput, match="other bins"):
+        drift(Profile.from_frame(cur), ref_p)

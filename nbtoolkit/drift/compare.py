@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import BadInput
 from . import stats
+from .profile import edges_of
 
 NUMERIC_ONLY = {"ks": "chisquare", "wasserstein": "jensenshannon"}
 PLOT_BINS = 30
@@ -81,7 +82,7 @@ def _numeric(ref: dict[str, Any], cur: dict[str, Any], method: str, raw: Any) ->
 
     rc, cc = np.asarray(ref["counts"]), np.asarray(cur["counts"])
     starts = stats.coarse_groups(rc)
-    edges = np.asarray(ref["edges"], dtype="float64")
+    edges = edges_of(ref)
     p_value = None
     if method == "ks":
         pair = raw() if raw is not None else None

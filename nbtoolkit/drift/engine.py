@@ -33,8 +33,9 @@ def drift(
 
     Parameters
     ----------
-    current : DataFrame
-        The data to check.
+    current : DataFrame or Profile
+        The data to check; or its profile built ``like=`` the reference profile (for data too
+        large for memory: ``Profile.from_parquet(path, like=reference_profile)``).
     reference : DataFrame or Profile, optional
         Reference data, or its :class:`Profile`. Without it, ``model`` names a registered version
         whose stored profile is the reference (no raw reference data needed).
@@ -75,8 +76,15 @@ def drift(
     if not 0 < share <= 1:
         raise BadInput(f"drift_share must be in (0, 1], got {share!r}.")
 
-    cur = _frame(as_frame(current, what="current data"), "current data")
+    cur_given = current if isinstance(current, Profile) else None
+    cur = None if cur_given else _frame(as_frame(current, what="current data"), "current data")
     raw_ref, ref_profile, estimator, source = _reference(reference, model)
+    if cur_given is not None:
+        if ref_profile is None:
+            ref_profile = Profile.from_frame(raw_ref, model=estimator)
+        report = _profiles_report(cur_given, ref_profile, source, columns, methods, default_method,
+                                  thresholds, default_threshold, share, correction)
+        return _finish(report, log=log, raise_on_drift=raise_on_drift)
     names = _columns(columns, ref_profile, raw_ref, cur)
     for col in list(methods) + list(thresholds):
         if col not in names and (ref_profile is None or col not in ref_profile.columns):
@@ -111,11 +119,45 @@ def drift(
     report = DriftReport(rows, drift_share=share, correction=correction, multivariate=multi,
                          reference=source, n_reference=ref_profile.n_rows, n_current=len(cur),
                          extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
+    return _finish(report, log=log, raise_on_drift=raise_on_drift)
+
+
+def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:
     if log:
         _log_to_mlflow(report)
     if raise_on_drift and report.drifted:
         raise CheckFailed(report.failure_message(), report)
     return report
+
+
+def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, methods: dict,
+                     default_method: str, thresholds: dict, default_threshold: Any, share: float,
+                     correction: str | None) -> Any:
+    """Compare two profiles (current profiled ``like=`` the reference, e.g. chunk by chunk)."""
+    from ..reports.drift import DriftReport
+
+    names = [c for c in ref.columns if c in cur.columns and (c not in ref.outputs or c in cur.outputs)]
+    if columns is not None:
+        wanted = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
+        for col in wanted:
+            if col not in names:
+                raise BadInput(f"Unknown column {col!r}: not in both profiles." + did_you_mean(col, names))
+        names = wanted
+    missing = [c for c in ref.columns if c not in cur.columns and c not in ref.outputs]
+    if missing:
+        raise BadInput(f"Column(s) {missing!r} are in the reference profile but not in the current one.")
+    for name in names:
+        a, b = ref.columns[name], cur.columns[name]
+        if a.get("kind") == "numeric" and b.get("kind") == "numeric" and (
+                a["grid"], a["cuts"]) != (b["grid"], b["cuts"]):
+            raise BadInput(f"Column {name!r} of the current profile uses other bins than the reference; "
+                           "build it with Profile.from_frame(current, like=reference_profile).")
+    rows = [compare_column(name, ref.columns[name], cur.columns[name], method=methods.get(name, default_method),
+                           explicit=name in methods, threshold=thresholds.get(name, default_threshold),
+                           label="prediction" if name in ref.outputs else None) for name in names]
+    _apply_correction(rows, correction)
+    return DriftReport(rows, drift_share=share, correction=correction, reference=source,
+                       n_reference=ref.n_rows, n_current=cur.n_rows)
 
 
 # ------------------------------------------------------------------------------ arguments

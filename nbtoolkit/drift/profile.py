@@ -3,10 +3,13 @@
 Per column kind (decided on the first frame or chunk a profile sees):
 
 ``numeric``
-    Counts on fixed bins: up to :data:`FINE_BINS` edges placed at sample quantiles of the first
-    frame (bins ``(-inf, e0], (e0, e1], ..., (eK, inf)``), plus count, mean, M2, min, max and the
-    sums of the two outer bins. The CDF is exact at every edge, so KS is exact there and
+    Counts on fixed bins: values are counted on a grid of :data:`GRID` equal cells (unit cells for
+    integers; log-spaced for heavy-tailed positive data) decided from the first frame, and cells
+    are grouped into up to :data:`FINE_BINS` bins holding equal shares of that frame
+    (``(-inf, e0), [e0, e1), ..., [eK, inf)``); plus count, mean, M2, min, max and the sums of the
+    two outer bins. The CDF is exact at every edge, so KS is exact there and
     Wasserstein/PSI/Jensen–Shannon are computed on the bins (see :mod:`.stats` for the error).
+    Counting is one vectorised pass (no sort, no binary search).
 ``discrete``
     A numeric column with at most :data:`MAX_DISCRETE` distinct values: exact counts per value.
 ``categorical`` / ``boolean``
@@ -28,14 +31,17 @@ the first partition, broadcast it, build the others ``like=`` it, ``merge``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import BadInput
 
 FORMAT = "nbtoolkit.profile/1"
-FINE_BINS = 1000          # edges per numeric column (about 15 KB of JSON)
-SAMPLE = 50_000           # rows sampled to place the edges (counts always use every row)
+FINE_BINS = 1000          # bins per numeric column (a few KB of JSON)
+GRID = 16384              # equal cells a numeric column is counted on; bins group cells
+SAMPLE = 50_000           # rows sampled to choose the grid (counts always use every row)
+PARALLEL_ROWS = 200_000   # frames at least this long are profiled column-parallel (threads)
 MAX_DISCRETE = 5          # numeric columns with at most this many values are treated as categories
 MAX_CATEGORIES = 200      # more levels than this: free text (length profiled) or skipped
 PREDICTION = "(prediction)"
@@ -78,10 +84,17 @@ class Profile:
             dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
             raise BadInput(f"The frame has duplicated column names {dup!r}; rename them before profiling.")
         names = [str(c) for c in frame.columns] if columns is None else list(columns)
-        out: dict[str, dict[str, Any]] = {}
-        for name in names:
-            template = like.columns.get(name) if like is not None else None
-            out[name] = profile_column(frame[name], like=template)
+        def one(name: str) -> dict[str, Any]:
+            return profile_column(frame[name], like=like.columns.get(name) if like is not None else None)
+
+        if len(frame) >= PARALLEL_ROWS and len(names) > 1:
+            # numpy and pyarrow release the GIL on large arrays: columns profile in parallel
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1, 8)) as pool:
+                out = dict(zip(names, pool.map(one, names)))
+        else:
+            out = {name: one(name) for name in names}
         outputs: list[str] = []
         if model is not None:
             for name, series in model_outputs(model, frame).items():
@@ -97,11 +110,15 @@ class Profile:
         return cls(out, len(frame), outputs, target)
 
     @classmethod
-    def from_chunks(cls, chunks: Iterable[Any], **kwargs: Any) -> Profile:
-        """Profile an iterable of frames chunk by chunk; bins are fixed by the first chunk."""
+    def from_chunks(cls, chunks: Iterable[Any], *, like: Profile | None = None, **kwargs: Any) -> Profile:
+        """Profile an iterable of frames chunk by chunk.
+
+        Bins are fixed by ``like`` when given (e.g. profile current data on the reference's bins,
+        so that :func:`~nbtoolkit.drift.drift` can compare the two profiles), else by the first chunk.
+        """
         acc: Profile | None = None
         for chunk in chunks:
-            part = cls.from_frame(chunk, like=acc, **kwargs)
+            part = cls.from_frame(chunk, like=acc or like, **kwargs)
             acc = part if acc is None else acc.merge(part)
         if acc is None:
             raise BadInput("No chunks to profile: the iterable was empty.")
@@ -109,8 +126,8 @@ class Profile:
 
     @classmethod
     def from_parquet(cls, path: Any, *, chunksize: int = 1_000_000, columns: list[str] | None = None,
-                     **kwargs: Any) -> Profile:
-        """Profile a Parquet file batch by batch (memory stays at one batch)."""
+                     like: Profile | None = None, **kwargs: Any) -> Profile:
+        """Profile a Parquet file batch by batch (memory stays at one batch); see :meth:`from_chunks`."""
         import pyarrow.parquet as pq
 
         try:
@@ -118,7 +135,7 @@ class Profile:
         except Exception as exc:
             raise BadInput(f"Cannot read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}).") from None
         batches = reader.iter_batches(batch_size=int(chunksize), columns=columns)
-        return cls.from_chunks((b.to_pandas() for b in batches), **kwargs)
+        return cls.from_chunks((b.to_pandas() for b in batches), like=like, **kwargs)
 
     # ------------------------------------------------------------------ combine
     def merge(self, other: Profile) -> Profile:
@@ -309,85 +326,93 @@ def _numeric(values: Any, dtype: str, *, integer: bool, like: dict[str, Any] | N
     if np.isfinite(values).all():  # the common case: one cheap pass, no copy
         x, n_missing, n_inf = values, 0, 0
     else:
-        nan = np.isnan(values)
-        n_missing = int(nan.sum())
+        n_missing = int(np.isnan(values).sum())
         finite = np.isfinite(values)
         n_inf = int(len(values) - n_missing - finite.sum())
         x = values[finite]
     base = {"dtype": dtype, "missing": n_missing, "inf": n_inf}
+    n = len(x)
     if like is None:
-        if not len(x):
+        if not n:
             return {"kind": "empty", **base, "reason": "no finite values"}
-        sample = x if len(x) <= SAMPLE else x[np.random.default_rng(0).integers(0, len(x), SAMPLE)]
+        sample = x if n <= SAMPLE else x[np.random.default_rng(0).integers(0, n, SAMPLE)]
         levels = np.unique(sample)
         if len(levels) <= MAX_DISCRETE and np.isin(x, levels).all():
             levels, counts = np.unique(x, return_counts=True)
             return {"kind": "discrete", **base, "values": levels.tolist(), "counts": counts.tolist()}
-        edges = _edges(sample, float(x.min()), float(x.max()), integer=integer)
+        grid = _grid(sample, float(x.min()), float(x.max()), integer=integer)
     else:
-        edges = np.asarray(like["edges"], dtype="float64")
-    idx = bin_index(x, edges)
-    counts = np.bincount(idx, minlength=len(edges) + 1)
-    low = float(np.sum(x, where=idx == 0)) if counts[0] else 0.0
-    high = float(np.sum(x, where=idx == len(edges))) if counts[-1] else 0.0
-    n = len(x)
+        grid = like["grid"]
+    cell = cell_index(x, grid)
+    cells = np.bincount(cell, minlength=grid["cells"] + 2)
+    cuts = like["cuts"] if like is not None else _cuts(cells[1:-1])
+    counts = np.concatenate([[cells[0]], np.add.reduceat(cells[1:-1], cuts[:-1]), [cells[-1]]])
+    low = float(np.sum(x, where=cell == 0)) if counts[0] else 0.0
+    high = float(np.sum(x, where=cell == grid["cells"] + 1)) if counts[-1] else 0.0
     mean = float(x.mean()) if n else 0.0
     m2 = float(np.einsum("i,i->", x, x)) - n * mean * mean if n else 0.0
     if n and m2 <= 1e-6 * (n * mean * mean):  # cancellation risk (huge mean, tiny spread): exact pass
         m2 = float(np.square(x - mean).sum())
-    return {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": m2,
+    return {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": max(m2, 0.0),
             "min": float(x.min()) if n else None, "max": float(x.max()) if n else None,
-            "edges": _compact(edges, integer), "counts": counts.tolist(), "tails": [low, high]}
+            "grid": grid, "cuts": [int(c) for c in cuts], "counts": counts.tolist(), "tails": [low, high]}
 
 
-def _edges(sample: Any, lo: float, hi: float, *, integer: bool) -> Any:
-    """Bin edges at sample quantiles (actual values, so ties and integers stay exact)."""
+def _grid(sample: Any, lo: float, hi: float, *, integer: bool) -> dict[str, Any]:
+    """The fixed cell grid of a numeric column: unit cells for small integer ranges, else
+    :data:`GRID` equal cells over [min, max] — in log space for heavy-tailed positive data, over
+    the 0.1–99.9% quantiles (the rest in the outer bins) for other heavy tails."""
+    import math
+
     import numpy as np
 
-    qs = np.quantile(sample, np.linspace(0.0, 1.0, FINE_BINS + 1), method="inverted_cdf")
-    qs[0], qs[-1] = lo, hi
-    if not integer:  # 7 significant digits keep the JSON small; binning uses the rounded edges
-        qs = np.array([float(f"{v:.7g}") for v in qs])
-    return np.unique(qs)
+    if integer and hi - lo < GRID:
+        return {"transform": "linear", "lo": lo - 0.5, "width": 1.0, "cells": int(hi - lo) + 1}
+    q01, q99 = np.quantile(sample, [0.01, 0.99])
+    heavy = hi - lo > 50 * max(q99 - q01, 1e-300)
+    if heavy and lo > 0:
+        lo, hi, transform = math.log(lo), math.log(hi), "log"
+    else:
+        if heavy:
+            lo, hi = (float(v) for v in np.quantile(sample, [0.001, 0.999]))
+        transform = "linear"
+    width = (hi - lo) / GRID if hi > lo else 1.0
+    return {"transform": transform, "lo": lo, "width": width, "cells": GRID}
 
 
-def _compact(edges: Any, integer: bool) -> list[Any]:
-    if integer and all(float(e).is_integer() for e in edges):
-        return [int(e) for e in edges]
-    return [float(e) for e in edges]
-
-
-def bin_index(x: Any, edges: Any) -> Any:
-    """For each value, the number of edges strictly below it (bins ``(e[i-1], e[i]]``).
-
-    Equivalent to ``np.searchsorted(edges, x, side="left")`` but several times faster on large
-    arrays: a uniform grid over the edge range gives each value a starting edge, and a few
-    vectorised passes move it up to the exact bin (values left over fall back to searchsorted).
-    """
+def cell_index(x: Any, grid: dict[str, Any]) -> Any:
+    """Cell of each value on ``grid``: 0 below it, 1..cells inside, cells+1 at or above its end."""
     import numpy as np
 
-    k = len(edges)
-    if k < 2 or len(x) < 20_000:
-        return np.searchsorted(edges, x, side="left")
-    lo, hi = float(edges[0]), float(edges[-1])
-    cells = 4 * k
-    scale = cells / (hi - lo)
-    # start[g] = edges below the lowest value that can land in cell g (a hair lower, for rounding)
-    start = np.searchsorted(edges, lo + (np.arange(cells) - 1e-6) / scale, side="left")
-    g = x - lo
-    g *= scale
-    np.clip(g, 0, cells - 1, out=g)
-    idx = start[g.astype(np.intp)]
-    del g
-    ext = np.append(edges, np.inf)
-    for _ in range(4):
-        more = ext[idx] < x
-        if not more.any():
-            return idx
-        idx += more
-    rest = np.flatnonzero(ext[idx] < x)
-    idx[rest] = np.searchsorted(edges, x[rest], side="left")
-    return idx
+    t = np.log(np.maximum(x, 1e-300)) if grid["transform"] == "log" else x
+    g = t - grid["lo"]
+    g *= 1.0 / grid["width"]
+    np.floor(g, out=g)
+    np.clip(g, -1, grid["cells"], out=g)
+    cell = g.astype(np.intp)
+    cell += 1
+    return cell
+
+
+def _cuts(inner: Any) -> Any:
+    """Cell indices where the :data:`FINE_BINS` bins start, at quantiles of the cell counts."""
+    import numpy as np
+
+    cum = np.cumsum(inner)
+    total = cum[-1] if len(cum) else 0
+    if not total:
+        return np.array([0, len(inner)])
+    starts = np.searchsorted(cum, np.arange(1, FINE_BINS) * (total / FINE_BINS), side="left") + 1
+    return np.unique(np.concatenate([[0], starts[starts < len(inner)], [len(inner)]]))
+
+
+def edges_of(entry: dict[str, Any]) -> Any:
+    """Bin edges of a numeric profile: bins are ``(-inf, e0), [e0, e1), ..., [eK, inf)``."""
+    import numpy as np
+
+    grid = entry["grid"]
+    edges = grid["lo"] + np.asarray(entry["cuts"], dtype="float64") * grid["width"]
+    return np.exp(edges) if grid["transform"] == "log" else edges
 
 
 # ---------------------------------------------------------------------------- merge
@@ -421,7 +446,7 @@ def merge_column(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, A
                 "values": values, "counts": [merged[v] for v in values]}
     if kind == "text":
         return {**a, "missing": missing, "length": merge_column(a["length"], b["length"], name)}
-    if a["edges"] != b["edges"]:
+    if a["grid"] != b["grid"] or a["cuts"] != b["cuts"]:
         raise BadInput(f"Cannot merge column {name!r}: the profiles use different bins; build "
                        "later chunks with Profile.from_frame(chunk, like=first_profile).")
     na, nb = a["n"], b["n"]

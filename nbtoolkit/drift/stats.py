@@ -5,7 +5,8 @@ Conventions (the same as Evidently's, so thresholds carry over):
 - ``ks`` — two-sample Kolmogorov–Smirnov; drift when the p-value is below the threshold (0.05).
   On raw arrays the statistic is exact (sorted samples); from a stored profile it is exact at the
   profile's bin edges, so it can miss at most the largest single-bin mass (≈ 0.1% of the rows for
-  the default 1000 bins). The p-value is scipy's asymptotic one (``kstwo`` at n·m/(n+m)).
+  the default 1000 bins; exact for integers). The p-value is scipy's asymptotic one (``kstwo`` at
+  n·m/(n+m)).
 - ``chisquare`` — chi-square test of homogeneity on the 2×k table of counts (exactly
   ``scipy.stats.chi2_contingency``); drift when p < threshold (0.05).
 - ``psi`` — population stability index on reference-quantile bins (deciles for numeric columns,
@@ -127,19 +128,22 @@ def wasserstein_binned(ref: dict[str, Any], cur: dict[str, Any]) -> float:
     """W1 between two profiles on the same edges, divided by the reference std."""
     import numpy as np
 
-    edges = np.asarray(ref["edges"], dtype="float64")
+    from .profile import edges_of
+
+    edges = edges_of(ref)
     fr, fc = cdf_at_edges(ref["counts"]), cdf_at_edges(cur["counts"])
     d = fr - fc
     widths = np.diff(edges)
     d0, d1 = d[:-1], d[1:]
-    if ref.get("integer"):  # step CDFs: constant between integer edges
-        inner = float(np.sum(np.abs(d0) * widths))
-    else:  # linear within a bin: integrate |d0 + (d1 - d0) t| exactly
-        a0, a1 = np.abs(d0), np.abs(d1)
+    a0, a1 = np.abs(d0), np.abs(d1)
+    if ref.get("integer") and ref["grid"]["width"] == 1.0:
+        # unit cells centred on the integers: the step CDF jumps mid-bin, so the trapezoid is exact
+        inner = float(np.sum((a0 + a1) / 2 * widths))
+    else:  # values spread evenly within a bin: integrate |d0 + (d1 - d0) t| exactly
         same = np.sign(d0) * np.sign(d1) >= 0
         denom = np.where(a0 + a1 > 0, a0 + a1, 1.0)
         inner = float(np.sum(np.where(same, (a0 + a1) / 2, (d0**2 + d1**2) / (2 * denom)) * widths))
-    # Outer bins: ∫_{-inf}^{e0} F = Σ (e0 − x)/n over x ≤ e0, exact from the stored sums.
+    # Outer bins: ∫_{-inf}^{e0} F = Σ (e0 − x)/n over x < e0, exact from the stored sums.
     def below(p: dict[str, Any]) -> float:
         return (p["counts"][0] * edges[0] - p["tails"][0]) / p["n"] if p["n"] else 0.0
 
