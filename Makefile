@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/register.py
 	$(PY) benchmarks/load_ext.py
 	$(PY) benchmarks/evaluate.py
+	$(PY) benchmarks/pipeline.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache

@@ -83,6 +83,12 @@ def test_three_steps_parameters_upstream_cache_force_and_step(folder, nbt_home):
     assert again.outputs == run.outputs and again.mlflow_run_id is None
     assert sorted(p.name for p in Path(again.run_dir).iterdir()) == ["run.json"]
     assert again.steps["train"]["cached_from"] == run.run_id
+    probe = subprocess.run([sys.executable, "-c", (
+        "import sys; from nbtoolkit.pipeline import run_pipeline; "
+        f"r = run_pipeline({str(folder / 'pipeline.yaml')!r}); "
+        "print(sorted(set(r.counts())), [m for m in ('papermill', 'mlflow', 'nbformat', 'pandas') if m in sys.modules])")],
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "['cached'] []"  # a cached rerun imports none of them
     status = pipeline_status(folder / "pipeline.yaml")
     assert [status[s] for s in ("ingest", "train", "report")] == ["cached", "cached", "cached"]
 

@@ -168,7 +168,12 @@ def _defer_rfc3987_syntax() -> None:
         return real().is_valid_syntax(rule, value)
 
     stand_in.is_valid_syntax = is_valid_syntax  # type: ignore[attr-defined]
-    stand_in.__getattr__ = lambda attr: getattr(real(), attr)  # type: ignore[attr-defined]
+    def __getattr__(attr: str) -> Any:
+        if attr.startswith("__"):  # the import system probes __path__ etc.: not a reason to load
+            raise AttributeError(attr)
+        return getattr(real(), attr)
+
+    stand_in.__getattr__ = __getattr__  # type: ignore[attr-defined]
     sys.modules[name] = stand_in
 
 
