@@ -88,3 +88,12 @@ def test_track_api_context_manager(nbt_home):
     with track(name="api-ok") as ok:
         pass
     assert ok.status == "FINISHED" and mlflow.active_run() is None
+
+
+def test_runs_left_open_by_the_cell_are_closed(ip):
+    import mlflow
+
+    tracked = ip.run_cell_magic("nbt", "track --name tidy", "import mlflow\nmlflow.start_run(run_name='left-open', nested=True)\n")
+    assert tracked.status == "FINISHED" and mlflow.active_run() is None
+    runs = {r.info.run_name: r for r in _runs()}
+    assert runs["tidy"].info.status == "FINISHED"

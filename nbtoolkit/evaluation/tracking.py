@@ -41,11 +41,10 @@ def track(
     TrackedRun
         filled in (status, params, metrics) when the block ends.
     """
-    from ..refs import check_name
     from ..reports.evaluation import TrackedRun
 
-    if experiment is not None:
-        check_name(experiment, what="experiment name")
+    if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
+        raise BadInput(f"Experiment name must be a non-empty string, got {experiment!r}.")
     mlflow = store.mlflow_module()
     import mlflow.sklearn  # noqa: F811 - loads the flavour onto the same module
     from mlflow.utils.autologging_utils import autologging_is_disabled
@@ -81,11 +80,10 @@ def track(
 
 
 def _end(mlflow: Any, run_id: str, status: str) -> None:
-    """End our run even if the block left runs of its own open above it."""
+    """End our run, and before it any run the block started and left open (same status)."""
     while (current := mlflow.active_run()) is not None:
-        mine = current.info.run_id == run_id
-        mlflow.end_run(status=status if mine else "FAILED")
-        if mine:
+        mlflow.end_run(status=status)
+        if current.info.run_id == run_id:
             return
     store.client().set_terminated(run_id, status=status)  # someone ended it already: record status
 
