@@ -128,3 +128,22 @@ def test_missing_suite_file(tickets):
     X, y, model = tickets
     with pytest.raises(BadInput, match="does not exist"):
         evaluate(model, X, y, suite="nope.yaml")
+
+
+def test_regression_suite_on_array_input():
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = X @ [2.0, -1.0] + 3
+    model = LinearRegression().fit(X, y)
+    suite = {"cases": [
+        {"name": "exact", "rows": [[1.0, 1.0], [0.0, 0.0]], "labels": [4.0, 3.0], "expect": ["mae <= 0.001"]},
+        {"name": "off", "rows": [[0.0, 0.0]], "label": 10.0, "expect": {"mae": 1}},
+    ]}
+    r = evaluate(model, X, y, suite=suite)
+    assert r.suite.cases == {"exact": True, "off": False}
+    with pytest.raises(BadInput, match="a query needs X as a DataFrame"):
+        evaluate(model, X, y, suite={"cases": [{"name": "q", "query": "a > 0", "expect": {"mae": 1}}]})
+    with pytest.raises(BadInput, match="'predicts' applies to classifiers"):
+        evaluate(model, X, y, suite={"cases": [{"name": "p", "rows": [[0, 0]], "expect": {"predicts": 3}}]})
