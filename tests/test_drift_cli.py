@@ -158,3 +158,37 @@ def test_magics(ip, registered):
     ip.run_line_magic("config", "Nbt.drift_threshold = 0.9")
     assert ip.run_line_magic("nbt", "drift cur --reference X --no-plot").drift_share == 0.9
     assert "--fail" in ip.run_line_magic("nbt", "drift --help")
+
+
+def test_support_ticket_shaped_model(nbt_home):
+    """Free text, categories and a datetime, a TF-IDF pipeline: the shape of the README example."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    def make(n, seed, *, live=False):
+        rng = np.random.default_rng(seed)
+        topics = np.array(["refund", "login", "printer", "invoice"])
+        topic = rng.choice(topics, n, p=[0.1, 0.1, 0.4, 0.4] if live else None)
+        return pd.DataFrame({
+            "subject": [f"{t} problem #{i}" for i, t in enumerate(topic)],
+            "body": [f"hello my {t} does not work since {rng.integers(1, 30)} days, order {i}" for i, t in enumerate(topic)],
+            "channel": rng.choice(["email", "chat"], n, p=[0.1, 0.9] if live else [0.5, 0.5]),
+            "tier": rng.choice(["free", "pro"], n),
+            "created_at": pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
+        }), topic
+
+    X, y = make(1500, 1)
+    features = ColumnTransformer([("subject", TfidfVectorizer(), "subject"), ("body", TfidfVectorizer(), "body"),
+                                  ("cat", OneHotEncoder(handle_unknown="ignore"), ["channel", "tier"])])
+    model = make_pipeline(features, LogisticRegression(max_iter=300)).fit(X, y)
+    nbt.register(model, "tickets", X=X, y=y, alias="champion")
+    live, _ = make(1200, 2, live=True)
+    report = nbt.drift(live, model="tickets@champion")
+    rows = report.columns
+    assert rows["subject"]["type"] == "text" and rows["created_at"]["method"] == "skipped"
+    assert {"channel", "(prediction)"} <= set(report.drifted_columns)
+    assert "tier" not in report.drifted_columns
+    assert report.plot("(prediction)").axes
