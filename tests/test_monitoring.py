@@ -172,3 +172,26 @@ def test_magic_returns_the_report(ip):
 
     with pytest.raises(UsageError, match="unknown metric"):
         ip.run_line_magic("nbt", 'monitor m --alert "bogus<1"')
+
+
+def test_accuracy_is_post_stratified_by_routing(nbt_home):
+    """Agents label every routed ticket, resolutions only a sample of the others: no bias."""
+    plog = PredictionLog()
+    n = 1000
+    rng = np.random.default_rng(11)
+    routed = np.arange(n) < 200                      # 20 % go to humans, they are hard
+    correct = np.where(routed, rng.random(n) < 0.5, rng.random(n) < 0.95)
+    ids = [f"s{i}" for i in range(n)]
+    plog.log("m/1", [{"x": 1}] * n, ["a"] * n, confidence=[0.8] * n, ids=ids, routed_to_human=routed,
+             timestamps=["2026-07-01 10:00"] * n)
+    truth = np.where(correct, "a", "b")
+    sample = routed | (rng.random(n) < 0.1)          # all routed, 10 % of the rest
+    plog.record_outcomes([i for i, s in zip(ids, sample) if s], truth[sample])
+    window = monitor("m", drift=False).windows[0]
+    assert abs(window["accuracy"] - correct.mean()) < 0.04  # naive mean over outcomes would be ~0.68
+    # the auto-handled stratum without outcomes: accuracy unknown, the estimate remains
+    plog.log("m/1", [{"x": 1}] * 10, ["a"] * 10, confidence=[0.7] * 10, ids=[f"late{i}" for i in range(10)],
+             routed_to_human=[True] * 5 + [False] * 5, timestamps=["2026-07-02 10:00"] * 10)
+    plog.record_outcomes([f"late{i}" for i in range(5)], ["a"] * 5)
+    late = monitor("m", drift=False).windows[1]
+    assert np.isnan(late["accuracy"]) and late["estimated_accuracy"] == pytest.approx(0.7)

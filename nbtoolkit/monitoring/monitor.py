@@ -1,7 +1,7 @@
 """Windowed quality of a served model from its prediction log, alert rules and alert sinks.
 
-Per window: volume, share routed to humans, mean confidence, accuracy and per-class F1 where
-outcomes exist, a label-free accuracy estimate from the confidences (confidence-based
+Per window: volume, share routed to humans, mean confidence, accuracy (post-stratified by
+routing, see :func:`stratified_accuracy`) and per-class F1 where outcomes exist, a label-free accuracy estimate from the confidences (confidence-based
 performance estimation: with calibrated probabilities the expected accuracy of a batch is the
 mean of its top-class probabilities, as NannyML's CBPE uses), and input drift against the serving
 version's stored profile. Rules (``accuracy<0.9``, ``drift_share>0.3``, ...) and anomaly rules
@@ -194,11 +194,31 @@ def window_metrics(part: Any) -> dict[str, Any]:
     if len(labeled):
         truth = labeled["outcome"].astype(str).to_numpy()
         pred = labeled["prediction"].astype(str).to_numpy()
-        row["accuracy"] = float(np.mean(truth == pred))
+        row["accuracy"] = stratified_accuracy(part)
         f1 = per_class_f1(truth, pred)
         row["f1"] = f1
         row["macro_f1"] = float(np.mean(list(f1.values()))) if f1 else math.nan
     return row
+
+
+def stratified_accuracy(part: Any) -> float:
+    """Accuracy on outcomes, post-stratified by routing.
+
+    Outcomes are not a random sample: agents label every ticket routed to them (the hard ones),
+    while auto-handled tickets get outcomes only for a sample, often later. Each stratum (routed /
+    not routed) is weighted by its share of the window's traffic; when a stratum that has traffic
+    has no outcome yet, the accuracy is unknown (NaN) — ``estimated_accuracy`` covers that gap.
+    """
+    import numpy as np
+
+    total = 0.0
+    for _, stratum in part.groupby(part["routed_to_human"].astype(bool)):
+        labeled = stratum[stratum["outcome"].notna()]
+        if labeled.empty:
+            return math.nan
+        correct = labeled["outcome"].astype(str).to_numpy() == labeled["prediction"].astype(str).to_numpy()
+        total += len(stratum) / len(part) * float(np.mean(correct))
+    return total
 
 
 def per_class_f1(truth: Any, pred: Any) -> dict[str, float]:
