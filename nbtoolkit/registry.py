@@ -112,7 +112,7 @@ def register(
     with store.translate_errors():
         active = mlflow.active_run()
         run = mlflow.start_run(
-            experiment_id=None if active else experiment_id,
+            experiment_id=active.info.experiment_id if active else experiment_id,
             run_name=f"register-{name}",
             nested=active is not None,
             tags={"nbt.kind": "register", "nbt.model_name": name, **{

@@ -194,3 +194,15 @@ def test_unreachable_tracking_uri(nbt_home, monkeypatch, iris_model):
     monkeypatch.setenv("NBT_READ_RETRIES", "0")
     with pytest.raises(StoreUnavailable, match=r"http://127\.0\.0\.1:9"):
         nbt.models()
+
+
+def test_register_inside_an_active_run_nests_in_its_experiment(nbt_home, iris_model):
+    from nbtoolkit import store
+
+    mlflow = store.mlflow_module()
+    exp = store.ensure_experiment("outer")
+    with mlflow.start_run(experiment_id=exp) as outer:
+        v = nbt.register(iris_model, "iris")
+    run = store.client().get_run(v.run_id)
+    assert run.info.experiment_id == exp
+    assert run.data.tags["mlflow.parentRunId"] == outer.info.run_id
