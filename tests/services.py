@@ -141,7 +141,7 @@ class MlflowServer:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
@@ -227,7 +227,7 @@ class JupyterLab:
 
         self.root = root
         self.notebooks = root / "notebooks"
-        self.nbt_home = root / "nbt-home"
+        self.nbt_home = self.notebooks / "nbt-home"  # inside the served root: run links open
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.log = root / "jupyterlab.log"
