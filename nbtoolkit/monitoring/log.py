@@ -75,6 +75,8 @@ class PredictionLog:
                 "'sqlite:///predictions.db' or 'postgresql+psycopg2://user@host/db'."
             ) from None
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", "psycopg"):
+            kwargs["connect_args"] = {"connect_timeout": 10}  # an unreachable host fails, not hangs
         sqlite = url.get_backend_name() == "sqlite"
         if sqlite:
             kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
