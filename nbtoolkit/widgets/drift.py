@@ -109,7 +109,7 @@ class DriftDashboard(Composite):
                 return f"background:{_SKIP_BG};color:{MUTED}"
             return f"background:{BAD_BG};font-weight:bold" if row["drifted"] else f"background:{_OK_BG}"
 
-        self.table_html.value = ("<style>.nbt-drift-rows td{white-space:nowrap}</style>"
+        self.table_html.value = ("<style>.nbt-drift-rows td:not(:last-child){white-space:nowrap}</style>"
                                  + html_table(frame, css_class="nbt-drift-rows", row_style=style))
 
     def show_column(self, column: str | None) -> None:

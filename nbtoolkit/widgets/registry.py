@@ -210,6 +210,7 @@ class RegistryBrowser(Composite):
                 self.result_html.value = error_html(exc)
                 return
             self.refresh(model=self.model_select.value)  # aliases moved: re-read first
+        self.gates_html.value = ""  # the outcome below lists the gates that were checked
         self.result_html.value = f'<div style="color:{OK}">{self.last_result._repr_html_()}</div>'
 
 
