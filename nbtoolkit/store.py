@@ -26,6 +26,7 @@ T = TypeVar("T")
 # Reads against a tracking server are retried with back-off; writes are not (not idempotent).
 READ_RETRIES = int(os.environ.get("NBT_READ_RETRIES", "3"))
 READ_BACKOFF_S = float(os.environ.get("NBT_READ_BACKOFF_S", "0.5"))
+READ_BACKOFF_MAX_S = float(os.environ.get("NBT_READ_BACKOFF_MAX_S", "8"))
 
 
 def mlflow_module() -> Any:
@@ -123,7 +124,12 @@ def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call an idempotent read, retrying with exponential back-off while the store is down."""
+    """Call an idempotent read, retrying with exponential back-off while the store is down.
+
+    ``NBT_READ_RETRIES`` (default 3) retries, waiting ``NBT_READ_BACKOFF_S`` (0.5 s) doubled each
+    time up to ``NBT_READ_BACKOFF_MAX_S`` (8 s); then :class:`StoreUnavailable` naming the URI.
+    Module attributes are read at call time, so a test or a long job may raise the retries.
+    """
     delay = READ_BACKOFF_S
     for attempt in range(READ_RETRIES + 1):
         try:
@@ -133,7 +139,7 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             if attempt == READ_RETRIES:
                 raise
             time.sleep(delay)
-            delay *= 2
+            delay = min(delay * 2, READ_BACKOFF_MAX_S)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
