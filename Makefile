@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/load_ext.py
 	$(PY) benchmarks/evaluate.py
 	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/prediction_log.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache
