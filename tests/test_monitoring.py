@@ -88,6 +88,17 @@ def test_bad_window_and_rules(nbt_home):
     assert AlertRule.parse("f1.billing<0.8").metric == "f1.billing"
 
 
+def test_unknown_model_is_named(nbt_home):
+    from nbtoolkit.errors import NotFound
+
+    with pytest.raises(NotFound, match="Nothing is logged yet"):
+        monitor("tickets")
+    _log_day(PredictionLog(), "2026-03-01", 10, accuracy=0.9)
+    with pytest.raises(NotFound, match="No predictions of 'n' .* Logged models: m\."):
+        monitor("n", drift=False)
+    assert monitor("m", start="2027-01-01", drift=False).windows == []
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: list = []
     release = threading.Event()

@@ -310,6 +310,14 @@ class PredictionLog:
         clash = [c for c in meta.columns if c in inputs.columns]
         return pd.concat([inputs, meta.drop(columns=clash)], axis=1).reset_index(drop=True)
 
+    def models(self) -> list[str]:
+        """Names of the models that have logged predictions."""
+        import sqlalchemy as sa
+
+        engine, table = self._connect()
+        with engine.connect() as conn:
+            return sorted(conn.execute(sa.select(table.c.model_name).distinct()).scalars())
+
     def count(self, model: str | None = None) -> int:
         """Number of logged predictions (of ``model`` when given)."""
         import sqlalchemy as sa

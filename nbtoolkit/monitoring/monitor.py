@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadInput, NbtError, did_you_mean
+from ..errors import BadInput, NbtError, NotFound, did_you_mean
 from ..refs import check_name
 from ..reports.monitoring import MonitorReport
 from .log import PredictionLog, _to_utc
@@ -139,6 +139,11 @@ def monitor(
     plog = log if isinstance(log, PredictionLog) else PredictionLog(log)
     logged = plog.frame(name, version=version, start=start, end=end, inputs=drift)
     notes: list[str] = []
+    if logged.empty and version is None and start is None and end is None:
+        known = plog.models()
+        raise NotFound(f"No predictions of {name!r} in the prediction log at {plog.safe_url}."
+                       + (did_you_mean(name, known, what="Logged models") if known else
+                          " Nothing is logged yet; serve it with nbtoolkit.Deployment or PredictionLog.log."))
     if logged.empty:
         notes.append(f"No predictions of {name!r} in the log at {plog.safe_url}"
                      + (" for that range." if start is not None or end is not None else "."))
