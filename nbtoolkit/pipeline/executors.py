@@ -14,8 +14,10 @@ An executor has ``slots`` (how many steps may run at once), ``submit(task) -> ha
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import BadInput, StoreUnavailable
@@ -54,6 +56,7 @@ class InlineExecutor:
 
     def __init__(self) -> None:
         self._pending: dict[int, Mapping[str, Any]] = {}
+        self._next = 0
 
     def prepare(self) -> None:
         from .task import import_papermill
@@ -61,9 +64,9 @@ class InlineExecutor:
         import_papermill()
 
     def submit(self, task: Mapping[str, Any]) -> int:
-        handle = len(self._pending) + int(time.time() * 1e6)
-        self._pending[handle] = task
-        return handle
+        self._next += 1
+        self._pending[self._next] = task
+        return self._next
 
     def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any]]]:
         handle = handles[0]
@@ -72,6 +75,28 @@ class InlineExecutor:
 
     def close(self) -> None:
         self._pending.clear()
+
+
+@contextlib.contextmanager
+def _spawnable_main() -> Iterator[None]:
+    """Let ``spawn`` start workers from IPython, whose ``__main__`` stand-in has no ``__spec__``.
+
+    multiprocessing reads ``__main__.__spec__`` to re-create the main module in the child; the
+    task function lives in this package, so the child needs nothing from ``__main__`` — the value
+    ``None`` (what Python itself gives an interactive ``__main__``) says exactly that.
+    """
+    main = sys.modules.get("__main__")
+    added = main is not None and not hasattr(main, "__spec__")
+    if added:
+        main.__spec__ = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if added:
+            try:
+                del main.__spec__  # type: ignore[union-attr]
+            except AttributeError:
+                pass
 
 
 def _warm_worker() -> None:
@@ -99,7 +124,8 @@ class ProcessExecutor:
     def submit(self, task: Mapping[str, Any]) -> Any:
         if self._pool is None:
             self.prepare()
-        future = self._pool.submit(execute_step, dict(task))
+        with _spawnable_main():  # the pool starts a worker process here when none is idle
+            future = self._pool.submit(execute_step, dict(task))
         self._tasks[future] = (task, time.time())
         return future
 
