@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/evaluate.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/prediction_log.py
+	$(PY) benchmarks/widgets.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache

@@ -264,7 +264,7 @@ PIPELINE = __import__("pathlib").Path(__file__).parent / "notebooks" / "pipeline
 
 def test_pipeline_progress_updates_live_and_links_the_failed_notebook(nbt_home, capsys):
     import nbtoolkit as nbt
-    from nbtoolkit.widgets import PipelineProgress
+    from nbtoolkit.widgets import PipelineProgress, pipeline_view
 
     progress = PipelineProgress()
     progress.widget  # built before the run, as when displayed in Jupyter
@@ -285,6 +285,10 @@ def test_pipeline_progress_updates_live_and_links_the_failed_notebook(nbt_home, 
     (link,) = progress.links.outputs
     assert run.steps["score"]["executed_notebook"] in link["data"]["text/html"]
     assert capsys.readouterr().out == ""  # widget mode prints nothing
+
+    view = pipeline_view(run)  # a finished run shown the same way
+    assert view.rows_html.value.replace(" s…", "") == final.replace(" s…", "")
+    assert view.bar.value == 3 and len(view.links.outputs) == 1
 
 
 def test_pipeline_progress_prints_lines_outside_jupyter(nbt_home, ip, capsys):

@@ -36,6 +36,9 @@ class PipelineProgress(Composite):
         Step name -> {"status", "duration", "executed_notebook", "error"}, as last reported.
     status : str
         ``"waiting"`` before the run, ``"running"``, then the run's final status.
+
+    The widget (``.widget``, with parts ``header_html``, ``bar``, ``rows_html``, ``links``) is built
+    on first use, so the observer works without ipywidgets.
     """
 
     def __init__(self) -> None:
@@ -169,4 +172,5 @@ def pipeline_view(run: Any) -> PipelineProgress:
         view.steps[name] = {"status": rec.get("status", "pending"), "duration": rec.get("duration"),
                             "executed_notebook": rec.get("executed_notebook"),
                             "error": (rec.get("error") or {}).get("line")}
+    view.widget  # noqa: B018 - build the parts now: a view is for display
     return view
