@@ -9,6 +9,7 @@ from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
 from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
+from .scale import is_dask_frame, profile_dask
 
 CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
 DEFAULT_SHARE = 0.5
@@ -33,9 +34,10 @@ def drift(
 
     Parameters
     ----------
-    current : DataFrame or Profile
+    current : DataFrame, dask DataFrame or Profile
         The data to check; or its profile built ``like=`` the reference profile (for data too
-        large for memory: ``Profile.from_parquet(path, like=reference_profile)``).
+        large for memory: ``Profile.from_parquet(path, like=reference_profile)``). A dask
+        DataFrame is profiled per partition on the reference's bins (:mod:`.scale`).
     reference : DataFrame or Profile, optional
         Reference data, or its :class:`Profile`. Without it, ``model`` names a registered version
         whose stored profile is the reference (no raw reference data needed).
@@ -77,8 +79,16 @@ def drift(
         raise BadInput(f"drift_share must be in (0, 1], got {share!r}.")
 
     cur_given = current if isinstance(current, Profile) else None
-    cur = None if cur_given else _frame(as_frame(current, what="current data"), "current data")
+    # Dask DataFrames (larger than memory): profiled partition by partition, see .scale
+    if is_dask_frame(reference):
+        reference = profile_dask(reference, model=None if isinstance(model, str) else model)
+    dask_current = cur_given is None and is_dask_frame(current)
+    cur = None if cur_given or dask_current else _frame(as_frame(current, what="current data"), "current data")
     raw_ref, ref_profile, estimator, source = _reference(reference, model)
+    if dask_current:
+        if ref_profile is None:
+            ref_profile = Profile.from_frame(raw_ref, model=estimator)
+        cur_given = profile_dask(current, like=ref_profile, model=estimator if ref_profile.outputs else None)
     if cur_given is not None:
         if ref_profile is None:
             ref_profile = Profile.from_frame(raw_ref, model=estimator)

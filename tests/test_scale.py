@@ -1,0 +1,139 @@
+"""Data larger than memory: Profile and drift chunk by chunk from Parquet and per Dask partition.
+
+The chunked paths must give the profile of the whole frame (same bins, same counts, the same
+moments up to summation order) and therefore the same drift verdicts; on a separately started
+Dask scheduler the partition profiles are computed by the workers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+NUMERIC = [f"num_{i}" for i in range(10)]
+COUNTS = [f"count_{i}" for i in range(5)]
+CATEGORIES = [f"cat_{i}" for i in range(5)]
+
+
+def make(n: int, seed: int, *, drifted: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data: dict[str, object] = {}
+    for i, name in enumerate(NUMERIC):
+        data[name] = rng.normal(0.4 if drifted and i < 3 else 0.0, 1.0, n)
+    for name in COUNTS:
+        data[name] = rng.poisson(5, n)
+    levels = np.array([f"level_{j}" for j in range(10)], dtype=object)
+    for i, name in enumerate(CATEGORIES):
+        p = np.r_[0.3, [0.7 / 9] * 9] if drifted and i == 0 else None
+        data[name] = levels[rng.choice(10, n, p=p)]
+    return pd.DataFrame(data)
+
+
+def _same(x, y, where) -> None:
+    """Integers (counts), strings and bins exactly; floats (moments, tail sums) up to rounding."""
+    if isinstance(x, float) or isinstance(y, float):
+        assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9), where
+    elif isinstance(x, dict):
+        assert x.keys() == y.keys(), where
+        for k in x:
+            _same(x[k], y[k], (*where, k))
+    elif isinstance(x, list):
+        assert len(x) == len(y), where
+        for i, (a, b) in enumerate(zip(x, y)):
+            _same(a, b, (*where, i))
+    else:
+        assert x == y, where
+
+
+def assert_same_profile(a, b) -> None:
+    assert a.n_rows == b.n_rows and a.outputs == b.outputs
+    assert list(a.columns) == list(b.columns)
+    _same(a.columns, b.columns, ())
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return make(40_000, 0, drifted=False), make(40_000, 1, drifted=True)
+
+
+@pytest.fixture(scope="module")
+def model(frames):
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    ref, _ = frames
+    y = (ref["num_0"] + ref["count_0"] / 5 > 1).astype(int)
+    pre = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), CATEGORIES), remainder="passthrough")
+    return make_pipeline(pre, LogisticRegression(max_iter=300)).fit(ref, y), y
+
+
+def test_parquet_chunk_by_chunk_equals_the_whole_frame(frames, tmp_path):
+    from nbtoolkit.drift import Profile, drift
+
+    ref, cur = frames
+    path = tmp_path / "current.parquet"
+    cur.to_parquet(path, row_group_size=5_000)
+    reference = Profile.from_frame(ref)
+
+    chunked = Profile.from_parquet(path, chunksize=7_000, like=reference)
+    whole = Profile.from_frame(cur, like=reference)
+    assert_same_profile(chunked, whole)
+
+    by_chunks, by_frame = drift(chunked, reference, log=False), drift(whole, reference, log=False)
+    assert set(by_chunks.drifted_columns) == set(by_frame.drifted_columns) == {"num_0", "num_1", "num_2", "cat_0"}
+
+
+def test_drift_of_a_dask_frame_against_a_registered_model(frames, model, nbt_home):
+    import dask.dataframe as dd
+
+    import nbtoolkit as nbt
+    from nbtoolkit.drift import Profile
+
+    ref, cur = frames
+    estimator, y = model
+    nbt.register(estimator, "scale-model", X=ref, y=y)
+    stored = Profile.from_json(nbt.registry.read_artifact_text(
+        nbt.registry.resolve("scale-model"), nbt.registry.PROFILE_ARTIFACT))
+
+    ddf = dd.from_pandas(cur, npartitions=7)
+    report = nbt.drift(ddf, model="scale-model", log=False)
+    single = nbt.drift(Profile.from_frame(cur, like=stored, model=estimator), model="scale-model", log=False)
+
+    assert report.n_current == len(cur)
+    assert {"num_0", "num_1", "num_2", "cat_0"} <= set(report.drifted_columns)
+    assert report.drifted_columns == single.drifted_columns
+    got, want = report.to_frame().set_index("column"), single.to_frame().set_index("column")
+    assert list(got.index) == list(want.index)
+    assert "(prediction)" in got.index  # the model's outputs were profiled on every partition too
+    np.testing.assert_allclose(got["statistic"].astype(float), want["statistic"].astype(float), rtol=1e-9)
+
+    # A dask reference works too: both sides profiled per partition.
+    same = nbt.drift(dd.from_pandas(cur, npartitions=3), dd.from_pandas(ref, npartitions=4), log=False)
+    assert {"num_0", "num_1", "num_2", "cat_0"} <= set(same.drifted_columns)
+
+
+def test_partition_profiles_on_a_separate_dask_cluster(frames, dask_scheduler):
+    import dask.dataframe as dd
+    from distributed import Client, get_task_stream
+
+    from nbtoolkit.drift import Profile
+    from nbtoolkit.drift.scale import profile_dask
+
+    ref, cur = frames
+    reference = Profile.from_frame(ref)
+    ddf = dd.from_pandas(cur, npartitions=8)
+    with Client(dask_scheduler.address, timeout="30s") as client:
+        with get_task_stream(client) as stream:
+            on_cluster = profile_dask(ddf, like=reference)
+        cluster_workers = set(client.scheduler_info()["workers"])
+    workers = {t["worker"] for t in stream.data if "_profile_partition" in str(t["key"])}
+    assert workers and workers <= cluster_workers  # partitions were profiled by the workers
+    # dask stores text as pyarrow strings: compare with the same frame as dask sees it
+    assert_same_profile(on_cluster, Profile.from_frame(ddf.compute(), like=reference))
