@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
 
 NOTEBOOK = Path(__file__).parent / "notebooks" / "widgets.ipynb"
 WAIT_MS = 300_000  # kernel start + MLflow/sklearn imports + registering, on a busy machine

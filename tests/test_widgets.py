@@ -305,3 +305,36 @@ def test_pipeline_progress_prints_lines_outside_jupyter(nbt_home, ip, capsys):
     assert "  prepare: ok in " in out and "  score: failed in " in out
     assert "ValueError: scoring failed on purpose (fail=True) (executed notebook: " in out
     assert "widgets-demo: failed in " in out
+
+
+def test_papermill_gets_html_and_text_from_the_same_cells(nbt_home, tmp_path):
+    """The widget cells of a notebook, executed unattended: no widget output, no error."""
+    import shutil
+
+    import nbformat
+    import papermill
+
+    shutil.copytree(PIPELINE.parent, tmp_path / "pipeline")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for source in [
+        "%load_ext nbtoolkit",
+        "from sklearn.datasets import load_iris\nfrom sklearn.linear_model import LogisticRegression\n"
+        "X, y = load_iris(return_X_y=True, as_frame=True)\nclf = LogisticRegression(max_iter=500).fit(X, y)\n"
+        "%nbt register clf --name iris --data X y --metric accuracy=0.97",
+        "%nbt models",
+        "X_now = X * 1.3\n%nbt drift X_now --reference X --no-plot",
+        "%nbt threshold iris X y --target-accuracy 0.99",
+        "%nbt pipeline run pipeline/pipeline.yaml",
+    ]:
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(tmp_path),
+                               kernel_name="python3", progress_bar=False)
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    bundles = [o.get("data", {}) for c in out.cells for o in c.outputs]
+    assert not [b for b in bundles if WIDGET_MIME in b]
+    html = "".join(b.get("text/html", "") for b in bundles)
+    assert "registered model(s)" in html and "nbt-drift" in html and "Confidence thresholds" in html
+    streams = "".join(o.get("text", "") for o in out.cells[-1].outputs if o.output_type == "stream")
+    assert "  publish: ok" in streams and "widgets-demo: ok in " in streams  # the progress, as lines
