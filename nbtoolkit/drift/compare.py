@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import BadInput
 from . import stats
-from .profile import edges_of
+from .bins import edges_of
 
 NUMERIC_ONLY = {"ks": "chisquare", "wasserstein": "jensenshannon"}
 PLOT_BINS = 30

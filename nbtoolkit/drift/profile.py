@@ -3,15 +3,15 @@
 Per column kind (decided on the first frame or chunk a profile sees):
 
 ``numeric``
-    Counts on fixed bins: values are counted on a grid of :data:`GRID` equal cells (unit cells for
+    Counts on fixed bins: values are counted on a grid of :data:`.bins.GRID` equal cells (unit cells for
     integers; log-spaced for heavy-tailed positive data) decided from the first frame, and cells
-    are grouped into up to :data:`FINE_BINS` bins holding equal shares of that frame
+    are grouped into up to :data:`.bins.FINE_BINS` bins holding equal shares of that frame
     (``(-inf, e0), [e0, e1), ..., [eK, inf)``); plus count, mean, M2, min, max and the sums of the
     two outer bins. The CDF is exact at every edge, so KS is exact there and
     Wasserstein/PSI/Jensen–Shannon are computed on the bins (see :mod:`.stats` for the error).
     Counting is one vectorised pass (no sort, no binary search).
 ``discrete``
-    A numeric column with at most :data:`MAX_DISCRETE` distinct values: exact counts per value.
+    A numeric column with at most :data:`.bins.MAX_DISCRETE` distinct values: exact counts per value.
 ``categorical`` / ``boolean``
     Exact counts per category (missing values counted apart).
 ``text``
@@ -36,13 +36,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import BadInput
+from .bins import numeric_profile
 
 FORMAT = "nbtoolkit.profile/1"
-FINE_BINS = 1000          # bins per numeric column (a few KB of JSON)
-GRID = 16384              # equal cells a numeric column is counted on; bins group cells
-SAMPLE = 50_000           # rows sampled to choose the grid (counts always use every row)
 PARALLEL_ROWS = 200_000   # frames at least this long are profiled column-parallel (threads)
-MAX_DISCRETE = 5          # numeric columns with at most this many values are treated as categories
 MAX_CATEGORIES = 200      # more levels than this: free text (length profiled) or skipped
 PREDICTION = "(prediction)"
 CONFIDENCE = "(confidence)"
@@ -227,7 +224,7 @@ def profile_column(s: Any, *, like: dict[str, Any] | None = None) -> dict[str, A
                           "validate, or derive features (hour, weekday) to test"}
     if pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype):
         values = s.to_numpy(dtype="float64", na_value=np.nan)
-        return _numeric(values, dtype, integer=pd.api.types.is_integer_dtype(s))
+        return numeric_profile(values, dtype, integer=pd.api.types.is_integer_dtype(s))
     if s.dtype == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind.startswith("mixed"):
@@ -239,7 +236,7 @@ def profile_column(s: Any, *, like: dict[str, Any] | None = None) -> dict[str, A
         return entry
     if _looks_like_text(s):
         return {"kind": "text", "dtype": dtype, "missing": n_missing,
-                "n_unique": len(entry["counts"]), "length": _numeric(_lengths(s), "int64", integer=True)}
+                "n_unique": len(entry["counts"]), "length": numeric_profile(_lengths(s), "int64", integer=True)}
     return {"kind": "skipped", "dtype": dtype, "missing": n_missing,
             "reason": f"high-cardinality categorical ({len(entry['counts'])} levels, more than "
                       f"{MAX_CATEGORIES}); group rare levels or leave the column out"}
@@ -257,7 +254,7 @@ def _profile_like(s: Any, like: dict[str, Any], dtype: str) -> dict[str, Any]:
         if numeric_ok:
             return _type_changed(kind, dtype)
         return {"kind": "text", "dtype": dtype, "missing": int(s.isna().sum()),
-                "length": _numeric(_lengths(s), "int64", integer=True, like=like["length"])}
+                "length": numeric_profile(_lengths(s), "int64", integer=True, like=like["length"])}
     if not numeric_ok or isinstance(s.dtype, pd.CategoricalDtype):
         return _type_changed(kind, dtype)
     values = s.to_numpy(dtype="float64", na_value=np.nan)
@@ -266,7 +263,7 @@ def _profile_like(s: Any, like: dict[str, Any], dtype: str) -> dict[str, Any]:
         levels, counts = np.unique(finite, return_counts=True)
         return {"kind": "discrete", "dtype": dtype, "missing": int(np.isnan(values).sum()),
                 "inf": int(np.isinf(values).sum()), "values": levels.tolist(), "counts": counts.tolist()}
-    return _numeric(values, dtype, integer=like.get("integer", False), like=like)
+    return numeric_profile(values, dtype, integer=like.get("integer", False), like=like)
 
 
 def _type_changed(kind: str, dtype: str) -> dict[str, Any]:
@@ -318,101 +315,6 @@ def _categorical(s: Any, kind: str, dtype: str) -> dict[str, Any]:
         key = str(level)
         counts_by_level[key] = counts_by_level.get(key, 0) + int(count)
     return {"kind": kind, "dtype": dtype, "missing": n_missing, "counts": counts_by_level}
-
-
-def _numeric(values: Any, dtype: str, *, integer: bool, like: dict[str, Any] | None = None) -> dict[str, Any]:
-    import numpy as np
-
-    if np.isfinite(values).all():  # the common case: one cheap pass, no copy
-        x, n_missing, n_inf = values, 0, 0
-    else:
-        n_missing = int(np.isnan(values).sum())
-        finite = np.isfinite(values)
-        n_inf = int(len(values) - n_missing - finite.sum())
-        x = values[finite]
-    base = {"dtype": dtype, "missing": n_missing, "inf": n_inf}
-    n = len(x)
-    if like is None:
-        if not n:
-            return {"kind": "empty", **base, "reason": "no finite values"}
-        sample = x if n <= SAMPLE else x[np.random.default_rng(0).integers(0, n, SAMPLE)]
-        levels = np.unique(sample)
-        if len(levels) <= MAX_DISCRETE and np.isin(x, levels).all():
-            levels, counts = np.unique(x, return_counts=True)
-            return {"kind": "discrete", **base, "values": levels.tolist(), "counts": counts.tolist()}
-        grid = _grid(sample, float(x.min()), float(x.max()), integer=integer)
-    else:
-        grid = like["grid"]
-    cell = cell_index(x, grid)
-    cells = np.bincount(cell, minlength=grid["cells"] + 2)
-    cuts = like["cuts"] if like is not None else _cuts(cells[1:-1])
-    counts = np.concatenate([[cells[0]], np.add.reduceat(cells[1:-1], cuts[:-1]), [cells[-1]]])
-    low = float(np.sum(x, where=cell == 0)) if counts[0] else 0.0
-    high = float(np.sum(x, where=cell == grid["cells"] + 1)) if counts[-1] else 0.0
-    mean = float(x.mean()) if n else 0.0
-    m2 = float(np.einsum("i,i->", x, x)) - n * mean * mean if n else 0.0
-    if n and m2 <= 1e-6 * (n * mean * mean):  # cancellation risk (huge mean, tiny spread): exact pass
-        m2 = float(np.square(x - mean).sum())
-    return {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": max(m2, 0.0),
-            "min": float(x.min()) if n else None, "max": float(x.max()) if n else None,
-            "grid": grid, "cuts": [int(c) for c in cuts], "counts": counts.tolist(), "tails": [low, high]}
-
-
-def _grid(sample: Any, lo: float, hi: float, *, integer: bool) -> dict[str, Any]:
-    """The fixed cell grid of a numeric column: unit cells for small integer ranges, else
-    :data:`GRID` equal cells over [min, max] — in log space for heavy-tailed positive data, over
-    the 0.1–99.9% quantiles (the rest in the outer bins) for other heavy tails."""
-    import math
-
-    import numpy as np
-
-    if integer and hi - lo < GRID:
-        return {"transform": "linear", "lo": lo - 0.5, "width": 1.0, "cells": int(hi - lo) + 1}
-    q01, q99 = np.quantile(sample, [0.01, 0.99])
-    heavy = hi - lo > 50 * max(q99 - q01, 1e-300)
-    if heavy and lo > 0:
-        lo, hi, transform = math.log(lo), math.log(hi), "log"
-    else:
-        if heavy:
-            lo, hi = (float(v) for v in np.quantile(sample, [0.001, 0.999]))
-        transform = "linear"
-    width = (hi - lo) / GRID if hi > lo else 1.0
-    return {"transform": transform, "lo": lo, "width": width, "cells": GRID}
-
-
-def cell_index(x: Any, grid: dict[str, Any]) -> Any:
-    """Cell of each value on ``grid``: 0 below it, 1..cells inside, cells+1 at or above its end."""
-    import numpy as np
-
-    t = np.log(np.maximum(x, 1e-300)) if grid["transform"] == "log" else x
-    g = t - grid["lo"]
-    g *= 1.0 / grid["width"]
-    np.floor(g, out=g)
-    np.clip(g, -1, grid["cells"], out=g)
-    cell = g.astype(np.intp)
-    cell += 1
-    return cell
-
-
-def _cuts(inner: Any) -> Any:
-    """Cell indices where the :data:`FINE_BINS` bins start, at quantiles of the cell counts."""
-    import numpy as np
-
-    cum = np.cumsum(inner)
-    total = cum[-1] if len(cum) else 0
-    if not total:
-        return np.array([0, len(inner)])
-    starts = np.searchsorted(cum, np.arange(1, FINE_BINS) * (total / FINE_BINS), side="left") + 1
-    return np.unique(np.concatenate([[0], starts[starts < len(inner)], [len(inner)]]))
-
-
-def edges_of(entry: dict[str, Any]) -> Any:
-    """Bin edges of a numeric profile: bins are ``(-inf, e0), [e0, e1), ..., [eK, inf)``."""
-    import numpy as np
-
-    grid = entry["grid"]
-    edges = grid["lo"] + np.asarray(entry["cuts"], dtype="float64") * grid["width"]
-    return np.exp(edges) if grid["transform"] == "log" else edges
 
 
 # ---------------------------------------------------------------------------- merge

@@ -128,7 +128,7 @@ def wasserstein_binned(ref: dict[str, Any], cur: dict[str, Any]) -> float:
     """W1 between two profiles on the same edges, divided by the reference std."""
     import numpy as np
 
-    from .profile import edges_of
+    from .bins import edges_of
 
     edges = edges_of(ref)
     fr, fc = cdf_at_edges(ref["counts"]), cdf_at_edges(cur["counts"])
