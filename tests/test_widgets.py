@@ -257,6 +257,11 @@ def test_threshold_explorer_of_an_unregistered_model_cannot_save(iris, iris_mode
     e.save_button.click()  # a programmatic click still gets a clear sentence, writes nothing
     assert "nbt-error" in e.status_html.value and "not a registered version" in e.status_html.value
 
+    uneven = ThresholdExplorer(nbt.threshold(iris_model, X, y, thresholds=[0.2, 0.5, 0.999]))
+    assert type(uneven.slider).__name__ == "SelectionSlider"  # every report threshold reachable
+    uneven.slider.value = 0.999
+    assert uneven.current == uneven.report.at(0.999) and uneven.current["n_auto"] < 10
+
 
 # ------------------------------------------------------------------ pipeline progress
 PIPELINE = __import__("pathlib").Path(__file__).parent / "notebooks" / "pipeline" / "pipeline.yaml"

@@ -36,16 +36,10 @@ class ThresholdExplorer(Composite):
         self.report = report
         table = report.table
         self._series = {k: [float(v) for v in table[k]] for k in ("threshold", "coverage", "accuracy", "human_share")}
-        grid = [float(t) for t in report.table["threshold"]]
-        lo, hi = min(grid), max(grid)
-        steps = sorted({round(b - a, 10) for a, b in zip(grid, grid[1:]) if b > a})
-        step = steps[0] if steps else 0.01
+        grid = sorted({float(t) for t in report.table["threshold"]})
         start = report.chosen if report.chosen is not None else min(grid, key=lambda t: abs(t - 0.5))
         self.current: dict[str, Any] = {}
-
-        self.slider = W.FloatSlider(value=start, min=lo, max=hi, step=step, readout_format=".2f",
-                                    description="Threshold", continuous_update=True,
-                                    layout=W.Layout(width="460px"))
+        self.slider = _slider(W, grid, start)
         self.metrics_html = W.HTML()
         self.curve_html = W.HTML()
         can_save = getattr(report, "ref", None) is not None
@@ -108,6 +102,17 @@ class ThresholdExplorer(Composite):
 _W, _H, _L, _B, _T, _R = 520, 230, 40, 30, 10, 10  # size and margins of the curve, px
 _COLOURS = {"coverage": "#1f77b4", "accuracy": "#ff7f0e", "human_share": "#7f7f7f"}
 _LABELS = {"coverage": "coverage", "accuracy": "accuracy on auto-handled", "human_share": "to a human"}
+
+
+def _slider(W: Any, grid: list[float], start: float) -> Any:
+    """A FloatSlider on an evenly spaced grid (the default 0..1 by 0.01), else a SelectionSlider
+    over exactly the report's thresholds."""
+    steps = [b - a for a, b in zip(grid, grid[1:])]
+    common = dict(description="Threshold", continuous_update=True, layout=W.Layout(width="460px"))
+    if not steps or max(steps) - min(steps) <= 1e-9 * max(1.0, max(steps)):
+        return W.FloatSlider(value=start, min=grid[0], max=grid[-1], step=steps[0] if steps else 0.01,
+                             readout_format=".2f", **common)
+    return W.SelectionSlider(options=[(f"{t:.3g}", t) for t in grid], value=start, **common)
 
 
 def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: float | None = None) -> str:
