@@ -69,6 +69,7 @@ class Profile:
         ----------
         frame : DataFrame (Series/ndarray accepted)
         model : fitted estimator, optional; adds ``(prediction)`` and ``(confidence)`` columns
+            (left out when the model cannot predict on ``frame``)
         y : labels, optional; their distribution is stored as ``target``
         like : Profile, optional; reuse its column kinds and bins, so the result merges with it
             and can be compared with it bin by bin
@@ -94,7 +95,11 @@ class Profile:
             out = {name: one(name) for name in names}
         outputs: list[str] = []
         if model is not None:
-            for name, series in model_outputs(model, frame).items():
+            try:
+                produced = model_outputs(model, frame)
+            except Exception:  # a model that cannot predict on this frame: no prediction profile
+                produced = {}
+            for name, series in produced.items():
                 template = like.columns.get(name) if like is not None else None
                 out[name] = profile_column(series, like=template)
                 outputs.append(name)
