@@ -205,9 +205,20 @@ def test_sys_exit_and_dead_kernels_fail_the_step(folder, crash, line):
     assert statuses(info.value.run) == {"ingest": "ok", "train": "failed", "report": "skipped"}
 
 
-def test_two_independent_steps_run_concurrently_with_jobs_2(folder):
-    # each step waits for the other's flag file: the run can only succeed if both run at once
-    run = run_pipeline(folder / "parallel.yaml", jobs=2)
+@pytest.mark.parametrize("other_thread", [False, True], ids=["fork", "spawn"])
+def test_two_independent_steps_run_concurrently_with_jobs_2(folder, other_thread):
+    # workers are forked from a single-threaded orchestrator, spawned when another thread runs
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    if other_thread:
+        thread.start()
+    try:
+        # each step waits for the other's flag file: the run can only succeed if both run at once
+        run = run_pipeline(folder / "parallel.yaml", jobs=2)
+    finally:
+        stop.set()
     assert statuses(run) == {"left": "ok", "right": "ok"}
     assert run.outputs["left"]["pid"] != run.outputs["right"]["pid"]
 

@@ -115,11 +115,21 @@ class ProcessExecutor:
 
     def prepare(self) -> None:
         import multiprocessing
+        import threading
         from concurrent.futures import ProcessPoolExecutor
 
-        # spawn, not fork: the orchestrator may hold threads (MLflow logging) and open sockets.
-        self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_warm_worker)
+        # Forking a process that has one thread is safe, and the workers then start with papermill
+        # already imported (~1-2 s each otherwise). With other threads alive (a Jupyter kernel, or
+        # once MLflow logging runs) a fork could copy a held lock: spawn fresh interpreters instead.
+        fork = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+        if fork:
+            from .task import import_papermill
+
+            import_papermill()
+        context = multiprocessing.get_context("fork" if fork else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context, initializer=_warm_worker)
+        if fork:  # with fork, the pool starts all its workers at the first submit: now, still one thread
+            self._pool.submit(_warm_worker)
 
     def submit(self, task: Mapping[str, Any]) -> Any:
         if self._pool is None:

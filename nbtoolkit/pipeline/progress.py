@@ -74,7 +74,11 @@ class TqdmProgress:
                 from tqdm.auto import tqdm
             else:
                 from tqdm import tqdm
-            self.bar = tqdm(total=event.total, desc=event.pipeline, unit="step", file=self.file,
+
+            class Bar(tqdm):  # type: ignore[misc, valid-type]
+                monitor_interval = 0  # no monitor thread: lets the process pool fork (see executors)
+
+            self.bar = Bar(total=event.total, desc=event.pipeline, unit="step", file=self.file,
                             dynamic_ncols=True, leave=True)
             return
         if self.bar is None:
