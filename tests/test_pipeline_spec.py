@@ -199,3 +199,24 @@ def test_pipeline_magic_usage(ip, folder):
     assert "--jobs" in help_text and "--step" in help_text
     with pytest.raises(UsageError, match="Did you mean 'ingest'"):
         ip.run_line_magic("nbt", f"pipeline run {folder / 'pipeline.yaml'} --step ingst")
+
+
+def test_tqdm_progress_prints_each_step_and_opens_a_bar_only_when_something_runs():
+    import io
+
+    from nbtoolkit.pipeline import PipelineEvent, TqdmProgress
+
+    def event(step, status, states, **kw):
+        return PipelineEvent(pipeline="p", run_id="r", step=step, status=status, states=states, **kw)
+
+    out = io.StringIO()
+    bar = TqdmProgress(file=out)
+    bar(event(None, "started", {"a": "pending", "b": "pending"}))
+    bar(event("a", "cached", {"a": "cached", "b": "pending"}, duration=0.0))
+    assert bar.bar is None and "  a: cached" in out.getvalue()
+    bar(event("b", "running", {"a": "cached", "b": "running"}))
+    assert bar.bar is not None and bar.bar.n == 1
+    bar(event("b", "failed", {"a": "cached", "b": "failed"}, duration=2.5, error="ValueError: boom"))
+    bar(event(None, "failed", {"a": "cached", "b": "failed"}))
+    assert bar.bar is None
+    assert "  b: failed in 2.5 s: ValueError: boom" in out.getvalue()

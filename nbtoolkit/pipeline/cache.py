@@ -76,9 +76,12 @@ def past_runs(pipeline: str) -> Iterator[dict[str, Any]]:
     root = config.runs_dir(pipeline)
     if not root.is_dir():
         return
-    runs = [r for r in (read_run(p / "run.json") for p in root.iterdir() if p.is_dir()) if r]
-    runs.sort(key=lambda r: (r.get("started_ts") or 0, r.get("run_id") or ""), reverse=True)
-    yield from runs
+    # run ids start with their UTC start time (see new_run_id): name order is time order, so
+    # files are read lazily, newest first, only as far back as the caller needs
+    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True):
+        run = read_run(folder / "run.json")
+        if run:
+            yield run
 
 
 def last_success(pipeline: str, steps: Any) -> dict[str, dict[str, Any]]:

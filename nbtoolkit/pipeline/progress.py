@@ -69,28 +69,40 @@ class TqdmProgress:
         self.bar: Any = None
 
     def __call__(self, event: PipelineEvent) -> None:
-        if event.step is None and event.status == "started":
-            if self.notebook:
-                from tqdm.auto import tqdm
-            else:
-                from tqdm import tqdm
-
-            class Bar(tqdm):  # type: ignore[misc, valid-type]
-                monitor_interval = 0  # no monitor thread: lets the process pool fork (see executors)
-
-            self.bar = Bar(total=event.total, desc=event.pipeline, unit="step", file=self.file,
-                            dynamic_ncols=True, leave=True)
-            return
+        finished_step = event.step is not None and event.status in (OK, CACHED, FAILED, SKIPPED)
+        if self.bar is None and event.status == RUNNING:
+            self._open(event)  # only once something executes: a cached rerun never imports tqdm
         if self.bar is None:
+            if finished_step:
+                print(self._line(event), file=self.file, flush=True)
+            elif event.step is None and event.status != "started":
+                print(f"{event.pipeline}: {event.status} ({event.done}/{event.total} steps) in {event.elapsed:.1f} s",
+                      file=self.file, flush=True)
             return
         self.bar.n = event.done
         running = event.running
         self.bar.set_postfix_str(("running " + ", ".join(running)) if running else event.status, refresh=False)
-        if event.step is not None and event.status in (OK, CACHED, FAILED, SKIPPED):
-            dur = f" in {event.duration:.1f} s" if event.duration else ""
-            note = f": {event.error}" if event.error else ""
-            self.bar.write(f"  {event.step}: {event.status}{dur}{note}", file=self.file)
+        if finished_step:
+            self.bar.write(self._line(event), file=self.file)
         self.bar.refresh()
         if event.step is None:
             self.bar.close()
             self.bar = None
+
+    def _open(self, event: PipelineEvent) -> None:
+        if self.notebook:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
+
+        class Bar(tqdm):  # type: ignore[misc, valid-type]
+            monitor_interval = 0  # no monitor thread: lets the process pool fork (see executors)
+
+        self.bar = Bar(total=event.total, initial=event.done, desc=event.pipeline, unit="step", file=self.file,
+                       dynamic_ncols=True, leave=True)
+
+    @staticmethod
+    def _line(event: PipelineEvent) -> str:
+        dur = f" in {event.duration:.1f} s" if event.duration else ""
+        note = f": {event.error}" if event.error else ""
+        return f"  {event.step}: {event.status}{dur}{note}"
