@@ -129,15 +129,26 @@ class Profile:
     @classmethod
     def from_parquet(cls, path: Any, *, chunksize: int = 1_000_000, columns: list[str] | None = None,
                      like: Profile | None = None, **kwargs: Any) -> Profile:
-        """Profile a Parquet file batch by batch (memory stays at one batch); see :meth:`from_chunks`."""
+        """Profile a Parquet file chunk by chunk; see :meth:`from_chunks`.
+
+        Memory stays at one row group (Parquet's unit of reading) plus one ``chunksize`` frame.
+        """
         import pyarrow.parquet as pq
 
         try:
             reader = pq.ParquetFile(str(path))
         except Exception as exc:
             raise BadInput(f"Cannot read {str(path)!r} as Parquet ({type(exc).__name__}: {exc}).") from None
-        batches = reader.iter_batches(batch_size=int(chunksize), columns=columns)
-        return cls.from_chunks((b.to_pandas() for b in batches), like=like, **kwargs)
+
+        def chunks() -> Iterable[Any]:
+            # Row group by row group: iter_batches reads ahead and held ~3x more memory here.
+            for i in range(reader.num_row_groups):
+                table = reader.read_row_group(i, columns=columns)
+                for start in range(0, table.num_rows, int(chunksize)):
+                    yield table.slice(start, int(chunksize)).to_pandas()
+                del table
+
+        return cls.from_chunks(chunks(), like=like, **kwargs)
 
     # ------------------------------------------------------------------ combine
     def merge(self, other: Profile) -> Profile:
