@@ -283,3 +283,15 @@ def test_current_profile_against_reference_profile(tmp_path):
     assert chunked.drifted_columns == ["x"]
     with pytest.raises(BadInput, match="other bins"):
         drift(Profile.from_frame(cur), ref_p)
+
+
+def test_text_column_with_few_distinct_lengths_against_raw_reference():
+    """Text lengths that take only a few values are profiled as discrete on both sides."""
+    ref = pd.DataFrame({"body": [f"customer {i:06d} asks about the {t}" for i in range(3000)
+                                 for t in ("refund", "parcel")]})
+    cur = pd.DataFrame({"body": [f"customer {i:06d} asks about the {t} urgently" for i in range(3000)
+                                 for t in ("refund", "parcel")]})
+    assert Profile.from_frame(ref).columns["body"]["length"]["kind"] == "discrete"
+    report = drift(cur, reference=ref)
+    row = report.to_frame().set_index("column").loc["body"]
+    assert bool(row["drifted"])

@@ -270,11 +270,17 @@ def _profile_like(s: Any, like: dict[str, Any], dtype: str) -> dict[str, Any]:
         if numeric_ok:
             return _type_changed(kind, dtype)
         return {"kind": "text", "dtype": dtype, "missing": int(s.isna().sum()),
-                "length": numeric_profile(_lengths(s), "int64", integer=True, like=like["length"])}
+                "length": _numeric_like(_lengths(s).astype("float64"), "int64", like["length"])}
     if not numeric_ok or isinstance(s.dtype, pd.CategoricalDtype):
         return _type_changed(kind, dtype)
-    values = s.to_numpy(dtype="float64", na_value=np.nan)
-    if kind == "discrete":
+    return _numeric_like(s.to_numpy(dtype="float64", na_value=np.nan), dtype, like)
+
+
+def _numeric_like(values: Any, dtype: str, like: dict[str, Any]) -> dict[str, Any]:
+    """Profile numbers on the reference's bins; a discrete reference keeps exact value counts."""
+    import numpy as np
+
+    if like["kind"] == "discrete":
         finite = values[np.isfinite(values)]
         levels, counts = np.unique(finite, return_counts=True)
         return {"kind": "discrete", "dtype": dtype, "missing": int(np.isnan(values).sum()),
