@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -42,14 +40,14 @@ def new_run_id() -> str:
     """Sortable and unique: UTC time to the millisecond plus 6 random hex digits."""
     now = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now % 1 * 1000):03d}"
-    return f"{stamp}-{secrets.token_hex(3)}"
+    return f"{stamp}-{os.urandom(3).hex()}"
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON next to ``path`` and rename it into place (readers never see half a file)."""
-    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one writer per run folder (its orchestrator)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1, default=str, ensure_ascii=False)
         # rename is atomic: a killed process leaves the old or the new file, never half of one
         # (no fsync: it protects against power loss, not SIGKILL, and costs ~10 ms per step change)

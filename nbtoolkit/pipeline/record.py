@@ -17,11 +17,13 @@ import os
 import re
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
-from ..reports.pipeline import Recorded
 from .task import RECORD_MIME
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.pipeline import Recorded
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
@@ -45,6 +47,8 @@ def record(name: str, value: Any) -> Recorded:
     if not isinstance(name, str) or not _NAME.match(name):
         raise BadInput(f"Invalid output name {name!r}; use letters, digits, '_', '.', '-' and start with a "
                        "letter or '_'.")
+    from ..reports.pipeline import Recorded
+
     plain = _to_json(value, name)
     rec = Recorded(name=name, value=plain, pipeline_run=os.environ.get("NBT_PIPELINE_RUN_ID"))
     _publish(rec)

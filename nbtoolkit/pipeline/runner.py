@@ -9,7 +9,6 @@ actually executes (a fully cached rerun imports neither papermill nor MLflow).
 from __future__ import annotations
 
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -154,7 +153,7 @@ class _Run:
         self.doc: dict[str, Any] = {
             "pipeline": pipeline.name, "pipeline_file": str(pipeline.path), "run_id": self.run_id,
             "status": RUNNING, "started_ts": self.started, "started": _iso(self.started), "finished": None,
-            "pid": os.getpid(), "host": socket.gethostname(), "nbtoolkit_version": __version__,
+            "pid": os.getpid(), "host": os.uname().nodename, "nbtoolkit_version": __version__,
             "parameters": {k: v for k, v in overrides.items()}, "mlflow_run_id": None, "steps": self.steps}
         self.write()
         self.emit(None, "started")

@@ -9,7 +9,6 @@ needs is stale), ``failed`` / ``skipped`` as last run, ``running`` while a live 
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -45,7 +44,7 @@ def _judge(rec: Mapping[str, Any], run: Mapping[str, Any], step: Any, resolved: 
            status: Mapping[str, str], success: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
     state = rec.get("status")
     if state in ("running", "pending"):
-        alive = run.get("host") == socket.gethostname() and pid_alive(run.get("pid"))
+        alive = run.get("host") == os.uname().nodename and pid_alive(run.get("pid"))
         if alive and run.get("status") == "running":
             return "running", f"run {run.get('run_id')} is executing it"
         return "killed", "its run stopped before the step finished; the next run executes it"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import logging
 import sys
 import time
 import types
@@ -147,6 +146,8 @@ def import_papermill() -> types.ModuleType:
 
     if ENGINE not in papermill_engines._engines:
         papermill_engines.register(ENGINE, _engine_class())
+        import logging
+
         log = logging.getLogger("papermill")
         if log.level == logging.NOTSET:  # "Passed unknown parameter: upstream" is expected here
             log.setLevel(logging.ERROR)
