@@ -353,7 +353,7 @@ def dask_local_cluster():
     from distributed import LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+                           dashboard_address="127.0.0.1:0")
     try:
         yield cluster
     finally:
@@ -384,7 +384,9 @@ class DaskProcesses:
         return proc
 
     def start(self) -> DaskProcesses:
-        self._spawn("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard")
+        # the HTTP endpoints (/health, the dashboard) would listen on 0.0.0.0 by default
+        self._spawn("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard",
+                    "--dashboard-address", "127.0.0.1:0")
         deadline = time.monotonic() + 60
         while True:  # the scheduler accepts connections
             try:
@@ -396,7 +398,7 @@ class DaskProcesses:
                 time.sleep(0.1)
         self._spawn("worker", "worker", self.address, "--nworkers", str(self.n_workers),
                     "--nthreads", str(self.nthreads), "--host", "127.0.0.1", "--no-dashboard",
-                    "--local-directory", str(self.root))
+                    "--dashboard-address", "127.0.0.1:0", "--local-directory", str(self.root))
         from distributed import Client
 
         with Client(self.address, timeout="30s") as client:

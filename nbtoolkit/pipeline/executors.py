@@ -185,7 +185,7 @@ class DaskExecutor:
                 self.slots = max(threads, 1)
         else:
             self._cluster = LocalCluster(n_workers=self.jobs or 1, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address=None)
+                                         host="127.0.0.1", dashboard_address="127.0.0.1:0")
             self._client = Client(self._cluster)
 
     def submit(self, task: Mapping[str, Any]) -> Any:
