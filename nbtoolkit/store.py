@@ -38,10 +38,18 @@ def mlflow_module() -> Any:
     import mlflow
 
     uri, reg = config.tracking_uri(), config.registry_uri()
+    # MLflow 3 mirrors set_tracking_uri/set_registry_uri into os.environ; left there, the first
+    # URI resolved would win over NBT_HOME and %config from then on (config reads the env var).
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     if mlflow.get_tracking_uri() != uri:
         mlflow.set_tracking_uri(uri)
     if mlflow.get_registry_uri() != reg:
         mlflow.set_registry_uri(reg)
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     return mlflow
 
 
