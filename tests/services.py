@@ -352,8 +352,11 @@ def dask_local_cluster():
     """A ``distributed.LocalCluster`` on 127.0.0.1: 2 single-threaded worker processes."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0")
+    from nbtoolkit.pipeline.executors import spawnable_main
+
+    with spawnable_main():  # after an IPython shell fixture, __main__ is IPython's stand-in
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0")
     try:
         yield cluster
     finally:

@@ -78,7 +78,7 @@ class InlineExecutor:
 
 
 @contextlib.contextmanager
-def _spawnable_main() -> Iterator[None]:
+def spawnable_main() -> Iterator[None]:
     """Let ``spawn`` start workers from IPython, whose ``__main__`` stand-in has no ``__spec__``.
 
     multiprocessing reads ``__main__.__spec__`` to re-create the main module in the child; the
@@ -134,7 +134,7 @@ class ProcessExecutor:
     def submit(self, task: Mapping[str, Any]) -> Any:
         if self._pool is None:
             self.prepare()
-        with _spawnable_main():  # the pool starts a worker process here when none is idle
+        with spawnable_main():  # the pool starts a worker process here when none is idle
             future = self._pool.submit(execute_step, dict(task))
         self._tasks[future] = (task, time.time())
         return future
@@ -184,8 +184,9 @@ class DaskExecutor:
                 threads = sum(self._client.nthreads().values())
                 self.slots = max(threads, 1)
         else:
-            self._cluster = LocalCluster(n_workers=self.jobs or 1, threads_per_worker=1, processes=True,
-                                         host="127.0.0.1", dashboard_address="127.0.0.1:0")
+            with spawnable_main():  # the nannies spawn their worker processes
+                self._cluster = LocalCluster(n_workers=self.jobs or 1, threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0")
             self._client = Client(self._cluster)
 
     def submit(self, task: Mapping[str, Any]) -> Any:
