@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/prediction_log.py
 	$(PY) benchmarks/widgets.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache
