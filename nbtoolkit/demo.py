@@ -61,10 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The report re-reads monitoring; its alerts were already reported by the monitor step.
     import logging
 
-    logging.getLogger("nbtoolkit.monitoring").setLevel(logging.ERROR)
-    out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
+    monitoring_log = logging.getLogger("nbtoolkit.monitoring")
+    level = monitoring_log.level
+    monitoring_log.setLevel(logging.ERROR)
+    try:
+        out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
+    finally:  # main() is also called in-process (tests, notebooks): leave logging as it was
+        monitoring_log.setLevel(level)
     print(f"\nExecuted notebooks: {run.run_dir}")
     print(f"HTML report:        {out}")
     print(f"Demo wall time:     {wall:.0f} s")

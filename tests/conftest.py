@@ -71,10 +71,12 @@ def ip(nbt_home):
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
+    main_module = sys.modules["__main__"]
     cfg = Config()
     cfg.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=cfg)
     shell.reset(new_session=False)
+    sys.modules["__main__"] = shell.user_module  # as IPython has it while a shell runs
     shell.run_line_magic("load_ext", "nbtoolkit")
     for conf in shell.configurables:  # reset %config Nbt.* between tests
         if type(conf).__name__ == "Nbt":
@@ -84,6 +86,9 @@ def ip(nbt_home):
             conf.drift_threshold = None
     yield shell
     shell.reset(new_session=False)
+    # IPython swaps in a __main__ without __spec__; multiprocessing's spawn (Dask nannies, worker
+    # pools in later tests) needs the real one back.
+    sys.modules["__main__"] = main_module
 
 
 @pytest.fixture(scope="session")
