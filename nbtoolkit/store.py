@@ -24,9 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 T = TypeVar("T")
 
 # Reads against a tracking server are retried with back-off; writes are not (not idempotent).
-READ_RETRIES = int(os.environ.get("NBT_READ_RETRIES", "3"))
-READ_BACKOFF_S = float(os.environ.get("NBT_READ_BACKOFF_S", "0.5"))
-READ_BACKOFF_MAX_S = float(os.environ.get("NBT_READ_BACKOFF_MAX_S", "8"))
+# Defaults; the NBT_READ_* environment variables are read at call time (see read()).
+READ_RETRIES, READ_BACKOFF_S, READ_BACKOFF_MAX_S = 3, 0.5, 8.0
 
 
 def mlflow_module() -> Any:
@@ -138,16 +137,18 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     time up to ``NBT_READ_BACKOFF_MAX_S`` (8 s); then :class:`StoreUnavailable` naming the URI.
     Module attributes are read at call time, so a test or a long job may raise the retries.
     """
-    delay = READ_BACKOFF_S
-    for attempt in range(READ_RETRIES + 1):
+    retries = int(os.environ.get("NBT_READ_RETRIES", READ_RETRIES))
+    delay = float(os.environ.get("NBT_READ_BACKOFF_S", READ_BACKOFF_S))
+    max_delay = float(os.environ.get("NBT_READ_BACKOFF_MAX_S", READ_BACKOFF_MAX_S))
+    for attempt in range(retries + 1):
         try:
             with translate_errors():
                 return fn(*args, **kwargs)
         except StoreUnavailable:
-            if attempt == READ_RETRIES:
+            if attempt == retries:
                 raise
             time.sleep(delay)
-            delay = min(delay * 2, READ_BACKOFF_MAX_S)
+            delay = min(delay * 2, max_delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
