@@ -122,11 +122,8 @@ def register(
             run_id = run.info.run_id
             _log_batch(run_id, params, metrics)
             if schema is not None:
-                mlflow.log_dict(schema, SCHEMA_ARTIFACT)
-            if contract_json is not None:
-                mlflow.log_text(contract_json, CONTRACT_ARTIFACT)
-            if profile_json is not None:
-                mlflow.log_text(profile_json, PROFILE_ARTIFACT)
+                _log_texts(mlflow, {SCHEMA_ARTIFACT: json.dumps(schema), CONTRACT_ARTIFACT: contract_json,
+                                    PROFILE_ARTIFACT: profile_json})
             info = _log_sklearn(mlflow, model, frame)
             version_tags[TAG_SHA] = _artifact_sha256(mlflow, info.model_uri)
             mv = mlflow.register_model(info.model_uri, name, tags=version_tags)
@@ -187,7 +184,7 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
         if y is not None:
             raise BadInput("Got y without X; pass --data X y (or X=..., y=...).")
         return None, None, None, None, None
-    from .data import as_frame, fingerprint, infer_schema
+    from .data import as_frame, fingerprint
 
     frame = as_frame(X, what="X")
     if len(frame) == 0:
@@ -205,21 +202,27 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
             f"The model cannot predict on X ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
             "pass the frame it was fitted on."
         ) from None
-    schema = infer_schema(frame)
-    contract_json = profile_json = None
-    try:  # the data contract and drift profile (issue 3); optional until those modules land
-        from .data import Contract
+    from .data import Contract
+    from .drift import Profile
 
-        contract_json = Contract.from_frame(frame).to_json()
-    except ImportError:
-        pass
-    try:
-        from .drift import Profile
-
-        profile_json = Profile.from_frame(frame, model=model, y=y).to_json()
-    except ImportError:
-        pass
+    contract_json = Contract.from_frame(frame).to_json()
+    contract = json.loads(contract_json)
+    # The schema shown by lineage is the contract's column summary (same facts, computed once).
+    schema = {"n_rows": contract["n_rows"], "columns": contract["columns"]}
+    profile_json = Profile.from_frame(frame, model=model, y=y).to_json()
     return frame, profile_json, schema, contract_json, fingerprint(frame, y)
+
+
+def _log_texts(mlflow: Any, texts: Mapping[str, str | None]) -> None:
+    """Log several small text artefacts of the active run in one upload (one folder)."""
+    with tempfile.TemporaryDirectory(prefix="nbt-meta-") as tmp:
+        for path, text in texts.items():
+            if text is None:
+                continue
+            target = Path(tmp, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        mlflow.log_artifacts(tmp)
 
 
 def _log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]) -> None:
