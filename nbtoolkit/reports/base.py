@@ -72,7 +72,7 @@ def html_table(frame: Any, *, row_style: Any = None, max_rows: int = 200) -> str
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return "" if value != value else f"{value:.4g}"  # NaN: not measured
     if value is None:
         return ""
     return str(value)
