@@ -1,12 +1,27 @@
 """Session-scoped services on 127.0.0.1, started by the tests themselves.
 
-Each service fixture starts its server once per test session and stops it afterwards.
-(PostgreSQL + MLflow server, Dask scheduler/workers, JupyterLab: see the integration issues.)
+Each service fixture starts its server once per test session and stops it afterwards, even when
+tests fail: PostgreSQL + an MLflow server on it, JupyterLab + headless Chromium, Dask scheduler and
+workers.
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 
 def free_port() -> int:
@@ -15,24 +30,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_healthy(server: Any, what: str, timeout: float, tail: Callable[[], str]) -> None:
+    """Poll ``server.healthy()`` until it answers; fail with the log tail if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while not server.healthy():
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({server.proc.returncode}):\n{tail()}")
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"{what} not answering after {timeout:.0f} s:\n{tail()}")
+        time.sleep(0.25)
+
+
 # ------------------------------------------------------------------ PostgreSQL + MLflow server
-# Owned by issue 8. PostgreSQL refuses to run as root, so as root its binaries run as the
-# `postgres` user on a data directory in a temp folder it owns; the MLflow tracking server
-# (backend store on PostgreSQL, artefacts served by the server) is started once per session.
-import glob  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-
-
+# PostgreSQL refuses to run as root, so as root its binaries run as the `postgres` user on a data
+# directory in a temp folder it owns; the MLflow tracking server (backend store on PostgreSQL,
+# artefacts served by the server) is started once per session.
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     if found:
@@ -127,14 +140,7 @@ class MlflowServer:
             # Own process group: stop() ends the server and its worker together.
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited ({self.proc.returncode}):\n{self._tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mlflow server not healthy after {timeout:.0f} s:\n{self._tail()}")
-            time.sleep(0.25)
+        wait_until_healthy(self, "mlflow server", timeout, self._tail)
         return self
 
     def stop(self) -> None:
@@ -210,7 +216,7 @@ def server_home(mlflow_server, tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ JupyterLab + headless Chromium
-# Owned by issue 7 (widgets). JupyterLab runs from the venv on 127.0.0.1 with a token, HOME and the
+# JupyterLab runs from the venv on 127.0.0.1 with a token, HOME and the
 # Jupyter config/runtime folders in a temp dir (no user settings, no news, no update check, no
 # extension installs); its kernels get their own NBT_HOME. Chromium is Debian's, driven by
 # Playwright (never `playwright install`).
@@ -279,14 +285,7 @@ class JupyterLab:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          cwd=self.notebooks, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited ({self.proc.returncode}):\n{self.tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"jupyter lab not answering after {timeout:.0f} s:\n{self.tail()}")
-            time.sleep(0.25)
+        wait_until_healthy(self, "jupyter lab", timeout, self.tail)
         return self
 
     def tail(self, n: int = 40) -> str:
@@ -346,7 +345,7 @@ def chromium():
 
 
 # ------------------------------------------------------------------ Dask distributed
-# Owned by issue 4 (pipeline steps on Dask); reused by issue 8. Both bind to 127.0.0.1 only.
+# Pipeline steps on Dask and partitioned drift. Both bind to 127.0.0.1 only.
 @pytest.fixture(scope="session")
 def dask_local_cluster():
     """A ``distributed.LocalCluster`` on 127.0.0.1: 2 single-threaded worker processes."""
