@@ -30,29 +30,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nbtoolkit.examples.synthetic import CATEGORIES, COUNTS, DRIFTED, NUMERIC, drift_frame
+
 BENCH = Path(tempfile.gettempdir()) / "nbt-drift-bench"
 VENVS = {
     "evidently": ["evidently==0.7.23", "pandas<3"],
     "nannyml": ["nannyml==0.13.1", "statsmodels"],
 }
-NUMERIC = [f"num_{i}" for i in range(10)]
-COUNTS = [f"count_{i}" for i in range(5)]
-CATEGORIES = [f"cat_{i}" for i in range(5)]
-EXPECTED = {"num_0", "num_1", "num_2", "cat_0"}
+EXPECTED = set(DRIFTED)
 
 
 def make(n: int, seed: int, *, drifted: bool) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    data = {}
-    for i, name in enumerate(NUMERIC):
-        data[name] = rng.normal(0.3 if drifted and i < 3 else 0.0, 1.0, n)
-    for name in COUNTS:
-        data[name] = rng.poisson(5, n)
-    levels = np.array([f"level_{j}" for j in range(10)], dtype=object)
-    for i, name in enumerate(CATEGORIES):
-        p = np.r_[0.28, [0.72 / 9] * 9] if drifted and i == 0 else None
-        data[name] = pd.Series(levels[rng.choice(10, n, p=p)]).astype("str")
-    return pd.DataFrame(data)
+    return drift_frame(n, seed, drifted=drifted, string_dtype="str")
 
 
 def timed(fn, *args, **kwargs):

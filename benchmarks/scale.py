@@ -26,28 +26,16 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-NUMERIC = [f"num_{i}" for i in range(10)]
-COUNTS = [f"count_{i}" for i in range(5)]
-CATEGORIES = [f"cat_{i}" for i in range(5)]
-EXPECTED = {"num_0", "num_1", "num_2", "cat_0"}
+from nbtoolkit.examples.synthetic import DRIFTED, drift_frame
+
+EXPECTED = set(DRIFTED)
 ROW_GROUP = 500_000
 
 
 def make(n: int, seed: int, *, drifted: bool) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    data: dict[str, object] = {}
-    for i, name in enumerate(NUMERIC):
-        data[name] = rng.normal(0.3 if drifted and i < 3 else 0.0, 1.0, n)
-    for name in COUNTS:
-        data[name] = rng.poisson(5, n)
-    levels = np.array([f"level_{j}" for j in range(10)], dtype=object)
-    for i, name in enumerate(CATEGORIES):
-        p = np.r_[0.28, [0.72 / 9] * 9] if drifted and i == 0 else None
-        data[name] = levels[rng.choice(10, n, p=p)]
-    return pd.DataFrame(data)
+    return drift_frame(n, seed, drifted=drifted)
 
 
 def write_parquet(path: Path, rows: int) -> None:

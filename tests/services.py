@@ -42,6 +42,20 @@ def wait_until_healthy(server: Any, what: str, timeout: float, tail: Callable[[]
         time.sleep(0.25)
 
 
+def stop_process_group(proc: subprocess.Popen, *, grace: float) -> None:
+    """SIGTERM the server's process group, SIGKILL it after ``grace`` s; return once it exited."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 # ------------------------------------------------------------------ PostgreSQL + MLflow server
 # PostgreSQL refuses to run as root, so as root its binaries run as the `postgres` user on a data
 # directory in a temp folder it owns; the MLflow tracking server (backend store on PostgreSQL,
@@ -147,16 +161,7 @@ class MlflowServer:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(proc, grace=5)
         # The port must be free again before a restart binds it.
         deadline = time.monotonic() + 20
         while self.healthy() and time.monotonic() < deadline:
@@ -303,16 +308,7 @@ class JupyterLab:
                 self._api(f"kernels/{kernel['id']}", method="DELETE")
         except OSError:
             pass
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(proc, grace=30)
 
 
 @pytest.fixture(scope="session")
@@ -410,12 +406,7 @@ class DaskProcesses:
     def stop(self) -> None:
         for proc in reversed(self.procs):  # workers first, then the scheduler
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
+                stop_process_group(proc, grace=30)
 
     def _tail(self, name: str, n: int = 30) -> str:
         try:

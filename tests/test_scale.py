@@ -13,25 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nbtoolkit.examples.synthetic import CATEGORIES, drift_frame
+
 pytestmark = pytest.mark.integration
 
-NUMERIC = [f"num_{i}" for i in range(10)]
-COUNTS = [f"count_{i}" for i in range(5)]
-CATEGORIES = [f"cat_{i}" for i in range(5)]
 
 
 def make(n: int, seed: int, *, drifted: bool) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    data: dict[str, object] = {}
-    for i, name in enumerate(NUMERIC):
-        data[name] = rng.normal(0.4 if drifted and i < 3 else 0.0, 1.0, n)
-    for name in COUNTS:
-        data[name] = rng.poisson(5, n)
-    levels = np.array([f"level_{j}" for j in range(10)], dtype=object)
-    for i, name in enumerate(CATEGORIES):
-        p = np.r_[0.3, [0.7 / 9] * 9] if drifted and i == 0 else None
-        data[name] = levels[rng.choice(10, n, p=p)]
-    return pd.DataFrame(data)
+    return drift_frame(n, seed, drifted=drifted, shift=0.4, top_share=0.3)
 
 
 def _same(x, y, where) -> None:
