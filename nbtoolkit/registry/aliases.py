@@ -1,0 +1,185 @@
+"""Moving aliases: promotion gates, promote, rollback (with alias history in tags)."""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import store
+from ..errors import BadInput, GateFailed, ModelNotFound, did_you_mean
+from ..refs import ModelRef, check_alias, check_name, parse_ref
+from ..reports.registry import PromotionResult
+from .lookup import _all_versions, _require_model, resolve, run_metrics
+from .tags import ALIAS_HISTORY, HISTORY_KEEP
+
+
+# --------------------------------------------------------------------------------- gates
+_GATE = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.\-/]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>[^\s]+)\s*$")
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+        "==": operator.eq, "!=": operator.ne}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """``METRIC OP VALUE`` (e.g. ``accuracy>=0.9``) or ``beats=REF`` (see evaluation.compare)."""
+
+    metric: str
+    op: str
+    value: float | str
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        text = str(text).strip()
+        m = re.match(r"^beats\s*=\s*(?P<ref>\S+)$", text)
+        if m:
+            return cls("beats", "=", str(parse_ref(m["ref"])))
+        m = _GATE.match(text)
+        if not m:
+            raise BadInput(
+                f"Malformed gate {text!r}; write METRIC>=VALUE (also <=, >, <, ==), e.g. "
+                "'accuracy>=0.9', or beats=NAME@champion."
+            )
+        try:
+            value = float(m["value"])
+        except ValueError:
+            raise BadInput(f"Gate {text!r} compares with {m['value']!r}, which is not a number.") from None
+        return cls(m["metric"], m["op"], value)
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}" if self.metric != "beats" else f"beats={self.value}"
+
+
+def check_gates(mv: Any, gates: Sequence[str | Gate]) -> list[dict[str, Any]]:
+    """Evaluate gates on a version; returns one row per gate (raises on unknown metrics)."""
+    parsed = [g if isinstance(g, Gate) else Gate.parse(g) for g in gates]
+    metrics = run_metrics(mv) if any(g.metric != "beats" for g in parsed) else {}
+    rows = []
+    for g in parsed:
+        if g.metric == "beats":
+            rows.append(_beats_gate(mv, str(g.value)))
+            continue
+        if g.metric not in metrics:
+            raise BadInput(
+                f"Gate {str(g)!r}: version {mv.name}/{mv.version} has no metric {g.metric!r}."
+                + (did_you_mean(g.metric, metrics, what="Its metrics") if metrics else
+                   " It has no metrics; log some with %nbt evaluate ... --log or --metric k=v.")
+            )
+        observed = metrics[g.metric]
+        rows.append({"gate": str(g), "observed": observed, "passed": bool(_OPS[g.op](observed, g.value))})
+    return rows
+
+
+def _beats_gate(mv: Any, other: str) -> dict[str, Any]:
+    """``beats=REF``: a stored ``compare`` verdict of this version against ``other``."""
+    target = resolve(other)
+    key = f"nbt.compare.{target.name}.{target.version}"
+    verdict = (mv.tags or {}).get(key)
+    if verdict is None:
+        raise BadInput(
+            f"Gate 'beats={other}': no comparison of {mv.name}/{mv.version} against "
+            f"{target.name}/{target.version} is recorded; run %nbt compare {other} "
+            f"{mv.name}/{mv.version} X y --log first."
+        )
+    return {"gate": f"beats={other}", "observed": verdict, "passed": verdict == "B better"}
+
+
+# --------------------------------------------------------------------------------- aliases
+def promote(
+    name: str,
+    version: str | int,
+    *,
+    alias: str,
+    require: Sequence[str | Gate] = (),
+) -> PromotionResult:
+    """Move ``alias`` to ``version`` when every gate in ``require`` holds; else raise GateFailed.
+
+    Concurrency rule: every move of one alias (promote or rollback, from any process or
+    machine) runs under a registry lock (:func:`nbtoolkit.locks.registry_lock`), so racing moves
+    apply one after the other and the end state is that of some serial order. A promote racing a
+    rollback therefore ends either as "rollback, then promote" (the alias holds the promoted
+    version, the rolled-back-to version is its previous holder) or as "promote, then rollback"
+    (the rollback undoes that promote); the alias and its history never disagree. Gates are
+    checked before the lock is taken, on the version's logged metrics.
+    """
+    check_name(name)
+    check_alias(alias)
+    version = str(version).strip()
+    if not version.isdigit():
+        raise BadInput(f"Version must be a number, got {version!r}.")
+    mv = resolve(ModelRef(name, version))
+    gates = [g if isinstance(g, Gate) else Gate.parse(g) for g in require]
+    rows = check_gates(mv, gates)
+    failed = [r for r in rows if not r["passed"]]
+    if failed:
+        detail = "; ".join(f"{r['gate']} (observed {_fmt(r['observed'])})" for r in failed)
+        raise GateFailed(
+            f"Refused to move {name}@{alias} to version {version}: gate failed: {detail}."
+        )
+    c = store.client()
+    with _alias_lock(name, alias):
+        rm = store.read(c.get_registered_model, name)
+        previous = (rm.aliases or {}).get(alias)
+        with store.translate_errors():
+            if previous is not None and str(previous) != version:
+                history = _history(rm, alias) + [str(previous)]
+                c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
+            c.set_registered_model_alias(name, alias, version)
+    return PromotionResult(name=name, alias=alias, version=version,
+                           previous=str(previous) if previous is not None else None,
+                           gates=rows, action="promote")
+
+
+def rollback(name: str, *, alias: str) -> PromotionResult:
+    """Move ``alias`` back to the version that held it before the last promotion."""
+    check_name(name)
+    check_alias(alias)
+    _require_model(name)  # an unknown model fails before the lock is taken
+    with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
+        rm = _require_model(name)
+        current = (rm.aliases or {}).get(alias)
+        if current is None:
+            raise ModelNotFound(
+                f"Model {name!r} has no alias {alias!r} to roll back."
+                + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else "")
+            )
+        history = _history(rm, alias)
+        existing = {str(v.version) for v in _all_versions(name)}
+        while history and (history[-1] not in existing or history[-1] == str(current)):
+            history.pop()  # skip deleted versions and no-op entries
+        if not history:
+            raise BadInput(
+                f"{name}@{alias} (version {current}) has no earlier holder to roll back to."
+            )
+        target = history.pop()
+        c = store.client()
+        with store.translate_errors():
+            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history))
+            c.set_registered_model_alias(name, alias, target)
+    return PromotionResult(name=name, alias=alias, version=target, previous=str(current),
+                           gates=[], action="rollback")
+
+
+def _alias_lock(name: str, alias: str) -> Any:
+    from ..locks import registry_lock
+
+    return registry_lock(f"{name}@{alias}")
+
+
+def _history(rm: Any, alias: str) -> list[str]:
+    raw = (rm.tags or {}).get(ALIAS_HISTORY + alias)
+    if not raw:
+        return []
+    try:
+        return [str(v) for v in json.loads(raw)]
+    except ValueError:
+        return []
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+

@@ -1,0 +1,247 @@
+"""Reading the registry: resolve references, load (integrity-checked), browse, lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import store
+from ..errors import BadInput, IntegrityError, ModelNotFound, did_you_mean
+from ..refs import ModelRef, check_name, parse_ref
+from ..reports.registry import Lineage, ModelsTable, VersionsTable
+from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
+                   TAG_THRESHOLD)
+
+# Written by MLflow into a downloaded registered model, never stored: not part of the hash.
+_DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
+
+
+# --------------------------------------------------------------------------------- resolve
+def resolve(ref: str | ModelRef) -> Any:
+    """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
+    r = parse_ref(ref)
+    c = store.client()
+    rm = _require_model(r.name)
+    if r.version:
+        try:
+            return store.read(c.get_model_version, r.name, r.version)
+        except ModelNotFound:
+            known = [str(v.version) for v in _all_versions(r.name)]
+            raise ModelNotFound(
+                f"Model {r.name!r} has no version {r.version}; versions: "
+                f"{', '.join(known) or 'none'}."
+            ) from None
+    if r.alias:
+        aliases = rm.aliases or {}
+        if r.alias not in aliases:
+            raise ModelNotFound(
+                f"Model {r.name!r} has no alias {r.alias!r}."
+                + (did_you_mean(r.alias, aliases, what="Aliases") if aliases else
+                   " It has no aliases yet; set one with %nbt promote NAME VERSION --alias A.")
+            )
+        return store.read(c.get_model_version_by_alias, r.name, r.alias)
+    latest = _all_versions(r.name)
+    if not latest:
+        raise ModelNotFound(f"Model {r.name!r} has no versions yet; register one first.")
+    return latest[0]
+
+
+def _require_model(name: str) -> Any:
+    c = store.client()
+    try:
+        return store.read(c.get_registered_model, name)
+    except ModelNotFound:
+        known = [m.name for m in store.read(c.search_registered_models, max_results=1000)]
+        raise ModelNotFound(
+            f"No model named {name!r}." + (did_you_mean(name, known) if known else
+                                          " No models are registered yet; use %nbt register.")
+        ) from None
+
+
+def _all_versions(name: str) -> list[Any]:
+    c = store.client()
+    versions = store.read(c.search_model_versions, f"name='{name}'", max_results=10000)
+    return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+
+def run_metrics(mv: Any) -> dict[str, float]:
+    """The metrics logged on a version (on the run that logged it)."""
+    if not mv.run_id:
+        return {}
+    return dict(store.read(store.client().get_run, mv.run_id).data.metrics)
+
+
+def log_version_metrics(ref: str | ModelRef, metrics: Mapping[str, float]) -> Any:
+    """Log ``metrics`` onto a version so that :func:`promote` gates can read them."""
+    mv = resolve(ref)
+    metrics = _check_metrics(metrics)
+    with store.translate_errors():
+        _log_batch(mv.run_id, {}, metrics)
+    return mv
+
+
+def set_version_tag(ref: str | ModelRef, key: str, value: str) -> Any:
+    mv = resolve(ref)
+    with store.translate_errors():
+        store.client().set_model_version_tag(mv.name, mv.version, key, str(value))
+    return mv
+
+
+def read_artifact_text(mv: Any, artifact: str) -> str | None:
+    """A text artefact of the version's run (``nbt/profile.json`` ...) or None when absent."""
+    if not mv.run_id:
+        return None
+    mlflow = store.mlflow_module()
+    with tempfile.TemporaryDirectory(prefix="nbt-art-") as tmp:
+        try:
+            with store.translate_errors():
+                path = mlflow.artifacts.download_artifacts(
+                    run_id=mv.run_id, artifact_path=artifact, dst_path=tmp
+                )
+        except Exception as exc:  # absent artefact: MLflow raises OSError/MlflowException
+            if isinstance(exc, store.StoreUnavailable):
+                raise
+            return None
+        return Path(path).read_text()
+
+
+# --------------------------------------------------------------------------------- load
+def load(ref: str | ModelRef) -> Any:
+    """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact)."""
+    mv = resolve(ref)
+    mlflow = store.mlflow_module()
+    expected = (mv.tags or {}).get(TAG_SHA)
+    with tempfile.TemporaryDirectory(prefix="nbt-load-") as tmp:
+        with store.translate_errors():
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=tmp))
+        if expected:
+            actual = tree_sha256(local)
+            if actual != expected:
+                raise IntegrityError(
+                    f"The stored files of {mv.name}/{mv.version} changed since registration "
+                    f"(sha256 {actual[:12]}... != recorded {expected[:12]}...); refusing to load. "
+                    "Re-register the model from its source."
+                )
+        import mlflow.sklearn
+
+        with store.translate_errors():
+            model = mlflow.sklearn.load_model(str(local))
+    try:
+        model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version
+    except AttributeError:  # pragma: no cover
+        pass
+    return model
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in metrics.items():
+        try:
+            out[str(k)] = float(v)
+        except (TypeError, ValueError):
+            raise BadInput(f"Metric {k!r} must be a number, got {v!r}.") from None
+    return out
+
+
+def _log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]) -> None:
+    if not params and not metrics:
+        return
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    store.client().log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+        params=[Param(k, v) for k, v in params.items()],
+    )
+
+
+def tree_sha256(root: Path) -> str:
+    """sha256 over every file under ``root``: its relative path and the sha256 of its bytes."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _DOWNLOAD_ONLY):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        h.update(f"{path.relative_to(root).as_posix()}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+
+# --------------------------------------------------------------------------------- browse
+def models() -> ModelsTable:
+    """Registered models: name, latest version, aliases, last update."""
+    c = store.client()
+    rows = []
+    for rm in store.read(c.search_registered_models, max_results=1000):
+        if rm.name.startswith("nbt-lock."):  # a held nbtoolkit.locks marker, not a model
+            continue
+        versions = _all_versions(rm.name)
+        rows.append({
+            "name": rm.name,
+            "latest_version": str(versions[0].version) if versions else None,
+            "versions": len(versions),
+            "aliases": {a: str(v) for a, v in (rm.aliases or {}).items()},
+            "last_updated": _ts(rm.last_updated_timestamp),
+        })
+    return ModelsTable(sorted(rows, key=lambda r: r["name"]))
+
+
+def versions(name: str) -> VersionsTable:
+    """Versions of ``name`` with metrics, aliases, data fingerprint and created time."""
+    check_name(name)
+    rm = _require_model(name)
+    held: dict[str, list[str]] = {}
+    for alias, version in (rm.aliases or {}).items():
+        held.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in _all_versions(name):
+        tags = mv.tags or {}
+        rows.append({
+            "version": str(mv.version),
+            "aliases": sorted(held.get(str(mv.version), [])),
+            "created": _ts(mv.creation_timestamp),
+            "metrics": run_metrics(mv),
+            "data_fingerprint": tags.get(TAG_FINGERPRINT),
+            "threshold": tags.get(TAG_THRESHOLD),
+            "run_id": mv.run_id,
+        })
+    return VersionsTable(name, rows)
+
+
+def lineage(ref: str | ModelRef) -> Lineage:
+    """Where a version came from: data, schema, params, metrics, code, notebook, pipeline run."""
+    mv = resolve(ref)
+    tags = mv.tags or {}
+    params: dict[str, str] = {}
+    metrics: dict[str, float] = {}
+    if mv.run_id:
+        run = store.read(store.client().get_run, mv.run_id)
+        params, metrics = dict(run.data.params), dict(run.data.metrics)
+    schema_text = read_artifact_text(mv, SCHEMA_ARTIFACT)
+    return Lineage(
+        name=mv.name,
+        version=mv.version,
+        aliases=list(mv.aliases or []),
+        created=_ts(mv.creation_timestamp),
+        data_fingerprint=tags.get(TAG_FINGERPRINT),
+        schema=json.loads(schema_text) if schema_text else None,
+        params=params,
+        metrics=metrics,
+        git_commit=tags.get(TAG_GIT),
+        notebook=tags.get(TAG_NOTEBOOK),
+        pipeline_run=tags.get(TAG_PIPELINE_RUN),
+        run_id=mv.run_id,
+        artifact_sha256=tags.get(TAG_SHA),
+        tags={k: v for k, v in tags.items()},
+    )
+
+
+def _ts(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))

@@ -1,0 +1,17 @@
+"""Where a version's metadata lives: MLflow tag keys and run-artefact paths."""
+
+from __future__ import annotations
+
+TAG_SHA = "nbt.artifact_sha256"
+TAG_FINGERPRINT = "nbt.data_fingerprint"
+TAG_GIT = "nbt.git_commit"
+TAG_NOTEBOOK = "nbt.notebook"
+TAG_PIPELINE_RUN = "nbt.pipeline_run"
+TAG_THRESHOLD = "nbt.threshold"
+TAG_TASK = "nbt.task"
+ALIAS_HISTORY = "nbt.alias_history."
+SCHEMA_ARTIFACT = "nbt/schema.json"
+PROFILE_ARTIFACT = "nbt/profile.json"
+CONTRACT_ARTIFACT = "nbt/contract.json"
+MODEL_ARTIFACT = "model"
+HISTORY_KEEP = 50
