@@ -1,4 +1,4 @@
-"""Data fingerprints and schema inference (the data contract grows here).
+"""Data fingerprints and the data contract: :class:`Contract` (inferred, stored, checked) and :func:`validate`.
 
 Imports pandas/numpy lazily: this module is imported by the registry, not by ``%load_ext``.
 """
@@ -50,42 +50,6 @@ def fingerprint(frame: Any, y: Any = None) -> str:
         h.update(b"|y|" + str(ys.dtype).encode())
         h.update(pd.util.hash_pandas_object(ys.reset_index(drop=True), index=False).to_numpy().tobytes())
     return h.hexdigest()
-
-
-def infer_schema(frame: Any, *, max_categories: int = 50) -> dict[str, Any]:
-    """Column names, dtypes, null rates, numeric ranges and category sets of ``frame``."""
-    import numpy as np
-    import pandas as pd
-
-    frame = as_frame(frame)
-    columns: dict[str, Any] = {}
-    for name in frame.columns:
-        s = frame[name]
-        entry: dict[str, Any] = {
-            "dtype": str(s.dtype),
-            "null_rate": float(s.isna().mean()) if len(s) else 0.0,
-        }
-        if pd.api.types.is_bool_dtype(s):
-            entry["kind"] = "boolean"
-        elif pd.api.types.is_numeric_dtype(s):
-            finite = s[np.isfinite(s.astype("float64"))] if len(s) else s
-            entry["kind"] = "numeric"
-            entry["min"] = float(finite.min()) if len(finite) else None
-            entry["max"] = float(finite.max()) if len(finite) else None
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            entry["kind"] = "datetime"
-            entry["min"] = str(s.min()) if s.notna().any() else None
-            entry["max"] = str(s.max()) if s.notna().any() else None
-        else:
-            levels = s.dropna().astype(str).unique()
-            if len(levels) <= max_categories:
-                entry["kind"] = "categorical"
-                entry["categories"] = sorted(levels.tolist())
-            else:
-                entry["kind"] = "text"
-                entry["n_unique"] = int(len(levels))
-        columns[str(name)] = entry
-    return {"n_rows": int(len(frame)), "columns": columns}
 
 
 # --------------------------------------------------------------------------------- the contract

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import nbtoolkit as nbt
-from nbtoolkit.data import Contract, as_frame, fingerprint, infer_schema, validate
+from nbtoolkit.data import Contract, as_frame, fingerprint, validate
 from nbtoolkit.errors import BadInput, ContractViolation, NotFound
 from nbtoolkit.testing import assert_valid
 
@@ -129,7 +129,7 @@ def test_bad_arguments(ref):
 
 def test_foundation_helpers_still_work(ref):
     assert fingerprint(ref) == fingerprint(ref.copy())
-    assert infer_schema(ref)["columns"]["channel"]["kind"] == "categorical"
+    assert Contract.from_frame(ref).columns["channel"]["kind"] == "categorical"
     assert as_frame(np.zeros((3, 2))).shape == (3, 2)
 
 
