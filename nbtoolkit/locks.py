@@ -46,6 +46,10 @@ def registry_lock(key: str, *, timeout: float = 60.0, stale_after: float = 120.0
                 c.create_registered_model(lock, tags={OWNER_TAG: owner},
                                           description="nbtoolkit lock; deleted when released")
             break
+        except ModelNotFound:
+            # Contention too: MLflow's store answers a duplicate name by reading the existing
+            # model, which the holder may have released in between (RESOURCE_DOES_NOT_EXIST).
+            pass
         except MlflowException as exc:
             if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
