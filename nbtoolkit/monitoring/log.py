@@ -232,6 +232,38 @@ class PredictionLog:
         reason = str(getattr(err, "orig", err)).splitlines()[0]
         return StoreUnavailable(f"The prediction log at {self.safe_url!r} failed ({reason}); nothing was written.")
 
+    def append(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows already built and checked by a batching writer (``nbt serve``) in one transaction.
+
+        Each row has the table's columns (``id, model_name, model_version, alias, ts, inputs,
+        prediction, confidence, routed_to_human``). An id already in the log rejects the whole
+        batch with :class:`BadInput`; an unreachable database raises :class:`StoreUnavailable`.
+        """
+        if not rows:
+            return 0
+        from sqlalchemy import exc
+
+        _, table = self._connect()
+        try:
+            with self._writer().begin() as conn:
+                conn.execute(table.insert(), list(rows))
+        except exc.IntegrityError:
+            raise BadInput("Some ids of the batch are already in the prediction log; nothing was written.") from None
+        except exc.OperationalError as err:
+            raise self._unavailable(err) from None
+        return len(rows)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that are already in the log."""
+        from sqlalchemy import exc
+
+        engine, table = self._connect()
+        try:
+            with engine.connect() as conn:
+                return self._existing(conn, table, [str(i) for i in ids])
+        except exc.OperationalError as err:
+            raise self._unavailable(err) from None
+
     # ------------------------------------------------------------------ reads
     def frame(
         self,
