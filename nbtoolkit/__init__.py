@@ -33,6 +33,9 @@ _API = {
     "Deployment": "monitoring",
     "monitor": "monitoring",
     "abtest": "monitoring",
+    "estimate": "estimation",
+    "calibrate": "estimation",
+    "Calibrator": "estimation",
 }
 
 __all__ = sorted(_API) + ["__version__", "load_ipython_extension"]

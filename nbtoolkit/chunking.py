@@ -1,0 +1,147 @@
+"""Chunks of a frame for estimation and drift over time: by row count, number of chunks or time.
+
+The vocabulary is NannyML's: ``chunk_size=N`` (consecutive chunks of N rows, the last one may be
+shorter), ``chunk_number=N`` (N chunks of as equal a size as possible) or ``window="1D"`` with a
+``timestamp`` column (calendar windows; empty windows are left out). One :class:`Chunker` chunks
+the reference and the analysis data the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BadInput
+
+DEFAULT_CHUNKS = 10
+_WINDOW = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk: its label, first/last row position (or timestamp), and the row positions."""
+
+    key: str
+    start: Any
+    end: Any
+    positions: Any  # numpy int array of row positions in the chunked frame
+
+    @property
+    def rows(self) -> int:
+        return len(self.positions)
+
+
+@dataclass(frozen=True)
+class Chunker:
+    """How to cut a frame into chunks; validated at construction (see :func:`chunker`)."""
+
+    chunk_size: int | None = None
+    chunk_number: int | None = None
+    window: Any = None          # pandas Timedelta or offset string
+    window_text: str | None = None
+    timestamp: str | None = None
+
+    def describe(self) -> str:
+        if self.chunk_size:
+            return f"chunks of {self.chunk_size} rows"
+        if self.window_text:
+            return f"windows of {self.window_text}"
+        return f"{self.chunk_number} chunks"
+
+    def split(self, frame: Any, *, what: str = "analysis data") -> list[Chunk]:
+        """Chunks of ``frame`` (row positions), oldest first."""
+        import numpy as np
+        import pandas as pd
+
+        n = len(frame)
+        stamps = self._stamps(frame, what) if self.timestamp else None
+        if self.window is not None:
+            order = np.argsort(stamps.to_numpy(), kind="stable")
+            sorted_stamps = stamps.iloc[order]
+            groups = pd.Series(order).groupby(
+                sorted_stamps.dt.floor(self.window).to_numpy() if isinstance(self.window, pd.Timedelta)
+                else sorted_stamps.dt.to_period(self.window).dt.start_time.to_numpy(), sort=True)
+            chunks = []
+            for start, pos in groups:
+                pos = pos.to_numpy()
+                chunks.append(Chunk(str(pd.Timestamp(start)), pd.Timestamp(stamps.iloc[pos].min()),
+                                    pd.Timestamp(stamps.iloc[pos].max()), pos))
+            return chunks
+        if self.chunk_size:
+            if self.chunk_size > n:
+                raise BadInput(f"chunk_size={self.chunk_size} is larger than the {what} ({n} rows); "
+                               f"use at most {n}, or chunk_number=.")
+            bounds = list(range(0, n, self.chunk_size)) + [n]
+        else:
+            if self.chunk_number > n:
+                raise BadInput(f"chunk_number={self.chunk_number} is more than the {n} rows of the {what}; "
+                               "use fewer chunks.")
+            bounds = [int(round(i * n / self.chunk_number)) for i in range(self.chunk_number + 1)]
+        chunks = []
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            pos = np.arange(a, b)
+            if stamps is not None:
+                start, end = pd.Timestamp(stamps.iloc[a]), pd.Timestamp(stamps.iloc[b - 1])
+            else:
+                start, end = a, b - 1
+            chunks.append(Chunk(f"[{a}:{b - 1}]", start, end, pos))
+        return chunks
+
+    def _stamps(self, frame: Any, what: str) -> Any:
+        import pandas as pd
+
+        if self.timestamp not in frame.columns:
+            raise BadInput(f"The timestamp column {self.timestamp!r} is not in the {what}; "
+                           f"columns: {', '.join(map(str, list(frame.columns)[:12]))}.")
+        try:
+            stamps = pd.to_datetime(frame[self.timestamp]).reset_index(drop=True)
+        except (TypeError, ValueError):
+            raise BadInput(f"The timestamp column {self.timestamp!r} of the {what} does not hold dates.") from None
+        if stamps.isna().any():
+            raise BadInput(f"The timestamp column {self.timestamp!r} of the {what} has "
+                           f"{int(stamps.isna().sum())} missing value(s); fill or drop them.")
+        return stamps
+
+
+def chunker(*, chunk_size: Any = None, chunk_number: Any = None, window: Any = None,
+            timestamp: str | None = None) -> Chunker:
+    """Validate the chunking arguments (at most one of the three; default 10 chunks)."""
+    given = [k for k, v in (("chunk_size", chunk_size), ("chunk_number", chunk_number),
+                            ("window", window)) if v is not None]
+    if len(given) > 1:
+        raise BadInput(f"Give one of chunk_size, chunk_number or window, not {' and '.join(given)}.")
+    for name, value in (("chunk_size", chunk_size), ("chunk_number", chunk_number)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int,)) and not (
+                hasattr(value, "is_integer") and float(value).is_integer()):
+            raise BadInput(f"{name} must be a positive whole number, got {value!r}.")
+        if int(value) <= 0:
+            raise BadInput(f"{name} must be a positive whole number, got {value!r}.")
+    if window is not None:
+        text = str(window)
+        if not _WINDOW.match(text):
+            raise BadInput(f"Cannot read the window {window!r}: give a number with a unit, such as "
+                           "'1h', '1D', '7D' or '1W'.")
+        if timestamp is None:
+            raise BadInput(f"window={window!r} needs timestamp='COLUMN' naming the time column.")
+        import pandas as pd
+
+        try:
+            td: Any = pd.Timedelta(text.strip())
+        except (TypeError, ValueError):
+            td = None
+        if td is None:  # calendar periods: 1M (month), 1Y ...
+            try:
+                pd.Period("2000-01-01", freq=text.strip())
+                td = text.strip()
+            except (TypeError, ValueError):
+                raise BadInput(f"Cannot read the window {window!r}: use a duration such as '1h', '1D' "
+                               "or '7D', or a calendar period such as '1M'.") from None
+        elif td <= pd.Timedelta(0):
+            raise BadInput(f"The window must be positive, got {window!r}.")
+        return Chunker(window=td, window_text=text.strip(), timestamp=timestamp)
+    if chunk_size is not None:
+        return Chunker(chunk_size=int(chunk_size), timestamp=timestamp)
+    return Chunker(chunk_number=int(chunk_number or DEFAULT_CHUNKS), timestamp=timestamp)

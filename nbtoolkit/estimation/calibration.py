@@ -1,0 +1,164 @@
+"""Per-class probability calibration fitted on a labelled reference period, stored as JSON.
+
+As NannyML's CBPE does: one isotonic regression per class (one-vs-rest) of the model's
+probability against the true outcome, used only when it helps — the expected calibration error
+(ECE, 10 equal-count bins) of isotonic on held-out splits of the reference (10 stratified shuffle
+splits, 10 % held out) must beat that of the raw probabilities; otherwise the class keeps its raw
+probabilities. Multiclass calibrated probabilities are renormalised to sum to 1.
+
+A fitted isotonic regression is a monotone step function; it is stored as its breakpoints
+(``x``, ``y``) and applied with linear interpolation (as scikit-learn does), so a calibrator is a
+few KB of JSON — no pickle — and can live with a model version (``nbt/calibrator.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import BadInput
+
+FORMAT = "nbtoolkit.calibrator/1"
+ECE_BINS = 10
+SPLITS = 10
+MIN_ROWS = 20          # fewer labelled reference rows of a class than this: no calibration
+
+
+class Calibrator:
+    """Maps raw class probabilities to calibrated ones; see the module docstring.
+
+    Attributes
+    ----------
+    classes : list of str, the class labels in the order of the probability columns
+    maps : dict class -> ``{"x": [...], "y": [...]}`` or None (raw probabilities kept)
+    components : reference statistics for sampling-error bands (see :mod:`.metrics`)
+    """
+
+    def __init__(self, classes: list[str], maps: dict[str, dict[str, list[float]] | None],
+                 components: dict[str, Any] | None = None) -> None:
+        self.classes = [str(c) for c in classes]
+        self.maps = dict(maps)
+        self.components = components or {}
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
+
+    # ------------------------------------------------------------------ fit
+    @classmethod
+    def fit(cls, proba: Any, y_true: Any, classes: list[str], *, check: bool = True) -> Calibrator:
+        """Fit on reference probabilities (n × k, columns in ``classes`` order) and labels (str).
+
+        For two classes only the positive (second) class is calibrated and the other is its
+        complement. ``check=False`` calibrates every class without the held-out ECE check.
+        """
+        import numpy as np
+
+        proba = np.asarray(proba, dtype="float64")
+        y_true = np.asarray(y_true).astype(str)
+        targets = classes[1:] if len(classes) == 2 else classes
+        maps: dict[str, Any] = {}
+        for c in targets:
+            j = classes.index(c)
+            maps[str(c)] = _fit_one(proba[:, j], (y_true == str(c)).astype("float64"), check=check)
+        return cls(classes, maps)
+
+    # ------------------------------------------------------------------ apply
+    def calibrate(self, proba: Any) -> Any:
+        """Calibrated probabilities (n × k) of raw probabilities (n × k, ``classes`` order)."""
+        import numpy as np
+
+        proba = np.asarray(proba, dtype="float64")
+        if proba.ndim != 2 or proba.shape[1] != len(self.classes):
+            raise BadInput(f"The calibrator expects {len(self.classes)} probability columns "
+                           f"({', '.join(self.classes)}), got an array of shape {proba.shape!r}.")
+        out = proba.copy()
+        if self.binary:
+            m = self.maps.get(self.classes[1])
+            if m is not None:
+                out[:, 1] = np.interp(proba[:, 1], m["x"], m["y"])
+                out[:, 0] = 1.0 - out[:, 1]
+            return out
+        for j, c in enumerate(self.classes):
+            m = self.maps.get(c)
+            if m is not None:
+                out[:, j] = np.interp(proba[:, j], m["x"], m["y"])
+        total = out.sum(axis=1, keepdims=True)
+        # A row whose calibrated probabilities are all 0 keeps its raw ones.
+        return np.where(total > 0, out / np.where(total > 0, total, 1.0), proba)
+
+    @property
+    def calibrated_classes(self) -> list[str]:
+        return [c for c, m in self.maps.items() if m is not None]
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "classes": self.classes, "maps": self.maps,
+                "components": self.components}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Calibrator:
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"Not a calibrator: the text is not JSON ({exc}).") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise BadInput(f"Not an nbtoolkit calibrator (format {found!r}, expected {FORMAT!r}).")
+        return cls(data["classes"], data["maps"], data.get("components"))
+
+    def __repr__(self) -> str:
+        return (f"<Calibrator: classes {', '.join(self.classes)}; isotonic for "
+                f"{', '.join(self.calibrated_classes) or 'none (raw probabilities were calibrated enough)'}>")
+
+
+def _fit_one(p: Any, y: Any, *, check: bool) -> dict[str, list[float]] | None:
+    """Isotonic breakpoints of y on p, or None when calibration does not help (or cannot be fitted)."""
+    import numpy as np
+
+    positives = int(y.sum())
+    if len(y) < MIN_ROWS or positives < 2 or len(y) - positives < 2 or len(np.unique(p)) < 2:
+        return None
+    if check and not _helps(p, y):
+        return None
+    return _isotonic(p, y)
+
+
+def _isotonic(p: Any, y: Any) -> dict[str, list[float]]:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, y)
+    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+
+
+def _helps(p: Any, y: Any) -> bool:
+    """Held-out ECE of isotonic-calibrated probabilities below that of the raw ones."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    splits = StratifiedShuffleSplit(n_splits=SPLITS, test_size=0.1, random_state=42)
+    raw, cal = [], []
+    for train, test in splits.split(p, y):
+        m = _isotonic(p[train], y[train])
+        raw.append(ece(y[test], p[test]))
+        cal.append(ece(y[test], np.interp(p[test], m["x"], m["y"])))
+    return float(np.mean(cal)) < float(np.mean(raw))
+
+
+def ece(y: Any, p: Any, bins: int = ECE_BINS) -> float:
+    """Expected calibration error on equal-count bins of the sorted probabilities."""
+    import numpy as np
+
+    order = np.argsort(p, kind="stable")
+    p, y = np.asarray(p)[order], np.asarray(y)[order]
+    n = len(p)
+    bins = max(1, min(bins, n // 2))
+    edges = np.linspace(0, n, bins + 1).astype(int)
+    total = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b > a:
+            total += (b - a) / n * abs(float(p[a:b].mean()) - float(y[a:b].mean()))
+    return total

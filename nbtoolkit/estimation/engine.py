@@ -1,0 +1,330 @@
+"""``estimate()``: label-free performance per chunk, calibrated on a labelled reference period."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import BadInput, did_you_mean
+from . import metrics as M
+from .calibration import Calibrator
+
+LOW_CONFIDENCE_ROWS = 50
+PROBA_TOLERANCE = 1e-3
+DEFAULT_METRICS = M.METRICS
+
+
+def estimate(
+    reference: Any,
+    analysis: Any,
+    *,
+    target: str,
+    prediction: str,
+    proba: str | Mapping[Any, str],
+    metrics: Iterable[str] | str = DEFAULT_METRICS,
+    chunk_size: int | None = None,
+    chunk_number: int | None = None,
+    window: str | None = None,
+    timestamp: str | None = None,
+    alert_sd: float = 3.0,
+    thresholds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    calibrator: Calibrator | None = None,
+) -> Any:
+    """Estimate classification performance per chunk of ``analysis`` without its labels (CBPE).
+
+    Parameters
+    ----------
+    reference : DataFrame
+        A labelled period the model was not trained on (e.g. validation or the first weeks of
+        production): ``target``, ``prediction`` and the probability column(s).
+    analysis : DataFrame
+        The period to estimate; when it also holds ``target`` (even partly), the realised value is
+        shown beside the estimate.
+    target, prediction : column names of the true and the predicted class.
+    proba : column name of the positive class's probability (binary; the positive class is the
+        larger label, e.g. 1 or True — or name it with ``{"yes": "p_yes"}``), or ``{class: column}``
+        for every class (multiclass).
+    metrics : any of ``accuracy, roc_auc, f1, precision, recall`` (macro averages for multiclass).
+    chunk_size, chunk_number, window : chunk by N rows, into N chunks (default 10) or by time
+        (``"1D"``, with ``timestamp=COLUMN``). The reference is chunked the same way.
+    alert_sd : alert limits are the mean ± ``alert_sd`` standard deviations of each metric's
+        realised value across the reference chunks (clipped to [0, 1]).
+    thresholds : ``{metric: (lower, upper)}`` overrides the learned limits (``None`` = no limit).
+    calibrator : a fitted :class:`Calibrator` (e.g. stored with a model version by
+        :func:`calibrate`); by default one is fitted on ``reference``.
+
+    Returns
+    -------
+    EstimationResult: ``.to_frame()`` (chunk, start, end, rows, metric, estimate, lower, upper,
+    realised, alert, ...), ``.plot()``, ``.alerted``.
+    """
+    from ..chunking import chunker
+    from ..data import as_frame
+    from ..reports.estimation import EstimationResult
+
+    wanted = _metrics(metrics)
+    chunks_of = chunker(chunk_size=chunk_size, chunk_number=chunk_number, window=window, timestamp=timestamp)
+    try:
+        k = float(alert_sd)
+    except (TypeError, ValueError):
+        k = -1.0
+    if not k > 0:
+        raise BadInput(f"alert_sd must be a positive number of standard deviations, got {alert_sd!r}.")
+    limits_override = _threshold_overrides(thresholds, wanted)
+    ref = as_frame(reference, what="reference data")
+    cur = as_frame(analysis, what="analysis data")
+    spec = _Spec.of(ref, target=target, prediction=prediction, proba=proba)
+    ref_data = spec.extract(ref, "reference data", labels="required")
+    cur_data = spec.extract(cur, "analysis data", labels="optional")
+    cur_chunks = chunks_of.split(cur, what="analysis data")
+    notes: list[str] = []
+    try:
+        ref_chunks = chunks_of.split(ref, what="reference data")
+    except BadInput as exc:
+        ref_chunks = []
+        notes.append(f"No alert limits learned: {exc}")
+
+    if calibrator is None:
+        calibrator = Calibrator.fit(ref_data["raw"], [spec.classes[i] for i in ref_data["y"]], spec.classes)
+    elif list(calibrator.classes) != spec.classes:
+        raise BadInput(f"The calibrator was fitted on classes {calibrator.classes!r}, the data has "
+                       f"{spec.classes!r}; refit it on this model's reference data.")
+    comps = calibrator.components or M.components(ref_data["y"], ref_data["raw"], ref_data["pred"], spec.classes)
+    if not calibrator.components:
+        calibrator.components = comps
+    ref_data["cal"] = calibrator.calibrate(ref_data["raw"])
+    cur_data["cal"] = calibrator.calibrate(cur_data["raw"])
+
+    limits = {}
+    for metric in wanted:
+        if metric in limits_override:
+            limits[metric] = limits_override[metric]
+            continue
+        values = [M.realised(metric, ref_data["y"][c.positions], ref_data["raw"][c.positions],
+                             ref_data["pred"][c.positions], spec.classes) for c in ref_chunks]
+        limits[metric] = _learned(values, k)
+
+    rows = []
+    for period, data, chunks in (("reference", ref_data, ref_chunks), ("analysis", cur_data, cur_chunks)):
+        for chunk in chunks:
+            rows += _chunk_rows(period, chunk, data, spec.classes, wanted, comps, limits)
+    small = [r for r in rows if r["period"] == "analysis" and r["low_confidence"] and r["metric"] == wanted[0]]
+    if small:
+        notes.append(f"{len(small)} analysis chunk(s) have fewer than {LOW_CONFIDENCE_ROWS} rows; their "
+                     "estimates are marked low_confidence (wide bands).")
+    return EstimationResult(rows=rows, metrics=list(wanted), classes=spec.classes,
+                            chunking=chunks_of.describe(), calibrated=calibrator.calibrated_classes,
+                            alert_sd=k, notes=notes, n_reference=len(ref), n_analysis=len(cur))
+
+
+def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str], wanted: list[str],
+                comps: dict[str, Any], limits: dict[str, tuple[float | None, float | None]]) -> list[dict]:
+    pos = chunk.positions
+    pred, raw, cal = data["pred"][pos], data["raw"][pos], data["cal"][pos]
+    y = data["y"][pos] if data["y"] is not None else None
+    known = y >= 0 if y is not None else None
+    labelled = int(known.sum()) if known is not None else 0
+    out = []
+    for metric in wanted:
+        est = M.expected(metric, cal, raw, pred, classes)
+        se = M.standard_error(comps[metric], chunk.rows)
+        real = math.nan
+        if labelled:
+            real = M.realised(metric, y[known], raw[known], pred[known], classes)
+        low, high = limits.get(metric, (None, None))
+        alert = not math.isnan(est) and ((low is not None and est < low) or (high is not None and est > high))
+        out.append({
+            "period": period, "chunk": chunk.key, "start": chunk.start, "end": chunk.end,
+            "rows": chunk.rows, "metric": metric, "estimate": est,
+            "lower": max(0.0, est - M.BAND_SE * se) if not math.isnan(est) else math.nan,
+            "upper": min(1.0, est + M.BAND_SE * se) if not math.isnan(est) else math.nan,
+            "sampling_error": se, "realised": real, "labelled": labelled,
+            "alert_lower": low, "alert_upper": high, "alert": bool(alert),
+            "low_confidence": chunk.rows < LOW_CONFIDENCE_ROWS,
+        })
+    return out
+
+
+def _learned(values: list[float], k: float) -> tuple[float | None, float | None]:
+    import numpy as np
+
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < 2:
+        return (None, None)
+    mean, sd = float(np.mean(finite)), float(np.std(finite))
+    return (max(0.0, mean - k * sd), min(1.0, mean + k * sd))
+
+
+# ------------------------------------------------------------------------------ arguments
+def _metrics(metrics: Any) -> list[str]:
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    wanted = list(dict.fromkeys(str(m) for m in metrics))
+    if not wanted:
+        raise BadInput(f"metrics is empty; name at least one of {', '.join(M.METRICS)}.")
+    for m in wanted:
+        if m not in M.METRICS:
+            raise BadInput(f"Unknown metric {m!r} for estimation." + did_you_mean(m, M.METRICS, what="Metrics"))
+    return wanted
+
+
+def _threshold_overrides(thresholds: Any, wanted: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for metric, pair in (thresholds or {}).items():
+        if metric not in M.METRICS:
+            raise BadInput(f"thresholds names an unknown metric {metric!r}." + did_you_mean(metric, M.METRICS))
+        try:
+            low, high = pair
+            low = None if low is None else float(low)
+            high = None if high is None else float(high)
+        except (TypeError, ValueError):
+            raise BadInput(f"thresholds[{metric!r}] must be a pair (lower, upper), got {pair!r}.") from None
+        out[metric] = (low, high)
+    return out
+
+
+def label_strings(values: Any) -> Any:
+    """Labels as strings, with 1 and 1.0 (and True) spelled the same way."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(str).to_numpy(dtype=object)
+    if pd.api.types.is_numeric_dtype(s):
+        arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        finite = arr[np.isfinite(arr)]
+        ok = np.isfinite(arr)
+        integral = bool(len(finite)) and bool(np.all(finite == np.round(finite)))
+        text = (np.where(ok, arr, 0).astype(np.int64).astype(str) if integral else arr.astype(str)).astype(object)
+        text[~ok] = None
+        return text
+    text = s.astype(object).where(s.notna(), None)
+    return np.array([None if v is None else str(v) for v in text.tolist()], dtype=object)
+
+
+def _sort_labels(labels: Iterable[str]) -> list[str]:
+    labels = list(dict.fromkeys(labels))
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+class _Spec:
+    """Which columns hold what, and the class order of the probability matrix."""
+
+    def __init__(self, target: str, prediction: str, columns: dict[str, str], classes: list[str],
+                 binary_column: str | None) -> None:
+        self.target, self.prediction = target, prediction
+        self.columns, self.classes, self.binary_column = columns, classes, binary_column
+
+    @classmethod
+    def of(cls, ref: Any, *, target: str, prediction: str, proba: Any) -> _Spec:
+        for what, col in (("target", target), ("prediction", prediction)):
+            if not isinstance(col, str) or not col:
+                raise BadInput(f"{what}= must name a column, got {col!r}.")
+        if target not in ref.columns:
+            raise BadInput(f"The target column {target!r} is not in the reference data; the reference "
+                           "period needs its true labels." + did_you_mean(target, map(str, ref.columns)))
+        if prediction not in ref.columns:
+            raise BadInput(f"The prediction column {prediction!r} is not in the reference data."
+                           + did_you_mean(prediction, map(str, ref.columns)))
+        seen = [v for v in dict.fromkeys(label_strings(ref[target]).tolist()
+                                         + label_strings(ref[prediction]).tolist()) if v is not None]
+        if isinstance(proba, str):
+            classes = _sort_labels(seen)
+            if len(classes) == 1:
+                pair = {"0": ["0", "1"], "1": ["0", "1"], "False": ["False", "True"], "True": ["False", "True"]}
+                if classes[0] not in pair:
+                    raise BadInput(f"The reference has one class only ({classes[0]!r}); name the positive "
+                                   "class with proba={'CLASS': 'COLUMN'}.")
+                classes = pair[classes[0]]
+            if len(classes) > 2:
+                raise BadInput(f"proba={proba!r} names one column, but the reference has {len(classes)} "
+                               f"classes ({', '.join(classes[:8])}); pass proba={{class: column}} for each.")
+            return cls(target, prediction, {classes[1]: proba}, classes, proba)
+        if not isinstance(proba, Mapping) or not proba:
+            raise BadInput(f"proba must be a column name or a {{class: column}} dict, got {proba!r}.")
+        keys = [label_strings([k])[0] for k in proba]
+        columns = dict(zip(keys, map(str, proba.values())))
+        if len(columns) == 1:  # binary with the positive class named
+            (positive, column), = columns.items()
+            others = [c for c in _sort_labels(seen) if c != positive]
+            if len(others) > 1:
+                raise BadInput(f"proba names one class ({positive!r}) but the reference has "
+                               f"{len(others) + 1} classes; give a column for every class.")
+            negative = others[0] if others else f"not {positive}"
+            return cls(target, prediction, {positive: column}, [negative, positive], column)
+        missing = [c for c in _sort_labels(seen) if c not in columns]
+        if missing:
+            raise BadInput(f"The proba dict has no column for class(es) {missing!r} seen in the reference; "
+                           "give a probability column for every class.")
+        classes = _sort_labels(columns)
+        if len(classes) == 2:
+            return cls(target, prediction, {classes[1]: columns[classes[1]]}, classes, columns[classes[1]])
+        return cls(target, prediction, columns, classes, None)
+
+    def extract(self, frame: Any, what: str, *, labels: str) -> dict[str, Any]:
+        """Raw probability matrix, predicted and true class indices (-1: unknown) of ``frame``."""
+        import numpy as np
+
+        if len(frame) == 0:
+            raise BadInput(f"The {what} is empty; estimation needs rows.")
+        for col in [self.prediction, *self.columns.values()]:
+            if col not in frame.columns:
+                raise BadInput(f"Column {col!r} is not in the {what}." + did_you_mean(col, map(str, frame.columns)))
+        index = {c: i for i, c in enumerate(self.classes)}
+        raw = np.zeros((len(frame), len(self.classes)))
+        for c, col in self.columns.items():
+            raw[:, index[c]] = _probabilities(frame[col], col, what)
+        if self.binary_column is not None:
+            raw[:, 0] = 1.0 - raw[:, 1]
+        else:
+            sums = raw.sum(axis=1)
+            bad = np.flatnonzero(np.abs(sums - 1.0) > PROBA_TOLERANCE)
+            if len(bad):
+                raise BadInput(f"The class probabilities of the {what} do not sum to 1 (row {int(bad[0])}: "
+                               f"{float(sums[bad[0]]):.4g}, {len(bad)} row(s) in all); pass predict_proba's columns.")
+        pred = _indices(label_strings(frame[self.prediction]), index, what, self.prediction, allow_missing=False)
+        y = None
+        if self.target in frame.columns:
+            y = _indices(label_strings(frame[self.target]), index, what, self.target, allow_missing=True)
+            if labels == "required" and (y < 0).any():
+                raise BadInput(f"The reference data has {int((y < 0).sum())} row(s) without a target "
+                               f"({self.target!r}); drop them or fill in their labels.")
+        elif labels == "required":
+            raise BadInput(f"The target column {self.target!r} is not in the reference data.")
+        return {"raw": raw, "pred": pred, "y": y}
+
+
+def _probabilities(series: Any, col: str, what: str) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        raise BadInput(f"Probability column {col!r} of the {what} is {series.dtype}, not numbers in [0, 1].")
+    p = series.to_numpy(dtype="float64", na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(p) | (p < 0) | (p > 1))
+    if len(bad):
+        raise BadInput(f"Probability column {col!r} of the {what} has values outside [0, 1] "
+                       f"(row {int(bad[0])}: {p[bad[0]]!r}; {len(bad)} row(s) in all).")
+    return p
+
+
+def _indices(labels: Any, index: dict[str, int], what: str, col: str, *, allow_missing: bool) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(labels, dtype=object)
+    mapped = s.map(index)
+    missing = s.isna().to_numpy()
+    unknown = np.flatnonzero(mapped.isna().to_numpy() & ~missing)
+    if len(unknown):
+        i = int(unknown[0])
+        raise BadInput(f"Column {col!r} of the {what} holds class {s.iloc[i]!r} (row {i}), which has no "
+                       f"probability column; known classes: {', '.join(index)}.")
+    if missing.any() and not allow_missing:
+        raise BadInput(f"Column {col!r} of the {what} has a missing value at row {int(np.flatnonzero(missing)[0])}.")
+    return mapped.fillna(-1).to_numpy(dtype=np.intp)

@@ -1,0 +1,153 @@
+"""Result of :func:`nbtoolkit.estimate`: estimated (and realised) metrics per chunk, with bands."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Result, html_table
+
+_RED = "background:#fde2e1"
+_GREY = "color:#888"
+COLUMNS = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised", "alert",
+           "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence"]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+@dataclass
+class EstimationResult(Result):
+    """Per chunk × metric: estimate, its band (``lower``..``upper``), realised value, alert.
+
+    ``.alerted`` is True when an analysis chunk's estimate left its alert limits.
+    """
+
+    rows: list[dict[str, Any]]
+    metrics: list[str]
+    classes: list[str]
+    chunking: str
+    calibrated: list[str]
+    alert_sd: float = 3.0
+    notes: list[str] = field(default_factory=list)
+    n_reference: int = 0
+    n_analysis: int = 0
+
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["period"] == "analysis" and r["alert"]]
+
+    @property
+    def alerted(self) -> bool:
+        return bool(self.alerts)
+
+    @property
+    def passed(self) -> bool:
+        return not self.alerted
+
+    def to_frame(self, *, reference: bool = False) -> Any:
+        """One row per analysis chunk × metric (``reference=True`` adds the reference chunks and a
+        ``period`` column)."""
+        import pandas as pd
+
+        rows = [r for r in self.rows if reference or r["period"] == "analysis"]
+        cols = (["period"] if reference else []) + COLUMNS
+        return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "classes": self.classes, "chunking": self.chunking,
+                "calibrated": self.calibrated, "alert_sd": self.alert_sd, "notes": self.notes,
+                "n_reference": self.n_reference, "n_analysis": self.n_analysis,
+                "alerted": self.alerted,
+                "rows": [{k: _clean(v) for k, v in r.items()} for r in self.rows]}
+
+    def summary(self) -> str:
+        chunks = len({r["chunk"] for r in self.rows if r["period"] == "analysis"})
+        kind = "binary" if len(self.classes) == 2 else f"{len(self.classes)} classes"
+        cal = f"isotonic for {', '.join(self.calibrated)}" if self.calibrated else "raw probabilities"
+        verdict = (f"{len(self.alerts)} alert(s): " + ", ".join(sorted({a['metric'] for a in self.alerts}))
+                   if self.alerts else "no alerts")
+        return (f"Estimated {', '.join(self.metrics)} on {chunks} analysis chunk(s) ({self.chunking}; "
+                f"{kind}; calibration: {cal}) — {verdict}")
+
+    def __str__(self) -> str:
+        frame = self.to_frame()[["chunk", "rows", "metric", "estimate", "lower", "upper", "realised", "alert"]]
+        lines = [self.summary(), frame.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        frame = self.to_frame()
+        shown = frame[["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised",
+                       "alert", "alert_lower", "alert_upper"]]
+
+        def style(row: Any) -> str:
+            if row["alert"]:
+                return _RED
+            return _GREY if row["rows"] < 50 else ""
+
+        parts = [f"<p><b>{html.escape(self.summary())}</b></p>", html_table(shown, row_style=style)]
+        parts += [f"<p><i>note: {html.escape(n)}</i></p>" for n in self.notes]
+        return "".join(parts)
+
+    def plot(self, metrics: list[str] | str | None = None, *, reference: bool = True, axes: Any = None) -> Any:
+        """One panel per metric: estimate with its band, realised values, alert limits, alerts.
+
+        Low-confidence chunks (fewer than 50 rows) are drawn hollow; the reference chunks, grey.
+        Returns the matplotlib figure.
+        """
+        import matplotlib.pyplot as plt
+
+        wanted = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
+        frame = self.to_frame(reference=True)
+        if not reference:
+            frame = frame[frame["period"] == "analysis"]
+        if axes is None:
+            fig, axes = plt.subplots(len(wanted), 1, figsize=(8, 2.4 * len(wanted)), sharex=True, squeeze=False)
+            axes = axes[:, 0]
+        else:
+            fig = axes[0].figure
+        for ax, metric in zip(axes, wanted):
+            part = frame[frame["metric"] == metric].reset_index(drop=True)
+            x = list(range(len(part)))
+            ref = part["period"] == "reference"
+            if ref.any():
+                ax.axvspan(-0.5, ref[ref].index.max() + 0.5, color="#eee", zorder=0)
+            ax.fill_between(x, part["lower"].astype(float), part["upper"].astype(float), color="#9ecae1",
+                            alpha=0.5, label="sampling band (±3 se)", step=None)
+            ax.plot(x, part["estimate"].astype(float), "-", color="#3182bd", label="estimated", zorder=2)
+            solid = ~part["low_confidence"]
+            ax.plot([i for i in x if solid[i]], part["estimate"][solid].astype(float), "o", color="#3182bd",
+                    markersize=4, zorder=3)
+            if (~solid).any():
+                ax.plot([i for i in x if not solid[i]], part["estimate"][~solid].astype(float), "o",
+                        markerfacecolor="white", color="#3182bd", markersize=5, label="< 50 rows", zorder=3)
+            if part["realised"].notna().any():
+                ax.plot(x, part["realised"].astype(float), "s--", color="#e6550d", markersize=3.5,
+                        label="realised", zorder=2)
+            for col in ("alert_lower", "alert_upper"):
+                vals = part[col].dropna()
+                if len(vals):
+                    ax.axhline(float(vals.iloc[0]), color="#d62728", linestyle=":", linewidth=1)
+            flagged = part[part["alert"] & (part["period"] == "analysis")]
+            ax.plot(flagged.index, flagged["estimate"].astype(float), "x", color="#d62728", markersize=8,
+                    mew=2, label="alert", zorder=4)
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7, loc="lower left", ncol=3)
+        axes[0].set_title(self.summary(), fontsize=8)
+        labels = frame[frame["metric"] == wanted[0]]["chunk"].tolist()
+        step = max(1, len(labels) // 12)
+        axes[-1].set_xticks(range(0, len(labels), step))
+        axes[-1].set_xticklabels([str(label)[:16] for label in labels[::step]], rotation=30, ha="right", fontsize=7)
+        fig.tight_layout()
+        return fig
