@@ -29,6 +29,11 @@ def drift(
     multivariate: bool = False,
     raise_on_drift: bool = False,
     log: bool = True,
+    chunk_size: int | None = None,
+    chunk_number: int | None = None,
+    window: str | None = None,
+    timestamp: str | None = None,
+    threshold_sd: float = 3.0,
 ) -> Any:
     """Test every column of ``current`` for drift against a reference; return a DriftReport.
 
@@ -65,11 +70,25 @@ def drift(
         Raise :class:`~nbtoolkit.errors.CheckFailed` (carrying the report) when the dataset drifted.
     log : bool
         Log the summary to the active MLflow run when there is one.
+    chunk_size, chunk_number, window, timestamp : drift over time
+        Cut both frames into chunks of N rows, into N chunks, or by time (``window="1D"`` with
+        ``timestamp=COLUMN``) and return a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`
+        (chunk × column: statistic, threshold, drifted; plus the PCA reconstruction error with
+        ``multivariate=True``). ``threshold="reference"`` (the default there) learns each
+        column's limit as the mean + ``threshold_sd`` sd of its statistic over the reference chunks;
+        see :mod:`.timeline`.
     """
     from .. import config
     from ..data import as_frame
     from ..reports.drift import DriftReport
 
+    if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
+        from .timeline import drift_timeline
+
+        return drift_timeline(current, reference, columns=columns, method=method,
+                              threshold="reference" if threshold is None else threshold,
+                              threshold_sd=threshold_sd, chunk_size=chunk_size, chunk_number=chunk_number,
+                              window=window, timestamp=timestamp, multivariate=bool(multivariate))
     methods, default_method = _methods(method)
     thresholds, default_threshold = _thresholds(threshold)
     correction = _correction(correction)

@@ -1,0 +1,177 @@
+"""Result of drift over time: chunk × column statistics, thresholds and verdicts, and a plot."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Result, html_table
+
+_RED = "background:#fde2e1"
+COLUMNS = ["chunk", "start", "end", "rows", "column", "method", "statistic", "threshold", "drifted"]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+@dataclass
+class DriftTimeline(Result):
+    """Drift per chunk × column (``nbt.drift(..., chunk_size=N)``); ``.drifted`` when any current
+    chunk drifted in any column or in the multivariate reconstruction error."""
+
+    rows: list[dict[str, Any]]
+    columns: list[str]
+    skipped: dict[str, str]
+    chunking: str
+    threshold: str
+    threshold_sd: float = 3.0
+    multivariate: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    n_reference: int = 0
+    n_current: int = 0
+
+    @property
+    def drifted_cells(self) -> list[tuple[str, str]]:
+        """(chunk, column) pairs of the current data that drifted."""
+        return [(r["chunk"], r["column"]) for r in self.rows if r["period"] == "current" and r["drifted"]]
+
+    @property
+    def drifted_chunks(self) -> list[str]:
+        cells = {c for c, _ in self.drifted_cells}
+        cells |= {r["chunk"] for r in self._multi_rows() if r["period"] == "current" and r["drifted"]}
+        return [c for c in dict.fromkeys(r["chunk"] for r in self.rows if r["period"] == "current") if c in cells]
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.drifted_chunks)
+
+    @property
+    def passed(self) -> bool:
+        return not self.drifted
+
+    def _multi_rows(self) -> list[dict[str, Any]]:
+        return self.multivariate["rows"] if self.multivariate else []
+
+    def to_frame(self, *, reference: bool = False) -> Any:
+        """One row per current chunk × column (``reference=True``: reference chunks too, with ``period``)."""
+        import pandas as pd
+
+        cols = (["period"] if reference else []) + COLUMNS
+        return pd.DataFrame([{c: r[c] for c in cols} for r in self.rows if reference or r["period"] == "current"],
+                            columns=cols)
+
+    def multivariate_frame(self, *, reference: bool = False) -> Any:
+        import pandas as pd
+
+        cols = (["period"] if reference else []) + ["chunk", "start", "end", "rows", "reconstruction_error",
+                                                    "lower", "upper", "drifted"]
+        return pd.DataFrame([{c: r[c] for c in cols} for r in self._multi_rows()
+                             if reference or r["period"] == "current"], columns=cols)
+
+    def matrix(self) -> Any:
+        """Current chunks × columns: True where the column drifted in that chunk."""
+        frame = self.to_frame()
+        return frame.pivot(index="chunk", columns="column", values="drifted").reindex(
+            index=list(dict.fromkeys(frame["chunk"])), columns=self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        multi = None
+        if self.multivariate:
+            multi = {**{k: v for k, v in self.multivariate.items() if k != "rows"},
+                     "rows": [{k: _clean(v) for k, v in r.items()} for r in self.multivariate["rows"]]}
+        return {"chunking": self.chunking, "threshold": self.threshold, "threshold_sd": self.threshold_sd,
+                "columns": self.columns, "skipped": self.skipped, "drifted": self.drifted,
+                "drifted_cells": [list(c) for c in self.drifted_cells], "notes": self.notes,
+                "n_reference": self.n_reference, "n_current": self.n_current,
+                "rows": [{k: _clean(v) for k, v in r.items()} for r in self.rows], "multivariate": multi}
+
+    def summary(self) -> str:
+        chunks = len({r["chunk"] for r in self.rows if r["period"] == "current"})
+        how = (f"thresholds: reference mean + {self.threshold_sd:g} sd" if self.threshold == "reference"
+               else "fixed thresholds")
+        return (f"Drift over time: {chunks} chunk(s) ({self.chunking}) × {len(self.columns)} column(s), {how} — "
+                f"{len(self.drifted_cells)} drifted chunk×column cell(s) in {len(self.drifted_chunks)} chunk(s)")
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        m = self.matrix()
+        if len(m):
+            lines.append(m.replace({True: "X", False: "."}).to_string())
+        if self.multivariate:
+            lines.append(self.multivariate_frame().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        lines += [f"skipped {c}: {why}" for c, why in self.skipped.items()]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
+        m = self.matrix()
+        if len(m):
+            cells = ["<table style='border-collapse:collapse;font-size:11px'><tr><th></th>"]
+            cells += [f"<th style='padding:1px 4px;writing-mode:vertical-rl'>{html.escape(c)}</th>" for c in m.columns]
+            cells.append("</tr>")
+            for chunk, row in m.iterrows():
+                cells.append(f"<tr><td style='padding:1px 6px'>{html.escape(str(chunk))}</td>")
+                cells += [f"<td style='width:14px;{_RED if v else 'background:#e3f6e5'}'></td>" for v in row]
+                cells.append("</tr>")
+            cells.append("</table>")
+            parts.append("".join(cells))
+        if self.multivariate:
+            mf = self.multivariate_frame()
+            parts.append(f"<p>Multivariate: {html.escape(self.multivariate['method'])} "
+                         f"({self.multivariate['components']} components of {self.multivariate['columns']})</p>")
+            parts.append(html_table(mf, row_style=lambda r: _RED if r["drifted"] else ""))
+        parts += [f"<p><i>skipped {html.escape(c)}: {html.escape(w)}</i></p>" for c, w in self.skipped.items()]
+        return "".join(parts)
+
+    def plot(self, columns: list[str] | str | None = None, *, max_columns: int = 8) -> Any:
+        """The multivariate error (when computed) and each column's statistic per chunk, with its
+        threshold; drifted chunks in red, the reference period shaded. Returns the figure."""
+        import matplotlib.pyplot as plt
+
+        frame = self.to_frame(reference=True)
+        if columns is None:
+            drifted = [c for c in self.columns if frame[(frame.column == c) & (frame.period == "current")].drifted.any()]
+            columns = (drifted + [c for c in self.columns if c not in drifted])[:max_columns]
+        elif isinstance(columns, str):
+            columns = [columns]
+        panels = (["(multivariate)"] if self.multivariate else []) + list(columns)
+        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.6 * len(panels) + 0.6), sharex=True, squeeze=False)
+        for ax, name in zip(axes[:, 0], panels):
+            if name == "(multivariate)":
+                part = self.multivariate_frame(reference=True)
+                y, low, high = part["reconstruction_error"], part["lower"], part["upper"]
+                label = "PCA error"
+            else:
+                part = frame[frame.column == name].reset_index(drop=True)
+                y, low, high = part["statistic"], None, part["threshold"]
+                label = f"{name} ({part['method'].iloc[0]})" if len(part) else name
+            x = list(range(len(part)))
+            ref = part["period"] == "reference"
+            if ref.any():
+                ax.axvspan(-0.5, ref[ref].index.max() + 0.5, color="#eee", zorder=0)
+            ax.plot(x, y.astype(float), "-o", color="#3182bd", markersize=3)
+            for bound in (low, high):
+                if bound is not None and bound.notna().any():
+                    ax.plot(x, bound.astype(float), ":", color="#d62728", linewidth=1)
+            hits = part.index[part["drifted"] & (part["period"] == "current")]
+            ax.plot(hits, y.iloc[hits].astype(float), "o", color="#d62728", markersize=6)
+            ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
+            ax.tick_params(labelsize=7)
+        axes[0, 0].set_title(self.summary(), fontsize=8)
+        labels = self.multivariate_frame(reference=True)["chunk"].tolist() if self.multivariate else \
+            frame[frame.column == panels[-1]]["chunk"].tolist()
+        step = max(1, len(labels) // 12)
+        axes[-1, 0].set_xticks(range(0, len(labels), step))
+        axes[-1, 0].set_xticklabels([str(lab)[:16] for lab in labels[::step]], rotation=30, ha="right", fontsize=7)
+        fig.tight_layout()
+        return fig

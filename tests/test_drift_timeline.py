@@ -1,0 +1,132 @@
+"""Drift over time: nbt.drift(..., chunk_size=N | window=..., threshold="reference")."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nbtoolkit as nbt
+from nbtoolkit.drift import Profile
+from nbtoolkit.drift.timeline import statistic, without
+from nbtoolkit.errors import BadInput
+from nbtoolkit.examples.synthetic import DRIFTED, drift_frame
+
+
+@pytest.fixture(scope="module")
+def frames():
+    ref = drift_frame(40_000, 1, drifted=False)
+    cur = pd.concat([drift_frame(4_000, 10 + i, drifted=i >= 5) for i in range(10)], ignore_index=True)
+    return ref, cur
+
+
+def test_timeline_flags_the_drifted_columns_after_the_change(frames):
+    ref, cur = frames
+    result = nbt.drift(cur, ref, chunk_size=4_000, threshold="reference", log=False)
+    frame = result.to_frame()
+    assert list(frame.columns) == ["chunk", "start", "end", "rows", "column", "method", "statistic",
+                                   "threshold", "drifted"]
+    assert len(frame) == 10 * 20
+    after = frame[frame["start"] >= 20_000]
+    for col in DRIFTED:                                   # every drifted column in every later chunk
+        assert after[after.column == col]["drifted"].all(), col
+    before = frame[frame["start"] < 20_000]
+    false_alarms = before["drifted"].mean()
+    assert false_alarms < 0.1
+    others = after[~after.column.isin(DRIFTED)]
+    assert others["drifted"].mean() < 0.1
+    assert result.drifted and set(result.matrix().columns) == set(ref.columns)
+    assert {m for m in frame["method"]} == {"ks", "chisquare"}
+
+
+def test_thresholds_are_learned_from_reference_chunks(frames):
+    ref, cur = frames
+    result = nbt.drift(cur, ref, chunk_size=4_000, threshold_sd=2.0, columns=["num_5"], log=False)
+    frame = result.to_frame(reference=True)
+    reference = frame[frame.period == "reference"]["statistic"]
+    assert frame["threshold"].iloc[0] == pytest.approx(reference.mean() + 2.0 * reference.std(ddof=0))
+    wider = nbt.drift(cur, ref, chunk_size=4_000, threshold_sd=6.0, columns=["num_5"], log=False)
+    assert wider.to_frame()["threshold"].iloc[0] > frame["threshold"].iloc[0]
+
+
+def test_fixed_threshold_and_methods(frames):
+    ref, cur = frames
+    result = nbt.drift(cur, ref, chunk_number=5, threshold=0.1, method="jensenshannon",
+                       columns=["num_0", "cat_0", "cat_1"], log=False)
+    frame = result.to_frame()
+    assert (frame["threshold"] == 0.1).all() and (frame["method"] == "jensenshannon").all()
+    assert result.threshold == "fixed"
+
+
+def test_reference_chunk_statistic_uses_the_rest_of_the_reference(frames):
+    """Taking a chunk's counts out of the reference profile equals profiling the other rows."""
+    ref, _ = frames
+    profile = Profile.from_frame(ref)
+    chunk = Profile.from_frame(ref.iloc[:4_000], like=profile)
+    rest = Profile.from_frame(ref.iloc[4_000:], like=profile)
+    for name in ("num_0", "count_1", "cat_2"):
+        left = without(profile.columns[name], chunk.columns[name])
+        assert left["counts"] == rest.columns[name]["counts"]
+        for method in ("ks", "jensenshannon") if name != "cat_2" else ("chisquare", "psi"):
+            assert statistic(method, left, chunk.columns[name]) == pytest.approx(
+                statistic(method, rest.columns[name], chunk.columns[name]))
+
+
+def test_multivariate_reconstruction_error_sees_a_changed_correlation():
+    rng = np.random.default_rng(0)
+
+    def correlated(n, rho):
+        a = rng.normal(size=n)
+        b = rho * a + np.sqrt(1 - rho ** 2) * rng.normal(size=n)
+        return pd.DataFrame({"a": a, "b": b, "c": rng.normal(size=n)})
+
+    ref = correlated(20_000, 0.9)
+    cur = pd.concat([correlated(2_000, 0.9), correlated(2_000, 0.9), correlated(2_000, -0.9),
+                     correlated(2_000, -0.9)], ignore_index=True)
+    result = nbt.drift(cur, ref, chunk_size=2_000, multivariate=True, log=False)
+    multi = result.multivariate_frame()
+    assert multi["drifted"].tolist() == [False, False, True, True]
+    # marginals unchanged: no single column flags the correlation flip reliably
+    assert result.to_frame()["drifted"].mean() < 0.25
+    assert result.multivariate["method"] == "PCA reconstruction error"
+
+
+def test_window_chunks_and_views(frames):
+    ref, cur = frames
+    ts = lambda n: pd.Timestamp("2026-03-01") + pd.to_timedelta(np.arange(n) * 60, unit="s")  # noqa: E731
+    result = nbt.drift(cur.assign(ts=ts(len(cur))), ref.assign(ts=ts(len(ref))), window="1D", timestamp="ts",
+                       columns=["num_0", "cat_0"], multivariate=True, log=False)
+    frame = result.to_frame()
+    assert frame["rows"].groupby(frame["chunk"]).first().sum() == len(cur)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["multivariate"]["rows"] and "drifted_cells" in data
+    assert "Drift over time" in str(result) and "<table" in result._repr_html_()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    assert len(result.plot().axes) == 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"chunk_size": 0}, "chunk_size must be a positive whole number"),
+    ({"chunk_size": 100_000}, "larger than the current data"),
+    ({"window": "7", "timestamp": "ts"}, "number with a unit"),
+    ({"chunk_size": 1000, "threshold": "learned"}, "threshold must be 'reference'"),
+    ({"chunk_size": 1000, "threshold_sd": 0}, "threshold_sd must be a positive number"),
+    ({"chunk_size": 1000, "method": "ks", "columns": ["cat_0"]}, "needs a numeric column"),
+    ({"chunk_size": 1000, "columns": ["nope"]}, "Unknown column 'nope'"),
+    ({"chunk_size": 40_000}, "at least 2 reference chunks"),
+])
+def test_bad_input(frames, kwargs, message):
+    ref, cur = frames
+    with pytest.raises(BadInput) as err:
+        nbt.drift(cur, ref, log=False, **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_profile_reference_needs_the_frame(frames):
+    ref, cur = frames
+    with pytest.raises(BadInput, match="needs the reference frame"):
+        nbt.drift(cur, Profile.from_frame(ref), chunk_size=4_000, log=False)
