@@ -30,7 +30,8 @@ def test_register_stores_everything(nbt_home, iris, iris_model):
     assert tags["team"] == "a"
     lin = nbt.lineage("iris@champion")
     assert lin.metrics == {"accuracy": 0.97}
-    assert lin.params == {"C": "1.0"}
+    assert lin.params["C"] == "1.0"  # given, and the hyperparameters (get_params) beside it
+    assert lin.params["max_iter"] == "500"
     assert set(lin.schema["columns"]) == set(X.columns)
     assert lin.schema["columns"]["sepal_length"]["kind"] == "numeric"
     # stored inside the configured home, not in the cwd

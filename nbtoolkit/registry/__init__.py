@@ -1,6 +1,8 @@
 """Versioning on MLflow: register, load, promote, rollback, models, versions, lineage.
 
-A registered version carries, as MLflow model-version tags (``nbt.*``), everything needed to
+Models are stored in a safe format per kind (:mod:`.formats`: skops with an allow-list of
+trusted types, XGBoost/LightGBM in their own files; cloudpickle only when asked). A registered
+version carries, as MLflow model-version tags (``nbt.*``), everything needed to
 trust it later: the sha256 of its stored files (checked on every :func:`load`), the data
 fingerprint, git commit and notebook. Its schema and drift profile are JSON artefacts of the run
 that logged it (``nbt/schema.json``, ``nbt/profile.json``); its metrics are that run's metrics,
@@ -16,17 +18,16 @@ The package: :mod:`.versioning` (register), :mod:`.lookup` (resolve, load, brows
 from __future__ import annotations
 
 from .aliases import Gate, _history, check_gates, promote, rollback  # noqa: F401  (_history: tests)
-from .lookup import (lineage, load, log_version_metrics, models,
-                     read_artifact_text, resolve, run_metrics, set_version_tag, tree_sha256, versions)
+from .lookup import lineage, load, models, read_artifact_text, resolve, run_metrics, tree_sha256, versions
 from .tags import (ALIAS_HISTORY, CONTRACT_ARTIFACT, HISTORY_KEEP, MODEL_ARTIFACT, PROFILE_ARTIFACT,
                    SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
-                   TAG_TASK, TAG_THRESHOLD)
-from .versioning import git_commit, pip_requirements, register
+                   TAG_FLAVOR, TAG_FORMAT, TAG_TASK, TAG_THRESHOLD, TAG_TRAINING_RUN, TAG_TRUSTED, TAG_UNSAFE)
+from .versioning import git_commit, log_version_metrics, pip_requirements, register, set_version_tag
 
 __all__ = [
     "ALIAS_HISTORY", "CONTRACT_ARTIFACT", "Gate", "HISTORY_KEEP", "MODEL_ARTIFACT", "PROFILE_ARTIFACT",
     "SCHEMA_ARTIFACT", "TAG_FINGERPRINT", "TAG_GIT", "TAG_NOTEBOOK", "TAG_PIPELINE_RUN", "TAG_SHA",
-    "TAG_TASK", "TAG_THRESHOLD", "check_gates", "git_commit", "lineage", "load", "log_version_metrics",
+    "TAG_FLAVOR", "TAG_FORMAT", "TAG_TASK", "TAG_THRESHOLD", "TAG_TRAINING_RUN", "TAG_TRUSTED", "TAG_UNSAFE", "check_gates", "git_commit", "lineage", "load", "log_version_metrics",
     "models", "pip_requirements", "promote", "read_artifact_text", "register", "resolve", "rollback",
     "run_metrics", "set_version_tag", "tree_sha256", "versions",
 ]

@@ -62,15 +62,32 @@ def check_gates(mv: Any, gates: Sequence[str | Gate]) -> list[dict[str, Any]]:
         if g.metric == "beats":
             rows.append(_beats_gate(mv, str(g.value)))
             continue
-        if g.metric not in metrics:
-            raise BadInput(
-                f"Gate {str(g)!r}: version {mv.name}/{mv.version} has no metric {g.metric!r}."
-                + (did_you_mean(g.metric, metrics, what="Its metrics") if metrics else
-                   " It has no metrics; log some with %nbt evaluate ... --log or --metric k=v.")
-            )
-        observed = metrics[g.metric]
+        observed = metrics[gate_metric(g, metrics, f"{mv.name}/{mv.version}")]
         rows.append({"gate": str(g), "observed": observed, "passed": bool(_OPS[g.op](observed, g.value))})
     return rows
+
+
+def gate_metric(gate: Gate, metrics: dict[str, float], where: str) -> str:
+    """The metric a gate reads: its exact name, else the one ``DATASET.NAME`` that ends with it.
+
+    Metrics given at registration keep their names (``accuracy``); ``evaluate --log`` writes
+    ``DATASET.METRIC`` (``test.accuracy``). A bare name that more than one of them could mean is
+    refused with the candidates, rather than silently picking one.
+    """
+    name = gate.metric
+    candidates = [k for k in metrics if k == name or k.endswith("." + name)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise BadInput(
+            f"Gate {str(gate)!r} is ambiguous on {where}: {name!r} could be "
+            f"{', '.join(sorted(candidates))}; name one, e.g. '{sorted(candidates)[-1]}{gate.op}{gate.value:g}'."
+        )
+    raise BadInput(
+        f"Gate {str(gate)!r}: version {where} has no metric {name!r}."
+        + (did_you_mean(name, metrics, what="Its metrics") if metrics else
+           " It has no metrics; log some with %nbt evaluate ... --log or --metric k=v.")
+    )
 
 
 def _beats_gate(mv: Any, other: str) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Reading the registry: resolve references, load (integrity-checked), browse, lineage."""
+"""Reading the registry: resolve references, load (integrity-checked), browse, lineage.
+
+Nothing here writes; the writers (register, metrics and tags on a version) are in
+:mod:`.versioning`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..errors import BadInput, IntegrityError, ModelNotFound, did_you_mean
+from ..errors import IntegrityError, ModelNotFound, did_you_mean
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable
 from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
@@ -76,22 +80,6 @@ def run_metrics(mv: Any) -> dict[str, float]:
     return dict(store.read(store.client().get_run, mv.run_id).data.metrics)
 
 
-def log_version_metrics(ref: str | ModelRef, metrics: Mapping[str, float]) -> Any:
-    """Log ``metrics`` onto a version so that :func:`promote` gates can read them."""
-    mv = resolve(ref)
-    metrics = _check_metrics(metrics)
-    with store.translate_errors():
-        _log_batch(mv.run_id, {}, metrics)
-    return mv
-
-
-def set_version_tag(ref: str | ModelRef, key: str, value: str) -> Any:
-    mv = resolve(ref)
-    with store.translate_errors():
-        store.client().set_model_version_tag(mv.name, mv.version, key, str(value))
-    return mv
-
-
 def read_artifact_text(mv: Any, artifact: str) -> str | None:
     """A text artefact of the version's run (``nbt/profile.json`` ...) or None when absent."""
     if not mv.run_id:
@@ -112,7 +100,12 @@ def read_artifact_text(mv: Any, artifact: str) -> str | None:
 
 # --------------------------------------------------------------------------------- load
 def load(ref: str | ModelRef) -> Any:
-    """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact)."""
+    """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact).
+
+    The model is read in the format recorded on the version (:mod:`.formats`): skops with the
+    trusted types recorded at registration (re-checked against the allow-list), XGBoost's and
+    LightGBM's own files, or cloudpickle — which warns once, as it runs code from the file.
+    """
     mv = resolve(ref)
     mlflow = store.mlflow_module()
     expected = (mv.tags or {}).get(TAG_SHA)
@@ -128,38 +121,15 @@ def load(ref: str | ModelRef) -> Any:
                     f"(sha256 {actual[:12]}... != recorded {expected[:12]}...); refusing to load. "
                     "Re-register the model from its source."
                 )
-        import mlflow.sklearn
+        from .formats import load_local
 
         with store.translate_errors():
-            model = mlflow.sklearn.load_model(str(local))
+            model = load_local(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
     try:
         model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version
     except AttributeError:  # pragma: no cover
         pass
     return model
-
-
-def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in metrics.items():
-        try:
-            out[str(k)] = float(v)
-        except (TypeError, ValueError):
-            raise BadInput(f"Metric {k!r} must be a number, got {v!r}.") from None
-    return out
-
-
-def _log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float]) -> None:
-    if not params and not metrics:
-        return
-    from mlflow.entities import Metric, Param
-
-    now = int(time.time() * 1000)
-    store.client().log_batch(
-        run_id,
-        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-        params=[Param(k, v) for k, v in params.items()],
-    )
 
 
 def tree_sha256(root: Path) -> str:

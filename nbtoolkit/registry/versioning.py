@@ -1,4 +1,10 @@
-"""register(): log a fitted scikit-learn model as a new, verifiable registered version."""
+"""register(): log a fitted model as a new, verifiable registered version, or write nothing.
+
+Everything that can be checked is checked before the first write (names, metric/param/tag keys
+as MLflow will judge them, the storage format and its trusted types, the data). The writes then
+happen in one MLflow run; if any of them fails, :func:`_undo` removes what was written — the
+version, the logged model, the run's artefacts and the run itself — before the error is raised.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,26 @@ import logging
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
-from importlib import metadata
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import config, store
-from ..errors import BadInput, NotFitted
+from ..errors import BadInput, NbtError
 from ..refs import check_alias, check_name
 from ..reports.registry import RegisteredVersion
+from . import formats
 from .aliases import promote
-from .lookup import _check_metrics, _log_batch, tree_sha256
+from .lookup import resolve
 from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_FINGERPRINT,
-                   TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK)
+                   TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK, TAG_TRAINING_RUN)
 
 log = logging.getLogger(__name__)
 
-# Packages whose installed versions make a scikit-learn model's explicit requirements.
-_SKLEARN_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+#: Hyperparameter values longer than this are cut (MLflow allows 6,000; tables stay readable).
+PARAM_VALUE_MAX = 250
+TRAINING, EVALUATION = "training", "evaluation"
 
 
 # --------------------------------------------------------------------------------- register
@@ -40,36 +48,45 @@ def register(
     alias: str | None = None,
     notebook: str | None = None,
     description: str | None = None,
+    serialization: str | None = None,
 ) -> RegisteredVersion:
-    """Log a fitted scikit-learn model as a new registered version of ``name``.
+    """Log a fitted model as a new registered version of ``name``.
 
     Parameters
     ----------
-    model : fitted scikit-learn estimator or pipeline
+    model : a fitted scikit-learn estimator or pipeline (stored with skops), an XGBoost or
+        LightGBM model (their own formats), or — with ``serialization="cloudpickle"`` — any other
+        Python model, e.g. an ``mlflow.pyfunc.PythonModel``.
     name : registered model name
     X, y : training data; when given, the version stores its sha256 fingerprint, schema,
-        data contract and drift profile, and a signature and input example.
-    metrics, params, tags : logged on the version's run (metrics) / run (params) / version (tags)
+        data contract and drift profile, a signature and input example, and the data as the
+        run's MLflow dataset input (context ``training``).
+    metrics : values as given (e.g. from cross-validation); kept under these names, never
+        overwritten by ``evaluate --log`` (which writes ``DATASET.METRIC``)
+    params : logged beside the model's hyperparameters (``get_params(deep=True)``, flattened)
+    tags : version tags
     alias : move this alias to the new version (recorded in the alias history)
+    serialization : ``"skops"`` (default) or ``"cloudpickle"`` (any Python model; the version is
+        tagged unsafe to load from untrusted sources)
 
-    Everything is checked before anything is written: a bad argument leaves no run and no version.
+    Everything is checked before anything is written, and a failure while writing removes what
+    was written: no run, artefact or version is left behind.
     """
     check_name(name)
     if alias is not None:
         check_alias(alias)
-    _check_fitted(model)
+    plan = formats.plan(model, serialization)
     metrics = _check_metrics(metrics or {})
-    params = {str(k): str(v) for k, v in (params or {}).items()}
+    user_params = {str(k): str(v) for k, v in (params or {}).items()}
     tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    _check_keys(metrics, user_params, tags)
     frame, profile_json, schema, contract_json, fingerprint = _describe_data(model, X, y)
+    all_params = {**hyperparameters(model), **user_params}
 
     mlflow = store.mlflow_module()
     experiment_id = store.ensure_experiment()
-    version_tags = {
-        **tags,
-        TAG_TASK: _task_of(model),
-        "nbt.model_class": type(model).__name__,
-    }
+    version_tags = {**tags, TAG_TASK: formats.task_of(model), "nbt.model_class": type(model).__name__,
+                    **plan.tags()}
     if fingerprint:
         version_tags[TAG_FINGERPRINT] = fingerprint
     commit = git_commit()
@@ -82,8 +99,11 @@ def register(
     if pipeline_run:
         version_tags[TAG_PIPELINE_RUN] = pipeline_run
 
+    written: dict[str, Any] = {}
     with store.translate_errors():
         active = mlflow.active_run()
+        if active is not None:  # e.g. %%nbt track: the version links to the training run
+            version_tags[TAG_TRAINING_RUN] = active.info.run_id
         run = mlflow.start_run(
             experiment_id=active.info.experiment_id if active else experiment_id,
             run_name=f"register-{name}",
@@ -91,55 +111,180 @@ def register(
             tags={"nbt.kind": "register", "nbt.model_name": name, **{
                 k: v for k, v in version_tags.items() if k != TAG_TASK}},
         )
+        written["run_id"] = run.info.run_id
         try:
             run_id = run.info.run_id
-            _log_batch(run_id, params, metrics)
+            log_batch(run_id, all_params, metrics)
             if schema is not None:
                 _log_texts(mlflow, {SCHEMA_ARTIFACT: json.dumps(schema), CONTRACT_ARTIFACT: contract_json,
                                     PROFILE_ARTIFACT: profile_json})
-            info = _log_sklearn(mlflow, model, frame)
-            version_tags[TAG_SHA] = _artifact_sha256(mlflow, info.model_uri)
+            flavor = formats.Flavor(plan)
+            info = _log_model(mlflow, flavor, model, frame, plan)
+            written["model_id"] = getattr(info, "model_id", None)
+            if frame is not None:
+                log_dataset(run_id, frame, fingerprint, name=TRAINING, context=TRAINING,
+                            model_id=written["model_id"])
+            version_tags[TAG_SHA] = flavor.sha256 or ""
             mv = mlflow.register_model(info.model_uri, name, tags=version_tags)
+            written["version"] = (mv.name, mv.version)
             if description:
                 store.client().update_model_version(name, mv.version, description=description)
-        except BaseException:
-            mlflow.end_run(status="FAILED")
-            raise
+        except BaseException as exc:
+            _undo(mlflow, written)
+            if isinstance(exc, NbtError) or not isinstance(exc, Exception):
+                raise
+            raise _failed(name, exc) from exc
         mlflow.end_run()
-    result = RegisteredVersion(mv, metrics=metrics, params=params)
+    result = RegisteredVersion(mv, metrics=metrics, params=user_params)
     if alias:
         promote(name, mv.version, alias=alias)
         result.aliases.append(alias)
     return result
 
 
-def _check_fitted(model: Any) -> None:
-    try:
-        from sklearn.base import BaseEstimator
-        from sklearn.exceptions import NotFittedError
-        from sklearn.utils.validation import check_is_fitted
-    except ImportError:  # pragma: no cover
-        raise BadInput("scikit-learn is required to register models.") from None
-    if isinstance(model, type):
-        raise BadInput(
-            f"Got the class {model.__name__}, not a fitted model; create it, call .fit(X, y), "
-            "then register the instance."
-        )
-    if not isinstance(model, BaseEstimator) or not hasattr(model, "predict"):
-        raise BadInput(
-            f"Cannot register a {type(model).__name__}: expected a fitted scikit-learn estimator "
-            "or pipeline (an object with fit/predict)."
-        )
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        raise NotFitted(
-            f"This {type(model).__name__} instance is not fitted yet; call .fit(X, y) before "
-            "registering it."
-        ) from None
-    except TypeError:  # estimators that check_is_fitted cannot judge
-        pass
+# --------------------------------------------------------------------------------- metrics, tags
+def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str | None = None,
+                        X: Any = None, y: Any = None) -> Any:
+    """Log ``metrics`` onto a version so that :func:`promote` gates can read them.
 
+    With ``dataset`` (e.g. ``"test"``) each metric is named ``DATASET.METRIC`` (``test.accuracy``),
+    so it never replaces a value given at registration; it is tied to the version's MLflow logged
+    model and, when ``X`` is given, to the evaluation data, recorded as a dataset input of the
+    version's run (context ``evaluation``, digest = the data fingerprint).
+    """
+    mv = resolve(ref)
+    metrics = _check_metrics(metrics)
+    frame = digest = None
+    if dataset is not None:
+        check_name(dataset, what="dataset name")
+        metrics = {f"{dataset}.{k}": v for k, v in metrics.items()}
+        if X is not None:
+            from ..data import as_frame, fingerprint
+
+            frame = as_frame(X, what="X")
+            digest = fingerprint(frame, y)
+    _check_keys(metrics, {}, {})
+    model_id = getattr(mv, "model_id", None)
+    with store.translate_errors():
+        if frame is not None:
+            log_dataset(mv.run_id, frame, digest, name=dataset, context=EVALUATION, model_id=model_id)
+        log_batch(mv.run_id, {}, metrics, model_id=model_id,
+                  dataset=(dataset, dataset_digest(digest)) if frame is not None else None)
+    return mv
+
+
+def set_version_tag(ref: Any, key: str, value: str) -> Any:
+    mv = resolve(ref)
+    with store.translate_errors():
+        store.client().set_model_version_tag(mv.name, mv.version, key, str(value))
+    return mv
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    import math
+
+    out = {}
+    for k, v in metrics.items():
+        try:
+            out[str(k)] = float(v)
+        except (TypeError, ValueError):
+            raise BadInput(f"Metric {k!r} must be a number, got {v!r}.") from None
+        if math.isinf(out[str(k)]):
+            raise BadInput(f"Metric {k!r} is {v!r}; give a finite number.")
+    return out
+
+
+def _failed(name: str, exc: BaseException) -> NbtError:
+    if store._is_connection_error(exc):
+        return store.unavailable(exc)
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return NbtError(f"Registering {name!r} failed ({type(exc).__name__}: {first}); nothing was written. "
+                    "Fix the cause and register again.")
+
+
+def _undo(mlflow: Any, written: Mapping[str, Any]) -> None:
+    """Remove what a failed register wrote: version, logged model, run artefacts, run."""
+    client = store.client()
+    run_id = written.get("run_id")
+    steps: list[tuple[str, Any]] = []
+    if "version" in written:
+        steps.append(("version", lambda: client.delete_model_version(*written["version"])))
+    if written.get("model_id"):
+        steps.append(("logged model", lambda: client.delete_logged_model(written["model_id"])))
+    if run_id:
+        steps.append(("run", lambda: _delete_run(mlflow, client, run_id)))
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # keep undoing the rest; say what stayed behind
+            log.warning("could not remove the %s of a failed register: %s", what, exc)
+
+
+def _delete_run(mlflow: Any, client: Any, run_id: str) -> None:
+    active = mlflow.active_run()
+    if active is not None and active.info.run_id == run_id:
+        mlflow.end_run(status="FAILED")
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    run = client.get_run(run_id)
+    try:
+        get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+    except (OSError, NotImplementedError):
+        pass
+    tracking = client._tracking_client.store  # the SQL store can remove the run for good
+    if hasattr(tracking, "_hard_delete_run"):
+        tracking._hard_delete_run(run_id)
+    else:  # a tracking server: mark it deleted (mlflow gc removes it)
+        client.delete_run(run_id)
+
+
+def _check_keys(metrics: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str]) -> None:
+    """Metric, parameter and tag keys as MLflow will judge them — before anything is written."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import (MAX_ENTITY_KEY_LENGTH, _validate_metric_name, _validate_param_name,
+                                         _validate_tag_name)
+
+    for what, keys, check in (("metric", metrics, _validate_metric_name), ("parameter", params, _validate_param_name),
+                              ("tag", tags, _validate_tag_name)):
+        for key in keys:
+            shown = key if len(key) <= 60 else key[:57] + "..."
+            try:
+                check(key)
+                if len(key) > MAX_ENTITY_KEY_LENGTH:
+                    raise MlflowException("too long")
+            except MlflowException:
+                raise BadInput(
+                    f"Invalid {what} name {shown!r}; use at most {MAX_ENTITY_KEY_LENGTH} letters, digits "
+                    "and _ - . : / or spaces (no '..' or leading '/')."
+                ) from None
+
+
+def hyperparameters(model: Any) -> dict[str, str]:
+    """``get_params(deep=True)`` flattened to strings: nested estimators by class name, step
+    lists by step names, long values cut to :data:`PARAM_VALUE_MAX` characters."""
+    get = getattr(model, "get_params", None)
+    if get is None:
+        return {}
+    try:
+        raw = get(deep=True)
+    except Exception:  # a custom estimator whose get_params fails: the version still registers
+        return {}
+    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, validate_param_and_metric_name
+
+    out = {}
+    for key, value in raw.items():
+        if hasattr(value, "get_params") and not isinstance(value, type):
+            value = type(value).__name__
+        elif isinstance(value, (list, tuple)) and value and all(
+                isinstance(s, tuple) and len(s) >= 2 and isinstance(s[0], str) for s in value):
+            value = [s[0] for s in value]  # Pipeline.steps / ColumnTransformer.transformers
+        text = value if isinstance(value, str) else repr(value)
+        if len(text) > PARAM_VALUE_MAX:
+            text = text[:PARAM_VALUE_MAX - 3] + "..."
+        key = str(key)
+        if len(key) <= MAX_ENTITY_KEY_LENGTH and validate_param_and_metric_name(key):
+            out[key] = text
+    return out
 
 
 def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | None, str | None, str | None]:
@@ -159,11 +304,12 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
             raise BadInput(
                 f"X has {len(frame)} rows but y has {n_y}; pass the matching training labels."
             )
+    predict = formats.predictor(model)
     try:
-        model.predict(frame.head(5))
+        predict(frame.head(5))
     except Exception as exc:
         raise BadInput(
-            f"The model cannot predict on X ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            f"The model cannot predict on X ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
             "pass the frame it was fitted on."
         ) from None
     from ..data import Contract
@@ -173,7 +319,8 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
     contract = json.loads(contract_json)
     # The schema shown by lineage is the contract's column summary (same facts, computed once).
     schema = {"n_rows": contract["n_rows"], "columns": contract["columns"]}
-    profile_json = Profile.from_frame(frame, model=model, y=y).to_json()
+    predicting = model if hasattr(model, "predict") and predict == getattr(model, "predict", None) else None
+    profile_json = Profile.from_frame(frame, model=predicting, y=y).to_json()
     return frame, profile_json, schema, contract_json, fingerprint(frame, y)
 
 
@@ -189,62 +336,71 @@ def _log_texts(mlflow: Any, texts: Mapping[str, str | None]) -> None:
         mlflow.log_artifacts(tmp)
 
 
+def log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float], *,
+              model_id: str | None = None, dataset: tuple[str, str] | None = None) -> None:
+    """Log params and metrics on a run (metrics optionally tied to a logged model and a dataset)."""
+    if not params and not metrics:
+        return
+    from mlflow.entities import Metric, Param
 
-def pip_requirements(packages: Iterable[str] = _SKLEARN_REQUIREMENTS) -> list[str]:
-    """Pinned requirements from the installed versions (no subprocess inference)."""
-    reqs = []
-    for pkg in packages:
-        try:
-            reqs.append(f"{pkg}=={metadata.version(pkg)}")
-        except metadata.PackageNotFoundError:
-            continue
-    return reqs
+    now = int(time.time() * 1000)
+    name, digest = dataset or (None, None)
+    client = store.client()
+    metric_rows = [Metric(k, v, now, 0, model_id=model_id, dataset_name=name, dataset_digest=digest)
+                   for k, v in metrics.items()]
+    param_rows = [Param(k, v) for k, v in params.items()]
+    for start in range(0, max(len(param_rows), 1), 100):  # MLflow takes 100 params per batch
+        client.log_batch(run_id, metrics=metric_rows if start == 0 else [],
+                         params=param_rows[start:start + 100])
 
 
-def _log_sklearn(mlflow: Any, model: Any, frame: Any) -> Any:
-    from mlflow.models import infer_signature
+def dataset_digest(fingerprint: str | None) -> str | None:
+    """MLflow keeps 36 characters of a dataset digest: the head of nbtoolkit's sha256."""
+    return fingerprint[:36] if fingerprint else None
+
+
+def log_dataset(run_id: str, frame: Any, fingerprint: str | None, *, name: str, context: str,
+                model_id: str | None = None) -> None:
+    """Record ``frame`` as an MLflow dataset input of the run (digest = the data fingerprint)."""
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag, LoggedModelInput
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    dataset = mlflow.data.from_pandas(frame, name=name, digest=dataset_digest(fingerprint))
+    entity = DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    store.client().log_inputs(run_id, datasets=[entity],
+                              models=[LoggedModelInput(model_id)] if model_id else None)
+
+
+def _log_model(mlflow: Any, flavor: formats.Flavor, model: Any, frame: Any, plan: formats.Plan) -> Any:
+    from mlflow.models import Model, infer_signature
 
     signature = example = None
     if frame is not None:
         example = frame.head(3)
         try:
-            signature = infer_signature(frame.head(100), model.predict(frame.head(100)))
+            head = frame.head(100)
+            signature = infer_signature(head, formats.predictor(model)(head))
         except Exception as exc:  # a signature is a nicety; never fail registration on it
             log.debug("no signature: %s", exc)
-    from mlflow.models import Model
-
-    # Model.log is what mlflow.sklearn.log_model calls; going through it directly lets us pass
-    # validate_serving_input=False: _describe_data already ran model.predict on X, and MLflow's
-    # check reloads the model as pyfunc and predicts again (~0.4 s of a ~0.3 s budget).
+    # Model.log is what mlflow.<flavor>.log_model calls; going through it directly lets us pass
+    # validate_serving_input=False: _describe_data already ran predict on X, and MLflow's check
+    # reloads the model as pyfunc and predicts again.
     return Model.log(
         artifact_path=None,
         name=MODEL_ARTIFACT,
-        flavor=_SklearnFlavor,
-        sk_model=model,
+        flavor=flavor,
         signature=signature if signature is not None else False,
         input_example=example,
-        pip_requirements=pip_requirements(),
+        pip_requirements=formats.requirements(plan.packages),
         validate_serving_input=False,
+        model=model,
     )
 
 
-class _SklearnFlavor:
-    """``mlflow.sklearn`` as a flavor for ``Model.log`` that accepts ``validate_serving_input``."""
-
-    __name__ = "mlflow.sklearn"
-
-    @staticmethod
-    def save_model(*, validate_serving_input: bool = True, **kwargs: Any) -> Any:
-        import mlflow.sklearn
-
-        return mlflow.sklearn.save_model(**kwargs)
-
-
-def _artifact_sha256(mlflow: Any, model_uri: str) -> str:
-    with tempfile.TemporaryDirectory(prefix="nbt-sha-") as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        return tree_sha256(Path(local))
-
+def pip_requirements(packages: Any = ("mlflow", "scikit-learn", "skops", "numpy", "pandas", "scipy")) -> list[str]:
+    """Pinned requirements from the installed versions (no subprocess inference)."""
+    return formats.requirements(tuple(packages))
 
 
 def git_commit(root: Path | None = None) -> str | None:
@@ -265,14 +421,3 @@ def git_commit(root: Path | None = None) -> str | None:
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def _task_of(model: Any) -> str:
-    from sklearn.base import is_classifier, is_regressor
-
-    if is_classifier(model):
-        return "classification"
-    if is_regressor(model):
-        return "regression"
-    return "other"
-

@@ -1,0 +1,334 @@
+"""How a model is stored and read back: one format per model kind, and the skops trust rule.
+
+==========================  ============  ===========================================  =====
+model                       flavor        file                                         safe
+==========================  ============  ===========================================  =====
+scikit-learn estimator or   ``sklearn``   ``model.skops``: skops, types trusted only   yes
+Pipeline (any step)                       from the allow-list below
+XGBoost (sklearn API or     ``xgboost``   ``model.ubj``: XGBoost's own binary JSON     yes
+``Booster``)
+LightGBM ``Booster``        ``lightgbm``  ``model.lgb``: LightGBM's text model         yes
+LightGBM sklearn API        ``lightgbm``  ``model.skops`` holding the text model       yes
+anything else, asked for    ``sklearn`` / ``model.pkl``: cloudpickle                   no
+(``serialization=           ``python_
+"cloudpickle"``)            function``
+==========================  ============  ===========================================  =====
+
+skops never unpickles: it rebuilds objects of *trusted* types only. At registration the types
+skops does not trust by default are computed; each must belong to :data:`ALLOWED_MODULES`
+(scikit-learn, numpy, scipy), to a boosting library whose state is its own model file
+(:data:`BOOSTING_MODULES`, so a Pipeline ending in an ``XGBClassifier`` is stored with skops
+too), or be one of :data:`ALLOWED_TYPES`. The accepted list is recorded on the version
+(:data:`~.tags.TAG_TRUSTED`) and passed to skops on load, after the sha256 check. A type outside
+the list (the user's own class) is refused, naming the type and ``serialization="cloudpickle"``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput, NbtError, NotFitted
+
+SKOPS, CLOUDPICKLE = "skops", "cloudpickle"
+#: What ``register(serialization=...)`` / ``--format`` accepts (boosting models use their own).
+FORMATS = (SKOPS, CLOUDPICKLE)
+#: Modules whose types skops may rebuild (by top-level package).
+ALLOWED_MODULES = ("sklearn", "numpy", "scipy")
+#: Boosting libraries: their objects' state is their own model file (UBJ bytes, model text).
+BOOSTING_MODULES = ("xgboost", "lightgbm")
+#: Single standard-library types some estimators hold (LightGBM's parameters).
+ALLOWED_TYPES = frozenset({"collections.OrderedDict"})
+EXTRA = "boost"  # pip install 'nbtoolkit[boost]'
+
+_BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy")
+
+
+class UnsafeModelWarning(UserWarning):
+    """Loading a cloudpickle model runs code from its file: only load it from a trusted source."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one model will be stored, decided (and checked) before anything is written."""
+
+    flavor: str                 # sklearn | xgboost | lightgbm | pyfunc
+    format: str                 # skops | ubj | lgb | cloudpickle
+    trusted: tuple[str, ...] = ()
+    packages: tuple[str, ...] = _BASE_REQUIREMENTS
+
+    @property
+    def safe(self) -> bool:
+        return self.format != CLOUDPICKLE
+
+    def tags(self) -> dict[str, str]:
+        from .tags import TAG_FLAVOR, TAG_FORMAT, TAG_TRUSTED, TAG_UNSAFE
+
+        out = {TAG_FLAVOR: self.flavor, TAG_FORMAT: self.format}
+        if self.format == SKOPS:
+            out[TAG_TRUSTED] = json.dumps(list(self.trusted))
+        if not self.safe:
+            out[TAG_UNSAFE] = "true"
+        return out
+
+
+# --------------------------------------------------------------------------------- kinds
+def library_of(model: Any) -> str:
+    """Top-level package of the model's class (``sklearn``, ``xgboost``, ``__main__``...)."""
+    return type(model).__module__.split(".")[0]
+
+
+def is_python_model(model: Any) -> bool:
+    try:
+        from mlflow.pyfunc import PythonModel
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(model, PythonModel)
+
+
+def plan(model: Any, serialization: str | None = None) -> Plan:
+    """Decide the flavor and format of ``model`` and check it can be stored that way (no writes)."""
+    serialization = SKOPS if serialization is None else serialization
+    if not isinstance(serialization, str) or serialization not in FORMATS:
+        raise BadInput(f"Unknown model format {serialization!r}; use one of: {', '.join(FORMATS)} "
+                       "(XGBoost and LightGBM models are stored in their own formats automatically).")
+    if isinstance(model, type):
+        raise BadInput(f"Got the class {model.__name__}, not a fitted model; create it, call "
+                       ".fit(X, y), then register the instance.")
+    library = library_of(model)
+    if serialization == CLOUDPICKLE:
+        _check_fitted(model)
+        if is_python_model(model):
+            return Plan("pyfunc", CLOUDPICKLE, packages=_BASE_REQUIREMENTS + ("cloudpickle",))
+        if not hasattr(model, "predict"):
+            raise BadInput(f"Cannot register a {type(model).__name__}: it has no predict method; "
+                           "wrap it in an mlflow.pyfunc.PythonModel.")
+        return Plan("sklearn", CLOUDPICKLE, packages=_BASE_REQUIREMENTS + ("cloudpickle",))
+    if library == "xgboost":
+        _check_fitted(model)
+        return Plan("xgboost", "ubj", packages=_BASE_REQUIREMENTS + ("xgboost",))
+    if library == "lightgbm":
+        _check_fitted(model)
+        if type(model).__name__ == "Booster":
+            return Plan("lightgbm", "lgb", packages=_BASE_REQUIREMENTS + ("lightgbm",))
+        trusted = trusted_types(model)
+        return Plan("lightgbm", SKOPS, trusted, packages=_BASE_REQUIREMENTS + ("skops", "lightgbm"))
+    if is_python_model(model):
+        raise BadInput(f"A {type(model).__name__} (mlflow.pyfunc.PythonModel) is stored only with "
+                       "cloudpickle: register it with --format cloudpickle (serialization="
+                       "'cloudpickle') and load it only from sources you trust.")
+    _check_sklearn(model)
+    trusted = trusted_types(model)
+    boost = tuple(sorted({t.split(".")[0] for t in trusted} & set(BOOSTING_MODULES)))
+    return Plan("sklearn", SKOPS, trusted, packages=_BASE_REQUIREMENTS + ("skops",) + boost)
+
+
+def _check_sklearn(model: Any) -> None:
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:  # pragma: no cover
+        raise BadInput("scikit-learn is required to register models.") from None
+    if not isinstance(model, BaseEstimator) or not hasattr(model, "predict"):
+        raise BadInput(
+            f"Cannot register a {type(model).__name__} safely: expected a fitted scikit-learn "
+            "estimator or pipeline, an XGBoost or a LightGBM model. For any other Python model "
+            "use --format cloudpickle (serialization='cloudpickle'), loaded only from trusted sources."
+        )
+    _check_fitted(model)
+
+
+def _check_fitted(model: Any) -> None:
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:  # pragma: no cover
+        return
+    if not isinstance(model, BaseEstimator):
+        return
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise NotFitted(f"This {type(model).__name__} instance is not fitted yet; call .fit(X, y) "
+                        "before registering it.") from None
+    except TypeError:  # estimators that check_is_fitted cannot judge
+        pass
+
+
+# --------------------------------------------------------------------------------- skops trust
+def allowed(type_name: str) -> bool:
+    """Whether skops may rebuild ``type_name`` (``module.Class``) from a registered model."""
+    root = type_name.split(".")[0]
+    return root in ALLOWED_MODULES or root in BOOSTING_MODULES or type_name in ALLOWED_TYPES
+
+
+def trusted_types(model: Any) -> tuple[str, ...]:
+    """The types skops needs trusted to load ``model``; refuses any outside the allow-list."""
+    import skops.io as sio
+
+    try:
+        data = sio.dumps(model)
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops cannot represent the object at all (lambdas, locals...)
+        raise BadInput(
+            f"skops cannot store this {type(model).__name__} ({type(exc).__name__}: "
+            f"{_first_line(exc)}); register it with --format cloudpickle (serialization="
+            "'cloudpickle') and load it only from sources you trust."
+        ) from None
+    refused = [t for t in untrusted if not allowed(t)]
+    if refused:
+        shown = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+        raise BadInput(
+            f"This {type(model).__name__} holds the type {shown}, which is outside the types "
+            f"nbtoolkit trusts ({', '.join(ALLOWED_MODULES + BOOSTING_MODULES)}); register it with "
+            "--format cloudpickle (serialization='cloudpickle') and load it only from sources you trust."
+        )
+    return tuple(sorted(untrusted))
+
+
+def check_recorded(trusted: Sequence[str], where: str) -> list[str]:
+    """A recorded trust list, re-checked against the allow-list before it is handed to skops."""
+    refused = [t for t in trusted if not allowed(t)]
+    if refused:
+        from ..errors import IntegrityError
+
+        raise IntegrityError(f"{where} records trusted types outside nbtoolkit's allow-list "
+                             f"({', '.join(refused[:3])}); refusing to load.")
+    return list(trusted)
+
+
+# --------------------------------------------------------------------------------- predicting
+def predictor(model: Any) -> Callable[[Any], Any]:
+    """``predict(frame)`` for any supported model (native boosters and PythonModels included)."""
+    name = type(model).__name__
+    if library_of(model) == "xgboost" and name == "Booster":
+        return model.inplace_predict
+    if is_python_model(model):
+        return lambda frame: model.predict(None, frame)
+    return model.predict
+
+
+def task_of(model: Any) -> str:
+    try:
+        from sklearn.base import BaseEstimator, is_classifier, is_regressor
+    except ImportError:  # pragma: no cover
+        return "other"
+    if not isinstance(model, BaseEstimator):  # native boosters, PythonModels: no sklearn tags
+        return "other"
+    if is_classifier(model):
+        return "classification"
+    if is_regressor(model):
+        return "regression"
+    return "other"
+
+
+def requirements(packages: Sequence[str]) -> list[str]:
+    """Pinned requirements from the installed versions (no subprocess inference)."""
+    reqs = []
+    for pkg in dict.fromkeys(packages):
+        try:
+            reqs.append(f"{pkg}=={metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return reqs
+
+
+# --------------------------------------------------------------------------------- save
+class Flavor:
+    """A flavor for ``mlflow.models.Model.log``: saves with the planned format, then hashes.
+
+    ``Model.log`` uploads exactly the folder ``save_model`` wrote (serving-input validation is
+    off), so hashing it here gives the stored files' sha256 without downloading them again.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.__name__ = f"mlflow.{'pyfunc' if plan.flavor == 'pyfunc' else plan.flavor}"
+        self.sha256: str | None = None
+
+    def save_model(self, *, path: str, model: Any, validate_serving_input: bool = True,
+                   **kwargs: Any) -> None:
+        p = self.plan
+        if p.flavor == "sklearn":
+            import mlflow.sklearn
+
+            mlflow.sklearn.save_model(model, path, serialization_format=p.format,
+                                      skops_trusted_types=list(p.trusted) or None, **kwargs)
+        elif p.flavor == "xgboost":
+            import mlflow.xgboost
+
+            mlflow.xgboost.save_model(model, path, model_format=p.format, **kwargs)
+        elif p.flavor == "lightgbm":
+            import mlflow.lightgbm
+
+            extra = {"serialization_format": SKOPS, "skops_trusted_types": list(p.trusted)} \
+                if p.format == SKOPS else {}
+            mlflow.lightgbm.save_model(model, path, **extra, **kwargs)
+        else:
+            import mlflow.pyfunc
+
+            mlflow.pyfunc.save_model(path, python_model=model, **kwargs)
+        from .lookup import tree_sha256
+
+        self.sha256 = tree_sha256(Path(path))
+
+
+# --------------------------------------------------------------------------------- load
+def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
+    """Read a downloaded, already integrity-checked model folder the way its tags say."""
+    from .tags import TAG_FLAVOR, TAG_FORMAT, TAG_TRUSTED
+
+    flavor = tags.get(TAG_FLAVOR, "sklearn")  # versions registered before formats were recorded
+    fmt = tags.get(TAG_FORMAT, SKOPS)
+    if flavor in {"xgboost", "lightgbm"}:
+        _require(flavor, where)
+    if fmt == CLOUDPICKLE:
+        warnings.warn(f"{where} is stored with cloudpickle: loading it runs code from its file. "
+                      "Only load it from a source you trust.", UnsafeModelWarning, stacklevel=3)
+        if flavor == "pyfunc":
+            import mlflow.pyfunc
+
+            return mlflow.pyfunc.load_model(str(local))
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(str(local))
+    if fmt == SKOPS:
+        import skops.io as sio
+
+        recorded = tags.get(TAG_TRUSTED)
+        trusted = check_recorded(json.loads(recorded), where) if recorded else None
+        for name in ("model.skops",):
+            if (local / name).exists():
+                for root in {t.split(".")[0] for t in trusted or ()} & set(BOOSTING_MODULES):
+                    _require(root, where)
+                return sio.load(local / name, trusted=trusted)
+        raise NbtError(f"{where} has no model.skops file; it was not stored by nbtoolkit.")
+    if flavor == "xgboost":
+        import mlflow.xgboost
+
+        return mlflow.xgboost.load_model(str(local))
+    if flavor == "lightgbm":
+        import mlflow.lightgbm
+
+        return mlflow.lightgbm.load_model(str(local))
+    raise NbtError(f"{where} is stored as {flavor}/{fmt}, which this nbtoolkit cannot read; upgrade it.")
+
+
+def _require(library: str, where: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(library)
+    except ImportError:
+        raise BadInput(f"{where} is a {library} model but {library} is not installed; install the "
+                       f"extra: pip install 'nbtoolkit[{EXTRA}]'.") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else ""
