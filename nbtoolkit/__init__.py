@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
 
 # name -> module that defines it
 _API = {
@@ -33,6 +32,7 @@ _API = {
     "Deployment": "monitoring",
     "monitor": "monitoring",
     "abtest": "monitoring",
+    "serve": "serving",
     "estimate": "estimation",
     "calibrate": "estimation",
     "Calibrator": "estimation",
@@ -41,7 +41,20 @@ _API = {
 __all__ = sorted(_API) + ["__version__", "load_ipython_extension"]
 
 
+def _package_version() -> str:
+    """The installed distribution's version (pyproject.toml is the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nbtoolkit")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _package_version()
+        return value
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtoolkit' has no attribute {name!r}")

@@ -1,80 +1,257 @@
 """The ``nbt`` command: parse, call the API, print, exit code.
 
+Commands are grouped by what they act on (:data:`nbtoolkit.commands.GROUPS`)::
+
+    nbt pipeline run|status      nbt model list|versions|promote|rollback|lineage
+    nbt data validate|drift      nbt monitor   nbt abtest   nbt info   (nbt serve, ...)
+
+A CLI command that no group claims (``monitor``, ``abtest``, ``serve`` from
+``commands/serving.py``, ...) is a top-level command. The flat names of the first release
+(``nbt run``, ``nbt models``, ``nbt drift``, ...) still work as hidden aliases.
+
 Exit codes (SPEC §5): 0 ok; 1 a check failed (drift, gate, alert, failed step); 2 usage error
 or bad input. A command's ``run`` returns either an ``int`` (it printed its own output) or a
-result object, printed as text (or JSON with ``--json``).
+result object, printed as text or, with ``--format json``, as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+EXAMPLES = """\
+examples:
+  nbt model list
+  nbt model promote iris 2 --alias champion --require accuracy:0.9
+  nbt data drift today.csv --model iris@champion --fail
+  nbt pipeline run pipeline.yaml -p seed 1
+  nbt monitor tickets --window 1D --alert "accuracy<0.9"
+
+exit codes: 0 ok; 1 a check failed (drift, gate, alert, failed step); 2 usage error or bad input.
+Machine-readable output: --format json on every command.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .commands import cli_commands
+class _JsonAlias(argparse.Action):
+    """The hidden ``--json`` of the first release: ``--format json``."""
 
-    parser = _Parser(prog="nbt", description="nbtoolkit: production ML from the notebook.")
-    parser.add_argument("--version", action="version", version=f"nbtoolkit {__version__}")
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, "json", True)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"nbtoolkit {__version__}"
+
+
+class _Version(argparse.Action):
+    """``--version`` without reading package metadata unless asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        print(_version())
+        parser.exit(0)
+
+
+def _add_command(sub: Any, name: str, cmd: Any, *, hidden: bool, prog_name: str) -> None:
+    kwargs: dict[str, Any] = {"description": cmd.help, "epilog": _epilog(prog_name)}
+    if not hidden:
+        kwargs["help"] = cmd.help
+    p = sub.add_parser(name, **kwargs)
+    cmd.configure(p)
+    dests = {a.dest for a in p._actions}
+    if "format" not in dests:
+        p.add_argument("--format", choices=("text", "json"), default="text",
+                       help="output format (default text)")
+    if "json" not in dests:
+        p.add_argument("--json", action=_JsonAlias, dest="json", default=False, help=argparse.SUPPRESS)
+    p.set_defaults(_command=cmd, _name=prog_name, _legacy=hidden)
+
+
+def _epilog(prog_name: str) -> str:
+    return ("exit codes: 0 ok; 1 a check failed; 2 usage error or bad input.\n"
+            f"JSON output: nbt {prog_name} ... --format json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .commands import GROUPS, cli_commands
+
+    commands = cli_commands()
+    parser = _Parser(prog="nbt", description="nbtoolkit: production ML from the notebook.",
+                     epilog=EXAMPLES)
+    parser.add_argument("--version", action=_Version, help="print the nbtoolkit version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, cmd in sorted(cli_commands().items()):
-        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
-        cmd.configure(p)
-        if not any(a.dest == "json" for a in p._actions):
-            p.add_argument("--json", action="store_true", help="print the result as JSON")
-        p.set_defaults(_command=cmd)
-    info = sub.add_parser("info", help="Show where nbtoolkit stores things (home, tracking URI, ...).")
-    info.set_defaults(_command=None)
+    grouped: set[str] = set()
+    for group, members in GROUPS.items():
+        present = {verb: commands[name] for verb, name in members.items() if name in commands}
+        if not present:
+            continue
+        gp = sub.add_parser(group, help=f"{' | '.join(present)}", description=GROUP_HELP.get(group))
+        gsub = gp.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+        for verb, cmd in present.items():
+            _add_command(gsub, verb, cmd, hidden=False, prog_name=f"{group} {verb}")
+            grouped.add(cmd.name)
+    for name, cmd in sorted(commands.items()):
+        if name in grouped:  # first-release flat name: hidden alias
+            group, verb = _group_of(name)
+            _add_command(sub, name, cmd, hidden=True, prog_name=f"{group} {verb}")
+        else:
+            _add_command(sub, name, cmd, hidden=False, prog_name=name)
+    info = sub.add_parser("info", help="where nbtoolkit stores things (home, tracking URI, ...)")
+    info.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    info.add_argument("--json", action=_JsonAlias, dest="json", default=False, help=argparse.SUPPRESS)
+    info.set_defaults(_command=None, _name="info")
     return parser
 
 
+GROUP_HELP = {
+    "model": "The model registry: list models, a model's versions, move aliases, lineage.",
+    "data": "Data checks on CSV / Parquet files: the data contract and drift.",
+    "pipeline": "Notebooks as pipeline steps: run a pipeline file, show its last run.",
+}
+
+
+def _group_of(name: str) -> tuple[str, str]:
+    from .commands import GROUPS
+
+    for group, members in GROUPS.items():
+        for verb, cmd_name in members.items():
+            if cmd_name == name:
+                return group, verb
+    return name, ""
+
+
+def _quiet_mlflow() -> None:
+    """The CLI prints answers, not MLflow's INFO chatter (DB migrations, run links)."""
+    import logging
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _short_usage(parser: argparse.ArgumentParser) -> str:
+    from .commands import GROUPS
+
+    lines = [parser.format_usage().rstrip(), "", "commands:"]
+    for group, members in GROUPS.items():
+        lines.append(f"  nbt {group} {'|'.join(members)}")
+    lines += ["  nbt monitor | abtest | info ...", "", "nbt --help for details; nbt COMMAND --help for one command."]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `nbt model list | head -1`: the reader went away; not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from .commands import Context
     from .errors import NbtError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print(_short_usage(parser), file=sys.stderr)
         return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "json", False):
+        if args.format not in ("text", "json"):
+            parser.error(f"--json and --format {args.format} disagree; give --format once")
+        args.format = "json"
+    name = getattr(args, "_name", args.command)
     if args.command == "info":
         from . import config
 
-        for key, value in config.describe().items():
-            print(f"{key:16} {value}")
+        described = config.describe()
+        if args.format == "json":
+            print(json.dumps(described, indent=2))
+        else:
+            for key, value in described.items():
+                print(f"{key:16} {value}")
         return 0
+    _quiet_mlflow()
     try:
         result = args._command.run(args, Context())
     except NbtError as exc:
-        print(f"nbt {args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"nbt {name}: {_for_cli(' '.join(str(exc).split()))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     if isinstance(result, int) and not isinstance(result, bool):
         return result
-    _print(result, as_json=getattr(args, "json", False))
+    _print(result, fmt=args.format)
     return 0
 
 
-def _print(result: Any, *, as_json: bool) -> None:
+_MAGIC = re.compile(r"%%?nbt (\w+)")
+
+
+def _for_cli(message: str) -> str:
+    """Messages written for the notebook name ``%nbt X``; on the CLI say ``nbt GROUP X``."""
+    from .commands import cli_commands
+
+    commands = cli_commands()
+
+    def replace(m: re.Match[str]) -> str:
+        word = m.group(1)
+        if word in commands:
+            group, verb = _group_of(word)
+            return f"nbt {group} {verb}".rstrip()
+        return f"nbtoolkit.{word}() in Python (%nbt {word} in a notebook)"
+
+    return _MAGIC.sub(replace, message)
+
+
+def _print(result: Any, *, fmt: str) -> None:
     if result is None:
         return
-    if as_json and hasattr(result, "to_dict"):
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+    if fmt == "json" and hasattr(result, "to_dict"):
+        print(json.dumps(result.to_dict(), indent=2, default=_json_default))
     else:
         print(str(result))
+
+
+def _json_default(value: Any) -> Any:
+    """Numbers stay numbers (numpy scalars, numeric strings never appear as text)."""
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ import hashlib
 from typing import Any
 
 from .errors import BadInput, did_you_mean
+from .vocabulary import renamed
 
 
 def as_frame(data: Any, *, what: str = "data") -> Any:
@@ -204,13 +205,14 @@ def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict
     return stamps[0]
 
 
+@renamed(raise_on_fail="fail")
 def validate(
     frame: Any,
     *,
     model: str | None = None,
     reference: Any = None,
     contract: Contract | None = None,
-    raise_on_fail: bool = False,
+    fail: bool = False,
     max_age: str | None = None,
     timestamp: str | None = None,
     null_tolerance: float = 0.05,
@@ -227,7 +229,8 @@ def validate(
         Infer the contract from this frame instead.
     contract : Contract, optional
         Use this contract.
-    raise_on_fail : bool
+    fail : bool
+        (old name ``raise_on_fail``)
         Raise :class:`~nbtoolkit.errors.ContractViolation` (carrying the report) on any error,
         so a pipeline step fails.
     max_age : str, optional
@@ -254,7 +257,7 @@ def validate(
         raise BadInput(f"contract must be a Contract, got {type(contract).__name__}.")
     report = contract.check(frame, max_age=max_age, timestamp=timestamp, null_tolerance=null_tolerance,
                             range_tolerance=range_tolerance, source=source)
-    if raise_on_fail and not report.passed:
+    if fail and not report.passed:
         from .errors import ContractViolation
 
         raise ContractViolation(report.failure_message(), report)

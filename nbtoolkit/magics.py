@@ -31,8 +31,10 @@ class Nbt(Magics):
     registry_uri = Unicode("", help="MLflow registry URI (default: the tracking URI).").tag(config=True)
     experiment = Unicode("", help="MLflow experiment for runs logged from this notebook.").tag(config=True)
     predictions_url = Unicode("", help="SQLAlchemy URL of the prediction log.").tag(config=True)
-    drift_threshold = Float(None, allow_none=True,
-                            help="Default drift threshold (share of drifted columns).").tag(config=True)
+    drift_share = Float(None, allow_none=True,
+                        help="Default share of drifted columns that makes a dataset drift (--drift-share)."
+                        ).tag(config=True)
+    drift_threshold = Float(None, allow_none=True, help="Old name of drift_share.").tag(config=True)
 
     @line_cell_magic
     def nbt(self, line: str, cell: str | None = None) -> Any:
@@ -52,7 +54,7 @@ class Nbt(Magics):
             "registry_uri": self.registry_uri or None,
             "experiment": self.experiment or None,
             "predictions_url": self.predictions_url or None,
-            "drift_threshold": self.drift_threshold,
+            "drift_threshold": self.drift_share if self.drift_share is not None else self.drift_threshold,
             "notebook_path": notebook if isinstance(notebook, str) else None,
         }
 
@@ -63,7 +65,7 @@ def _one_line(exc: BaseException) -> str:
 
 def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: Any = None) -> Any:
     """Route ``SUBCOMMAND args...`` to its command; usable without a shell (tests, scripts)."""
-    from .commands import Context, HelpShown, magic_commands
+    from .commands import MAGIC_GROUPS, Context, HelpShown, magic_commands
     from .errors import BadInput, did_you_mean
 
     commands = magic_commands()
@@ -80,6 +82,8 @@ def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: 
             return _help_for(argv[1], commands)
         return HelpText(_overview(commands))
     name, rest = argv[0], argv[1:]
+    if name in MAGIC_GROUPS and rest and rest[0] in MAGIC_GROUPS[name]:  # %nbt model list == %nbt models
+        name, rest = MAGIC_GROUPS[name][rest[0]], rest[1:]
     if name not in commands:
         raise BadInput(f"Unknown subcommand {name!r}." + did_you_mean(name, commands, what="Subcommands")
                        + " See %nbt help.")

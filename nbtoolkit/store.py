@@ -32,9 +32,13 @@ def mlflow_module() -> Any:
     """Import MLflow (lazily) and point its fluent API at the resolved URIs."""
     # Quieten MLflow's import-time chatter before it is imported.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    import logging
+
     import mlflow
+
+    # The embedded store's first use runs DB migrations that log at INFO; not the user's business.
+    for name in ("alembic", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     uri, reg = config.tracking_uri(), config.registry_uri()
     # MLflow 3 mirrors set_tracking_uri/set_registry_uri into os.environ; left there, the first
@@ -57,7 +61,27 @@ def client() -> MlflowClient:
     mlflow_module()
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=config.tracking_uri(), registry_uri=config.registry_uri())
+    inner = MlflowClient(tracking_uri=config.tracking_uri(), registry_uri=config.registry_uri())
+    return _ScopedClient(inner)  # type: ignore[return-value]
+
+
+class _ScopedClient:
+    """An ``MlflowClient`` whose calls run under :func:`http_settings` (fail fast, nothing global)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with http_settings():
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def ensure_experiment(name: str | None = None) -> str:
@@ -113,11 +137,42 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
     )
 
 
+# nbtoolkit's own HTTP calls fail fast (read() retries idempotent reads itself); MLflow reads these
+# variables at call time, so they are set only around nbtoolkit's calls (translate_errors) and the
+# user's own MLflow calls in the same kernel keep MLflow's retries. A value the user set wins.
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+@contextlib.contextmanager
+def http_settings() -> Iterator[None]:
+    """Set :data:`HTTP_SETTINGS` in ``os.environ`` for the block only (unless the user set them)."""
+    added = [k for k in HTTP_SETTINGS if k not in os.environ]
+    for key in added:
+        os.environ[key] = HTTP_SETTINGS[key]
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def is_new_store() -> bool:
+    """True when the tracking store is an embedded SQLite file that does not exist yet.
+
+    A read-only command answers "nothing registered" then, instead of creating the database.
+    """
+    uri = config.tracking_uri()
+    if not config.is_embedded(uri) or not uri.startswith("sqlite:///"):
+        return False
+    return not os.path.exists(uri.removeprefix("sqlite:///"))
+
+
 @contextlib.contextmanager
 def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
     """Map MLflow / transport exceptions to nbtoolkit's errors (one boundary)."""
     try:
-        yield
+        with http_settings():
+            yield
     except NbtError:
         raise
     except Exception as exc:

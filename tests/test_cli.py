@@ -35,3 +35,69 @@ def test_cli_usage_errors_exit_2(nbt_home):
     assert bad.returncode == 2 and "required" in bad.stderr
     assert nbt_cli().returncode == 2
     assert nbt_cli("versions", "nope").stderr.count("\n") == 1
+
+
+def test_cli_groups_and_json(nbt_home, iris_model, capsys):
+    from nbtoolkit.cli import main
+
+    nbt.register(iris_model, "iris", metrics={"accuracy": 0.9}, alias="champion")
+    nbt.register(iris_model, "iris", metrics={"accuracy": 0.95})
+    capsys.readouterr()
+    assert main(["model", "list"]) == 0 and "@champion=v1" in capsys.readouterr().out
+    assert main(["model", "versions", "iris", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["versions"]
+    assert isinstance(rows[0]["metrics"]["accuracy"], float)
+    assert main(["model", "promote", "iris", "2", "--alias", "champion", "--require", "accuracy>=0.9",
+                 "--format", "json"]) == 0
+    moved = json.loads(capsys.readouterr().out)
+    assert moved["version"] == "2" and moved["gates"][0]["observed"] == 0.95
+    assert main(["model", "lineage", "iris@champion"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Lineage of iris/2") and "PromotionResult(" not in out and "None" not in out
+    assert main(["model", "rollback", "iris", "--alias", "champion"]) == 0
+    assert "Rolled back iris@champion to version 1" in capsys.readouterr().out
+    assert main(["model", "versions", "iris", "--format", "html"]) == 2  # text|json only here
+    assert main(["model", "versions", "iris", "--json", "--format", "json"]) == 0
+
+
+def test_cli_top_level(capsys):
+    from nbtoolkit.cli import build_parser, main
+
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "nbt model list|versions" in err and err.count("\n") < 12
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"nbtoolkit {nbt.__version__}"
+    help_text = build_parser().format_help()
+    for hidden in ("models", "versions", "promote", "run ", "status", "drift", "validate"):
+        assert f"\n    {hidden}" not in help_text  # flat first-release names are hidden aliases
+    assert "exit codes" in help_text and "examples" in help_text
+
+
+def test_cli_read_only_on_a_fresh_home(tmp_path, monkeypatch):
+    env = {**__import__("os").environ, "NBT_HOME": str(tmp_path / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = nbt_cli("model", "list", env=env)
+    assert out.returncode == 0 and out.stderr == ""
+    missing = nbt_cli("model", "versions", "iris", env=env)
+    assert missing.returncode == 2 and "use %nbt" not in missing.stderr and "nbtoolkit.register()" in missing.stderr
+    assert not (tmp_path / "home" / "mlflow.db").exists()
+
+
+def test_cli_broken_pipe(nbt_home, iris_model):
+    for i in range(3):
+        nbt.register(iris_model, f"m{i}")
+    proc = subprocess.run(f"{sys.executable} -m nbtoolkit.cli model list | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert "BrokenPipe" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_store_sets_no_process_wide_http_settings(nbt_home):
+    import os
+
+    from nbtoolkit import store
+
+    before = {k: os.environ.get(k) for k in store.HTTP_SETTINGS}
+    store.client().search_registered_models()
+    with store.translate_errors():
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == (before["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] or "0")
+    assert {k: os.environ.get(k) for k in store.HTTP_SETTINGS} == before

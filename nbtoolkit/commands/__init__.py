@@ -18,7 +18,18 @@ from typing import Any
 
 from ..errors import BadInput, VariableNotFound, did_you_mean
 
-MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring")
+MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving")
+
+# CLI groups: group -> {verb: command name}. A CLI command no group names is top-level
+# (monitor, abtest, serve); a grouped command's own name stays a hidden alias (nbt models).
+GROUPS: dict[str, dict[str, str]] = {
+    "pipeline": {"run": "run", "status": "status"},
+    "model": {"list": "models", "versions": "versions", "promote": "promote", "rollback": "rollback",
+              "lineage": "lineage"},
+    "data": {"validate": "validate", "drift": "drift"},
+}
+# The same grouping for magics (%nbt model list, %nbt data drift); %nbt pipeline is a command.
+MAGIC_GROUPS: dict[str, dict[str, str]] = {g: m for g, m in GROUPS.items() if g != "pipeline"}
 
 
 class HelpShown(Exception):

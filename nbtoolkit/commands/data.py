@@ -41,9 +41,10 @@ def _drift_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", action="append", metavar="X|COL=X",
                    help="per-column threshold: p-value (ks, chisquare; default 0.05) or distance "
                         "(psi, wasserstein, jensenshannon; default 0.1); COL=X for one column")
-    p.add_argument("--share", type=float, metavar="S",
+    p.add_argument("--drift-share", dest="share", type=float, metavar="S",
                    help="dataset drift when this share of columns drifted (default "
-                        "%%config Nbt.drift_threshold or 0.5)")
+                        "%%config Nbt.drift_share or 0.5)")
+    p.add_argument("--share", dest="share", type=float, help=argparse.SUPPRESS)  # first-release name
     p.add_argument("--correction", choices=("none", "bonferroni", "holm", "fdr_bh"),
                    help="multiple-testing correction of p-values")
     p.add_argument("--multivariate", action="store_true",
@@ -87,7 +88,7 @@ def _drift(args: argparse.Namespace, ctx: Context) -> Any:
     current = ctx.var(args.current)
     reference = ctx.var(args.reference) if args.reference else None
     try:
-        report = drift(current, reference, model=args.model, raise_on_drift=args.fail, **_drift_kwargs(args))
+        report = drift(current, reference, model=args.model, fail=args.fail, **_drift_kwargs(args))
     except CheckFailed as exc:
         if not args.no_plot and exc.report is not None:
             _show_plots(exc.report, ctx)
@@ -98,6 +99,11 @@ def _drift(args: argparse.Namespace, ctx: Context) -> Any:
 
 
 def _show_plots(report: Any, ctx: Context) -> None:
+    # Plots need a front end that shows images; terminal IPython (text/plain only) would print
+    # the figure's repr, so there the report's text is all (report.plots() draws them on demand).
+    formatter = getattr(ctx.shell, "display_formatter", None)
+    if formatter is None or "image/png" not in getattr(formatter, "active_types", ()):
+        return
     columns = report.drifted_columns[:MAX_PLOTS]
     if columns:
         ctx.display(report.plots(columns))
@@ -132,7 +138,7 @@ def _validate(args: argparse.Namespace, ctx: Context) -> Any:
     _one_reference(args)
     frame = ctx.var(args.frame)
     reference = ctx.var(args.reference) if args.reference else None
-    return validate(frame, model=args.model, reference=reference, raise_on_fail=args.fail,
+    return validate(frame, model=args.model, reference=reference, fail=args.fail,
                     **_validate_kwargs(args))
 
 
@@ -189,7 +195,8 @@ def _cli_drift_args(p: argparse.ArgumentParser) -> None:
     _drift_options(p)
     p.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
     p.add_argument("--output", metavar="F", help="write the report to this file instead of stdout")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifted")
+    p.add_argument("--fail", action="store_true", help="exit 1 when the dataset drifted")
+    p.add_argument("--fail-on-drift", dest="fail", action="store_true", help=argparse.SUPPRESS)
 
 
 def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
@@ -199,9 +206,8 @@ def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
     current = read_table(args.current, what="current file")
     reference = read_table(args.reference, what="reference file") if args.reference else None
     report = drift(current, reference, model=args.model, **_drift_kwargs(args))
-    fmt = "json" if getattr(args, "json", False) else args.format
-    _emit(report, fmt, args.output)
-    return 1 if args.fail_on_drift and report.drifted else 0
+    _emit(report, args.format, args.output)
+    return 1 if args.fail and report.drifted else 0
 
 
 def _cli_validate_args(p: argparse.ArgumentParser) -> None:
@@ -211,6 +217,7 @@ def _cli_validate_args(p: argparse.ArgumentParser) -> None:
     _validate_options(p)
     p.add_argument("--format", choices=("text", "json", "html"), default="text", help="output format")
     p.add_argument("--output", metavar="F", help="write the report to this file instead of stdout")
+    p.add_argument("--fail", action="store_true", help="exit 1 when the contract is broken")
 
 
 def _cli_validate(args: argparse.Namespace, ctx: Context) -> int:
@@ -220,8 +227,9 @@ def _cli_validate(args: argparse.Namespace, ctx: Context) -> int:
     frame = read_table(args.data, what="file")
     reference = read_table(args.reference, what="reference file") if args.reference else None
     report = validate(frame, model=args.model, reference=reference, **_validate_kwargs(args))
-    _emit(report, "json" if getattr(args, "json", False) else args.format, args.output)
-    return 0 if report.passed else 1
+    _emit(report, args.format, args.output)
+    # The first-release flat `nbt validate` always exited 1 on a broken contract; kept for it.
+    return 1 if (args.fail or getattr(args, "_legacy", False)) and not report.passed else 0
 
 
 def _emit(report: Any, fmt: str, output: str | None) -> None:
@@ -253,7 +261,7 @@ MAGIC_COMMANDS = (
 
 CLI_COMMANDS = (
     Command("drift", "Drift of CURRENT (CSV/Parquet) against --reference FILE or --model REF; "
-            "exit 1 with --fail-on-drift when the dataset drifted.", _cli_drift_args, _cli_drift),
-    Command("validate", "Check a CSV/Parquet file against a data contract; exit 1 when it is broken.",
+            "exit 1 with --fail when the dataset drifted.", _cli_drift_args, _cli_drift),
+    Command("validate", "Check a CSV/Parquet file against a data contract; exit 1 with --fail when it is broken.",
             _cli_validate_args, _cli_validate),
 )

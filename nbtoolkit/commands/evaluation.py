@@ -68,7 +68,7 @@ def _compare(args: argparse.Namespace, ctx: Context) -> Any:
 
     X, y = _data(args, ctx)
     return compare(_model(args.ref_a, ctx), _model(args.ref_b, ctx), X, y, metric=args.metric,
-                   n_resamples=args.resamples, confidence=args.confidence, seed=args.seed, log=args.log)
+                   resamples=args.resamples, confidence=args.confidence, seed=args.seed, log=args.log)
 
 
 # ----------------------------------------------------------------------------- threshold
@@ -79,7 +79,9 @@ def _threshold_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-accuracy", type=_fraction, metavar="A",
                    help="pick the lowest threshold whose auto-handled accuracy reaches A, in (0, 1]")
     p.add_argument("--save", action="store_true", help="store the chosen threshold on the version")
-    p.add_argument("--points", type=int, metavar="N", help="N evenly spaced candidates (default 0..1 by 0.01)")
+    p.add_argument("--thresholds", dest="points", type=int, metavar="N",
+                   help="N evenly spaced candidates (default 0..1 by 0.01)")
+    p.add_argument("--points", dest="points", type=int, help=argparse.SUPPRESS)  # first-release name
 
 
 def _threshold(args: argparse.Namespace, ctx: Context) -> Any:

@@ -19,8 +19,7 @@ def _monitor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", metavar="WHEN", help="only predictions since a date or a duration ago (7D)")
     p.add_argument("--version", help="only predictions of this version")
     p.add_argument("--no-drift", action="store_true", help="skip the input drift check")
-    p.add_argument("--log-url", metavar="URL", help="prediction-log SQLAlchemy URL (default: NBT_PREDICTIONS_URL "
-                                                     "or <home>/predictions.db)")
+    _predictions_url(p)
 
 
 def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
@@ -28,7 +27,7 @@ def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
     from ..monitoring.monitor import since
 
     return monitor(args.name, window=args.window, alerts=args.alert, webhook=args.webhook,
-                   log=args.log_url, version=args.version,
+                   predictions_url=args.predictions_url, version=args.version,
                    start=since(args.since) if args.since else None, drift=not args.no_drift)
 
 
@@ -36,7 +35,7 @@ def _monitor_cli(args: argparse.Namespace, ctx: Context) -> Any:
     import json
 
     report = _monitor(args, ctx)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
+    print(json.dumps(report.to_dict(), indent=2) if args.format == "json" else str(report))
     if report.alerted:
         print(f"nbt monitor: {len(report.alerts)} alert(s) fired", file=sys.stderr)
         return 1
@@ -53,15 +52,21 @@ def _abtest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--apply", action="store_true",
                    help="act on the recommendation (promote the challenger or roll back the canary)")
-    p.add_argument("--log-url", metavar="URL", help="prediction-log SQLAlchemy URL")
+    _predictions_url(p)
+
+
+def _predictions_url(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--predictions-url", metavar="URL", help="prediction-log SQLAlchemy URL (default: "
+                   "%%config Nbt.predictions_url, NBT_PREDICTIONS_URL or <home>/predictions.db)")
+    p.add_argument("--log-url", dest="predictions_url", help=argparse.SUPPRESS)  # first-release name
 
 
 def _abtest(args: argparse.Namespace, ctx: Context) -> Any:
     from ..monitoring import abtest
     from ..monitoring.monitor import since
 
-    report = abtest(args.name, log=args.log_url, champion_alias=args.champion,
-                    challenger_alias=args.challenger, start=since(args.since) if args.since else None,
+    report = abtest(args.name, predictions_url=args.predictions_url, champion=args.champion,
+                    challenger=args.challenger, start=since(args.since) if args.since else None,
                     min_samples=args.min_samples, alpha=args.alpha)
     if args.apply:
         moved = report.apply()

@@ -40,9 +40,21 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
 
 # ----------------------------------------------------------------------------- browse
 def _models(args: argparse.Namespace, ctx: Context) -> Any:
+    from .. import store
     from ..registry import models
+    from ..reports.registry import ModelsTable
 
+    if store.is_new_store():  # a read must not create the embedded database
+        return ModelsTable([])
     return models()
+
+
+def _no_store_yet() -> None:
+    from .. import store
+    from ..errors import ModelNotFound
+
+    if store.is_new_store():
+        raise ModelNotFound("No models are registered yet (the store is empty); use %nbt register.")
 
 
 def _versions_args(p: argparse.ArgumentParser) -> None:
@@ -52,6 +64,7 @@ def _versions_args(p: argparse.ArgumentParser) -> None:
 def _versions(args: argparse.Namespace, ctx: Context) -> Any:
     from ..registry import versions
 
+    _no_store_yet()
     return versions(args.name)
 
 
@@ -79,6 +92,7 @@ def _lineage_args(p: argparse.ArgumentParser) -> None:
 def _lineage(args: argparse.Namespace, ctx: Context) -> Any:
     from ..registry import lineage
 
+    _no_store_yet()
     return lineage(args.ref)
 
 

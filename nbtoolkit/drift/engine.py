@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
+from ..vocabulary import renamed
 from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
@@ -16,6 +17,7 @@ DEFAULT_SHARE = 0.5
 MIN_ROWS = 2
 
 
+@renamed(raise_on_drift="fail")
 def drift(
     current: Any,
     reference: Any = None,
@@ -27,7 +29,7 @@ def drift(
     drift_share: float | None = None,
     correction: str | None = None,
     multivariate: bool = False,
-    raise_on_drift: bool = False,
+    fail: bool = False,
     log: bool = True,
     chunk_size: int | None = None,
     chunk_number: int | None = None,
@@ -60,14 +62,15 @@ def drift(
         Defaults: 0.05 for p-values, 0.1 for distances.
     drift_share : float, optional
         The dataset drifted when at least this share of tested columns drifted (default
-        ``%config Nbt.drift_threshold`` or 0.5), or when the multivariate check flags.
+        ``%config Nbt.drift_share`` or 0.5), or when the multivariate check flags.
     correction : "bonferroni", "holm" or "fdr_bh", optional
         Multiple-testing adjustment of the p-values across columns.
     multivariate : bool
         Also train a domain classifier (reference vs current, 5-fold ROC AUC); needs a raw
         reference frame.
-    raise_on_drift : bool
-        Raise :class:`~nbtoolkit.errors.CheckFailed` (carrying the report) when the dataset drifted.
+    fail : bool
+        Raise :class:`~nbtoolkit.errors.CheckFailed` (carrying the report) when the dataset
+        drifted (old name ``raise_on_drift``).
     log : bool
         Log the summary to the active MLflow run when there is one.
     chunk_size, chunk_number, window, timestamp : drift over time
@@ -113,7 +116,7 @@ def drift(
             ref_profile = Profile.from_frame(raw_ref, model=estimator)
         report = _profiles_report(cur_given, ref_profile, source, columns, methods, default_method,
                                   thresholds, default_threshold, share, correction)
-        return _finish(report, log=log, raise_on_drift=raise_on_drift)
+        return _finish(report, log=log, raise_on_drift=fail)
     names = _columns(columns, ref_profile, raw_ref, cur)
     for col in list(methods) + list(thresholds):
         if col not in names and (ref_profile is None or col not in ref_profile.columns):
@@ -148,7 +151,7 @@ def drift(
     report = DriftReport(rows, drift_share=share, correction=correction, multivariate=multi,
                          reference=source, n_reference=ref_profile.n_rows, n_current=len(cur),
                          extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
-    return _finish(report, log=log, raise_on_drift=raise_on_drift)
+    return _finish(report, log=log, raise_on_drift=fail)
 
 
 def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
+from ..vocabulary import renamed
 from . import metrics as M
 from .inputs import Model, Predictions, feature_names, predict, resolve_model, task_of
 
@@ -105,6 +106,7 @@ def _per_row(metric: str, pa: Predictions, pb: Predictions) -> tuple[Any, Callab
     return values, r2_diff
 
 
+@renamed(n_resamples="resamples")
 def compare(
     model_a: Any,
     model_b: Any,
@@ -112,7 +114,7 @@ def compare(
     y: Any,
     *,
     metric: str | None = None,
-    n_resamples: int = 1000,
+    resamples: int = 1000,
     confidence: float = 0.95,
     seed: int | None = 0,
     log: bool = False,
@@ -125,7 +127,8 @@ def compare(
     X, y : the rows and their truth
     metric : the metric the verdict is about (default accuracy for classifiers, rmse for
         regressors; also log_loss, brier, mae, r2)
-    n_resamples, confidence, seed : the paired bootstrap of the difference B − A
+    resamples, confidence, seed : the paired bootstrap of the difference B − A (``resamples``
+        was ``n_resamples``)
     log : store the verdict on B's version as tag ``nbt.compare.<A-name>.<A-version>``, which
         ``promote --require beats=A`` reads (both must be registered versions)
 
@@ -140,8 +143,8 @@ def compare(
 
     from ..reports.evaluation import ComparisonReport
 
-    if not isinstance(n_resamples, (int, np.integer)) or isinstance(n_resamples, bool) or n_resamples < 10:
-        raise BadInput(f"n_resamples must be an integer of at least 10, got {n_resamples!r}.")
+    if not isinstance(resamples, (int, np.integer)) or isinstance(resamples, bool) or resamples < 10:
+        raise BadInput(f"resamples must be an integer of at least 10, got {resamples!r}.")
     if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise BadInput(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}.")
     a, b = resolve_model(model_a, what="model A"), resolve_model(model_b, what="model B")
@@ -162,7 +165,7 @@ def compare(
     side = [{"metric": m, "A": ma[m], "B": mb[m],
              "difference": None if ma[m] is None or mb[m] is None else mb[m] - ma[m]} for m in names]
     values, stat = _per_row(metric, pa, pb)
-    boot = paired_bootstrap(values, stat, n_resamples=int(n_resamples), seed=seed)
+    boot = paired_bootstrap(values, stat, n_resamples=int(resamples), seed=seed)
     observed = float(stat(values.mean(axis=0, keepdims=True))[0])
     tail = (1 - confidence) / 2
     low, high = (float(v) for v in np.nanquantile(boot, [tail, 1 - tail]))
@@ -171,7 +174,7 @@ def compare(
     report = ComparisonReport(
         a=a.label, b=b.label, a_ref=a.ref, b_ref=b.ref, task=task, n=pa.n, metric=metric,
         metrics=side, difference=observed, ci=(low, high), confidence=confidence,
-        n_resamples=int(n_resamples), seed=seed, mcnemar=mcnemar, verdict=verdict, bootstrap=boot,
+        n_resamples=int(resamples), seed=seed, mcnemar=mcnemar, verdict=verdict, bootstrap=boot,
     )
     if log:
         from .. import registry

@@ -6,17 +6,19 @@ import math
 from typing import Any
 
 from ..errors import BadInput
+from ..vocabulary import renamed
 from ..refs import check_alias, check_name
 from ..reports.monitoring import ABTestReport
 from .log import PredictionLog
 
 
+@renamed(log="predictions_url", champion_alias="champion", challenger_alias="challenger")
 def abtest(
     name: str,
     *,
-    log: PredictionLog | str | None = None,
-    champion_alias: str = "champion",
-    challenger_alias: str = "challenger",
+    predictions_url: PredictionLog | str | None = None,
+    champion: str = "champion",
+    challenger: str = "challenger",
     champion_version: str | int | None = None,
     challenger_version: str | int | None = None,
     start: Any = None,
@@ -37,7 +39,11 @@ def abtest(
     worse: send the challenger alias back to the champion's version), ``keep`` (no significant
     difference yet, or fewer than ``min_samples`` labeled predictions per version).
     :meth:`ABTestReport.apply` acts on it through :func:`nbtoolkit.promote`.
+
+    ``predictions_url`` (a URL or a PredictionLog), ``champion`` and ``challenger`` (aliases) were
+    ``log``, ``champion_alias`` and ``challenger_alias``; the old names are still accepted.
     """
+    champion_alias, challenger_alias, log = champion, challenger, predictions_url
     check_name(name)
     check_alias(champion_alias)
     check_alias(challenger_alias)

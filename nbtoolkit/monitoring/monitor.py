@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
+from ..vocabulary import renamed
 from ..refs import check_name
 from ..reports.monitoring import MonitorReport
 from .log import PredictionLog, _to_utc
@@ -100,13 +101,14 @@ def _number(text: str, rule: str) -> float:
 
 
 # ------------------------------------------------------------------------------ monitor
+@renamed(log="predictions_url")
 def monitor(
     name: str,
     *,
     window: str = "1D",
     alerts: Sequence[str | AlertRule] = (),
     webhook: str | None = None,
-    log: PredictionLog | str | None = None,
+    predictions_url: PredictionLog | str | None = None,
     version: str | int | None = None,
     start: Any = None,
     end: Any = None,
@@ -123,7 +125,8 @@ def monitor(
     alerts : rules such as ``"accuracy<0.9"``, ``"drift_share>0.3"``, ``"human_share>0.4"``,
         ``"estimated_accuracy<0.85"``, or ``"anomaly:volume"`` / ``"anomaly:mean_confidence:2.5"``
     webhook : URL that receives a JSON POST when an alert fires (failures are reported, not raised)
-    log : the prediction log (default: the configured one)
+    predictions_url : the prediction log, a URL or a PredictionLog (default: the configured one;
+        old name ``log``)
     version, start, end : restrict to one version / a time range (start inclusive, end exclusive)
     drift : compute input drift per window against the serving version's stored profile
 
@@ -136,7 +139,7 @@ def monitor(
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
         raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
-    plog = log if isinstance(log, PredictionLog) else PredictionLog(log)
+    plog = predictions_url if isinstance(predictions_url, PredictionLog) else PredictionLog(predictions_url)
     logged = plog.frame(name, version=version, start=start, end=end, inputs=drift)
     notes: list[str] = []
     if logged.empty and version is None and start is None and end is None:

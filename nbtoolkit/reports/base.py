@@ -34,7 +34,7 @@ class Result:
     def __str__(self) -> str:
         frame = self.to_frame()
         head = self.summary()
-        body = frame.to_string(index=False) if len(frame) else "(empty)"
+        body = text_table(frame) if len(frame) else "(empty)"
         return f"{head}\n{body}" if head else body
 
     def __repr__(self) -> str:
@@ -70,9 +70,18 @@ def html_table(frame: Any, *, row_style: Any = None, max_rows: int = 200) -> str
     return "".join(parts)
 
 
+def text_table(frame: Any) -> str:
+    """A frame as an aligned text table: blanks for missing values (never None beside NaN)."""
+    return frame.map(_fmt).to_string(index=False)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"  # NaN: not measured
-    if value is None:
+        if value != value:  # NaN: not measured
+            return ""
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.1f}"
+    if value is None or str(value) in ("<NA>", "NaT"):
         return ""
     return str(value)

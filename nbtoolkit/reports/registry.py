@@ -92,24 +92,36 @@ class VersionsTable(Result):
         self.rows = rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": self.rows}
+        rows = [{**r, "threshold": _number(r.get("threshold"))} for r in self.rows]
+        return {"name": self.name, "versions": rows}
 
     def to_frame(self) -> Any:
         import pandas as pd
 
-        metric_names = sorted({m for r in self.rows for m in r["metrics"]})
+        metric_names = self._shown_metrics()
         records = []
         for r in self.rows:
             rec = {
                 "version": r["version"],
                 "aliases": ", ".join("@" + a for a in r["aliases"]),
-                "created": r["created"],
+                "created": (r["created"] or "")[:16],
                 **{m: r["metrics"].get(m) for m in metric_names},
-                "data_fingerprint": (r["data_fingerprint"] or "")[:12],
-                "threshold": r.get("threshold"),
+                "data": (r["data_fingerprint"] or "")[:8],
+                "threshold": _number(r.get("threshold")),
             }
             records.append(rec)
         return pd.DataFrame(records)
+
+    MAX_METRICS = 5
+
+    def _shown_metrics(self) -> list[str]:
+        """The metrics most versions have (at most MAX_METRICS; to_dict() keeps them all)."""
+        counts: dict[str, int] = {}
+        for r in self.rows:
+            for m in r["metrics"]:
+                counts[m] = counts.get(m, 0) + 1
+        ranked = sorted(counts, key=lambda m: (-counts[m], m))[: self.MAX_METRICS]
+        return sorted(ranked)
 
     def summary(self) -> str:
         return f"{self.name}: {len(self.rows)} version(s)"
@@ -118,7 +130,8 @@ class VersionsTable(Result):
         return len(self.rows)
 
 
-@dataclass
+# repr=False: the dataclass __repr__ would hide Result._repr_pretty_ (IPython shows the text view).
+@dataclass(repr=False)
 class PromotionResult(Result):
     """An alias move (promote or rollback), with the gates that were checked."""
 
@@ -153,7 +166,7 @@ class PromotionResult(Result):
         return f"<p><b>{html.escape(self.summary())}</b></p>{body}"
 
 
-@dataclass
+@dataclass(repr=False)
 class Lineage(Result):
     """Where a version came from (``%nbt lineage REF``)."""
 
@@ -199,3 +212,13 @@ class Lineage(Result):
 
     def summary(self) -> str:
         return f"Lineage of {self.name}/{self.version}"
+
+
+def _number(value: Any) -> Any:
+    """A tag holding a number (``nbt.threshold``) as a number in JSON and tables."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
