@@ -53,7 +53,15 @@ def test_cli_groups_and_json(nbt_home, iris_model, capsys):
     assert moved["version"] == "2" and moved["gates"][0]["observed"] == 0.95
     assert main(["model", "lineage", "iris@champion"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Lineage of iris/2") and "PromotionResult(" not in out and "None" not in out
+    assert out.startswith("Lineage of iris/2") and "Lineage(" not in out
+    assert main(["model", "rollback", "iris", "--alias", "champion"]) == 0
+    capsys.readouterr()
+    # shell-safe gates; an unquoted `accuracy>=0.9` reaches us as `accuracy`: "quote it"
+    assert main(["model", "promote", "iris", "2", "--alias", "champion", "--require", "accuracy:0.99"]) == 1
+    assert main(["model", "promote", "iris", "2", "--alias", "champion", "--require", "accuracy=min:0.9",
+                 "--require", "accuracy=max:0.99"]) == 0
+    assert main(["model", "promote", "iris", "1", "--alias", "champion", "--require", "accuracy"]) == 2
+    assert "quote it" in capsys.readouterr().err
     assert main(["model", "rollback", "iris", "--alias", "champion"]) == 0
     assert "Rolled back iris@champion to version 1" in capsys.readouterr().out
     assert main(["model", "versions", "iris", "--format", "html"]) == 2  # text|json only here

@@ -18,6 +18,9 @@ def _register_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", action="append", metavar="k=v", help="version tag (repeatable)")
     p.add_argument("--alias", help="move this alias to the new version")
     p.add_argument("--description", help="version description")
+    p.add_argument("--format", dest="serialization", choices=("skops", "cloudpickle"), default=None,
+                   help="how the model is stored: skops (default; safe) or cloudpickle (any Python "
+                        "model; load it only from trusted sources). XGBoost/LightGBM use their own formats.")
 
 
 def _register(args: argparse.Namespace, ctx: Context) -> Any:
@@ -35,7 +38,7 @@ def _register(args: argparse.Namespace, ctx: Context) -> Any:
         X = ctx.var(args.data[0])
         y = ctx.var(args.data[1]) if len(args.data) == 2 else None
     return register(model, args.name, X=X, y=y, metrics=metrics, params=params, tags=tags,
-                    alias=args.alias, description=args.description)
+                    alias=args.alias, description=args.description, serialization=args.serialization)
 
 
 # ----------------------------------------------------------------------------- browse
@@ -101,8 +104,9 @@ def _promote_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("version", metavar="VERSION")
     p.add_argument("--alias", required=True, help="alias to move, e.g. champion")
-    p.add_argument("--require", action="append", default=[], metavar="METRIC>=VALUE",
-                   help="gate on the version's logged metrics (repeatable); or beats=NAME@alias")
+    p.add_argument("--require", action="append", default=[], metavar="GATE",
+                   help="gate on the version's logged metrics (repeatable): accuracy:0.9 (at least), "
+                        "log_loss=max:0.3 (at most), quoted 'accuracy>=0.9', or beats=NAME@alias")
 
 
 def _promote(args: argparse.Namespace, ctx: Context) -> Any:

@@ -37,17 +37,30 @@ class Gate:
         m = re.match(r"^beats\s*=\s*(?P<ref>\S+)$", text)
         if m:
             return cls("beats", "=", str(parse_ref(m["ref"])))
+        # Shell-safe spellings (no > or < for the shell to take as a redirection):
+        # METRIC:VALUE and METRIC=min:VALUE mean METRIC>=VALUE; METRIC=max:VALUE means METRIC<=VALUE.
+        safe = re.match(r"^(?P<metric>[A-Za-z_][\w.\-/]*)(?::|=(?P<bound>min|max):)(?P<value>\S+)$", text)
         m = _GATE.match(text)
-        if not m:
+        if safe:
+            metric, op, raw = safe["metric"], "<=" if safe["bound"] == "max" else ">=", safe["value"]
+        elif m:
+            metric, op, raw = m["metric"], m["op"], m["value"]
+        elif re.match(r"^[A-Za-z_][\w.\-/]*\s*[<>=!]*$", text):
             raise BadInput(
-                f"Malformed gate {text!r}; write METRIC>=VALUE (also <=, >, <, ==), e.g. "
-                "'accuracy>=0.9', or beats=NAME@champion."
+                f"Gate {text!r} has no value: the shell takes an unquoted > or < as a redirection "
+                f"(and may have written a file named like '=0.9'); quote it ('{text.rstrip('<>=!')}>=0.9') "
+                f"or write {text.rstrip('<>=!')}:0.9."
+            )
+        else:
+            raise BadInput(
+                f"Malformed gate {text!r}; write METRIC:MIN or METRIC=max:MAX (shell-safe), e.g. "
+                "accuracy:0.9, or quoted 'accuracy>=0.9' (also <=, >, <, ==), or beats=NAME@champion."
             )
         try:
-            value = float(m["value"])
+            value = float(raw)
         except ValueError:
-            raise BadInput(f"Gate {text!r} compares with {m['value']!r}, which is not a number.") from None
-        return cls(m["metric"], m["op"], value)
+            raise BadInput(f"Gate {text!r} compares with {raw!r}, which is not a number.") from None
+        return cls(metric, op, value)
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.value:g}" if self.metric != "beats" else f"beats={self.value}"
