@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import BadInput, VariableNotFound, did_you_mean
 
-MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving")
+MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving", "estimation")
 
 # CLI groups: group -> {verb: command name}. A CLI command no group names is top-level
 # (monitor, abtest, serve); a grouped command's own name stays a hidden alias (nbt models).

@@ -160,6 +160,7 @@ class Deployment:
         if len(ids) != len(frame):
             raise BadInput(f"ids has {len(ids)} values for {len(frame)} rows; give one id per row.")
         arms = np.array(self.route(ids), dtype=object)
+        probabilities: list[Any] = [None] * len(frame)
         out = pd.DataFrame({"id": ids, "prediction": None, "confidence": np.nan, "needs_human": False,
                             "alias": arms, "model_version": None}, index=frame.index)
         for alias in dict.fromkeys(arms):
@@ -167,7 +168,9 @@ class Deployment:
             version = self.version_of(alias)
             model = self._models[version]
             part = frame.loc[mask]
-            pred, conf = _predict(model, part)
+            pred, conf, probs = predict_with_probabilities(model, part)
+            for pos, p in zip(np.flatnonzero(mask), probs):
+                probabilities[pos] = p
             threshold = self.threshold_of(alias)
             out.loc[mask, "prediction"] = pred
             out.loc[mask, "confidence"] = conf
@@ -184,7 +187,7 @@ class Deployment:
                     confidence=[None if c != c else float(c) for c in sub["confidence"]],
                     ids=list(sub["id"]), routed_to_human=list(sub["needs_human"]),
                     timestamps=None if timestamps is None else [t for t, m in zip(timestamps, mask) if m],
-                    alias=alias,
+                    alias=alias, probabilities=[p for p, m in zip(probabilities, mask) if m],
                 )
         return out
 
@@ -194,13 +197,21 @@ class Deployment:
 
 
 def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float]]:
+    pred, conf, _ = predict_with_probabilities(model, frame)
+    return pred, conf
+
+
+def predict_with_probabilities(model: Any, frame: Any) -> tuple[list[Any], list[float], list[dict[str, float] | None]]:
+    """Predictions, top-class confidences and every class's probability (for estimation)."""
     import numpy as np
 
     if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(frame))
+        proba = np.asarray(model.predict_proba(frame), dtype="float64")
         classes = np.asarray(model.classes_)
-        return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist()
-    return list(model.predict(frame)), [float("nan")] * len(frame)
+        names = [str(c) for c in classes.tolist()]
+        return (classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist(),
+                [dict(zip(names, row)) for row in proba.tolist()])
+    return list(model.predict(frame)), [float("nan")] * len(frame), [None] * len(frame)
 
 
 def _parse_threshold(raw: Any) -> float | None:

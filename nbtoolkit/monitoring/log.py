@@ -5,6 +5,11 @@ default ``sqlite:///<home>/predictions.db`` or ``postgresql+psycopg2://...``. Ea
 transaction: a batch that fails validation or hits a duplicate id writes nothing. On SQLite the
 log runs in WAL mode with a busy timeout and takes the write lock up front (``BEGIN IMMEDIATE``),
 so concurrent writer processes queue instead of failing and lose nothing.
+
+Ids are unique per model (the primary key is ``(model_name, id)``): two models may log the same
+ticket id. A table created before that (primary key ``id`` alone) keeps working — ids then stay
+unique across the log — until :meth:`PredictionLog.migrate` rebuilds it with the per-model key;
+columns added since (``probabilities``) are added to an old table on first use.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class PredictionLog:
         self.table_name = table
         self._engine: Any = None
         self._table: Any = None
+        self._per_model = True
 
     # ------------------------------------------------------------------ connection
     @property
@@ -92,6 +98,7 @@ class PredictionLog:
         table = _table(sa, self.table_name)
         try:
             _create(engine, table)
+            self._per_model = _upgrade(engine, table)
         except exc.OperationalError as err:
             engine.dispose()
             raise StoreUnavailable(
@@ -101,6 +108,30 @@ class PredictionLog:
             ) from None
         self._engine, self._table = engine, table
         return engine, table
+
+    def migrate(self) -> bool:
+        """Rebuild a log created when ids were unique across models with the per-model key
+        ``(model_name, id)``, in one transaction; returns True when it rebuilt the table.
+
+        Stop writers first (a writer that logs meanwhile waits for the lock on SQLite, or fails
+        and can retry). Nothing changes for a table that already has the per-model key.
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._connect()
+        if self._per_model:
+            return False
+        old = f"{self.table_name}_old"
+        with self._writer().begin() as conn:
+            conn.execute(sa.text(f'ALTER TABLE "{self.table_name}" RENAME TO "{old}"'))
+            for index in table.indexes:  # index names are global on PostgreSQL/SQLite
+                conn.execute(sa.text(f'DROP INDEX IF EXISTS "{index.name}"'))
+            table.metadata.create_all(conn, checkfirst=False)
+            names = ", ".join(f'"{c.name}"' for c in table.c)
+            conn.execute(sa.text(f'INSERT INTO "{self.table_name}" ({names}) SELECT {names} FROM "{old}"'))
+            conn.execute(sa.text(f'DROP TABLE "{old}"'))
+        self._per_model = True
+        return True
 
     def dispose(self) -> None:
         """Close pooled connections (a new call reconnects)."""
@@ -124,6 +155,7 @@ class PredictionLog:
         *,
         timestamps: Sequence[Any] | None = None,
         alias: str | None = None,
+        probabilities: Any = None,
     ) -> list[str]:
         """Log a batch of predictions in one transaction; returns their ids.
 
@@ -134,11 +166,16 @@ class PredictionLog:
         inputs : DataFrame (one row per prediction) or a sequence of dicts; stored as JSON
         predictions : predicted labels (stored as text)
         confidence : confidence of each prediction in [0, 1] (e.g. the max class probability)
-        ids : unique ids (e.g. ticket ids); default: new UUIDs. An id already in the log, or
-            repeated in the batch, rejects the whole batch.
+        ids : ids unique per model (e.g. ticket ids); default: new UUIDs. An id this model already
+            logged, or one repeated in the batch, rejects the whole batch.
         routed_to_human : whether each item went to a human (default: none did)
         timestamps : when each prediction was made (default: now, UTC)
         alias : the alias that served the batch (``champion`` / ``challenger``), for A/B analysis
+        probabilities : the probability of every class per row — a DataFrame whose columns are the
+            classes (e.g. ``pd.DataFrame(model.predict_proba(X), columns=model.classes_)``) or a
+            list of ``{class: probability}`` dicts; stored as JSON so that label-free performance
+            estimation (:func:`nbtoolkit.estimate`, ``monitor``) has what it needs, also for binary
+            models where one "confidence" cannot say which class it is about
         """
         name, version = _model_of(model_ref)
         rows_in = _input_rows(inputs)
@@ -149,11 +186,12 @@ class PredictionLog:
         id_list = [uuid.uuid4().hex for _ in range(n)] if ids is None else [str(i) for i in _column(ids, n, "ids")]
         _check_unique(id_list)
         stamps = _timestamps(timestamps, n)
+        probs = _probabilities(probabilities, n)
         rows = [
             {"id": i, "model_name": name, "model_version": version, "alias": alias, "ts": t,
              "inputs": x, "prediction": None if p is None else str(p), "confidence": c,
-             "routed_to_human": h}
-            for i, x, p, c, h, t in zip(id_list, rows_in, preds, conf, human, stamps)
+             "routed_to_human": h, "probabilities": q}
+            for i, x, p, c, h, t, q in zip(id_list, rows_in, preds, conf, human, stamps, probs)
         ]
         if not rows:
             return []
@@ -162,17 +200,20 @@ class PredictionLog:
         _, table = self._connect()
         try:
             with self._writer().begin() as conn:
-                existing = self._existing(conn, table, id_list)
+                existing = self._existing(conn, table, id_list, model=name)
                 if existing:
                     raise BadInput(
                         f"{len(existing)} id(s) are already in the prediction log, e.g. "
-                        f"{sorted(existing)[0]!r}; ids must be unique, nothing was written."
+                        f"{sorted(existing)[0]!r} (logged by {name!r}); ids must be unique per model, "
+                        "nothing was written."
                     )
                 conn.execute(table.insert(), rows)
         except exc.IntegrityError:  # a concurrent writer inserted one of these ids first
+            hint = ("" if self._per_model else " This log was created when ids had to be unique "
+                    "across all models: run PredictionLog(url).migrate() once to make them per model.")
             raise BadInput(
-                "Some ids were logged concurrently by another writer; ids must be unique, nothing "
-                "was written."
+                "Some ids are already in the prediction log (logged concurrently, or for another "
+                f"model); nothing was written.{hint}"
             ) from None
         except exc.OperationalError as err:
             raise self._unavailable(err) from None
@@ -185,10 +226,13 @@ class PredictionLog:
         *,
         source: str = "human",
         timestamps: Sequence[Any] | None = None,
+        model: str | None = None,
     ) -> int:
         """Record the true label of logged predictions (e.g. agents' corrections); returns the count.
 
         Unknown ids reject the whole batch. A later outcome for the same id replaces the earlier one.
+        Ids are unique per model: pass ``model=NAME`` when two models logged the same id (without
+        it, an id logged by more than one model rejects the batch).
         """
         id_list = [str(i) for i in _column(ids, None, "ids")]
         values = _column(labels, len(id_list), "labels")
@@ -203,29 +247,48 @@ class PredictionLog:
         _, table = self._connect()
         try:
             with self._writer().begin() as conn:
-                missing = set(id_list) - self._existing(conn, table, id_list)
+                owners = self._owners(conn, table, id_list, model=model)
+                missing = set(id_list) - set(owners)
                 if missing:
                     raise BadInput(
-                        f"{len(missing)} of {len(id_list)} id(s) are not in the prediction log, e.g. "
+                        f"{len(missing)} of {len(id_list)} id(s) are not in the prediction log"
+                        + (f" for {model!r}" if model is not None else "") + ", e.g. "
                         f"{sorted(missing)[0]!r}; log the predictions first, nothing was written."
                     )
-                stmt = (table.update().where(table.c.id == bindparam("_id"))
+                shared = sorted(i for i, names in owners.items() if len(names) > 1)
+                if shared:
+                    raise BadInput(
+                        f"Id {shared[0]!r} is logged by models {', '.join(sorted(owners[shared[0]]))}; "
+                        "pass model=NAME to say whose outcome it is, nothing was written."
+                    )
+                stmt = (table.update().where((table.c.id == bindparam("_id"))
+                                             & (table.c.model_name == bindparam("_model")))
                         .values(outcome=bindparam("_outcome"), outcome_source=bindparam("_source"),
                                 outcome_ts=bindparam("_ts")))
-                conn.execute(stmt, [{"_id": i, "_outcome": str(v), "_source": str(source), "_ts": t}
+                conn.execute(stmt, [{"_id": i, "_model": next(iter(owners[i])), "_outcome": str(v),
+                                     "_source": str(source), "_ts": t}
                                     for i, v, t in zip(id_list, values, stamps)])
         except exc.OperationalError as err:
             raise self._unavailable(err) from None
         return len(id_list)
 
     @staticmethod
-    def _existing(conn: Any, table: Any, ids: Sequence[str]) -> set[str]:
+    def _existing(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> set[str]:
+        return set(PredictionLog._owners(conn, table, ids, model=model))
+
+    @staticmethod
+    def _owners(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> dict[str, set[str]]:
+        """id -> the models that logged it, for the ids among ``ids`` in the log (of ``model``)."""
         import sqlalchemy as sa
 
-        found: set[str] = set()
+        found: dict[str, set[str]] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
-            found.update(conn.execute(sa.select(table.c.id).where(table.c.id.in_(chunk))).scalars())
+            query = sa.select(table.c.id, table.c.model_name).where(table.c.id.in_(chunk))
+            if model is not None:
+                query = query.where(table.c.model_name == str(model))
+            for i, name in conn.execute(query):
+                found.setdefault(i, set()).add(name)
         return found
 
     def _unavailable(self, err: Any) -> StoreUnavailable:
@@ -253,14 +316,14 @@ class PredictionLog:
             raise self._unavailable(err) from None
         return len(rows)
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """The ids among ``ids`` that are already in the log."""
+    def existing_ids(self, ids: Sequence[str], *, model: str | None = None) -> set[str]:
+        """The ids among ``ids`` that are already in the log (logged by ``model`` when given)."""
         from sqlalchemy import exc
 
         engine, table = self._connect()
         try:
             with engine.connect() as conn:
-                return self._existing(conn, table, [str(i) for i in ids])
+                return self._existing(conn, table, [str(i) for i in ids], model=model)
         except exc.OperationalError as err:
             raise self._unavailable(err) from None
 
@@ -274,11 +337,13 @@ class PredictionLog:
         end: Any = None,
         alias: str | None = None,
         inputs: bool = False,
+        probabilities: bool = False,
     ) -> Any:
         """Logged predictions as a DataFrame, oldest first, optionally for one model / version / window.
 
         Columns: ``id, model_name, model_version, alias, ts, prediction, confidence,
-        routed_to_human, outcome, outcome_source, outcome_ts`` (+ ``inputs`` as dicts when asked).
+        routed_to_human, outcome, outcome_source, outcome_ts`` (+ ``inputs`` as dicts and
+        ``probabilities`` as ``{class: probability}`` dicts, or None, when asked).
         ``start`` is inclusive, ``end`` exclusive.
         """
         import pandas as pd
@@ -286,7 +351,7 @@ class PredictionLog:
         from sqlalchemy import exc
 
         engine, table = self._connect()
-        cols = [c for c in table.c if inputs or c.name != "inputs"]
+        cols = [c for c in table.c if (inputs or c.name != "inputs") and (probabilities or c.name != "probabilities")]
         query = sa.select(*cols).order_by(table.c.ts, table.c.id)
         if model is not None:
             query = query.where(table.c.model_name == str(model))
@@ -312,6 +377,8 @@ class PredictionLog:
         frame["routed_to_human"] = frame["routed_to_human"].astype(bool)
         if inputs:
             frame["inputs"] = [json.loads(x) if x else {} for x in frame["inputs"]]
+        if probabilities:
+            frame["probabilities"] = [json.loads(x) if x else None for x in frame["probabilities"]]
         return frame
 
     def feedback_frame(
@@ -368,7 +435,7 @@ def _table(sa: Any, name: str) -> Any:
     return sa.Table(
         name, meta,
         sa.Column("id", sa.String(191), primary_key=True),
-        sa.Column("model_name", sa.String(191), nullable=False),
+        sa.Column("model_name", sa.String(191), primary_key=True),
         sa.Column("model_version", sa.String(32), nullable=False),
         sa.Column("alias", sa.String(64)),
         sa.Column("ts", sa.DateTime, nullable=False),
@@ -379,6 +446,7 @@ def _table(sa: Any, name: str) -> Any:
         sa.Column("outcome", sa.String(255)),
         sa.Column("outcome_source", sa.String(64)),
         sa.Column("outcome_ts", sa.DateTime),
+        sa.Column("probabilities", sa.Text),
         sa.Index(f"ix_{name}_model_ts", "model_name", "ts"),
         sa.Index(f"ix_{name}_ts", "ts"),
     )
@@ -397,6 +465,26 @@ def _create(engine: Any, table: Any) -> None:
             race = isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
             if attempt == 2 or not race:
                 raise
+
+
+def _upgrade(engine: Any, table: Any) -> bool:
+    """Add columns an older log lacks; True when ids are unique per model (the current key)."""
+    import sqlalchemy as sa
+
+    inspector = sa.inspect(engine)
+    have = {c["name"] for c in inspector.get_columns(table.name)}
+    missing = [c for c in table.c if c.name not in have]
+    if missing:
+        with engine.connect() as conn:
+            for col in missing:
+                try:
+                    conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" '
+                                         f"{col.type.compile(engine.dialect)}"))
+                    conn.commit()
+                except sa.exc.DBAPIError:  # another process added it first
+                    conn.rollback()
+    key = inspector.get_pk_constraint(table.name).get("constrained_columns") or []
+    return "model_name" in key
 
 
 def _sqlite_write_locking(engine: Any, event: Any) -> None:
@@ -478,6 +566,44 @@ def _confidences(values: Any, n: int) -> list[float | None]:
         if not 0.0 <= f <= 1.0:
             raise BadInput(f"confidence[{i}] must be in [0, 1], got {v!r}.")
         out.append(f)
+    return out
+
+
+def _probabilities(values: Any, n: int) -> list[str | None]:
+    """Per-row ``{class: probability}`` as JSON (None when not given)."""
+    import math
+
+    import pandas as pd
+
+    if values is None:
+        return [None] * n
+    if isinstance(values, pd.DataFrame):
+        classes = [str(c) for c in values.columns]
+        records = [dict(zip(classes, row)) for row in values.to_numpy(dtype="float64").tolist()]
+    else:
+        records = _column(values, n, "probabilities")
+    if len(records) != n:
+        raise BadInput(f"probabilities has {len(records)} rows for {n} predictions; give one per row.")
+    out: list[str | None] = []
+    for i, rec in enumerate(records):
+        if rec is None:
+            out.append(None)
+            continue
+        if not isinstance(rec, dict):
+            raise BadInput(f"probabilities[{i}] must be a {{class: probability}} dict, got {rec!r:.60}.")
+        clean = {}
+        for cls, p in rec.items():
+            try:
+                f = float(p)
+            except (TypeError, ValueError):
+                f = math.nan
+            if not 0.0 <= f <= 1.0:
+                raise BadInput(f"probabilities[{i}][{cls!r}] must be in [0, 1], got {p!r}.")
+            clean[str(cls)] = f
+        if abs(sum(clean.values()) - 1.0) > 1e-3:
+            raise BadInput(f"probabilities[{i}] sums to {sum(clean.values()):.4g}, not 1; give the "
+                           "probability of every class.")
+        out.append(json.dumps(clean))
     return out
 
 

@@ -115,6 +115,9 @@ def monitor(
     drift: bool = True,
     webhook_timeout: float = 5.0,
     webhook_retries: int = 2,
+    rows: int | None = None,
+    reference: Any = None,
+    calibrator: Any = None,
 ) -> MonitorReport:
     """Monitor model ``name`` from its prediction log, window by window, and fire alerts.
 
@@ -129,18 +132,30 @@ def monitor(
         old name ``log``)
     version, start, end : restrict to one version / a time range (start inclusive, end exclusive)
     drift : compute input drift per window against the serving version's stored profile
+    rows : windows of this many predictions (oldest first) instead of time windows
+    reference : the drift reference instead of a registered version's stored profile — a
+        DataFrame, a :class:`~nbtoolkit.drift.Profile`, or the path of a saved profile (JSON) or of
+        a CSV/Parquet file; with it, ``name`` need not be a registered model
+    calibrator : a :class:`~nbtoolkit.estimation.Calibrator` (or ``False`` for none); default:
+        the one stored with the serving version by ``%nbt calibrate``. With a calibrator and
+        logged class probabilities, ``estimated_accuracy`` is the calibrated expected accuracy
+        with a ±3 standard-error band (``estimated_accuracy_lower`` / ``_upper``); otherwise it is
+        the mean top-class probability
 
     Returns
     -------
     MonitorReport with ``.windows`` (one row per window), ``.alerts`` and ``.alerted``.
     """
     check_name(name)
-    td = parse_window(window)
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
+        raise BadInput(f"rows must be a positive whole number of predictions per window, got {rows!r}.")
+    td = parse_window(window) if rows is None else None
+    fixed_profile = _reference_profile(reference) if reference is not None and drift else None
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
         raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
     plog = predictions_url if isinstance(predictions_url, PredictionLog) else PredictionLog(predictions_url)
-    logged = plog.frame(name, version=version, start=start, end=end, inputs=drift)
+    logged = plog.frame(name, version=version, start=start, end=end, inputs=drift, probabilities=True)
     notes: list[str] = []
     if logged.empty and version is None and start is None and end is None:
         known = plog.models()
@@ -150,9 +165,10 @@ def monitor(
     if logged.empty:
         notes.append(f"No predictions of {name!r} in the log at {plog.safe_url}"
                      + (" for that range." if start is not None or end is not None else "."))
-    rows = _windows(logged, td, name=name, drift=drift, notes=notes)
-    fired = evaluate_rules(rows, rules)
-    report = MonitorReport(name=name, window=str(window), windows=rows, alerts=fired,
+    found = _windows(logged, td, name=name, drift=drift, notes=notes, rows=rows, profile=fixed_profile,
+                     calibrator=calibrator)
+    fired = evaluate_rules(found, rules)
+    report = MonitorReport(name=name, window=f"{rows} rows" if rows else str(window), windows=found, alerts=fired,
                            rules=[str(r) for r in rules], notes=notes, log_url=plog.safe_url)
     for alert in fired:
         logger.warning("nbtoolkit alert on %s: %s", name, alert["message"])
@@ -163,22 +179,106 @@ def monitor(
     return report
 
 
-def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str]) -> list[dict[str, Any]]:
+def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], rows: int | None = None,
+             profile: Any = None, calibrator: Any = None) -> list[dict[str, Any]]:
     import pandas as pd
 
     if logged.empty:
         return []
-    rows = []
-    drift_cache: dict[str, Any] = {}
-    for start, part in logged.groupby(pd.Grouper(key="ts", freq=td, origin="start_day"), sort=True):
+    if rows:  # by row count: consecutive windows of `rows` predictions, the last may be shorter
+        parts = [(logged["ts"].iloc[i], logged.iloc[i:i + rows]) for i in range(0, len(logged), rows)]
+    else:
+        parts = list(logged.groupby(pd.Grouper(key="ts", freq=td, origin="start_day"), sort=True))
+    out = []
+    drift_cache: dict[str, Any] = {} if profile is None else {"*": profile}
+    calibrators: dict[str, Any] = {}
+    for start, part in parts:
         if part.empty:
             continue
-        row: dict[str, Any] = {"window_start": start, "window_end": start + td}
+        end = part["ts"].iloc[-1] if rows else start + td
+        row: dict[str, Any] = {"window_start": start, "window_end": end}
         row.update(window_metrics(part))
+        row.update(_window_estimate(part, name, calibrators, calibrator, notes))
         if drift:
             row.update(_window_drift(part, name, drift_cache, notes))
-        rows.append(row)
-    return rows
+        out.append(row)
+    return out
+
+
+def _window_estimate(part: Any, name: str, cache: dict[str, Any], given: Any, notes: list[str]) -> dict[str, Any]:
+    """Calibrated expected accuracy of a window and its ±3 se band (see :mod:`nbtoolkit.estimation`)."""
+    import numpy as np
+
+    out: dict[str, Any] = {"estimated_accuracy_lower": math.nan, "estimated_accuracy_upper": math.nan}
+    if given is False or "probabilities" not in part.columns:
+        return out
+    probs = part["probabilities"]
+    has = probs.notna().to_numpy()
+    if not has.any():
+        return out
+    version = str(part["model_version"].mode().iloc[0])
+    if given is not None:
+        cal = given
+    else:
+        if version not in cache:
+            cache[version] = _stored_calibrator(name, version)
+        cal = cache[version]
+    if cal is None:
+        return out
+    from ..estimation import metrics as M
+
+    index = {c: i for i, c in enumerate(cal.classes)}
+    raw = np.array([[d.get(c, 0.0) for c in cal.classes] for d in probs[has]], dtype="float64")
+    pred = np.array([index.get(str(p), -1) for p in part["prediction"][has]])
+    keep = pred >= 0
+    if not keep.any():
+        return out
+    calibrated = cal.calibrate(raw[keep])
+    estimate = float(calibrated[np.arange(int(keep.sum())), pred[keep]].mean())
+    se = M.standard_error(cal.components["accuracy"], int(keep.sum())) if cal.components.get("accuracy") else math.nan
+    out["estimated_accuracy"] = estimate
+    if not math.isnan(se):
+        out["estimated_accuracy_lower"] = max(0.0, estimate - M.BAND_SE * se)
+        out["estimated_accuracy_upper"] = min(1.0, estimate + M.BAND_SE * se)
+    return out
+
+
+def _stored_calibrator(name: str, version: str) -> Any:
+    """The calibrator stored with ``name/version`` (``%nbt calibrate``), or None."""
+    try:
+        from ..estimation import stored_calibrator
+
+        return stored_calibrator(f"{name}/{version}")
+    except NbtError:  # not a registered model, or the store is unreachable: mean confidence
+        return None
+
+
+def _reference_profile(reference: Any) -> Any:
+    """A drift reference for monitor: a Profile, a frame, or a file (profile JSON, CSV, Parquet)."""
+    from pathlib import Path
+
+    from ..drift import Profile
+
+    if isinstance(reference, Profile):
+        return reference
+    if isinstance(reference, (str, Path)):
+        path = Path(reference)
+        if not path.is_file():
+            raise BadInput(f"No file {str(path)!r} for the drift reference; pass a saved profile "
+                           "(Profile.to_json), a CSV/Parquet file or a DataFrame.")
+        if path.suffix.lower() == ".json":
+            return Profile.from_json(path.read_text())
+        import pandas as pd
+
+        readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+        reader = readers.get(path.suffix.lower())
+        if reader is None:
+            raise BadInput(f"Cannot read {str(path)!r} as a drift reference; use a .json profile, "
+                           "a .csv or a .parquet file.")
+        return Profile.from_frame(reader(path))
+    from ..data import as_frame
+
+    return Profile.from_frame(as_frame(reference, what="reference data"))
 
 
 def window_metrics(part: Any) -> dict[str, Any]:
@@ -253,7 +353,7 @@ def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str])
     out: dict[str, Any] = {"drift_share": math.nan, "drifted": None, "drifted_columns": ""}
     if len(part) < MIN_DRIFT_ROWS:
         return out
-    version = str(part["model_version"].mode().iloc[0])
+    version = "*" if "*" in cache else str(part["model_version"].mode().iloc[0])
     if version not in cache:
         cache[version] = _stored_profile(name, version, notes)
     profile = cache[version]

@@ -70,7 +70,8 @@ class MonitorReport(Result):
         import pandas as pd
 
         cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
-                "accuracy", "macro_f1", "estimated_accuracy", "drift_share", "drifted_columns"]
+                "accuracy", "macro_f1", "estimated_accuracy", "estimated_accuracy_lower",
+                "estimated_accuracy_upper", "drift_share", "drifted_columns"]
         frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
         frame["alerts"] = [", ".join(a["rule"] for a in self.alerts if a["window_start"] == r["window_start"])
                            for r in self.windows]
@@ -117,6 +118,10 @@ class MonitorReport(Result):
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3.2))
         x = frame["window_start"]
+        band = frame[["estimated_accuracy_lower", "estimated_accuracy_upper"]].astype(float)
+        if band.notna().all(axis=1).any():  # calibrated estimate: its ±3 se sampling band
+            ax.fill_between(x, band.iloc[:, 0], band.iloc[:, 1], color="#ff7f0e", alpha=0.18,
+                            label="estimate band (±3 se)")
         for col, style in (("accuracy", "o-"), ("estimated_accuracy", "s--"), ("human_share", "^-"),
                            ("drift_share", "d:")):
             if frame[col].notna().any():

@@ -1,0 +1,125 @@
+"""Prediction-log fixes for estimation (issue 12): ids per model, class probabilities, an old log
+migrated; monitor by row count, against a reference frame or profile file, with a stored calibrator;
+%nbt estimate / %nbt calibrate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nbtoolkit as nbt
+from nbtoolkit.errors import BadInput
+from nbtoolkit.monitoring import PredictionLog, monitor
+
+
+def _inputs(n, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"x": rng.normal(shift, 1, n), "c": rng.choice(["a", "b"], n)})
+
+
+def test_ids_are_unique_per_model_not_across_the_log(nbt_home):
+    plog = PredictionLog()
+    plog.log("a/1", _inputs(2), ["y", "n"], ids=["t1", "t2"])
+    plog.log("b/1", _inputs(2), ["y", "y"], ids=["t1", "t2"])          # same ticket, other model
+    with pytest.raises(BadInput, match=r"already in the prediction log, e\.g\. 't1' \(logged by 'a'\)"):
+        plog.log("a/2", _inputs(1), ["y"], ids=["t1"])
+    with pytest.raises(BadInput, match="logged by models a, b; pass model=NAME"):
+        plog.record_outcomes(["t1"], ["y"])
+    assert plog.frame("b")["outcome"].isna().all()                      # nothing written
+    assert plog.record_outcomes(["t1"], ["n"], model="b") == 1
+    frame = plog.frame()
+    assert frame.set_index(["model_name", "id"]).loc[("b", "t1"), "outcome"] == "n"
+    assert pd.isna(frame.set_index(["model_name", "id"]).loc[("a", "t1"), "outcome"])
+    assert plog.existing_ids(["t1", "zz"], model="a") == {"t1"}
+
+
+def test_class_probabilities_are_logged(nbt_home):
+    plog = PredictionLog()
+    probs = pd.DataFrame({0: [0.8, 0.3], 1: [0.2, 0.7]})
+    plog.log("bin/1", _inputs(2), [0, 1], confidence=[0.8, 0.7], ids=["p1", "p2"], probabilities=probs)
+    frame = plog.frame("bin", probabilities=True)
+    assert frame["probabilities"].tolist() == [{"0": 0.8, "1": 0.2}, {"0": 0.3, "1": 0.7}]
+    assert "probabilities" not in plog.frame("bin").columns
+    with pytest.raises(BadInput, match=r"probabilities\[0\] sums to 0.5"):
+        plog.log("bin/1", _inputs(1), [0], ids=["p3"], probabilities=[{"0": 0.2, "1": 0.3}])
+    assert plog.count("bin") == 2
+
+
+def test_a_log_from_the_first_release_keeps_working_and_migrates(nbt_home):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{nbt_home / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the first release's table: id alone is the key, no probabilities
+        conn.execute(sa.text(
+            "CREATE TABLE nbt_predictions (id VARCHAR(191) PRIMARY KEY, model_name VARCHAR(191) NOT NULL,"
+            " model_version VARCHAR(32) NOT NULL, alias VARCHAR(64), ts DATETIME NOT NULL, inputs TEXT,"
+            " prediction VARCHAR(255), confidence FLOAT, routed_to_human BOOLEAN NOT NULL,"
+            " outcome VARCHAR(255), outcome_source VARCHAR(64), outcome_ts DATETIME)"))
+        conn.execute(sa.text("INSERT INTO nbt_predictions VALUES ('t1','a','1',NULL,'2026-01-01 00:00:00',"
+                             "'{}','y',0.9,0,NULL,NULL,NULL)"))
+    engine.dispose()
+    plog = PredictionLog(url)
+    assert plog.frame("a", probabilities=True)["probabilities"].tolist() == [None]  # column added
+    with pytest.raises(BadInput, match=r"migrate\(\) once"):
+        plog.log("b/1", _inputs(1), ["y"], ids=["t1"])
+    assert plog.migrate() is True and plog.migrate() is False
+    plog.log("b/1", _inputs(1), ["y"], ids=["t1"], probabilities=[{"y": 0.6, "n": 0.4}])
+    assert sorted(plog.frame()["model_name"]) == ["a", "b"]
+
+
+def test_monitor_by_row_count_against_a_reference_frame_without_a_registry(nbt_home, tmp_path):
+    plog = PredictionLog()
+    ts = pd.date_range("2026-02-01", periods=600, freq="min")
+    live = pd.concat([_inputs(300, seed=1), _inputs(300, shift=1.5, seed=2)], ignore_index=True)
+    plog.log("unregistered/1", live, ["y"] * 600, confidence=[0.9] * 600, timestamps=ts)
+    reference = _inputs(2_000, seed=3)
+    report = monitor("unregistered", rows=200, reference=reference, alerts=["drift_share>0.4"])
+    frame = report.to_frame()
+    assert frame["volume"].tolist() == [200, 200, 200]
+    assert frame["drift_share"].tolist()[0] < 0.5 and frame["drift_share"].tolist()[-1] >= 0.5
+    assert report.alerted and report.window == "200 rows"
+    path = tmp_path / "reference.json"
+    path.write_text(nbt.Profile.from_frame(reference).to_json())
+    again = monitor("unregistered", rows=200, reference=str(path))
+    assert again.to_frame()["drift_share"].tolist() == frame["drift_share"].tolist()
+    with pytest.raises(BadInput, match="rows must be a positive whole number"):
+        monitor("unregistered", rows=0)
+    with pytest.raises(BadInput, match="No file"):
+        monitor("unregistered", reference=str(tmp_path / "missing.json"))
+
+
+def test_calibrate_stores_with_the_version_and_monitor_uses_it(ip, iris, iris_model):
+    X, y = iris
+    ip.user_ns.update(model=iris_model, X=X, y=y)
+    ip.run_line_magic("nbt", "register model --name iris")
+    cal = ip.run_line_magic("nbt", "calibrate iris/1 --data X y")
+    assert cal.classes == ["0", "1", "2"] and cal.components["accuracy"]
+    assert nbt.estimation.stored_calibrator("iris/1").to_dict() == cal.to_dict()
+    plog = PredictionLog()
+    probs = pd.DataFrame(iris_model.predict_proba(X), columns=iris_model.classes_)
+    plog.log("iris/1", X, iris_model.predict(X), confidence=probs.max(axis=1), probabilities=probs,
+             timestamps=pd.date_range("2026-03-01", periods=len(X), freq="min"))
+    report = monitor("iris", rows=50, drift=False)
+    frame = report.to_frame()
+    assert frame["estimated_accuracy_lower"].notna().all()
+    assert (frame["estimated_accuracy_lower"] <= frame["estimated_accuracy"]).all()
+    assert (frame["estimated_accuracy"] <= frame["estimated_accuracy_upper"]).all()
+
+
+def test_estimate_magic_and_its_errors(ip):
+    from IPython.core.error import UsageError
+
+    rng = np.random.default_rng(0)
+    p = rng.random(3_000)
+    data = pd.DataFrame({"p": p, "pred": (p > 0.5).astype(int), "y": (rng.random(3_000) < p).astype(int)})
+    ip.user_ns.update(ref=data.iloc[:2_000], live=data.iloc[2_000:].drop(columns="y"))
+    result = ip.run_line_magic("nbt", "estimate live --reference ref --target y --prediction pred --proba p "
+                                      "--metrics accuracy,roc_auc --chunk-size 250")
+    assert len(result.to_frame()) == 8 and result.metrics == ["accuracy", "roc_auc"]
+    with pytest.raises(UsageError, match="Unknown metric 'acc'"):
+        ip.run_line_magic("nbt", "estimate live --reference ref --target y --prediction pred --proba p --metrics acc")
+    with pytest.raises(UsageError, match="chunk_size=5000 is larger than the analysis data"):
+        ip.run_line_magic("nbt", "estimate live --reference ref --target y --prediction pred --proba p "
+                                 "--chunk-size 5000")
