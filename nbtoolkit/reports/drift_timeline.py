@@ -23,7 +23,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
 class DriftTimeline(Result):
     """Drift per chunk × column (``nbt.drift(..., chunk_size=N)``); ``.drifted`` when any current
     chunk drifted in any column or in the multivariate reconstruction error."""

@@ -25,7 +25,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
 class EstimationResult(Result):
     """Per chunk × metric: estimate, its band (``lower``..``upper``), realised value, alert.
 

@@ -28,7 +28,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-@dataclass
+@dataclass(repr=False)
 class MonitorReport(Result):
     """Windowed quality of a served model (``%nbt monitor``); ``.alerted`` when any rule fired."""
 
@@ -136,7 +136,7 @@ class MonitorReport(Result):
         return ax
 
 
-@dataclass
+@dataclass(repr=False)
 class ABTestReport(Result):
     """Champion vs challenger on logged traffic with outcomes (``%nbt abtest``)."""
 

@@ -23,7 +23,7 @@ def _row_style(row: Any) -> str:
     return f"background:{colour}" if colour else ""
 
 
-@dataclass
+@dataclass(repr=False)
 class Recorded(Result):
     """A value recorded with ``record`` / ``%nbt record`` (already shown when it was recorded)."""
 
@@ -47,7 +47,7 @@ class Recorded(Result):
         """Shown once, by ``record`` itself (that display carries the value to the pipeline)."""
 
 
-@dataclass
+@dataclass(repr=False)
 class PipelineRun(Result):
     """One run of a pipeline: per step status, duration, outputs and executed notebook.
 
@@ -121,7 +121,7 @@ class PipelineRun(Result):
                 + f"<p style='font-size:11px'>Executed notebooks: <code>{html.escape(self.run_dir)}</code></p>")
 
 
-@dataclass
+@dataclass(repr=False)
 class PipelineStatus(Result):
     """The last run of each step (``nbt status``): ok / cached / failed / skipped / stale / never run."""
 
