@@ -39,6 +39,9 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", metavar="FILE.yaml", help="edge-case suite to run")
     p.add_argument("--metric", action="append", metavar="NAME", help="only these metrics (repeatable)")
     p.add_argument("--log", action="store_true", help="log the metrics onto the version (for promote gates)")
+    p.add_argument("--dataset", default="test", metavar="NAME",
+                   help="with --log: metrics are named NAME.METRIC and X is recorded as the version's "
+                        "evaluation dataset (default: test)")
 
 
 def _evaluate(args: argparse.Namespace, ctx: Context) -> Any:
@@ -46,7 +49,7 @@ def _evaluate(args: argparse.Namespace, ctx: Context) -> Any:
 
     X, y = _data(args, ctx)
     return evaluate(_model(args.ref, ctx), X, y, slices=args.slice, suite=args.suite,
-                    metrics=args.metric, log=args.log)
+                    metrics=args.metric, log=args.log, dataset=args.dataset)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -97,6 +100,11 @@ def _track_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", help="MLflow experiment (default: the configured one)")
     p.add_argument("--name", help="run name")
     p.add_argument("--log-models", action="store_true", help="also autolog every fitted model")
+    p.add_argument("--register", metavar="NAME",
+                   help="register the model fitted in the cell as a new version of NAME, linked to this run")
+    p.add_argument("--model", metavar="VAR",
+                   help="with --register: the variable holding the model (default: the one fitted model the cell assigned)")
+    p.add_argument("--data", nargs="+", metavar="X [y]", help="with --register: training data variables")
 
 
 def _track(args: argparse.Namespace, ctx: Context) -> Any:
@@ -105,8 +113,16 @@ def _track(args: argparse.Namespace, ctx: Context) -> Any:
 
     if ctx.cell is None:
         raise BadInput("track is a cell magic: put %%nbt track on the first line of a cell and the code below it.")
+    if (args.model or args.data) and not args.register:
+        raise BadInput("--model and --data go with --register NAME (the model to register from the cell).")
+    data = None
+    if args.data:
+        if len(args.data) > 2:
+            raise BadInput(f"--data takes X and optionally y, got {len(args.data)} names: {args.data!r}.")
+        data = tuple(args.data)
     return track_cell(ctx.cell, shell=ctx.shell, user_ns=ctx.user_ns, experiment=args.experiment,
-                      name=args.name, log_models=args.log_models)
+                      name=args.name, log_models=args.log_models, register=args.register,
+                      model_var=args.model, data_vars=data)
 
 
 MAGIC_COMMANDS = (
@@ -117,5 +133,5 @@ MAGIC_COMMANDS = (
     Command("threshold", "Coverage vs accuracy of auto-handled predictions by confidence threshold; "
             "--save stores the chosen one on the version.", _threshold_args, _threshold),
     Command("track", "(cell magic) Run the cell inside an MLflow run with scikit-learn autologging.",
-            _track_args, _track, usage="%%nbt track [--experiment E] [--name R] [--log-models]"),
+            _track_args, _track, usage="%%nbt track [--experiment E] [--name R] [--log-models] [--register NAME [--model VAR] [--data X [y]]]"),
 )

@@ -23,6 +23,7 @@ def evaluate(
     suite: str | Path | dict | Suite | None = None,
     metrics: Sequence[str] | None = None,
     log: bool = False,
+    dataset: str = "test",
 ) -> Any:
     """Evaluate a classifier or regressor (detected) on ``X``, ``y``.
 
@@ -35,7 +36,9 @@ def evaluate(
     suite : an edge-case suite (YAML path, YAML text or dict; see :mod:`.suite`)
     metrics : restrict to these metrics (default: every one that applies)
     log : log the scalar metrics onto the version's run (``promote --require`` gates read them);
-        ``model`` must then be a REF
+        ``model`` must then be a REF. They are named ``DATASET.METRIC`` (``test.accuracy``), tied
+        to the version's MLflow logged model, and ``X`` is recorded as its evaluation dataset.
+    dataset : name of the evaluation data for ``log`` (default ``"test"``)
 
     Returns
     -------
@@ -52,6 +55,10 @@ def evaluate(
     if log and m.ref is None:
         raise BadInput(f"--log writes metrics onto a registered version, but {m.label} is not one; "
                        "pass a REF such as NAME/3 or NAME@challenger.")
+    if log:
+        from ..refs import check_name
+
+        check_name(dataset, what="dataset name")
     suite_obj = Suite.load(suite) if suite is not None else None
     task = task_of(m.estimator)
     classes = getattr(m.estimator, "classes_", None)
@@ -74,6 +81,6 @@ def evaluate(
     if log:
         from .. import registry
 
-        registry.log_version_metrics(m.ref, report.loggable_metrics())
+        registry.log_version_metrics(m.ref, report.loggable_metrics(), dataset=dataset, X=X, y=y)
         report.logged = True
     return report

@@ -89,12 +89,26 @@ def _end(mlflow: Any, run_id: str, status: str) -> None:
 
 
 def track_cell(cell: str, *, shell: Any = None, user_ns: Any = None, experiment: str | None = None,
-               name: str | None = None, log_models: bool = False) -> Any:
-    """Run a notebook cell inside :func:`track`; a failing cell ends the run FAILED and raises."""
+               name: str | None = None, log_models: bool = False, register: str | None = None,
+               model_var: str | None = None, data_vars: tuple[str, ...] | None = None) -> Any:
+    """Run a notebook cell inside :func:`track`; a failing cell ends the run FAILED and raises.
+
+    With ``register=NAME`` the model the cell fitted (``model_var``, or the one fitted model the
+    cell assigned) is registered as a new version of NAME inside the tracked run, so the version
+    links to the run that trained it (tag ``nbt.training_run``).
+    """
     from ..errors import StepFailed
 
     if not cell or not cell.strip():
         raise BadInput("%%nbt track needs code in the cell body below the magic line.")
+    if register is not None:
+        from ..refs import check_name
+
+        check_name(register)
+        if model_var is not None and not model_var.isidentifier():
+            raise BadInput(f"--model needs a notebook variable name, got {model_var!r}.")
+    namespace = user_ns if user_ns is not None else (shell.user_ns if shell is not None else {})
+    before = {k: id(v) for k, v in namespace.items()}
     with track(experiment=experiment, name=name, source=cell, log_models=log_models) as tracked:
         if shell is not None:
             result = shell.run_cell(cell)
@@ -109,4 +123,48 @@ def track_cell(cell: str, *, shell: Any = None, user_ns: Any = None, experiment:
                 f"The tracked cell failed ({type(error).__name__}: {str(error)[:200]}); MLflow run "
                 f"{tracked.run_id} ended as FAILED."
             )
+        if register is not None:
+            from ..registry import register as register_model
+
+            model = _fitted_model(namespace, before, model_var)
+            X = y = None
+            if data_vars:
+                missing = [v for v in data_vars if v not in namespace]
+                if missing:
+                    raise BadInput(f"--data names {missing[0]!r}, which is not a notebook variable.")
+                X = namespace[data_vars[0]]
+                y = namespace[data_vars[1]] if len(data_vars) > 1 else None
+            tracked.registered = register_model(model, register, X=X, y=y)
     return tracked
+
+
+def _fitted_model(namespace: Any, before: dict[str, int], model_var: str | None) -> Any:
+    """The model to register: ``model_var``, else the one fitted model the cell (re)assigned."""
+    if model_var is not None:
+        if model_var not in namespace:
+            raise BadInput(f"--model names {model_var!r}, which is not a notebook variable.")
+        return namespace[model_var]
+    assigned = [k for k, v in namespace.items()
+                if not k.startswith("_") and before.get(k) != id(v) and _looks_fitted(v)]
+    if len(assigned) == 1:
+        return namespace[assigned[0]]
+    if not assigned:
+        raise BadInput("--register found no fitted model assigned in the cell; name it with --model VAR.")
+    raise BadInput(f"--register found several fitted models in the cell ({', '.join(sorted(assigned))}); "
+                   "name one with --model VAR.")
+
+
+def _looks_fitted(value: Any) -> bool:
+    if isinstance(value, type) or not hasattr(value, "predict"):
+        return False
+    try:
+        from sklearn.base import BaseEstimator
+        from sklearn.utils.validation import check_is_fitted
+    except ImportError:  # pragma: no cover
+        return True
+    if isinstance(value, BaseEstimator):
+        try:
+            check_is_fitted(value)
+        except Exception:
+            return False
+    return True

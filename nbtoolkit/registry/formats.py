@@ -49,6 +49,10 @@ EXTRA = "boost"  # pip install 'nbtoolkit[boost]'
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy")
 
 
+#: Versions whose cloudpickle warning this process has shown (``load`` says it once).
+_WARNED: set[str] = set()
+
+
 class UnsafeModelWarning(UserWarning):
     """Loading a cloudpickle model runs code from its file: only load it from a trusted source."""
 
@@ -287,9 +291,11 @@ def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
     fmt = tags.get(TAG_FORMAT, SKOPS)
     if flavor in {"xgboost", "lightgbm"}:
         _require(flavor, where)
-    if fmt == CLOUDPICKLE:
+    if fmt == CLOUDPICKLE and where not in _WARNED:
+        _WARNED.add(where)  # once per version and process, whatever the warning filters say
         warnings.warn(f"{where} is stored with cloudpickle: loading it runs code from its file. "
                       "Only load it from a source you trust.", UnsafeModelWarning, stacklevel=3)
+    if fmt == CLOUDPICKLE:
         if flavor == "pyfunc":
             import mlflow.pyfunc
 

@@ -18,8 +18,8 @@ from .. import store
 from ..errors import IntegrityError, ModelNotFound, did_you_mean
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable
-from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
-                   TAG_THRESHOLD)
+from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG_GIT, TAG_NOTEBOOK,
+                   TAG_PIPELINE_RUN, TAG_SHA, TAG_THRESHOLD, TAG_TRAINING_RUN)
 
 # Written by MLflow into a downloaded registered model, never stored: not part of the hash.
 _DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
@@ -71,6 +71,15 @@ def _all_versions(name: str) -> list[Any]:
     c = store.client()
     versions = store.read(c.search_model_versions, f"name='{name}'", max_results=10000)
     return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+
+def logged_model_id(mv: Any) -> str | None:
+    """The MLflow 3 logged model behind a version (its ``models:/m-...`` source)."""
+    model_id = getattr(mv, "model_id", None)
+    source = str(getattr(mv, "source", "") or "")
+    if not model_id and source.startswith("models:/m-"):
+        model_id = source.removeprefix("models:/")
+    return model_id or None
 
 
 def run_metrics(mv: Any) -> dict[str, float]:
@@ -189,9 +198,16 @@ def lineage(ref: str | ModelRef) -> Lineage:
     tags = mv.tags or {}
     params: dict[str, str] = {}
     metrics: dict[str, float] = {}
+    datasets: list[dict[str, str]] = []
     if mv.run_id:
         run = store.read(store.client().get_run, mv.run_id)
         params, metrics = dict(run.data.params), dict(run.data.metrics)
+        for item in (run.inputs.dataset_inputs if run.inputs else []):
+            context = next((t.value for t in item.tags if t.key == "mlflow.data.context"), "")
+            datasets.append({"name": item.dataset.name, "digest": item.dataset.digest, "context": context})
+    evaluated = {d["name"] for d in datasets if d["context"] == "evaluation"}
+    sources = {k: (f"evaluate on {k.split('.', 1)[0]}" if "." in k and k.split(".", 1)[0] in evaluated
+                   else "given at registration") for k in metrics}
     schema_text = read_artifact_text(mv, SCHEMA_ARTIFACT)
     return Lineage(
         name=mv.name,
@@ -208,6 +224,10 @@ def lineage(ref: str | ModelRef) -> Lineage:
         run_id=mv.run_id,
         artifact_sha256=tags.get(TAG_SHA),
         tags={k: v for k, v in tags.items()},
+        datasets=datasets,
+        metric_sources=sources,
+        model_format="/".join(x for x in (tags.get(TAG_FLAVOR), tags.get(TAG_FORMAT)) if x) or None,
+        training_run=tags.get(TAG_TRAINING_RUN),
     )
 
 

@@ -24,7 +24,7 @@ from ..refs import check_alias, check_name
 from ..reports.registry import RegisteredVersion
 from . import formats
 from .aliases import promote
-from .lookup import resolve
+from .lookup import logged_model_id, resolve
 from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_FINGERPRINT,
                    TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK, TAG_TRAINING_RUN)
 
@@ -164,7 +164,7 @@ def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str 
             frame = as_frame(X, what="X")
             digest = fingerprint(frame, y)
     _check_keys(metrics, {}, {})
-    model_id = getattr(mv, "model_id", None)
+    model_id = logged_model_id(mv)
     with store.translate_errors():
         if frame is not None:
             log_dataset(mv.run_id, frame, digest, name=dataset, context=EVALUATION, model_id=model_id)
@@ -210,7 +210,7 @@ def _undo(mlflow: Any, written: Mapping[str, Any]) -> None:
     if "version" in written:
         steps.append(("version", lambda: client.delete_model_version(*written["version"])))
     if written.get("model_id"):
-        steps.append(("logged model", lambda: client.delete_logged_model(written["model_id"])))
+        steps.append(("logged model", lambda: _delete_logged_model(client, written["model_id"])))
     if run_id:
         steps.append(("run", lambda: _delete_run(mlflow, client, run_id)))
     for what, step in steps:
@@ -220,17 +220,25 @@ def _undo(mlflow: Any, written: Mapping[str, Any]) -> None:
             log.warning("could not remove the %s of a failed register: %s", what, exc)
 
 
+def _delete_artifacts(uri: str) -> None:
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    try:
+        get_artifact_repository(uri).delete_artifacts()
+    except (OSError, NotImplementedError):
+        pass
+
+
+def _delete_logged_model(client: Any, model_id: str) -> None:
+    _delete_artifacts(client.get_logged_model(model_id).artifact_location)
+    client.delete_logged_model(model_id)
+
+
 def _delete_run(mlflow: Any, client: Any, run_id: str) -> None:
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run_id:
         mlflow.end_run(status="FAILED")
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    run = client.get_run(run_id)
-    try:
-        get_artifact_repository(run.info.artifact_uri).delete_artifacts()
-    except (OSError, NotImplementedError):
-        pass
+    _delete_artifacts(client.get_run(run_id).info.artifact_uri)
     tracking = client._tracking_client.store  # the SQL store can remove the run for good
     if hasattr(tracking, "_hard_delete_run"):
         tracking._hard_delete_run(run_id)

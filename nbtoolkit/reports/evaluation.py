@@ -366,6 +366,7 @@ class TrackedRun(Result):
         self.duration_s: float | None = None
         self.params: dict[str, str] = {}
         self.metrics: dict[str, float] = {}
+        self.registered: Any = None  # the RegisteredVersion of %%nbt track --register
 
     def finish(self, status: str, duration_s: float) -> None:
         from .. import store
@@ -380,7 +381,8 @@ class TrackedRun(Result):
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "experiment_id": self.experiment_id, "name": self.name,
                 "parent_run_id": self.parent_run_id, "status": self.status, "duration_s": self.duration_s,
-                "params": self.params, "metrics": self.metrics}
+                "params": self.params, "metrics": self.metrics,
+                "registered": self.registered.ref if self.registered is not None else None}
 
     def to_frame(self) -> Any:
         import pandas as pd
@@ -393,4 +395,5 @@ class TrackedRun(Result):
         nested = f", nested in {self.parent_run_id}" if self.parent_run_id else ""
         took = f" in {self.duration_s:.2f}s" if self.duration_s is not None else ""
         return (f"MLflow run {self.name or self.run_id} {self.status}{took}{nested}: "
-                f"{len(self.params)} params, {len(self.metrics)} metrics")
+                f"{len(self.params)} params, {len(self.metrics)} metrics"
+                + (f"; registered {self.registered.ref}" if self.registered is not None else ""))

@@ -184,6 +184,12 @@ class Lineage(Result):
     run_id: str | None
     artifact_sha256: str | None
     tags: dict[str, str] = field(default_factory=dict)
+    #: MLflow dataset inputs of the version's run: name, digest, context (training / evaluation)
+    datasets: list[dict[str, str]] = field(default_factory=list)
+    #: where each metric came from: "given at registration" or "evaluate on DATASET"
+    metric_sources: dict[str, str] = field(default_factory=dict)
+    model_format: str | None = None
+    training_run: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,9 +207,13 @@ class Lineage(Result):
             ("pipeline_run", self.pipeline_run),
             ("run_id", self.run_id),
             ("artifact_sha256", self.artifact_sha256),
+            ("format", self.model_format),
+            ("training_run", self.training_run),
         ]
+        rows += [(f"dataset.{d['context']}", f"{d['name']} (digest {d['digest']})") for d in self.datasets]
         rows += [(f"param.{k}", v) for k, v in sorted(self.params.items())]
-        rows += [(f"metric.{k}", f"{v:.4g}") for k, v in sorted(self.metrics.items())]
+        rows += [(f"metric.{k}", f"{v:.4g}" + (f"  ({self.metric_sources[k]})" if k in self.metric_sources else ""))
+                 for k, v in sorted(self.metrics.items())]
         if self.schema:
             for col, info in self.schema.get("columns", {}).items():
                 rows.append((f"schema.{col}", f"{info.get('dtype')} ({info.get('kind')}), "
