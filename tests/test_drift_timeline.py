@@ -130,3 +130,16 @@ def test_profile_reference_needs_the_frame(frames):
     ref, cur = frames
     with pytest.raises(BadInput, match="needs the reference frame"):
         nbt.drift(cur, Profile.from_frame(ref), chunk_size=4_000, log=False)
+
+
+def test_vectorised_statistics_match_the_single_pair_functions(frames):
+    from nbtoolkit.drift import stats
+    from nbtoolkit.drift.timeline import _counts_statistic
+
+    rng = np.random.default_rng(1)
+    ref, cur = rng.integers(0, 50, (3, 12)).astype(float), rng.integers(0, 50, (3, 12)).astype(float)
+    cur[1, :4] = 0
+    entry = {"kind": "categorical"}
+    for method, fn in (("jensenshannon", stats.jensenshannon), ("psi", stats.psi)):
+        expected = [fn(r, c) for r, c in zip(ref, cur)]
+        assert _counts_statistic(method, entry, ref, cur) == pytest.approx(expected)

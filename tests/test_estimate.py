@@ -227,3 +227,17 @@ def test_calibrator_round_trips_as_json(drifting):
     assert np.allclose(again.calibrate(proba), cal.calibrate(proba))
     with pytest.raises(BadInput, match="Not an nbtoolkit calibrator"):
         Calibrator.from_json('{"format": "x"}')
+
+
+def test_isotonic_breakpoints_match_scikit_learn():
+    from sklearn.isotonic import IsotonicRegression
+
+    from nbtoolkit.estimation.calibration import _isotonic
+
+    rng = np.random.default_rng(3)
+    p = np.round(rng.random(5_000), 3)                 # ties included
+    y = (rng.random(5_000) < p ** 2).astype(float)
+    ours = _isotonic(p, y)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
+    grid = np.linspace(-0.1, 1.1, 2_001)
+    assert np.allclose(np.interp(grid, ours["x"], ours["y"]), iso.predict(grid), atol=1e-12)

@@ -2,9 +2,10 @@
 
 ``drift(current, reference, chunk_size=N | chunk_number=N | window="1D", timestamp=...)`` cuts
 both frames the same way (:mod:`nbtoolkit.chunking`). The reference is profiled once
-(:class:`.profile.Profile`, which fixes each column's bins) and every chunk — reference and
-current — is profiled ``like=`` it, so each chunk costs one vectorised counting pass per column
-and every statistic is computed on counts:
+(:class:`.profile.Profile`, which fixes each column's bins); then every row of both frames is put
+in its bin once per column and one 2-D ``bincount`` gives the counts of every chunk (discrete and
+free-text columns, and ``wasserstein``, profile each chunk ``like=`` the reference instead), so
+every statistic is computed on counts:
 
 - numeric (and free-text lengths): ``ks`` (Kolmogorov–Smirnov D on the 1000 profile bins, exact
   at the bin edges), ``wasserstein`` (normed by the reference std), ``jensenshannon`` / ``psi``
@@ -16,7 +17,7 @@ and every statistic is computed on counts:
 univariate drift uses with learned thresholds. ``threshold="reference"`` (the default) flags a
 chunk when its statistic exceeds the mean + k standard deviations (``threshold_sd``, default 3)
 of the same statistic over the reference chunks, each compared with the rest of the reference
-(its own counts subtracted from the reference profile's, so no second pass); a number (or ``{column: number}``) is a fixed limit on the statistic.
+(its own counts subtracted from the reference's); a number (or ``{column: number}``) is a fixed limit on the statistic.
 
 The multivariate timeline is the PCA data-reconstruction error (NannyML's
 ``DataReconstructionDriftCalculator``): fitted once on the reference, applied to every chunk in
@@ -88,19 +89,37 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
                        f"({chunks_of.describe()} of {len(ref)} rows); use smaller chunks or a fixed threshold.")
     chosen = {name: _method(methods.get(name, "auto"), ref_profile.columns[name], name) for name in tested}
 
-    def stats_of(frame: Any, chunk: Any, *, own: bool) -> dict[str, float]:
-        part = frame.iloc[chunk.positions]
-        prof = Profile.from_frame(part, like=ref_profile, columns=tested)
-        out = {}
-        for name in tested:
-            base, entry = ref_profile.columns[name], prof.columns[name]
-            # A reference chunk is compared with the rest of the reference (its own rows taken
-            # out of the counts), so its statistic is distributed as a new chunk's would be.
-            out[name] = statistic(chosen[name], without(base, entry) if own else base, entry)
-        return out
+    # Fast path: each row's bin on the reference profile's bins, once per column; one 2-D
+    # bincount gives every chunk's counts. Discrete, text and wasserstein use per-chunk profiles.
+    fast = [n for n in tested if ref_profile.columns[n]["kind"] in {"numeric", "categorical", "boolean"}
+            and chosen[n] != "wasserstein"]
+    slow = [n for n in tested if n not in fast]
+    ref_stats: list[dict[str, float]] = [{} for _ in ref_chunks]
+    cur_stats: list[dict[str, float]] = [{} for _ in cur_chunks]
+    ref_ids, cur_ids = _chunk_ids(len(ref), ref_chunks), _chunk_ids(len(cur), cur_chunks)
+    for name in fast:
+        entry = ref_profile.columns[name]
+        ref_counts = _chunk_counts(ref[name], entry, ref_ids, len(ref_chunks))
+        cur_counts = _chunk_counts(cur[name], entry, cur_ids, len(cur_chunks))
+        total = ref_counts.sum(axis=0)
+        # A reference chunk is compared with the rest of the reference (its own rows taken out
+        # of the counts), so its statistic is distributed as a new chunk's would be.
+        for i, value in enumerate(_counts_statistic(chosen[name], entry, total - ref_counts, ref_counts)):
+            ref_stats[i][name] = value
+        for i, value in enumerate(_counts_statistic(chosen[name], entry, total[None, :], cur_counts)):
+            cur_stats[i][name] = value
 
-    ref_stats = [stats_of(ref, c, own=True) for c in ref_chunks]
-    cur_stats = [stats_of(cur, c, own=False) for c in cur_chunks]
+    def stats_of(frame: Any, chunk: Any, *, own: bool, out: dict[str, float]) -> None:
+        prof = Profile.from_frame(frame.iloc[chunk.positions], like=ref_profile, columns=slow)
+        for name in slow:
+            base, entry = ref_profile.columns[name], prof.columns[name]
+            out[name] = statistic(chosen[name], without(base, entry) if own else base, entry)
+
+    if slow:
+        for c, out in zip(ref_chunks, ref_stats):
+            stats_of(ref, c, own=True, out=out)
+        for c, out in zip(cur_chunks, cur_stats):
+            stats_of(cur, c, own=False, out=out)
     limits = {}
     for name in tested:
         if learned:
@@ -170,6 +189,73 @@ def statistic(method: str, ref: dict[str, Any], cur: dict[str, Any]) -> float:
     if method == "psi":
         return stats.psi(r, c)
     return stats.jensenshannon(r, c)
+
+
+def _chunk_ids(n: int, chunks: list[Any]) -> Any:
+    """Chunk number of every row (-1: in no chunk)."""
+    import numpy as np
+
+    ids = np.full(n, -1, dtype=np.intp)
+    for i, c in enumerate(chunks):
+        ids[c.positions] = i
+    return ids
+
+
+def _chunk_counts(series: Any, entry: dict[str, Any], ids: Any, n_chunks: int) -> Any:
+    """Counts per chunk (rows) on the profile's bins (columns): numeric bins as in
+    :func:`.bins.numeric_profile`; categories in the reference's order, then one bin for unseen."""
+    import numpy as np
+    import pandas as pd
+
+    from .bins import cell_index
+
+    if entry["kind"] == "numeric":
+        x = series.to_numpy(dtype="float64", na_value=np.nan)
+        ok = np.isfinite(x)
+        cuts = np.asarray(entry["cuts"])
+        cell_to_bin = np.concatenate([[0], np.repeat(np.arange(1, len(cuts)), np.diff(cuts)), [len(cuts)]])
+        bins = np.full(len(x), -1, dtype=np.intp)
+        bins[ok] = cell_to_bin[cell_index(x[ok], entry["grid"])]
+        n_bins = len(cuts) + 1
+    else:
+        index = {level: i for i, level in enumerate(entry["counts"])}
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)   # hashing once; few uniques
+        lookup = np.array([index.get(str(u), len(index)) for u in uniques] + [-1], dtype=np.intp)
+        bins, n_bins = lookup[codes], len(index) + 1                      # code -1 (missing) -> -1
+    keep = (bins >= 0) & (ids >= 0)
+    flat = np.bincount(ids[keep] * n_bins + bins[keep], minlength=n_chunks * n_bins)
+    return flat.reshape(n_chunks, n_bins).astype("float64")
+
+
+def _counts_statistic(method: str, entry: dict[str, Any], ref: Any, cur: Any) -> list[float]:
+    """The statistic of each row of ``cur`` (chunks × bins) against ``ref`` (one row or as many)."""
+    import numpy as np
+
+    ref = np.broadcast_to(ref, cur.shape)
+    n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
+    if method == "ks":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fr = np.cumsum(ref[:, :-1], axis=1) / n_ref[:, None]
+            fc = np.cumsum(cur[:, :-1], axis=1) / n_cur[:, None]
+            d = np.abs(fr - fc).max(axis=1) if cur.shape[1] > 1 else np.zeros(len(cur))
+        return [float(v) if n else math.nan for v, n in zip(d, n_cur)]
+    if entry["kind"] == "numeric":  # distances on reference deciles, as drift() does
+        starts = stats.coarse_groups(np.asarray(entry["counts"]))
+        ref, cur = np.add.reduceat(ref, starts, axis=1), np.add.reduceat(cur, starts, axis=1)
+    if method == "chisquare":
+        return [stats.chisquare(r, c)[0] if c.sum() else math.nan for r, c in zip(ref, cur)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = ref / np.where(n_ref > 0, n_ref, 1)[:, None]
+        q = cur / np.where(n_cur > 0, n_cur, 1)[:, None]
+        if method == "psi":  # as stats.psi: proportions floored at PSI_EPS
+            p, q = np.clip(p, stats.PSI_EPS, None), np.clip(q, stats.PSI_EPS, None)
+            values = np.sum((q - p) * np.log(q / p), axis=1)
+        else:  # Jensen–Shannon distance, natural log, as stats.jensenshannon
+            m = (p + q) / 2
+            kl_p = np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / np.where(m > 0, m, 1)), 0.0), axis=1)
+            kl_q = np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1) / np.where(m > 0, m, 1)), 0.0), axis=1)
+            values = np.sqrt(np.maximum(0.0, (kl_p + kl_q) / 2))
+    return [float(v) if n else math.nan for v, n in zip(values, n_cur)]
 
 
 def without(ref: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:

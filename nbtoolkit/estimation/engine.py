@@ -86,7 +86,7 @@ def estimate(
         notes.append(f"No alert limits learned: {exc}")
 
     if calibrator is None:
-        calibrator = Calibrator.fit(ref_data["raw"], [spec.classes[i] for i in ref_data["y"]], spec.classes)
+        calibrator = Calibrator.fit(ref_data["raw"], ref_data["y"], spec.classes)
     elif list(calibrator.classes) != spec.classes:
         raise BadInput(f"The calibrator was fitted on classes {calibrator.classes!r}, the data has "
                        f"{spec.classes!r}; refit it on this model's reference data.")
@@ -231,8 +231,8 @@ class _Spec:
         if prediction not in ref.columns:
             raise BadInput(f"The prediction column {prediction!r} is not in the reference data."
                            + did_you_mean(prediction, map(str, ref.columns)))
-        seen = [v for v in dict.fromkeys(label_strings(ref[target]).tolist()
-                                         + label_strings(ref[prediction]).tolist()) if v is not None]
+        seen = [v for v in dict.fromkeys(_distinct_labels(ref[target]) + _distinct_labels(ref[prediction]))
+                if v is not None]
         if isinstance(proba, str):
             classes = _sort_labels(seen)
             if len(classes) == 1:
@@ -287,10 +287,10 @@ class _Spec:
             if len(bad):
                 raise BadInput(f"The class probabilities of the {what} do not sum to 1 (row {int(bad[0])}: "
                                f"{float(sums[bad[0]]):.4g}, {len(bad)} row(s) in all); pass predict_proba's columns.")
-        pred = _indices(label_strings(frame[self.prediction]), index, what, self.prediction, allow_missing=False)
+        pred = _indices(frame[self.prediction], index, what, self.prediction, allow_missing=False)
         y = None
         if self.target in frame.columns:
-            y = _indices(label_strings(frame[self.target]), index, what, self.target, allow_missing=True)
+            y = _indices(frame[self.target], index, what, self.target, allow_missing=True)
             if labels == "required" and (y < 0).any():
                 raise BadInput(f"The reference data has {int((y < 0).sum())} row(s) without a target "
                                f"({self.target!r}); drop them or fill in their labels.")
@@ -313,18 +313,28 @@ def _probabilities(series: Any, col: str, what: str) -> Any:
     return p
 
 
-def _indices(labels: Any, index: dict[str, int], what: str, col: str, *, allow_missing: bool) -> Any:
+def _distinct_labels(series: Any) -> list[str | None]:
+    import pandas as pd
+
+    _, uniques = pd.factorize(series, use_na_sentinel=True)
+    return label_strings(pd.Series(uniques, dtype=series.dtype if len(uniques) else object)).tolist()
+
+
+def _indices(series: Any, index: dict[str, int], what: str, col: str, *, allow_missing: bool) -> Any:
+    """Class position of every value (-1: missing), hashing the column once (pd.factorize)."""
     import numpy as np
     import pandas as pd
 
-    s = pd.Series(labels, dtype=object)
-    mapped = s.map(index)
-    missing = s.isna().to_numpy()
-    unknown = np.flatnonzero(mapped.isna().to_numpy() & ~missing)
+    codes, uniques = pd.factorize(series.reset_index(drop=True), use_na_sentinel=True)
+    names = label_strings(pd.Series(uniques, dtype=series.dtype if len(uniques) else object))
+    lookup = np.array([index.get(v, -2) if v is not None else -1 for v in names] + [-1], dtype=np.intp)
+    out = lookup[codes]
+    unknown = np.flatnonzero(out == -2)
     if len(unknown):
         i = int(unknown[0])
-        raise BadInput(f"Column {col!r} of the {what} holds class {s.iloc[i]!r} (row {i}), which has no "
+        raise BadInput(f"Column {col!r} of the {what} holds class {series.iloc[i]!r} (row {i}), which has no "
                        f"probability column; known classes: {', '.join(index)}.")
-    if missing.any() and not allow_missing:
-        raise BadInput(f"Column {col!r} of the {what} has a missing value at row {int(np.flatnonzero(missing)[0])}.")
-    return mapped.fillna(-1).to_numpy(dtype=np.intp)
+    missing = np.flatnonzero(out == -1)
+    if len(missing) and not allow_missing:
+        raise BadInput(f"Column {col!r} of the {what} has a missing value at row {int(missing[0])}.")
+    return out
