@@ -116,9 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
             _add_command(gsub, verb, cmd, hidden=False, prog_name=f"{group} {verb}")
             grouped.add(cmd.name)
     for name, cmd in sorted(commands.items()):
-        if name in grouped:  # first-release flat name: hidden alias
-            group, verb = _group_of(name)
-            _add_command(sub, name, cmd, hidden=True, prog_name=f"{group} {verb}")
+        if name in grouped:  # first-release flat name: hidden alias (messages say what was typed)
+            _add_command(sub, name, cmd, hidden=True, prog_name=name)
         else:
             _add_command(sub, name, cmd, hidden=False, prog_name=name)
     info = sub.add_parser("info", help="where nbtoolkit stores things (home, tracking URI, ...)")
@@ -203,6 +202,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 print(f"{key:16} {value}")
         return 0
     _quiet_mlflow()
+    import warnings
+
+    warnings.formatwarning = lambda message, *a, **k: f"nbt {name}: warning: {message}\n"  # one line
     try:
         result = args._command.run(args, Context())
     except NbtError as exc:

@@ -64,8 +64,8 @@ def test_the_test_pipeline_loads_in_dependency_order(folder):
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    needs: [c]\n  - name: b\n    notebook: echo.ipynb\n"
      "    needs: [a]\n  - name: c\n    notebook: echo.ipynb\n    needs: [b]\n", "cycle: "),
     ("steps:\n  - name: a\n    notebook: missing.ipynb\n", "Notebook 'missing.ipynb' of step 'a' does not exist"),
-    ("steps:\n  - name: a\n    notebook: noparams.ipynb\n    parameters: {x: 1}\n",
-     "has no cell tagged 'parameters'"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    cwd: nowhere\n", "'cwd' of step 'a' is 'nowhere', which is not a folder"),
+    ("steps:\n  - name: a\n    notebook: echo.ipynb\n    kernel: 3\n", "must be a kernel name"),
     ("steps:\n  - name: a\n    notebook: broken.ipynb\n", "is not valid JSON (line 1, column"),
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {'bad name': 1}\n", "not a Python identifier"),
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {upstream: 1}\n", "reserved"),
@@ -91,7 +91,7 @@ def test_cycle_is_named(folder):
 
 
 @pytest.mark.parametrize("kwargs, expected", [
-    ({"parameters": {"n_rowz": 3}}, "Did you mean 'n_rows'?"),
+    ({"kernel": "no-such-kernel"}, "No Jupyter kernel named 'no-such-kernel' is installed"),
     ({"parameters": {"nope.n_rows": 3}}, "targets step 'nope'"),
     ({"parameters": {"x; import os": 3}}, "not a Python identifier"),
     ({"steps": ["trian"]}, "Did you mean 'train'?"),
@@ -184,7 +184,7 @@ def test_cli_usage_errors_exit_2_with_one_line(folder):
     bad = subprocess.run([NBT, "run", str(folder / "pipeline.yaml"), "-p", "n_rows"],
                          capture_output=True, text=True, cwd=folder)
     assert bad.returncode == 2
-    assert "Malformed parameter 'n_rows' for -p; write key=value." in bad.stderr
+    assert "-p takes NAME VALUE or NAME=VALUE, got 'n_rows'" in bad.stderr
     broken = write(folder, "steps:\n  - name: a\n    notebook: echo.ipynb\n   bad: indent\n")
     res = subprocess.run([NBT, "run", str(broken)], capture_output=True, text=True, cwd=folder)
     assert res.returncode == 2

@@ -49,6 +49,8 @@ def _drift_options(p: argparse.ArgumentParser) -> None:
                    help="multiple-testing correction of p-values")
     p.add_argument("--multivariate", action="store_true",
                    help="also train a domain classifier (needs a reference frame, not a profile)")
+    p.add_argument("--no-predictions", dest="predictions", action="store_false",
+                   help="inputs only: skip prediction drift, so the model is never loaded (faster)")
 
 
 def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,6 +61,7 @@ def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "drift_share": args.share,
         "correction": args.correction,
         "multivariate": args.multivariate,
+        "predictions": args.predictions,
     }
 
 

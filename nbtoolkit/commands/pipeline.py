@@ -34,8 +34,7 @@ def _record(args: argparse.Namespace, ctx: Context) -> Any:
 # ----------------------------------------------------------------------------- run / status
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="PIPELINE.yaml", help="the pipeline file")
-    p.add_argument("-p", "--parameter", dest="parameters", action="append", metavar="k=v",
-                   help="parameter override, JSON-typed (repeatable); STEP.k=v targets one step")
+    _parameter_args(p)
     p.add_argument("--step", dest="steps", action="append", metavar="S",
                    help="run step S and the steps that depend on it (repeatable)")
     p.add_argument("--force", action="store_true", help="rerun steps even when they are cached")
@@ -47,6 +46,121 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    "(default with --executor dask: a LocalCluster on 127.0.0.1)")
     p.add_argument("--secret", dest="secrets", action="append", metavar="k=v",
                    help="parameter given through the environment, never written down (repeatable)")
+    p.add_argument("-k", "--kernel", metavar="NAME",
+                   help="Jupyter kernel for every step (default: the step's kernel:, else the notebook's)")
+
+
+# papermill's parameter options, with papermill's typing and precedence: -f files, then -y, then
+# -p, then -r (whatever their order on the line); -p NAME=VALUE (JSON-typed) is nbtoolkit's own.
+def _parameter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--parameter", dest="parameters", action=_Param, nargs="+", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="parameter, typed as papermill types it (True/False/None, int, float, else "
+                        "string); NAME=VALUE is JSON-typed; STEP.NAME targets one step (repeatable)")
+    p.add_argument("-r", "--parameter-raw", dest="parameters", action=_Raw, nargs=2, metavar=("NAME", "VALUE"),
+                   help="parameter kept as a string (repeatable)")
+    p.add_argument("-y", "--parameters-yaml", dest="parameters", action=_Tagged, metavar="YAML",
+                   help="parameters as a YAML mapping string (repeatable)")
+    p.add_argument("-f", "--parameters-file", dest="parameters", action=_Tagged, metavar="FILE.yaml",
+                   help="parameters from a YAML file (repeatable)")
+
+
+class _Param(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        if len(values) == 1 and "=" in values[0]:
+            name, _, value = values[0].partition("=")
+            item = ("p=", name, value)
+        elif len(values) == 2 and "=" not in values[0]:
+            item = ("p", values[0], values[1])
+        else:
+            hint = " (put the pipeline file before the options)" if len(values) > 2 else ""
+            parser.error(f"{option_string} takes NAME VALUE or NAME=VALUE, got {' '.join(values)!r}{hint}")
+        getattr(namespace, self.dest).append(item)
+
+
+class _Raw(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        getattr(namespace, self.dest).append(("r", values[0], values[1]))
+
+
+class _Tagged(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        kind = "y" if option_string in ("-y", "--parameters-yaml") else "f"
+        getattr(namespace, self.dest).append((kind, values))
+
+
+def papermill_type(value: str) -> Any:
+    """A ``-p NAME VALUE`` value as papermill's CLI types it (``papermill.cli._resolve_type``)."""
+    if value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[value]
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+# strings a user probably meant as True / False / None
+_AMBIGUOUS = {"true": "True", "yes": "True", "false": "False", "no": "False", "none": "None", "null": "None"}
+
+
+def parameters_from(items: list[Any], *, flag: str = "-p") -> dict[str, Any]:
+    """The parameters dict from -f / -y / -p / -r items, in papermill's precedence."""
+    import warnings
+
+    from ..errors import BadInput
+
+    out: dict[str, Any] = {}
+    order = {"f": 0, "y": 1, "p": 2, "p=": 2, "r": 3}
+    for item in sorted(items or [], key=lambda it: order[it[0]]):  # stable: same kind keeps line order
+        kind = item[0]
+        if kind in ("f", "y"):
+            out.update(_yaml_parameters(item[1], from_file=kind == "f"))
+            continue
+        name, raw = item[1].strip(), item[2]
+        if not name:
+            raise BadInput(f"Malformed parameter {raw!r} for {flag}: the name is empty.")
+        if kind == "r":
+            value: Any = raw
+        elif kind == "p":
+            value = papermill_type(raw)
+            meant = _AMBIGUOUS.get(value.strip().lower()) if isinstance(value, str) else None
+            if meant:
+                warnings.warn(f"-p {name} {raw} passes the string {raw!r} (papermill typing: only True, "
+                              f"False and None are special); write -p {name} {meant} for {meant}, or "
+                              f"-r {name} {raw} to say you mean the string.", UserWarning, stacklevel=2)
+        else:  # NAME=VALUE: JSON-typed; Python's True/False/None spellings mean the values, not strings
+            value = papermill_type(raw.strip()) if raw.strip() in ("True", "False", "None") else parse_scalar(raw)
+        out[name] = value
+    return out
+
+
+def _yaml_parameters(text: str, *, from_file: bool) -> dict[str, Any]:
+    import yaml
+
+    from ..errors import BadInput
+
+    class NoDates(yaml.SafeLoader):  # as papermill: `a_date: 2019-01-01` stays the string
+        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
+                                   for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    where = f"-f {text!r}" if from_file else f"-y {text!r}"
+    try:
+        if from_file:
+            with open(text, encoding="utf-8") as fh:
+                data = yaml.load(fh, Loader=NoDates)  # noqa: S506 - a SafeLoader
+        else:
+            data = yaml.load(text, Loader=NoDates)  # noqa: S506
+    except OSError as exc:
+        raise BadInput(f"Cannot read the parameters file {text!r} ({exc.strerror}).") from None
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{where} is not valid YAML ({' '.join(str(exc).split())[:200]}).") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadInput(f"{where} must be a YAML mapping of NAME: VALUE, got {type(data).__name__}.")
+    return {str(k): v for k, v in data.items()}
 
 
 def _positive_int(text: str) -> int:
@@ -60,10 +174,9 @@ def _positive_int(text: str) -> int:
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    params = {k: parse_scalar(v) for k, v in parse_kv(args.parameters, what="parameter", flag="-p").items()}
-    return {"parameters": params, "steps": args.steps, "force": args.force, "jobs": args.jobs,
-            "executor": args.executor, "scheduler": args.scheduler,
-            "secrets": parse_kv(args.secrets, what="secret", flag="--secret")}
+    return {"parameters": parameters_from(args.parameters), "steps": args.steps, "force": args.force,
+            "jobs": args.jobs, "executor": args.executor, "scheduler": args.scheduler,
+            "secrets": parse_kv(args.secrets, what="secret", flag="--secret"), "kernel": args.kernel}
 
 
 def _cli_run(args: argparse.Namespace, ctx: Context) -> Any:
@@ -93,15 +206,13 @@ def _notebook_progress(ctx: Context) -> Any:
 
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="PIPELINE.yaml", help="the pipeline file")
-    p.add_argument("-p", "--parameter", dest="parameters", action="append", metavar="k=v",
-                   help="judge staleness against these parameter overrides (repeatable)")
+    _parameter_args(p)  # judge staleness against these parameters
 
 
 def _status(args: argparse.Namespace, ctx: Context) -> Any:
     from ..pipeline import pipeline_status
 
-    params = {k: parse_scalar(v) for k, v in parse_kv(args.parameters, what="parameter", flag="-p").items()}
-    return pipeline_status(args.file, parameters=params)
+    return pipeline_status(args.file, parameters=parameters_from(args.parameters))
 
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:

@@ -31,6 +31,7 @@ def drift(
     multivariate: bool = False,
     fail: bool = False,
     log: bool = True,
+    predictions: bool = True,
     chunk_size: int | None = None,
     chunk_number: int | None = None,
     window: str | None = None,
@@ -73,6 +74,10 @@ def drift(
         drifted (old name ``raise_on_drift``).
     log : bool
         Log the summary to the active MLflow run when there is one.
+    predictions : bool
+        Also test the model's outputs (prediction and confidence drift) when ``model`` is given
+        and its profile holds them (default). ``False`` checks the inputs only and never loads the
+        model, which is much faster from a cold process.
     chunk_size, chunk_number, window, timestamp : drift over time
         Cut both frames into chunks of N rows, into N chunks, or by time (``window="1D"`` with
         ``timestamp=COLUMN``) and return a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`
@@ -106,7 +111,7 @@ def drift(
         reference = profile_dask(reference, model=None if isinstance(model, str) else model)
     dask_current = cur_given is None and is_dask_frame(current)
     cur = None if cur_given or dask_current else _frame(as_frame(current, what="current data"), "current data")
-    raw_ref, ref_profile, estimator, source = _reference(reference, model)
+    raw_ref, ref_profile, estimator, source = _reference(reference, model, predictions=predictions)
     if dask_current:
         if ref_profile is None:
             ref_profile = Profile.from_frame(raw_ref, model=estimator)
@@ -243,7 +248,7 @@ def _frame(frame: Any, what: str) -> Any:
     return frame
 
 
-def _reference(reference: Any, model: Any) -> tuple[Any, Profile | None, Any, str]:
+def _reference(reference: Any, model: Any, *, predictions: bool = True) -> tuple[Any, Profile | None, Any, str]:
     from ..data import as_frame
 
     estimator = model if model is not None and not isinstance(model, str) else None
@@ -251,7 +256,7 @@ def _reference(reference: Any, model: Any) -> tuple[Any, Profile | None, Any, st
         return None, reference, estimator, f"profile ({reference.n_rows} rows)"
     if reference is not None:
         frame = _frame(as_frame(reference, what="reference data"), "reference data")
-        if isinstance(model, str):
+        if isinstance(model, str) and predictions:
             from .. import registry
 
             estimator = registry.load(model)
@@ -262,10 +267,10 @@ def _reference(reference: Any, model: Any) -> tuple[Any, Profile | None, Any, st
     if estimator is not None:
         raise BadInput("An estimator alone is no reference; pass reference=DataFrame as well, or "
                        "model='NAME@alias' for a registered version's stored profile.")
-    return None, *_stored_profile(model)
+    return None, *_stored_profile(model, predictions=predictions)
 
 
-def _stored_profile(ref: str) -> tuple[Profile, Any, str]:
+def _stored_profile(ref: str, *, predictions: bool = True) -> tuple[Profile, Any, str]:
     from .. import registry
 
     mv = registry.resolve(ref)
@@ -274,7 +279,8 @@ def _stored_profile(ref: str) -> tuple[Profile, Any, str]:
         raise NotFound(f"Model version {mv.name}/{mv.version} (from {ref!r}) has no stored drift "
                        "profile; register it with --data X (or X=...), or pass a reference frame.")
     profile = Profile.from_json(text)
-    estimator = registry.load(ref) if profile.outputs else None
+    # predictions=False: inputs only; the model (skops, sklearn) is then never loaded
+    estimator = registry.load(ref) if profile.outputs and predictions else None
     return profile, estimator, f"{mv.name}/{mv.version} profile ({profile.n_rows} rows)"
 
 

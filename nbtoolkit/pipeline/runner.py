@@ -36,6 +36,7 @@ def run_pipeline(
     secrets: Mapping[str, Any] | None = None,
     progress: Callable[[PipelineEvent], Any] | Sequence[Callable[[PipelineEvent], Any]] | None = None,
     raise_on_failure: bool = True,
+    kernel: str | None = None,
 ) -> PipelineRun:
     """Run the pipeline file at ``path`` (SPEC §6); return its :class:`PipelineRun`.
 
@@ -55,15 +56,24 @@ def run_pipeline(
     progress : a callable (or several) receiving a :class:`PipelineEvent` for every change.
     raise_on_failure : raise :class:`~nbtoolkit.errors.StepFailed` when a step failed (after the
         run is recorded); otherwise return the run with ``passed == False``.
+    kernel : run every step's notebook with this Jupyter kernel (papermill's ``-k``); default: the
+        step's ``kernel:`` key, else the notebook's own kernelspec.
+
+    Each step's kernel runs in the notebook's folder (so relative paths in a notebook work from
+    wherever ``nbt`` is called), or in the step's ``cwd:`` (relative to the pipeline file).
 
     Raises
     ------
     BadInput : the pipeline file, a parameter or an option is wrong (nothing was written).
     StepFailed : a step failed; the message names the step, cell, exception and executed notebook.
     """
+    t0 = time.time()
     pipeline = load_pipeline(path)
+    if kernel is not None:
+        pipeline = _with_kernel(pipeline, kernel)
     resolved = resolve_parameters(pipeline, parameters, secrets)
     forced, included = _selection(pipeline, steps, force)
+    _check_kernels(pipeline, included)
     exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
     callbacks = [progress] if callable(progress) else list(progress or [])
     history = last_success(pipeline.name, included)
@@ -105,9 +115,39 @@ def run_pipeline(
         raise
     exe.close()
     result = run.close()
+    result.duration = time.time() - t0  # the whole run, the final MLflow write included
     if raise_on_failure and not result.passed:
         raise _step_failed(run, result)
     return result
+
+
+def _with_kernel(pipeline: Pipeline, kernel: str) -> Pipeline:
+    import dataclasses
+
+    if not isinstance(kernel, str) or not kernel.strip():
+        raise BadInput(f"kernel must be a Jupyter kernel name such as 'python3', got {kernel!r}.")
+    steps = {n: dataclasses.replace(s, kernel_name=kernel) for n, s in pipeline.steps.items()}
+    return dataclasses.replace(pipeline, steps=steps)
+
+
+def _check_kernels(pipeline: Pipeline, included: set[str]) -> None:
+    """Refuse up front (exit 2, nothing written) a step with no kernel or an uninstalled one."""
+    names = set()
+    for name in included:
+        step = pipeline.steps[name]
+        if not step.kernel_name:
+            raise BadInput(f"Notebook {step.notebook_text!r} of step {name!r} names no kernel (no "
+                           "kernelspec in its metadata); pass -k python3 or set 'kernel:' on the step.")
+        names.add(step.kernel_name)
+    names.discard("python3")  # ipykernel's, always there; others cost a kernelspec lookup
+    if not names:
+        return
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    installed = set(KernelSpecManager().find_kernel_specs()) | {"python3"}
+    for kernel in sorted(names - installed):
+        raise BadInput(f"No Jupyter kernel named {kernel!r} is installed."
+                       + did_you_mean(kernel, installed, what="Kernels"))
 
 
 def _step_failed(run: _Run, result: PipelineRun) -> StepFailed:
@@ -188,7 +228,7 @@ class _Run:
             parameters["upstream"] = rec["upstream"]
         return {
             "step": name, "run_id": self.run_id, "notebook": str(step.notebook),
-            "output": str(self.dir / f"{name}.ipynb"), "cwd": str(step.notebook.parent),
+            "output": str(self.dir / f"{name}.ipynb"), "cwd": str(step.cwd or step.notebook.parent),
             "parameters": parameters, "secrets": dict(res.secrets), "kernel_name": step.kernel_name,
             "timeout": step.timeout, "env": self._kernel_env(step.name, step.notebook),
         }

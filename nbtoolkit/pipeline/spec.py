@@ -2,8 +2,9 @@
 
 Everything a run needs is checked here, before anything is written: YAML syntax (with its line),
 unknown keys, duplicate step names, unknown ``needs``, cycles (named), missing or malformed
-notebooks, a notebook given parameters without a cell tagged ``parameters``, and ``-p`` keys that
-no step declares. Only the standard library and PyYAML are used: checking the cache of a fully
+notebooks, kernel names and ``cwd:`` folders. As papermill does, a parameter no ``parameters`` cell
+assigns, or one given to a notebook without such a cell, is injected with a warning
+(:class:`ParameterWarning`). Only the standard library and PyYAML are used: checking the cache of a fully
 cached rerun must not import papermill or MLflow.
 """
 
@@ -15,6 +16,7 @@ import json
 import keyword
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +24,16 @@ from typing import Any
 
 from ..errors import BadInput, did_you_mean
 
+
+class ParameterWarning(UserWarning):
+    """A parameter is passed as papermill would, but maybe not as meant (unknown, no parameters cell)."""
+
+
 UPSTREAM = "upstream"
 SECRET_ENV_PREFIX = "NBT_SECRET_"
 _STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TOP_KEYS = ("name", "parameters", "secret_parameters", "steps")
-_STEP_KEYS = ("name", "notebook", "parameters", "needs", "timeout")
+_STEP_KEYS = ("name", "notebook", "parameters", "needs", "timeout", "kernel", "cwd")
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Step:
     source_hash: str  # sha256 of the source cells (outputs and execution counts ignored)
     kernel_name: str | None
     timeout: float | None = None
+    cwd: Path | None = None  # working directory of the kernel; None: the notebook's folder
 
 
 @dataclass(frozen=True)
@@ -120,13 +128,6 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
                 raise BadInput(f"Step {step.name!r} needs {need!r}, which is not a step of {where}."
                                + did_you_mean(need, seen, what="Steps"))
     ordered = _topological(steps)
-    for step in ordered:
-        given = bool(step.parameters or step.needs)
-        if given and step.declared is None:
-            what = "parameters" if step.parameters else "upstream outputs"
-            raise BadInput(
-                f"Step {step.name!r} is given {what} but its notebook {step.notebook_text!r} has no cell "
-                "tagged 'parameters'; add that tag to the cell that assigns the defaults.")
     return Pipeline(name=name, path=path, parameters=defaults, secret_names=frozenset(secret_names),
                     steps={s.name: s for s in ordered})
 
@@ -213,12 +214,28 @@ def _load_step(raw: Any, index: int, pipeline_file: Path) -> Step:
     timeout = raw.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise BadInput(f"'timeout' of {where} must be a positive number of seconds per cell, got {timeout!r}.")
+    kernel = raw.get("kernel")
+    if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
+        raise BadInput(f"'kernel' of {where} must be a kernel name such as python3, got {kernel!r}.")
+    cwd = _step_cwd(raw.get("cwd"), pipeline_file, where)
     notebook = (pipeline_file.parent / notebook_text).resolve()
     nb = read_notebook(notebook, f"of step {name!r}", shown=notebook_text)
     return Step(name=name, notebook=notebook, notebook_text=notebook_text, parameters=params,
                 needs=tuple(dict.fromkeys(needs)), declared=declared_parameters(nb),
-                source_hash=source_hash(nb), kernel_name=_kernel_name(nb),
-                timeout=float(timeout) if timeout is not None else None)
+                source_hash=source_hash(nb), kernel_name=kernel or _kernel_name(nb),
+                timeout=float(timeout) if timeout is not None else None, cwd=cwd)
+
+
+def _step_cwd(value: Any, pipeline_file: Path, where: str) -> Path | None:
+    """``cwd:`` of a step, relative to the pipeline file; it must be an existing folder."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(f"'cwd' of {where} must be a folder path, got {value!r}.")
+    path = (pipeline_file.parent / os.path.expanduser(value)).resolve()
+    if not path.is_dir():
+        raise BadInput(f"'cwd' of {where} is {value!r}, which is not a folder (looked for {str(path)!r}).")
+    return path
 
 
 def _topological(steps: list[Step]) -> list[Step]:
@@ -322,7 +339,7 @@ def resolve_parameters(
 
     A pipeline-wide default or a ``-p k=v`` goes to the steps whose ``parameters`` cell assigns
     ``k`` (or whose own ``parameters:`` name it); ``-p STEP.k=v`` targets one step. A key that no
-    step takes is an error (it is almost always a typo). Secrets (``secret_parameters:`` and
+    step takes goes to every step, with a :class:`ParameterWarning` (papermill's behaviour). Secrets (``secret_parameters:`` and
     ``--secret``) are resolved the same way but travel through the environment.
     """
     overrides = dict(overrides or {})
@@ -352,14 +369,18 @@ def resolve_parameters(
     for key in secret_values:
         _check_param_name(key, "given as a secret")
 
+    unknown: set[str] = set()
+
     def takes(step: Step, key: str) -> bool:
-        return key in (step.declared or ()) or key in step.parameters
+        return key in (step.declared or ()) or key in step.parameters or key in unknown
 
     known = {k for s in pipeline.steps.values() for k in (*(s.declared or ()), *s.parameters)}
     for key in [*plain, *(k for k in pipeline.parameters if k not in secret_names), *secret_values]:
-        if key not in known:
-            raise BadInput(f"Parameter {key!r} is not taken by any step (no 'parameters' cell assigns it)."
-                           + did_you_mean(key, known, what="Parameters"))
+        if key not in known:  # papermill injects an unknown parameter and warns; so do we (every step)
+            unknown.add(key)
+            warnings.warn(f"Parameter {key!r} is not assigned in any step's 'parameters' cell; it is "
+                          "injected into every step anyway (as papermill does)."
+                          + did_you_mean(key, known, what="Parameters"), ParameterWarning, stacklevel=3)
     resolved: dict[str, Resolved] = {}
     for step in pipeline.steps.values():
         params = {k: v for k, v in pipeline.parameters.items() if k not in secret_names and takes(step, k)}
@@ -369,8 +390,11 @@ def resolve_parameters(
         secret = {k: str(v) for k, v in secret_values.items() if takes(step, k)}
         for k in secret:
             params.pop(k, None)
-        if (params or secret) and step.declared is None:
-            raise BadInput(f"Step {step.name!r} is given parameters {sorted(params) + sorted(secret)!r} but its "
-                           f"notebook {step.notebook_text!r} has no cell tagged 'parameters'; add that tag.")
+        if (params or secret or step.needs) and step.declared is None:
+            given = sorted(params) + sorted(secret) + (["upstream"] if step.needs else [])
+            warnings.warn(f"Step {step.name!r}: notebook {step.notebook_text!r} has no cell tagged "
+                          f"'parameters'; {given!r} are injected at the top (as papermill does). Tag the "
+                          "cell that assigns the defaults 'parameters' to inject them after it.",
+                          ParameterWarning, stacklevel=3)
         resolved[step.name] = Resolved(parameters=params, secrets=secret)
     return resolved

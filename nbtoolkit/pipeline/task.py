@@ -105,6 +105,8 @@ def _failure(output: str, ename: str, evalue: str, exec_count: Any) -> dict[str,
         state = cell.get("metadata", {}).get("papermill") or {}
         if state.get("start_time"):
             started = position  # a dead kernel leaves no failed cell: the last one started is the culprit
+        if "raises-exception" in tags:  # allowed to raise (nbclient / papermill go on): not the failure
+            continue
         if state.get("status") in ("failed", "running"):
             error["cell"] = position
             error["exec_count"] = error["exec_count"] or cell.get("execution_count")
