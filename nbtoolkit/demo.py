@@ -101,6 +101,12 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
                              ("rules that fired", ", ".join(mon.get("alert_rules") or []))])]
         sections += _section(None, lambda: _image(mon.get("monitoring_png")))
         sections += _section(None, lambda: _monitoring(mon))
+        if mon.get("estimate_png"):
+            inside = mon.get("estimate_inside_band")
+            sections += ["<h3>Label-free estimate per day (calibrated on the test tickets, ±3 se band)</h3>",
+                         _facts([("days with realised accuracy inside the band", _pct(inside)),
+                                 ("days whose estimate left its alert limits", mon.get("estimate_alerts"))])]
+            sections += _section(None, lambda: _image(mon.get("estimate_png")))
     fb = outputs.get("feedback", {})
     if fb:
         sections += ["<h2>Feedback loop and A/B test</h2>",
