@@ -1,0 +1,139 @@
+"""Real-time monitoring inside the server: the rules of ``nbt monitor`` over a rolling window.
+
+Every ``interval`` seconds a thread reads the last ``window`` of the model's predictions from the
+prediction log (so outcomes recorded anywhere count, and every worker sees the same traffic),
+computes the same window metrics as :func:`nbtoolkit.monitor` (volume, human share, mean
+confidence, label-free estimated accuracy, accuracy on outcomes, drift share against the serving
+version's stored profile), sets the ``nbt_window_*`` gauges and evaluates the alert rules
+(``human_share>0.4``, ``anomaly:volume`` ...; anomaly rules compare with the previous
+evaluations). A rule fires when it starts to hold — not again at every evaluation while it keeps
+holding (``nbt_alert_active`` shows that) — and then goes to the log (``nbtoolkit.serving``), the
+webhook and ``nbt_alerts_fired_total``. With several workers one of them (a file lock) evaluates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("nbtoolkit.serving")
+HISTORY = 8  # evaluations kept for anomaly rules (the rule looks at the previous 7)
+
+
+class LiveMonitor:
+    """Evaluates ``rules`` on the rolling window of ``name`` every ``interval`` seconds."""
+
+    def __init__(self, name: str, plog: Any, *, rules: list[str], window: str = "1h", interval: float = 30.0,
+                 webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None) -> None:
+        from ..monitoring import AlertRule, parse_window
+
+        self.name = name
+        self.plog = plog
+        self.rules = [AlertRule.parse(r) for r in rules]
+        self.window = parse_window(window)
+        self.interval = interval
+        self.webhook = webhook
+        self.metrics = metrics
+        self.lock_path = lock_path
+        self.latest: dict[str, Any] = {}
+        self.active: dict[str, dict[str, Any]] = {}
+        self.fired: list[dict[str, Any]] = []
+        self.webhook_errors: list[str] = []
+        self.last_error: str | None = None
+        self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self._drift_cache: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
+
+    def start(self) -> LiveMonitor:
+        if self.lock_path is not None and not self._take_lock():
+            return self  # another worker of this server evaluates
+        self._thread = threading.Thread(target=self._run, name="nbt-live-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _take_lock(self) -> bool:
+        import fcntl
+        import os
+
+        assert self.lock_path is not None
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.evaluate()
+                self.last_error = None
+            except Exception as exc:  # the monitor must never take the server down
+                self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                logger.warning("nbt serve: live monitoring failed: %s", self.last_error)
+
+    def evaluate(self, now: Any = None) -> list[dict[str, Any]]:
+        """One evaluation of the rolling window; returns the alerts that started firing."""
+        from ..monitoring.monitor import evaluate_rules, window_metrics
+
+        now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        start = now - self.window.to_pytimedelta()
+        part = self.plog.frame(self.name, start=start, inputs=True)
+        row: dict[str, Any] = {"window_start": now, "window_end": now, "volume": 0}
+        if len(part):
+            row.update(window_metrics(part))
+            row.update(self._drift(part))
+        self.latest = row
+        if self.metrics is not None:
+            for metric, gauge in self.metrics.window.items():
+                value = row.get(metric)
+                gauge.set(float(value) if value is not None else math.nan)
+        self._history.append(row)
+        alerts = [a for a in evaluate_rules(list(self._history), self.rules) if a["window_start"] == now]
+        firing = {a["rule"]: a for a in alerts}
+        started = [a for rule, a in firing.items() if rule not in self.active]
+        self.active = firing
+        if self.metrics is not None:
+            for rule in self.rules:
+                self.metrics.alert_active.labels(str(rule)).set(1 if str(rule) in firing else 0)
+        for a in started:
+            a["message"] = f"{self.name} (last {self.window}): {a['message'].split(': ', 1)[-1]}"
+            self.fired.append(a)
+            logger.warning("nbt serve alert: %s", a["message"])
+            if self.metrics is not None:
+                self.metrics.alerts_fired.labels(a["rule"]).inc()
+        if started and self.webhook:
+            from ..monitoring.monitor import post_webhook
+
+            payload = {"source": "nbt serve", "model": self.name, "window": str(self.window),
+                       "alerts": [{k: (str(v) if isinstance(v, dt.datetime) else v) for k, v in a.items()}
+                                  for a in started],
+                       "latest_window": {k: (str(v) if isinstance(v, dt.datetime) else v)
+                                         for k, v in row.items() if k != "f1"}}
+            error = post_webhook(self.webhook, payload)
+            if error:
+                self.webhook_errors.append(error)
+        return started
+
+    def _drift(self, part: Any) -> dict[str, Any]:
+        from ..monitoring.monitor import _window_drift
+
+        notes: list[str] = []
+        try:
+            return _window_drift(part, self.name, self._drift_cache, notes)
+        except Exception as exc:  # drift is one metric among several; report, go on
+            self.last_error = f"drift: {type(exc).__name__}: {exc}"
+            return {"drift_share": math.nan}

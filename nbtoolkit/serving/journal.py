@@ -1,0 +1,205 @@
+"""The serving journal: every served row is appended to a local file before the response leaves.
+
+The log writer batches rows in memory, so a killed server (SIGKILL, out of memory) would lose the
+rows it had served but not yet written. Each request's rows are therefore also appended to a
+journal segment (one ``write`` per request, no fsync) under the same lock that queues them. A
+clean shutdown deletes the journal once everything is in the prediction log; on the next start,
+:func:`recover` reads what a dead server left, writes to the log the rows that are not there yet
+and reports how many. Segments are rotated and dropped while the server runs, once their rows are
+in the log.
+
+What this covers: the process dying (the operating system still holds the written bytes). What it
+does not: the machine losing power before the page cache reached the disk — a torn last line is
+reported as such.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("nbtoolkit.serving")
+
+SEGMENT_BYTES = 16 * 1024 * 1024
+_FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "prediction", "confidence",
+           "routed_to_human")
+
+
+class Journal:
+    """Append-only journal segments ``journal-<pid>-<n>.jsonl`` in ``folder``."""
+
+    def __init__(self, folder: Path, *, log_url: str, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.pid = os.getpid()
+        self.log_url = log_url
+        self.segment_bytes = segment_bytes
+        self._n = 0
+        self._fd: int | None = None
+        self._size = 0
+        self._last_seq = 0
+        self._closed_segments: list[tuple[Path, int]] = []  # (path, last seq it holds)
+        self._open()
+
+    def _path(self, n: int) -> Path:
+        return self.folder / f"journal-{self.pid}-{n}.jsonl"
+
+    def _open(self) -> None:
+        self._n += 1
+        path = self._path(self._n)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        header = json.dumps({"journal": 1, "pid": self.pid, "log": self.log_url,
+                             "started": dt.datetime.now(dt.timezone.utc).isoformat()}) + "\n"
+        os.write(self._fd, header.encode())
+        self._size = len(header)
+
+    @property
+    def current(self) -> Path:
+        return self._path(self._n)
+
+    def append(self, seq: int, rows: Sequence[dict[str, Any]]) -> None:
+        """One line per request (called under the writer's lock, before the response is sent)."""
+        line = json.dumps({"seq": seq, "rows": [[_plain(r[f]) for f in _FIELDS] for r in rows]},
+                          separators=(",", ":")) + "\n"
+        data = line.encode()
+        assert self._fd is not None
+        os.write(self._fd, data)
+        self._size += len(data)
+        self._last_seq = seq
+
+    def flushed(self, seq: int) -> None:
+        """Rows up to ``seq`` are in the log: rotate a full segment, drop segments fully written."""
+        if self._size >= self.segment_bytes:
+            assert self._fd is not None
+            os.close(self._fd)
+            self._closed_segments.append((self.current, self._last_seq))
+            self._open()
+        keep = []
+        for path, last in self._closed_segments:
+            if last <= seq:
+                path.unlink(missing_ok=True)
+            else:
+                keep.append((path, last))
+        self._closed_segments = keep
+
+    def close(self, *, everything_logged: bool) -> None:
+        """Close; delete the segments when every row reached the log, keep them otherwise."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if everything_logged:
+            for path, _ in self._closed_segments:
+                path.unlink(missing_ok=True)
+            self.current.unlink(missing_ok=True)
+            self._closed_segments = []
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
+# ---------------------------------------------------------------------------------- recovery
+@dataclass
+class Recovery:
+    """What :func:`recover` found in the journals of servers that did not shut down cleanly."""
+
+    files: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    served: int = 0  # rows those servers had answered
+    already_logged: int = 0  # ... that were in the log
+    recovered: int = 0  # ... written now
+    torn_lines: int = 0  # unreadable (partly written) lines
+    skipped: list[str] = field(default_factory=list)  # journals kept, with the reason
+
+    @property
+    def found(self) -> bool:
+        return bool(self.files or self.skipped)
+
+    def message(self) -> str:
+        if not self.found:
+            return ""
+        parts = []
+        if self.files:
+            who = ", ".join(map(str, sorted(set(self.pids))))
+            parts.append(
+                f"the previous server (pid {who}) stopped without shutting down cleanly: of the "
+                f"{self.served} prediction(s) its journal holds, {self.already_logged} were in the log and "
+                f"{self.recovered} were written to it now")
+            if self.torn_lines:
+                parts.append(f"{self.torn_lines} partly written journal line(s) could not be read")
+        parts.extend(self.skipped)
+        return "; ".join(parts) + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "pids": self.pids, "served": self.served,
+                "already_logged": self.already_logged, "recovered": self.recovered,
+                "torn_lines": self.torn_lines, "skipped": self.skipped}
+
+
+def recover(folder: Path, plog: Any) -> Recovery:
+    """Write to ``plog`` the journaled rows of dead servers that are not in it; delete their journals."""
+    import os as _os
+
+    out = Recovery()
+    folder = Path(folder)
+    if not folder.is_dir():
+        return out
+    by_pid: dict[int, list[Path]] = {}
+    for path in sorted(folder.glob("journal-*-*.jsonl")):
+        try:
+            pid = int(path.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        by_pid.setdefault(pid, []).append(path)
+    for pid, paths in by_pid.items():
+        if pid != _os.getpid() and _alive(pid):
+            continue  # another server serving the same model right now
+        rows, torn, url = [], 0, None
+        for path in sorted(paths, key=lambda p: int(p.stem.split("-")[2])):
+            for line in path.read_bytes().splitlines():
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    torn += 1
+                    continue
+                if "journal" in item:
+                    url = item.get("log", url)
+                    continue
+                rows.extend(dict(zip(_FIELDS, r)) for r in item.get("rows", ()))
+        if url is not None and url != plog.safe_url:
+            out.skipped.append(f"journal {paths[0].name} of pid {pid} belongs to the prediction log {url}, "
+                               f"not {plog.safe_url}; it was kept")
+            continue
+        for r in rows:
+            r["ts"] = dt.datetime.fromisoformat(r["ts"])
+        present = plog.existing_ids([r["id"] for r in rows]) if rows else set()
+        missing = [r for r in rows if r["id"] not in present]
+        for start in range(0, len(missing), 1000):
+            plog.append(missing[start:start + 1000])
+        out.files.extend(str(p) for p in paths)
+        out.pids.append(pid)
+        out.served += len(rows)
+        out.already_logged += len(rows) - len(missing)
+        out.recovered += len(missing)
+        out.torn_lines += torn
+        for path in paths:
+            path.unlink(missing_ok=True)
+    if out.found:
+        logger.warning("nbt serve: %s", out.message())
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,337 @@
+"""MLflow's scoring protocol: a request body → columns of values, ids, timestamps.
+
+``POST /invocations`` takes the JSON bodies MLflow's scoring server takes — exactly one of
+``dataframe_split`` (``{"columns": [...], "data": [[...]]}``), ``dataframe_records``
+(``[{col: value}]``), ``instances`` or ``inputs`` (records, or ``{col: [values]}``) — plus
+``params``: ``ids`` (one per row, unique; generated when absent) and ``timestamps`` (ISO 8601,
+when replaying traffic; default now). ``text/csv`` bodies work too (ids are then generated).
+
+Everything is checked against the serving version's signature before the model sees it: a missing
+column, a value of the wrong type, an empty batch, a duplicate id each raise :class:`BadRequest`
+with one sentence naming the column / row / id. Pure Python: no pandas until the batch is valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+MAX_ID_LENGTH = 191  # the prediction log's id column
+
+# MLflow ColSpec types -> (check, what to call it in a message)
+_NUMBER = "a number"
+_KINDS = {
+    "double": _NUMBER, "float": _NUMBER, "long": "an integer", "integer": "an integer",
+    "string": "a string", "boolean": "true or false", "datetime": "a date/time string",
+    "binary": "a string",
+}
+
+
+class BadRequest(ValueError):
+    """A request the server refuses with HTTP ``status`` and one sentence (nothing is logged)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input column of a version's signature."""
+
+    name: str
+    type: str | None = None  # MLflow type name (double, long, string, ...); None: anything
+    required: bool = True
+
+
+@dataclass
+class Batch:
+    """A validated request: values per column (signature order), ids, timestamps."""
+
+    columns: list[str]
+    values: dict[str, list[Any]]
+    n: int
+    ids: list[str] | None  # None: generate
+    timestamps: list[dt.datetime] | None  # None: now
+
+    def frame(self, signature: Sequence[Column] | None) -> Any:
+        """The rows as a DataFrame with the signature's dtypes (numbers as float, ...)."""
+        import pandas as pd
+
+        data = {}
+        kinds = {c.name: c.type for c in signature or ()}
+        for col in self.columns:
+            vals = self.values[col]
+            kind = kinds.get(col)
+            if kind in ("double", "float"):
+                data[col] = pd.array([math.nan if v is None else v for v in vals], dtype="float64")
+            else:
+                data[col] = vals
+        return pd.DataFrame(data, columns=self.columns)
+
+    def records_json(self) -> list[str]:
+        """Each row as a JSON object (what the prediction log stores as ``inputs``)."""
+        cols = self.columns
+        return [json.dumps(dict(zip(cols, row)), default=str, allow_nan=False)
+                if not _has_nan(row) else json.dumps(dict(zip(cols, _nan_to_none(row))), default=str)
+                for row in zip(*(self.values[c] for c in cols))]
+
+
+def _has_nan(row: Sequence[Any]) -> bool:
+    return any(isinstance(v, float) and v != v for v in row)
+
+
+def _nan_to_none(row: Sequence[Any]) -> list[Any]:
+    return [None if isinstance(v, float) and v != v else v for v in row]
+
+
+# ---------------------------------------------------------------------------------- parsing
+def parse_body(body: bytes, content_type: str | None, signature: Sequence[Column] | None,
+               *, max_rows: int = 100_000) -> Batch:
+    """Parse and validate a ``/invocations`` body; :class:`BadRequest` names what is wrong."""
+    mime = (content_type or "application/json").split(";")[0].strip().lower()
+    if mime == "text/csv":
+        columns, values, n, params = _from_csv(body)
+    elif mime in ("application/json", ""):
+        payload = parse_json(body)
+        if not isinstance(payload, dict):
+            raise BadRequest("The body must be a JSON object with one of "
+                             f"{', '.join(FORMATS)} (MLflow's scoring protocol), got a {type(payload).__name__}.")
+        given = [k for k in FORMATS if k in payload]
+        if len(given) != 1:
+            found = ", ".join(map(repr, payload)) or "no keys"
+            raise BadRequest(f"The body must have exactly one of {', '.join(FORMATS)}; it has {found}.")
+        columns, values, n = _columns_of(given[0], payload[given[0]])
+        params = payload.get("params") or {}
+        if not isinstance(params, dict):
+            raise BadRequest(f"'params' must be a JSON object (e.g. {{\"ids\": [...]}}), got {params!r:.80}.")
+    else:
+        raise BadRequest(f"Unsupported Content-Type {content_type!r}; send application/json "
+                         "(MLflow's scoring protocol; with curl: -H 'Content-Type: application/json') "
+                         "or text/csv.", status=415)
+    if n == 0:
+        raise BadRequest("The batch is empty (0 rows); send at least one row.")
+    if n > max_rows:
+        raise BadRequest(f"The batch has {n} rows, more than the limit of {max_rows}; split it.", status=413)
+    if signature:
+        columns, values = _check_signature(columns, values, n, signature)
+    ids = _ids(params.get("ids"), n)
+    stamps = _timestamps(params.get("timestamps"), n)
+    return Batch(columns=columns, values=values, n=n, ids=ids, timestamps=stamps)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON ({exc}); send a JSON object such as "
+                         '{"dataframe_split": {"columns": [...], "data": [[...]]}}.') from None
+
+
+def _columns_of(fmt: str, data: Any) -> tuple[list[str], dict[str, list[Any]], int]:
+    if fmt == "dataframe_split":
+        if not isinstance(data, dict) or "columns" not in data or "data" not in data:
+            raise BadRequest("dataframe_split must be an object with 'columns' and 'data' "
+                             '(e.g. {"columns": ["a", "b"], "data": [[1, 2]]}).')
+        columns, rows = data["columns"], data["data"]
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise BadRequest(f"dataframe_split.columns must be a list of column names, got {columns!r:.80}.")
+        if len(set(columns)) != len(columns):
+            dup = next(c for c in columns if columns.count(c) > 1)
+            raise BadRequest(f"Column {dup!r} appears twice in dataframe_split.columns.")
+        if not isinstance(rows, list):
+            raise BadRequest(f"dataframe_split.data must be a list of rows, got {type(rows).__name__}.")
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise BadRequest(f"dataframe_split.data row {i} must be a list of {len(columns)} values "
+                                 f"(one per column), got {row!r:.80}.")
+        values = {c: [row[j] for row in rows] for j, c in enumerate(columns)}
+        return list(columns), values, len(rows)
+    if isinstance(data, list):
+        if data and not all(isinstance(r, dict) for r in data):
+            bad = next(i for i, r in enumerate(data) if not isinstance(r, dict))
+            raise BadRequest(f"{fmt}[{bad}] must be an object of column: value (a record), got "
+                             f"{data[bad]!r:.80}; lists without column names cannot be matched to the "
+                             "model's columns.")
+        return _from_records(data)
+    if fmt == "dataframe_records":
+        raise BadRequest(f"dataframe_records must be a list of records, got {type(data).__name__}.")
+    if isinstance(data, dict):  # columnar {col: [values]} or a single record {col: value}
+        if data and all(isinstance(v, list) for v in data.values()):
+            lengths = {len(v) for v in data.values()}
+            if len(lengths) > 1:
+                raise BadRequest(f"The columns of {fmt} have different lengths ({sorted(lengths)}); give "
+                                 "every column one value per row.")
+            return list(data), {k: list(v) for k, v in data.items()}, lengths.pop() if lengths else 0
+        return _from_records([data])
+    raise BadRequest(f"{fmt} must be a list of records or an object of columns, got {type(data).__name__}.")
+
+
+def _from_records(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[Any]], int]:
+    columns: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            columns.setdefault(k, None)
+    missing = object()
+    values = {c: [r.get(c, missing) for r in rows] for c in columns}
+    for c, vals in values.items():  # a key absent from some records: name the first such row
+        if any(v is missing for v in vals):
+            i = next(i for i, v in enumerate(vals) if v is missing)
+            values[c] = [_Missing(i) if v is missing else v for v in vals]
+    return list(columns), values, len(rows)
+
+
+class _Missing:
+    """A record without this key (reported as a missing value, with its row)."""
+
+    def __init__(self, row: int) -> None:
+        self.row = row
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+def _from_csv(body: bytes) -> tuple[list[str], dict[str, list[Any]], int, dict[str, Any]]:
+    import io
+
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except Exception as exc:  # pandas raises several parser errors; all mean "not a CSV table"
+        raise BadRequest(f"The body is not a CSV table with a header row ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:120]}).") from None
+    frame = frame.astype(object).where(frame.notna(), None)
+    return list(map(str, frame.columns)), {str(c): frame[c].tolist() for c in frame.columns}, len(frame), {}
+
+
+# ---------------------------------------------------------------------------------- validation
+def _check_signature(columns: list[str], values: dict[str, list[Any]], n: int,
+                     signature: Sequence[Column]) -> tuple[list[str], dict[str, list[Any]]]:
+    expected = [c.name for c in signature]
+    out: dict[str, list[Any]] = {}
+    for col in signature:
+        if col.name not in values:
+            if col.required:
+                raise BadRequest(f"Missing column {col.name!r}; the model expects "
+                                 f"{', '.join(expected)}.")
+            out[col.name] = [None] * n
+            continue
+        out[col.name] = _check_values(col, values[col.name])
+    return expected, out
+
+
+def _check_values(col: Column, vals: list[Any]) -> list[Any]:
+    kind = col.type
+    for i, v in enumerate(vals):
+        if isinstance(v, _Missing) or v is None or (isinstance(v, float) and v != v):
+            if col.required and kind not in ("double", "float"):
+                raise BadRequest(f"Column {col.name!r} has no value in row {i}; the model needs "
+                                 f"{_KINDS.get(kind or '', 'a value')} there.")
+            if isinstance(v, _Missing):
+                vals = [None if isinstance(x, _Missing) else x for x in vals]
+            continue
+        if kind is None or _ok(kind, v):
+            continue
+        raise BadRequest(f"Column {col.name!r} must be {_KINDS.get(kind, kind)} ({kind}); row {i} has {v!r:.60}.")
+    return vals
+
+
+def _ok(kind: str, v: Any) -> bool:
+    if kind in ("double", "float"):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind in ("long", "integer"):
+        return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    if kind in ("string", "binary", "datetime"):
+        return isinstance(v, str)
+    if kind == "boolean":
+        return isinstance(v, bool)
+    return True
+
+
+def _ids(raw: Any, n: int) -> list[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise BadRequest(f"params.ids must be a list with one id per row, got {raw!r:.80}.")
+    if len(raw) != n:
+        raise BadRequest(f"params.ids has {len(raw)} ids for {n} rows; give one id per row.")
+    ids = []
+    for i, v in enumerate(raw):
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+            raise BadRequest(f"params.ids[{i}] must be a non-empty string or an integer, got {v!r:.60}.")
+        s = str(v)
+        if len(s) > MAX_ID_LENGTH:
+            raise BadRequest(f"params.ids[{i}] is {len(s)} characters long; ids are at most {MAX_ID_LENGTH}.")
+        ids.append(s)
+    if len(set(ids)) != n:
+        seen: set[str] = set()
+        dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise BadRequest(f"Duplicate id {dup!r} in params.ids; ids must be unique, nothing was logged.")
+    return ids
+
+
+def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) != n:
+        raise BadRequest(f"params.timestamps must be a list of {n} ISO 8601 date/times, one per row.")
+    out = []
+    for i, v in enumerate(raw):
+        try:
+            t = dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {v!r:.60}.") from None
+        if t.tzinfo is not None:
+            t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        out.append(t)
+    return out
+
+
+def signature_of(model_info: Any) -> list[Column] | None:
+    """The input columns of an MLflow ``ModelInfo``/``Model`` signature (None: no signature)."""
+    sig = getattr(model_info, "signature", None)
+    inputs = getattr(sig, "inputs", None)
+    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
+        return None
+    cols = []
+    for spec in inputs.inputs:
+        kind = getattr(getattr(spec, "type", None), "name", None)
+        cols.append(Column(str(spec.name), kind if kind in _KINDS else None,
+                           bool(getattr(spec, "required", True))))
+    return cols
+
+
+def parse_outcomes(body: bytes) -> tuple[list[str], list[Any], str]:
+    """``{"ids": [...], "labels": [...], "source": "human"}`` → ids, labels, source."""
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise BadRequest('The body must be a JSON object {"ids": [...], "labels": [...], "source": "human"}.')
+    ids, labels = payload.get("ids"), payload.get("labels")
+    source = payload.get("source", "human")
+    if not isinstance(ids, list) or not isinstance(labels, list):
+        raise BadRequest("'ids' and 'labels' must both be lists (one label per id).")
+    if not ids:
+        raise BadRequest("'ids' is empty; send at least one id with its label.")
+    if len(ids) != len(labels):
+        raise BadRequest(f"'ids' has {len(ids)} values but 'labels' has {len(labels)}; give one label per id.")
+    if not isinstance(source, str) or not source or len(source) > 64:
+        raise BadRequest(f"'source' must be a short non-empty string such as 'human', got {source!r:.60}.")
+    out = []
+    for i, v in enumerate(ids):
+        if isinstance(v, bool) or not isinstance(v, (str, int)):
+            raise BadRequest(f"ids[{i}] must be a string or an integer, got {v!r:.60}.")
+        out.append(str(v))
+    for i, v in enumerate(labels):
+        if v is None or isinstance(v, (dict, list)):
+            raise BadRequest(f"labels[{i}] must be a class label (string or number), got {v!r:.60}.")
+    if len(set(out)) != len(out):
+        seen: set[str] = set()
+        dup = next(i for i in out if i in seen or seen.add(i))  # type: ignore[func-returns-value]
+        raise BadRequest(f"Duplicate id {dup!r} in 'ids'; give each id once, nothing was written.")
+    return out, labels, source

@@ -1,0 +1,290 @@
+"""What the HTTP routes do, without HTTP: score, record outcomes, health, version.
+
+:class:`Service` ties the parts together — the :class:`~.swap.ModelSet` (what is served), the
+:class:`~.logwriter.LogWriter` (batched, journaled logging), the :class:`~.metrics.ServingMetrics`
+and the :class:`~.alerts.LiveMonitor` — and is built by :meth:`Service.build`, which runs every
+start-up check (log reachable, previous journal recovered, champion loadable) before anything
+listens.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import math
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import BadInput, NbtError, StoreUnavailable
+from .logwriter import DuplicateId, LogWriter, QueueFull
+from .protocol import BadRequest, parse_body, parse_outcomes
+from .settings import ServeSettings
+
+
+class Reply:
+    """An HTTP answer: status and a JSON-able body."""
+
+    __slots__ = ("status", "body")
+
+    def __init__(self, status: int, body: Any) -> None:
+        self.status = status
+        self.body = body
+
+    def json(self) -> bytes:
+        return json.dumps(self.body, separators=(",", ":"), default=str).encode()
+
+
+def error(status: int, message: str, code: str = "BAD_REQUEST") -> Reply:
+    """MLflow's error body: ``{"error_code": ..., "message": ...}`` (one line)."""
+    return Reply(status, {"error_code": code, "message": " ".join(str(message).split())})
+
+
+class Service:
+    """A running model server's state (see the module docstring)."""
+
+    def __init__(self, settings: ServeSettings, *, plog: Any, models: Any, writer: LogWriter, metrics: Any,
+                 monitor: Any = None, recovery: Any = None, token: str | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.plog = plog
+        self.models = models
+        self.writer = writer
+        self.metrics = metrics
+        self.monitor = monitor
+        self.recovery = recovery
+        self.token = token
+        self.started_at = time.time()
+
+    # ------------------------------------------------------------------ build / start / stop
+    @classmethod
+    def build(cls, settings: ServeSettings, *, recover: bool = True, token: str | None = None) -> Service:
+        """Run the start-up checks and load the models (raises NbtError: exit 2, one line)."""
+        from ..monitoring import PredictionLog
+        from .alerts import LiveMonitor
+        from .journal import Journal
+        from .journal import recover as recover_journal
+        from .metrics import ServingMetrics
+        from .swap import ModelSet
+
+        settings.check()
+        plog = PredictionLog(settings.predictions_url or None)
+        plog.existing_ids([])  # connects and creates the table: an unreachable log fails here
+        metrics = ServingMetrics()
+        folder = journal_folder(settings)
+        recovery = recover_journal(folder, plog) if recover else None
+        if recovery is not None and recovery.recovered:
+            metrics.log_rows_recovered.inc(recovery.recovered)
+        models = ModelSet(settings.name, champion=settings.champion, challenger=settings.challenger,
+                          traffic=settings.traffic, threshold=settings.threshold,
+                          poll_interval=settings.poll_interval, metrics=metrics)
+        models.load()
+        writer = LogWriter(plog, journal=Journal(folder, log_url=plog.safe_url),
+                           max_rows=settings.log_queue_rows, max_bytes=settings.log_queue_bytes,
+                           batch_rows=settings.log_batch, linger=settings.log_linger, metrics=metrics)
+        monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
+                              interval=settings.monitor_interval, webhook=settings.webhook, metrics=metrics,
+                              lock_path=folder / "monitor.lock")
+        return cls(settings, plog=plog, models=models, writer=writer, metrics=metrics, monitor=monitor,
+                   recovery=recovery, token=token)
+
+    def start(self) -> Service:
+        self.writer.start()
+        self.models.start()
+        if self.monitor is not None:
+            self.monitor.start()
+        return self
+
+    def stop(self) -> int:
+        """Stop polling and monitoring, drain the log queue; returns the rows that could not be written."""
+        self.models.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
+        return self.writer.stop(self.settings.drain_timeout)
+
+    # ------------------------------------------------------------------ /invocations
+    def invocations(self, body: bytes, content_type: str | None) -> Reply:
+        snap = self.models.snapshot
+        champion = snap.versions[snap.champion]
+        try:
+            batch = parse_body(body, content_type, champion.signature, max_rows=self.settings.max_rows)
+            for served in snap.versions.values():  # a challenger with other columns checks them too
+                if served.signature is not None and served.signature != champion.signature:
+                    parse_body(body, content_type, served.signature, max_rows=self.settings.max_rows)
+        except BadRequest as exc:
+            return error(exc.status, str(exc))
+        ids = batch.ids
+        if ids is None:
+            ids = [uuid.uuid4().hex for _ in range(batch.n)]
+        else:
+            try:
+                self.writer.check_pending(ids)
+                known = self.plog.existing_ids(ids)
+            except DuplicateId as exc:
+                return error(400, f"Id {exc.ident!r} was already served; ids must be unique, nothing was logged.")
+            except StoreUnavailable as exc:
+                return error(503, str(exc), "TEMPORARILY_UNAVAILABLE")
+            if known:
+                return error(400, f"{len(known)} id(s) are already in the prediction log, e.g. "
+                                  f"{sorted(known)[0]!r}; ids must be unique, nothing was logged.")
+        arms = snap.route(ids)
+        try:
+            frame = batch.frame(champion.signature)
+            results = self._predict(snap, frame, arms)
+        except Exception as exc:  # the model refused the input (e.g. a type the signature did not pin)
+            return error(400, f"The model could not predict on this input ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); nothing was logged.")
+        preds, confs, humans, versions = results
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        stamps = batch.timestamps or [now] * batch.n
+        inputs = batch.records_json()
+        rows = [{"id": i, "model_name": self.name, "model_version": v, "alias": a, "ts": t, "inputs": x,
+                 "prediction": None if p is None else str(p), "confidence": c, "routed_to_human": h}
+                for i, v, a, t, x, p, c, h in zip(ids, versions, arms, stamps, inputs, preds, confs, humans)]
+        try:
+            self.writer.submit(rows, sum(len(x) for x in inputs) + 200 * batch.n)
+        except QueueFull as exc:
+            return error(503, f"The prediction log is behind ({exc}); nothing was logged, retry shortly.",
+                         "TEMPORARILY_UNAVAILABLE")
+        except DuplicateId as exc:
+            return error(400, f"Id {exc.ident!r} was already served; ids must be unique, nothing was logged.")
+        self._count(arms, versions, preds, confs, humans)
+        return Reply(200, {"predictions": [
+            {"id": i, "prediction": p, "confidence": c, "needs_human": h, "alias": a, "model_version": v}
+            for i, p, c, h, a, v in zip(ids, preds, confs, humans, arms, versions)]})
+
+    def _predict(self, snap: Any, frame: Any, arms: list[str]) -> tuple[list, list, list, list]:
+        n = len(arms)
+        preds: list[Any] = [None] * n
+        confs: list[float | None] = [None] * n
+        humans = [False] * n
+        versions = [""] * n
+        for alias in dict.fromkeys(arms):
+            served = snap.versions[alias]
+            idx = [k for k, a in enumerate(arms) if a == alias]
+            part = frame if len(idx) == n else frame.iloc[idx]
+            t0 = time.perf_counter()
+            p, c = _predict(served.model, part)
+            if self.metrics is not None:
+                self.metrics.predict_seconds.labels(alias, served.version).observe(time.perf_counter() - t0)
+            for k, pk, ck in zip(idx, p, c):
+                preds[k], confs[k], versions[k] = pk, ck, served.version
+                humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
+        return preds, confs, humans, versions
+
+    def _count(self, arms: list[str], versions: list[str], preds: list, confs: list, humans: list) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        by_class = collections.Counter(zip(arms, versions, map(str, preds)))
+        for (a, v, p), k in by_class.items():
+            m.predictions.labels(a, v, p).inc(k)
+        for a, v, c, h in zip(arms, versions, confs, humans):
+            if c is not None:
+                m.confidence.labels(a, v).observe(c)
+            if h:
+                m.needs_human.labels(a, v).inc()
+
+    # ------------------------------------------------------------------ /outcomes
+    def outcomes(self, body: bytes) -> Reply:
+        try:
+            ids, labels, source = parse_outcomes(body)
+        except BadRequest as exc:
+            return error(exc.status, str(exc))
+        if not self.writer.flush(ids, timeout=10.0):  # outcomes for predictions still in the queue
+            return error(503, "The predictions of these ids are not in the log yet; retry shortly.",
+                         "TEMPORARILY_UNAVAILABLE")
+        try:
+            n = self.plog.record_outcomes(ids, labels, source=source)
+        except BadInput as exc:
+            return error(400, str(exc))
+        except StoreUnavailable as exc:
+            return error(503, str(exc), "TEMPORARILY_UNAVAILABLE")
+        if self.metrics is not None:
+            self.metrics.outcomes.labels(source).inc(n)
+        return Reply(200, {"recorded": n, "source": source})
+
+    # ------------------------------------------------------------------ /health, /version
+    def health(self) -> Reply:
+        problems: list[str] = []
+        status = 200
+        try:
+            self.plog.existing_ids(["-nbt-health-"])
+            log_ok = True
+        except NbtError as exc:
+            log_ok, status = False, 503
+            problems.append(" ".join(str(exc).split()))
+        if not self.writer.alive:
+            status = 503
+            problems.append("The log writer thread is not running.")
+        if self.writer.last_error:
+            problems.append(f"Last log write failed (retrying): {self.writer.last_error}")
+        if self.models.last_poll_error:
+            problems.append(f"The registry could not be reached at the last poll ({self.models.last_poll_error}); "
+                            "serving the versions loaded before.")
+        problems.extend(self.models.problems.values())
+        if self.monitor is not None and self.monitor.last_error:
+            problems.append(f"Live monitoring: {self.monitor.last_error}")
+        body = {
+            "status": "ok" if not problems else ("unavailable" if status != 200 else "degraded"),
+            "model": self.name,
+            "serving": self.models.snapshot.describe(),
+            "log": {"url": self.plog.safe_url, "reachable": log_ok, "queued_rows": self.writer.queued_rows,
+                    "written_rows": self.writer.written, "rejected_rows": self.writer.rejected},
+            "registry": {"last_poll_age_s": None if self.models.last_poll is None
+                         else round(time.time() - self.models.last_poll, 3),
+                         "reachable": self.models.last_poll_error is None},
+            "alerts_active": sorted(self.monitor.active) if self.monitor is not None else [],
+            "problems": problems,
+        }
+        if self.recovery is not None and self.recovery.found:
+            body["previous_run"] = self.recovery.to_dict()
+        return Reply(status, body)
+
+    def version(self) -> Reply:
+        from importlib.metadata import PackageNotFoundError, version
+
+        def v(pkg: str) -> str | None:
+            try:
+                return version(pkg)
+            except PackageNotFoundError:
+                return None
+
+        snap = self.models.snapshot
+        return Reply(200, {"nbtoolkit": v("nbtoolkit"), "mlflow": v("mlflow"), "model": self.name,
+                           "aliases": {"champion": snap.champion, "challenger": snap.challenger},
+                           "traffic": snap.traffic, "serving": snap.describe()})
+
+    def check_token(self, header: str | None) -> bool:
+        if not self.token:
+            return True
+        import hmac
+
+        scheme, _, given = (header or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode())
+
+
+def journal_folder(settings: ServeSettings) -> Path:
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    from .. import config
+
+    return config.home() / "serve" / settings.name
+
+
+def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None]]:
+    import numpy as np
+
+    if hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(frame))
+        classes = np.asarray(model.classes_)
+        return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist()
+    out = model.predict(frame)
+    values = out.tolist() if hasattr(out, "tolist") else list(out)
+    return values, [None] * len(values)
+
+
+def _finite(x: Any) -> Any:
+    return None if isinstance(x, float) and not math.isfinite(x) else x

@@ -1,0 +1,231 @@
+"""The versions a server serves, and how alias moves reach it without a restart.
+
+A :class:`Snapshot` is immutable: ``alias -> Served`` (the loaded model, its version, threshold and
+signature). A request takes the current snapshot once and uses it to the end, so a request in
+flight finishes on the model it started with. A poller thread re-resolves the aliases every
+``poll_interval`` seconds; a moved alias is loaded next to the serving one (both stay in memory),
+integrity-checked by :func:`nbtoolkit.registry.load` (sha256 of the stored files), and only then
+swapped in by replacing the snapshot reference. A version that fails the check or does not load is
+refused: the old one keeps serving and :attr:`ModelSet.problems` (``/health``) says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ModelNotFound, NbtError
+
+logger = logging.getLogger("nbtoolkit.serving")
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded version, as served under an alias."""
+
+    alias: str
+    version: str
+    model: Any
+    threshold: float | None
+    signature: Any  # list[protocol.Column] | None
+    loaded_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the server serves right now (replaced whole, never changed)."""
+
+    name: str
+    champion: str
+    challenger: str
+    traffic: float
+    versions: dict[str, Served]
+
+    def route(self, ids: Sequence[str]) -> list[str]:
+        """The alias serving each id: the challenger for a stable ``traffic`` share of ids."""
+        if self.challenger not in self.versions or self.traffic <= 0:
+            return [self.champion] * len(ids)
+        from ..monitoring.deployment import route_share
+
+        return [self.challenger if route_share(i, self.name) < self.traffic else self.champion for i in ids]
+
+    def describe(self) -> dict[str, Any]:
+        return {alias: {"version": s.version, "threshold": s.threshold} for alias, s in self.versions.items()}
+
+
+class ModelSet:
+    """Loads ``NAME@champion`` (required) and ``NAME@challenger`` (when it exists) and keeps them current."""
+
+    def __init__(self, name: str, *, champion: str = "champion", challenger: str = "challenger",
+                 traffic: float = 0.1, threshold: float | None = None, poll_interval: float = 5.0,
+                 metrics: Any = None) -> None:
+        self.name = name
+        self.champion = champion
+        self.challenger = challenger
+        self.traffic = traffic
+        self.threshold = threshold
+        self.poll_interval = poll_interval
+        self.metrics = metrics
+        self.snapshot: Snapshot = Snapshot(name, champion, challenger, traffic, {})
+        self.problems: dict[str, str] = {}  # alias -> why it is not what the registry says
+        self.last_poll: float | None = None
+        self.last_poll_error: str | None = None
+        self._refused: dict[tuple[str, str], str] = {}  # (alias, version) -> reason
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ start-up
+    def load(self) -> Snapshot:
+        """First load; raises (ModelNotFound, IntegrityError, ...) when the champion cannot be served."""
+        from ..registry import resolve
+
+        versions: dict[str, Served] = {}
+        mv = resolve(f"{self.name}@{self.champion}")
+        versions[self.champion] = self._load(self.champion, mv)
+        try:
+            ch = resolve(f"{self.name}@{self.challenger}")
+        except ModelNotFound:
+            ch = None
+        if ch is not None:
+            try:
+                versions[self.challenger] = self._reuse(versions, ch, self.challenger) or self._load(self.challenger, ch)
+            except NbtError as exc:
+                self._refuse(self.challenger, str(ch.version), exc)
+        self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, versions))
+        self.last_poll = time.time()
+        return self.snapshot
+
+    def _load(self, alias: str, mv: Any) -> Served:
+        from ..registry import load
+
+        model = load(f"{self.name}/{mv.version}")  # sha256 checked before deserialising
+        return Served(alias, str(mv.version), model, self._threshold(mv), _signature(self.name, str(mv.version)))
+
+    def _threshold(self, mv: Any) -> float | None:
+        if self.threshold is not None:
+            return self.threshold
+        from ..monitoring.deployment import _parse_threshold
+        from ..registry import TAG_THRESHOLD
+
+        return _parse_threshold((mv.tags or {}).get(TAG_THRESHOLD))
+
+    @staticmethod
+    def _reuse(current: dict[str, Served], mv: Any, alias: str) -> Served | None:
+        for s in current.values():
+            if s.version == str(mv.version):
+                return Served(alias, s.version, s.model, s.threshold, s.signature, s.loaded_at)
+        return None
+
+    def _set(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        if self.metrics is not None:
+            self.metrics.serving(snap)
+
+    def _refuse(self, alias: str, version: str, exc: BaseException) -> None:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        key = (alias, version)
+        if key not in self._refused:
+            self._refused[key] = reason
+            if self.metrics is not None:
+                self.metrics.swaps_refused.inc()
+            logger.error("nbt serve: refused %s/%s for @%s: %s", self.name, version, alias, reason)
+        serving = self.snapshot.versions.get(alias)
+        keeps = f"still serving version {serving.version}" if serving else "not serving it"
+        self.problems[alias] = f"@{alias} points at version {version}, which was refused ({reason}); {keeps}."
+
+    # ------------------------------------------------------------------ live swaps
+    def start(self) -> ModelSet:
+        self._thread = threading.Thread(target=self._run, name="nbt-alias-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.poll()
+            except Exception as exc:  # never let the poller die: the server keeps serving
+                self.last_poll_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("nbt serve: alias poll failed")
+
+    def poll(self) -> list[str]:
+        """Re-resolve the aliases once; swap in what moved. Returns what changed (for logs/tests)."""
+        from ..registry import resolve
+
+        current = self.snapshot.versions
+        wanted: dict[str, Any] = {}
+        try:
+            for alias in (self.champion, self.challenger):
+                try:
+                    wanted[alias] = resolve(f"{self.name}@{alias}")
+                except ModelNotFound:
+                    wanted[alias] = None
+        except NbtError as exc:  # store unreachable: keep serving what is loaded
+            self.last_poll_error = " ".join(str(exc).split())
+            return []
+        self.last_poll, self.last_poll_error = time.time(), None
+        new = dict(current)
+        changes = []
+        for alias, mv in wanted.items():
+            if mv is None:
+                if alias == self.champion:
+                    if alias in current:
+                        self.problems[alias] = (f"@{alias} no longer exists in the registry; still serving "
+                                                f"version {current[alias].version}.")
+                    continue
+                if alias in new:
+                    del new[alias]
+                    changes.append(f"@{alias} removed")
+                self.problems.pop(alias, None)
+                continue
+            version = str(mv.version)
+            have = current.get(alias)
+            threshold = self._threshold(mv)
+            if have is not None and have.version == version:
+                if have.threshold != threshold:
+                    new[alias] = Served(alias, version, have.model, threshold, have.signature, have.loaded_at)
+                    changes.append(f"@{alias} threshold {threshold}")
+                self.problems.pop(alias, None)
+                continue
+            if (alias, version) in self._refused:
+                self._refuse(alias, version, Exception(self._refused[(alias, version)]))
+                continue
+            try:
+                served = self._reuse(current, mv, alias) or self._load(alias, mv)
+            except NbtError as exc:
+                self._refuse(alias, version, exc)
+                continue
+            except Exception as exc:  # an unloadable artefact (bad pickle, missing flavor, ...)
+                self._refuse(alias, version, exc)
+                continue
+            new[alias] = Served(alias, version, served.model, threshold, served.signature, served.loaded_at)
+            self.problems.pop(alias, None)
+            changes.append(f"@{alias} {have.version if have else '-'} -> {version}")
+        if changes:
+            self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, new))
+            if self.metrics is not None:
+                self.metrics.swaps.inc(len(changes))
+            logger.warning("nbt serve: %s: %s", self.name, "; ".join(changes))
+        return changes
+
+
+def _signature(name: str, version: str) -> Any:
+    """The input columns of the version's MLflow signature (None when it has none)."""
+    from .. import store
+    from .protocol import signature_of
+
+    mlflow = store.mlflow_module()
+    try:
+        with store.translate_errors():
+            info = mlflow.models.get_model_info(f"models:/{name}/{version}")
+    except NbtError:
+        raise
+    except Exception:  # no MLmodel / unreadable signature: serve without column checks
+        return None
+    return signature_of(info)
