@@ -33,6 +33,7 @@ _API = {
     "monitor": "monitoring",
     "abtest": "monitoring",
     "serve": "serving",
+    "serve": "serving",
     "estimate": "estimation",
     "calibrate": "estimation",
     "Calibrator": "estimation",
