@@ -33,7 +33,6 @@ _API = {
     "monitor": "monitoring",
     "abtest": "monitoring",
     "serve": "serving",
-    "serve": "serving",
     "estimate": "estimation",
     "calibrate": "estimation",
     "Calibrator": "estimation",
