@@ -84,6 +84,10 @@ def test_monitor_by_row_count_against_a_reference_frame_without_a_registry(nbt_h
     path.write_text(nbt.Profile.from_frame(reference).to_json())
     again = monitor("unregistered", rows=200, reference=str(path))
     assert again.to_frame()["drift_share"].tolist() == frame["drift_share"].tolist()
+    from nbtoolkit.cli import main as cli
+
+    assert cli(["monitor", "unregistered", "--rows", "300", "--reference", str(path),
+                "--alert", "drift_share>0.4"]) == 1
     with pytest.raises(BadInput, match="rows must be a positive whole number"):
         monitor("unregistered", rows=0)
     with pytest.raises(BadInput, match="No file"):

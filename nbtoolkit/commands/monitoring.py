@@ -19,6 +19,10 @@ def _monitor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", metavar="WHEN", help="only predictions since a date or a duration ago (7D)")
     p.add_argument("--version", help="only predictions of this version")
     p.add_argument("--no-drift", action="store_true", help="skip the input drift check")
+    p.add_argument("--rows", type=int, metavar="N", help="windows of N predictions instead of --window")
+    p.add_argument("--reference", metavar="REF",
+                   help="drift reference instead of the version's stored profile: a notebook variable "
+                        "(frame or Profile) or a file (profile .json, .csv, .parquet)")
     _predictions_url(p)
 
 
@@ -26,9 +30,13 @@ def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
     from ..monitoring import monitor
     from ..monitoring.monitor import since
 
+    reference = args.reference
+    if reference and reference.split(".")[0] in ctx.user_ns:
+        reference = ctx.var(reference)
     return monitor(args.name, window=args.window, alerts=args.alert, webhook=args.webhook,
                    predictions_url=args.predictions_url, version=args.version,
-                   start=since(args.since) if args.since else None, drift=not args.no_drift)
+                   start=since(args.since) if args.since else None, drift=not args.no_drift,
+                   rows=args.rows, reference=reference)
 
 
 def _monitor_cli(args: argparse.Namespace, ctx: Context) -> Any:
