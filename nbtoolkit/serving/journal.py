@@ -28,7 +28,7 @@ logger = logging.getLogger("nbtoolkit.serving")
 
 SEGMENT_BYTES = 16 * 1024 * 1024
 _FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "prediction", "confidence",
-           "routed_to_human")
+           "routed_to_human", "probabilities")
 
 
 class Journal:
@@ -178,8 +178,11 @@ def recover(folder: Path, plog: Any) -> Recovery:
             continue
         for r in rows:
             r["ts"] = dt.datetime.fromisoformat(r["ts"])
-        present = plog.existing_ids([r["id"] for r in rows]) if rows else set()
-        missing = [r for r in rows if r["id"] not in present]
+        present: set[tuple[str, str]] = set()
+        for model in {r["model_name"] for r in rows}:
+            present.update((model, i) for i in plog.existing_ids([r["id"] for r in rows if r["model_name"] == model],
+                                                                  model=model))
+        missing = [r for r in rows if (r["model_name"], r["id"]) not in present]
         for start in range(0, len(missing), 1000):
             plog.append(missing[start:start + 1000])
         out.files.extend(str(p) for p in paths)

@@ -121,7 +121,7 @@ class Service:
         else:
             try:
                 self.writer.check_pending(ids)
-                known = self.plog.existing_ids(ids)
+                known = self.plog.existing_ids(ids, model=self.name)
             except DuplicateId as exc:
                 return error(400, f"Id {exc.ident!r} was already served; ids must be unique, nothing was logged.")
             except StoreUnavailable as exc:
@@ -136,13 +136,15 @@ class Service:
         except Exception as exc:  # the model refused the input (e.g. a type the signature did not pin)
             return error(400, f"The model could not predict on this input ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); nothing was logged.")
-        preds, confs, humans, versions = results
+        preds, confs, humans, versions, probs = results
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         stamps = batch.timestamps or [now] * batch.n
         inputs = batch.records_json()
         rows = [{"id": i, "model_name": self.name, "model_version": v, "alias": a, "ts": t, "inputs": x,
-                 "prediction": None if p is None else str(p), "confidence": c, "routed_to_human": h}
-                for i, v, a, t, x, p, c, h in zip(ids, versions, arms, stamps, inputs, preds, confs, humans)]
+                 "prediction": None if p is None else str(p), "confidence": c, "routed_to_human": h,
+                 "probabilities": q}
+                for i, v, a, t, x, p, c, h, q in zip(ids, versions, arms, stamps, inputs, preds, confs, humans,
+                                                     probs)]
         try:
             self.writer.submit(rows, sum(len(x) for x in inputs) + 200 * batch.n)
         except QueueFull as exc:
@@ -155,8 +157,9 @@ class Service:
             {"id": i, "prediction": p, "confidence": c, "needs_human": h, "alias": a, "model_version": v}
             for i, p, c, h, a, v in zip(ids, preds, confs, humans, arms, versions)]})
 
-    def _predict(self, snap: Any, frame: Any, arms: list[str]) -> tuple[list, list, list, list]:
+    def _predict(self, snap: Any, frame: Any, arms: list[str]) -> tuple[list, list, list, list, list]:
         n = len(arms)
+        probs: list[str | None] = [None] * n
         preds: list[Any] = [None] * n
         confs: list[float | None] = [None] * n
         humans = [False] * n
@@ -166,13 +169,13 @@ class Service:
             idx = [k for k, a in enumerate(arms) if a == alias]
             part = frame if len(idx) == n else frame.iloc[idx]
             t0 = time.perf_counter()
-            p, c = _predict(served.model, part)
+            p, c, q = _predict(served.model, part)
             if self.metrics is not None:
                 self.metrics.predict_seconds.labels(alias, served.version).observe(time.perf_counter() - t0)
-            for k, pk, ck in zip(idx, p, c):
-                preds[k], confs[k], versions[k] = pk, ck, served.version
+            for k, pk, ck, qk in zip(idx, p, c, q):
+                preds[k], confs[k], versions[k], probs[k] = pk, ck, served.version, qk
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
-        return preds, confs, humans, versions
+        return preds, confs, humans, versions, probs
 
     def _count(self, arms: list[str], versions: list[str], preds: list, confs: list, humans: list) -> None:
         m = self.metrics
@@ -197,7 +200,7 @@ class Service:
             return error(503, "The predictions of these ids are not in the log yet; retry shortly.",
                          "TEMPORARILY_UNAVAILABLE")
         try:
-            n = self.plog.record_outcomes(ids, labels, source=source)
+            n = self.plog.record_outcomes(ids, labels, source=source, model=self.name)
         except BadInput as exc:
             return error(400, str(exc))
         except StoreUnavailable as exc:
@@ -274,16 +277,19 @@ def journal_folder(settings: ServeSettings) -> Path:
     return config.home() / "serve" / settings.name
 
 
-def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None]]:
+def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None], list[str | None]]:
+    """Predicted labels, top-class probabilities and every class's probability (JSON) per row."""
     import numpy as np
 
     if hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(frame))
+        proba = np.asarray(model.predict_proba(frame), dtype="float64")
         classes = np.asarray(model.classes_)
-        return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist()
+        names = [str(c) for c in classes.tolist()]
+        probs = [json.dumps(dict(zip(names, row))) for row in proba.round(6).tolist()]
+        return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist(), probs
     out = model.predict(frame)
     values = out.tolist() if hasattr(out, "tolist") else list(out)
-    return values, [None] * len(values)
+    return values, [None] * len(values), [None] * len(values)
 
 
 def _finite(x: Any) -> Any:

@@ -1,0 +1,487 @@
+"""``nbt serve`` (issue 16): a real uvicorn server on 127.0.0.1, driven over HTTP with ``requests``.
+
+One server per module serves ``iris`` (the CLI in a subprocess, bearer token on, live alerts on,
+alias polling every 0.2 s); the durability tests start their own. Nothing waits a fixed time:
+every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+requests = pytest.importorskip("requests")
+
+VENV_BIN = Path(sys.executable).parent
+COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 30.0, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+class Server:
+    """``nbt serve`` in its own process group; output in a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self._out = open(log, "ab")
+        self.proc = subprocess.Popen([str(VENV_BIN / "nbt"), "serve", *args, "--port", str(self.port)],
+                                     stdout=self._out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 120.0) -> Server:
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"nbt serve exited ({self.proc.returncode}):\n{self.output()}")
+            try:
+                return requests.get(f"{self.url}/ping", timeout=1).status_code == 200
+            except requests.RequestException:  # refused, or bound but still loading (no answer yet)
+                return False
+
+        wait_for(up, "nbt serve to answer /ping", timeout)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._out.close()
+        return self.proc.returncode
+
+
+class Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def split(X, ids=None) -> dict:
+    body = {"dataframe_split": {"columns": list(X.columns), "data": X.to_numpy().tolist()}}
+    if ids is not None:
+        body["params"] = {"ids": list(ids)}
+    return body
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, _empty_mlflow_db, iris):
+    """A home with iris v1 (@champion, saved threshold 0.9) and v2; env for this module only."""
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("serve")
+    h = root / "home"
+    h.mkdir()
+    shutil.copy(_empty_mlflow_db, h / "mlflow.db")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NBT_HOME", str(h))
+        for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT",
+                    "NBT_SERVE_TOKEN"):
+            mp.delenv(var, raising=False)
+        mp.chdir(root)
+        import nbtoolkit as nbt
+        from nbtoolkit.registry import TAG_THRESHOLD, set_version_tag
+
+        X, y = iris
+        nbt.register(LogisticRegression(max_iter=500).fit(X, y), "iris", X=X, y=y, alias="champion")
+        set_version_tag("iris/1", TAG_THRESHOLD, "0.9")
+        nbt.register(LogisticRegression(C=0.01, max_iter=500).fit(X, y), "iris", X=X, y=y)
+        yield h
+
+
+@pytest.fixture(scope="module")
+def hook():
+    Hook.received = []
+    httpd = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(home, hook):
+    env = dict(os.environ, NBT_HOME=str(home), NBT_SERVE_TOKEN=TOKEN)
+    srv = Server(["iris", "--traffic", "0.3", "--poll", "0.2", "--alert", "volume>5", "--alert", "human_share>0.99",
+                  "--monitor-interval", "0.3", "--window", "1h", "--webhook", hook],
+                 env, home.parent / "server.log").wait_ready()
+    srv.session = requests.Session()
+    srv.session.headers.update(AUTH)
+    yield srv
+    code = srv.stop()
+    assert code == 0, srv.output()
+    assert "nothing left unwritten" in srv.output()
+
+
+def post(srv, route: str, body, **kw):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    return srv.session.post(f"{srv.url}{route}", data=data, headers=headers, timeout=30, **kw)
+
+
+def logged(home: Path, ids) -> int:
+    from nbtoolkit.monitoring import PredictionLog
+
+    return len(PredictionLog(f"sqlite:///{home}/predictions.db").existing_ids(list(ids), model="iris"))
+
+
+def log_count(home: Path) -> int:
+    from nbtoolkit.monitoring import PredictionLog
+
+    plog = PredictionLog(f"sqlite:///{home}/predictions.db")
+    try:
+        return plog.count("iris")
+    finally:
+        plog.dispose()
+
+
+# ------------------------------------------------------------------------------ the protocol
+def test_token_guards_every_route_but_ping(server):
+    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+    for route in ("/health", "/version", "/metrics"):
+        r = requests.get(f"{server.url}{route}", timeout=5)
+        assert r.status_code == 401 and "bearer token" in r.json()["message"]
+    r = requests.post(f"{server.url}/invocations", json=split_rows(1), timeout=5,
+                      headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401
+    assert server.session.get(f"{server.url}/version", timeout=5).json()["serving"]["champion"]["version"] == "1"
+
+
+def split_rows(n: int, start: int = 0) -> dict:
+    from sklearn.datasets import load_iris
+
+    X = load_iris(as_frame=True).data.iloc[start:start + n]
+    X.columns = COLUMNS
+    return split(X)
+
+
+def test_invocations_speaks_every_mlflow_format(server, home, iris):
+    X, _ = iris
+    rows = X.iloc[[0, 60, 120]]
+    records = rows.to_dict("records")
+    bodies = {
+        "dataframe_split": split(rows, ids=["s0", "s1", "s2"]),
+        "dataframe_records": {"dataframe_records": records, "params": {"ids": ["r0", "r1", "r2"]}},
+        "instances": {"instances": records, "params": {"ids": ["i0", "i1", "i2"]}},
+        "inputs": {"inputs": {c: rows[c].tolist() for c in COLUMNS}, "params": {"ids": ["n0", "n1", "n2"]}},
+    }
+    seen = {}
+    for fmt, body in bodies.items():
+        r = post(server, "/invocations", body)
+        assert r.status_code == 200, r.text
+        preds = r.json()["predictions"]
+        assert [set(p) for p in preds] == [{"id", "prediction", "confidence", "needs_human", "alias",
+                                            "model_version"}] * 3
+        assert [p["id"] for p in preds] == body["params"]["ids"]
+        seen[fmt] = [(p["prediction"], round(p["confidence"], 9)) for p in preds if p["alias"] == "champion"]
+        for p in preds:  # the saved threshold of version 1 hands low confidence to a human
+            assert p["needs_human"] == (p["confidence"] < 0.9)
+    assert len({tuple(v) for v in seen.values()}) == 1 or all(len(v) < 3 for v in seen.values())
+    r = post(server, "/invocations", "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n",
+             headers={"Content-Type": "text/csv"})
+    assert r.status_code == 200 and len(r.json()["predictions"][0]["id"]) == 32  # generated id
+    all_ids = [i for b in bodies.values() for i in b["params"]["ids"]]
+    wait_for(lambda: logged(home, all_ids) == 12, "the 12 predictions in the log")
+
+
+@pytest.mark.parametrize("body, status, says", [
+    (b"{not json", 400, "not valid JSON"),
+    ({"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length"], "data": [[1, 2, 3]]}},
+     400, "Missing column 'petal_width'"),
+    ({"dataframe_records": [{"sepal_length": 5, "sepal_width": "wide", "petal_length": 1, "petal_width": 0.2}]},
+     400, "Column 'sepal_width' must be a number"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": []}}, 400, "empty"),
+    ({"inputs": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 0.2}] * 2,
+      "params": {"ids": ["dup", "dup"]}}, 400, "Duplicate id 'dup'"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}, "dataframe_records": []}, 400, "exactly one"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}, "params": {"ids": ["a", "b"]}}, 400,
+     "2 ids for 1 rows"),
+])
+def test_bad_input_is_one_json_line_and_logs_nothing(server, home, body, status, says):
+    before = log_count(home)
+    r = post(server, "/invocations", body)
+    assert r.status_code == status
+    assert "\n" not in r.text and set(r.json()) == {"error_code", "message"}
+    assert says in r.json()["message"], r.json()["message"]
+    r = server.session.post(f"{server.url}/invocations", json=split_rows(1), timeout=5)  # still serving
+    assert r.status_code == 200
+    wait_for(lambda: log_count(home) == before + 1, "exactly the one good prediction logged")
+
+
+def test_ids_already_logged_and_big_bodies_are_refused(server, home):
+    r = post(server, "/invocations", {**split_rows(2), "params": {"ids": ["once-1", "once-2"]}})
+    assert r.status_code == 200
+    r = post(server, "/invocations", {**split_rows(2), "params": {"ids": ["once-2", "new-3"]}})
+    assert r.status_code == 400 and "'once-2'" in r.json()["message"]
+    r = post(server, "/invocations", b'{"inputs": "' + b"x" * (10 * 1024 * 1024) + b'"}')
+    assert r.status_code == 413 and "limit" in r.json()["message"]
+    wait_for(lambda: logged(home, ["once-1", "once-2", "new-3"]) == 2, "only the first request logged")
+    r = post(server, "/outcomes", {"ids": ["never-served"], "labels": [1]})
+    assert r.status_code == 400 and "not in the prediction log" in r.json()["message"]
+    r = post(server, "/outcomes", {"ids": ["once-1"], "labels": [1, 2]})
+    assert r.status_code == 400 and "one label per id" in r.json()["message"]
+
+
+def test_outcomes_feed_the_log_that_feedback_frame_reads(server, home):
+    r = post(server, "/invocations", {**split_rows(3, 50), "params": {"ids": ["fb-1", "fb-2", "fb-3"]}})
+    assert r.status_code == 200
+    # immediately: the server flushes the queued predictions before recording their outcomes
+    r = post(server, "/outcomes", {"ids": ["fb-1", "fb-2", "fb-3"], "labels": [1, 1, 2], "source": "agent"})
+    assert r.status_code == 200 and r.json() == {"recorded": 3, "source": "agent"}
+    from nbtoolkit.monitoring import PredictionLog
+
+    fb = PredictionLog(f"sqlite:///{home}/predictions.db").feedback_frame("iris", source="agent")
+    assert sorted(fb["prediction_id"]) == ["fb-1", "fb-2", "fb-3"] and set(COLUMNS) <= set(fb.columns)
+    text = server.session.get(f"{server.url}/metrics", timeout=5).text
+    assert 'nbt_outcomes_total{source="agent"} 3.0' in text
+
+
+# ------------------------------------------------------------------------------ the whole loop
+def test_whole_loop_promote_challenger_traffic_moves_rollback(server, home, iris):
+    """predict → outcomes → promote challenger → traffic moves → promote → rollback, under load."""
+    import nbtoolkit as nbt
+    from nbtoolkit.monitoring.deployment import route_share
+
+    X, y = iris
+    rows = X.sample(60, random_state=0, replace=True)
+    errors: list[str] = []
+    served = {"n": 0}
+    stop = threading.Event()
+
+    def load():  # requests keep flowing through every swap: none may fail
+        s = requests.Session()
+        s.headers.update(AUTH)
+        while not stop.is_set():
+            r = s.post(f"{server.url}/invocations", json=split_rows(5, 100), timeout=30)
+            if r.status_code != 200:
+                errors.append(r.text)
+            served["n"] += 1
+
+    def version_of(alias):
+        return server.session.get(f"{server.url}/version", timeout=5).json()["serving"].get(alias, {}).get("version")
+
+    def serve(tag):
+        ids = [f"{tag}-{k}" for k in range(len(rows))]
+        r = post(server, "/invocations", split(rows, ids))
+        assert r.status_code == 200, r.text
+        return r.json()["predictions"]
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    try:
+        before = serve("loop-a")
+        assert {p["model_version"] for p in before} == {"1"} and {p["alias"] for p in before} == {"champion"}
+        r = post(server, "/outcomes", {"ids": [p["id"] for p in before], "labels": y.loc[rows.index].tolist()})
+        assert r.status_code == 200
+
+        nbt.promote("iris", 2, alias="challenger")
+        wait_for(lambda: version_of("challenger") == "2", "the challenger to be picked up")
+        after = serve("loop-b")
+        for p in after:  # the canary: exactly the ids whose stable hash falls under the 30 % share
+            canary = route_share(p["id"], "iris") < 0.3
+            assert (p["alias"], p["model_version"]) == (("challenger", "2") if canary else ("champion", "1"))
+        assert 0 < sum(p["alias"] == "challenger" for p in after) < len(after)
+
+        nbt.promote("iris", 2, alias="champion")
+        wait_for(lambda: version_of("champion") == "2", "the promotion to be picked up")
+        assert {p["model_version"] for p in serve("loop-c")} == {"2"}
+
+        nbt.rollback("iris", alias="champion")
+        wait_for(lambda: version_of("champion") == "1", "the rollback to be picked up")
+        back = serve("loop-d")
+        assert {p["model_version"] for p in back if p["alias"] == "champion"} == {"1"}
+        wait_for(lambda: served["n"] >= 5, "some background requests")
+    finally:
+        stop.set()
+        loader.join(30)
+    assert not errors, errors[:3]
+    text = server.session.get(f"{server.url}/metrics", timeout=5).text
+    assert 'nbt_model_info{alias="challenger",version="2"} 1.0' in text
+    assert "nbt_model_swaps_total" in text
+    from nbtoolkit.monitoring import PredictionLog
+
+    wait_for(lambda: logged(home, [f"loop-d-{k}" for k in range(len(rows))]) == len(rows), "the loop logged")
+    frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame("iris")
+    assert {"1", "2"} <= set(frame["model_version"]) and {"champion", "challenger"} <= set(frame["alias"])
+
+
+def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(server, home, iris):
+    import nbtoolkit as nbt
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    mv = nbt.register(LogisticRegression(C=0.1, max_iter=500).fit(X, y), "iris", X=X, y=y)
+    version = str(getattr(mv, "version", None) or mv.to_dict()["version"])
+    from nbtoolkit import store
+
+    info = store.mlflow_module().models.get_model_info(f"models:/iris/{version}")
+    model_files = [p for p in Path(home).rglob("*") if p.is_file() and info.model_id in str(p)
+                   and p.suffix in (".skops", ".pkl", ".cloudpickle")]
+    assert model_files, f"no stored model file for {info.model_id}"
+    with open(model_files[0], "ab") as f:
+        f.write(b"tampered")
+    nbt.promote("iris", version, alias="challenger")
+
+    def refused():
+        body = server.session.get(f"{server.url}/health", timeout=5).json()
+        return [p for p in body["problems"] if f"version {version}, which was refused" in p] and body
+
+    health = wait_for(refused, "the refusal to show in /health")
+    assert health["status"] == "degraded" and health["serving"]["challenger"]["version"] == "2"
+    assert post(server, "/invocations", split_rows(3)).status_code == 200
+    assert "nbt_model_swaps_refused_total 1.0" in server.session.get(f"{server.url}/metrics", timeout=5).text
+    nbt.promote("iris", 2, alias="challenger")  # back to a good version: the problem clears
+    wait_for(lambda: not server.session.get(f"{server.url}/health", timeout=5).json()["problems"],
+             "/health to clear")
+
+
+def test_live_alerts_reach_the_webhook_and_metrics(server, hook):
+    wait_for(lambda: any(a["rule"] == "volume>5" for body in Hook.received for a in body["alerts"]),
+             "the volume alert at the webhook")
+    body = next(b for b in Hook.received if any(a["rule"] == "volume>5" for a in b["alerts"]))
+    assert body["model"] == "iris" and body["latest_window"]["volume"] > 5
+    text = server.session.get(f"{server.url}/metrics", timeout=5).text
+    assert 'nbt_alerts_fired_total{rule="volume>5"} 1.0' in text  # fired once, not at every evaluation
+    assert 'nbt_alert_active{rule="volume>5"} 1.0' in text
+    assert 'nbt_alert_active{rule="human_share>0.99"} 0.0' in text
+    for name in ("nbt_http_requests_total", "nbt_http_request_duration_seconds_bucket", "nbt_predictions_total",
+                 "nbt_prediction_duration_seconds_bucket", "nbt_confidence_bucket", "nbt_needs_human_total",
+                 "nbt_window_human_share", "nbt_window_estimated_accuracy", "nbt_window_accuracy",
+                 "nbt_window_drift_share", "nbt_log_rows_written_total", "nbt_log_queue_rows"):
+        assert name in text, name
+
+
+# ------------------------------------------------------------------------------ durability
+@pytest.mark.slow
+def test_queue_full_is_503_sigkill_loses_nothing_sigterm_drains(home):
+    """Rows held in memory (a long linger) survive SIGKILL through the journal; SIGTERM drains."""
+    env = dict(os.environ, NBT_HOME=str(home))
+    env.pop("NBT_SERVE_TOKEN", None)
+    journal = home.parent / "journal-durability"
+    args = ["iris", "--log-linger", "3600", "--log-batch", "100000", "--log-queue", "10", "--traffic", "0",
+            "--journal-dir", str(journal)]
+    a = Server(args, env, home.parent / "a.log").wait_ready()
+    try:
+        ids = [f"kill-{k}" for k in range(7)]
+        r = requests.post(f"{a.url}/invocations", json={**split_rows(7), "params": {"ids": ids}}, timeout=30)
+        assert r.status_code == 200
+        full = requests.post(f"{a.url}/invocations", json={**split_rows(7), "params": {"ids": ["full-1"] * 1 + [
+            f"full-{k}" for k in range(2, 8)]}}, timeout=30)
+        assert full.status_code == 503 and "nothing was logged" in full.json()["message"]
+        assert logged(home, ids) == 0  # still in memory: the linger has not passed
+    finally:
+        a.stop(signal.SIGKILL)
+    b = Server(args, env, home.parent / "b.log").wait_ready()
+    try:
+        assert logged(home, ids) == 7
+        assert logged(home, [f"full-{k}" for k in range(1, 8)]) == 0
+        assert "of the 7 prediction(s) its journal holds, 0 were in the log and 7 were written to it now" in b.output()
+        health = requests.get(f"{b.url}/health", timeout=5).json()
+        assert health["previous_run"]["recovered"] == 7
+        more = [f"term-{k}" for k in range(5)]
+        assert requests.post(f"{b.url}/invocations", json={**split_rows(5), "params": {"ids": more}},
+                             timeout=30).status_code == 200
+    finally:
+        code = b.stop(signal.SIGTERM)
+    assert code == 0, b.output()
+    assert logged(home, more) == 5
+    assert "nothing left unwritten" in b.output()
+    assert not list(journal.glob("journal-*"))
+
+
+# ------------------------------------------------------------------------------ start-up errors
+@pytest.mark.parametrize("case", ["unknown model", "unknown alias", "port in use", "unreachable log", "bad traffic"])
+def test_startup_problems_exit_2_with_one_line(home, capsys, case):
+    from nbtoolkit.cli import main
+
+    port = free_port()
+    args = ["serve", "iris", "--port", str(port)]
+    holder = None
+    if case == "unknown model":
+        args[1] = "irs"
+    elif case == "unknown alias":
+        args += ["--champion", "prod"]
+    elif case == "port in use":
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", port))
+        holder.listen(1)
+    elif case == "unreachable log":
+        args += ["--predictions-url", f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/nowhere"]
+    elif case == "bad traffic":
+        args += ["--traffic", "1.5"]
+    try:
+        assert main(args) == 2
+    finally:
+        if holder:
+            holder.close()
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    expected = {"unknown model": "No model named 'irs'. Did you mean 'iris'?", "unknown alias": "no alias 'prod'",
+                "port in use": f"Port {port} on 127.0.0.1 is already in use",
+                "unreachable log": "Cannot reach the prediction log", "bad traffic": "--traffic must be"}[case]
+    assert expected in err
+
+
+def test_load_ext_and_the_cli_module_do_not_import_the_server():
+    code = ("import sys, nbtoolkit; from nbtoolkit.commands import magic_commands, cli_commands; "
+            "magic_commands(); cli_commands(); import nbtoolkit.commands.serving; "
+            "bad = [m for m in ('fastapi', 'uvicorn', 'prometheus_client', 'mlflow', 'starlette') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_magic_serve_background_returns_a_handle(ip, iris_model, iris):
+    from IPython.core.error import UsageError
+
+    import nbtoolkit as nbt
+
+    X, y = iris
+    nbt.register(iris_model, "flowers", X=X, y=y, alias="champion")
+    with pytest.raises(UsageError, match="add --background"):
+        ip.run_line_magic("nbt", "serve flowers")
+    handle = ip.run_line_magic("nbt", "serve flowers --background --port 0 --poll 1")
+    try:
+        assert handle.url.startswith("http://127.0.0.1:") and handle.url in repr(handle)
+        r = requests.post(f"{handle.url}/invocations", json=split_rows(2), timeout=30)
+        assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == "1"
+    finally:
+        assert handle.stop() == 0
