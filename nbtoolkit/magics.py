@@ -10,7 +10,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode, Union
 
 from . import config
 from .errors import NbtError
@@ -35,6 +35,9 @@ class Nbt(Magics):
                         help="Default share of drifted columns that makes a dataset drift (--drift-share)."
                         ).tag(config=True)
     drift_threshold = Float(None, allow_none=True, help="Old name of drift_share.").tag(config=True)
+    widgets = Union([Bool(), Unicode()], default_value="auto",
+                    help="Show results as widgets: True, False or 'auto' (in Jupyter, not in pipeline "
+                         "steps). NBT_WIDGETS does the same from the environment.").tag(config=True)
 
     @line_cell_magic
     def nbt(self, line: str, cell: str | None = None) -> Any:

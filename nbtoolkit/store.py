@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -145,13 +146,29 @@ HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TI
 
 @contextlib.contextmanager
 def http_settings() -> Iterator[None]:
-    """Set :data:`HTTP_SETTINGS` in ``os.environ`` for the block only (unless the user set them)."""
+    """For the block only: :data:`HTTP_SETTINGS` in ``os.environ`` (unless the user set them) and
+    MLflow's INFO chatter ("Created version '3'...") silenced — nbtoolkit's results say it."""
+    import logging
+
     added = [k for k in HTTP_SETTINGS if k not in os.environ]
     for key in added:
         os.environ[key] = HTTP_SETTINGS[key]
+    mlflow_log = logging.getLogger("mlflow")
+    level = mlflow_log.level
+    if mlflow_log.getEffectiveLevel() < logging.WARNING:
+        mlflow_log.setLevel(logging.WARNING)
+    # MLflow prints "Successfully registered model ..." with eprint, straight to its stream
+    utils = sys.modules.get("mlflow.utils.logging_utils")
+    stream = getattr(utils, "MLFLOW_LOGGING_STREAM", None)
+    enabled = getattr(stream, "enabled", None)
+    if enabled:
+        stream.enabled = False  # type: ignore[union-attr]
     try:
         yield
     finally:
+        if enabled:
+            stream.enabled = True  # type: ignore[union-attr]
+        mlflow_log.setLevel(level)
         for key in added:
             os.environ.pop(key, None)
 

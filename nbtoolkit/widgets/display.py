@@ -8,7 +8,8 @@ the text view. This module imports only the standard library.
 
 Where widgets are shown: a kernel (ipykernel) started by a Jupyter server or VS Code (they set
 ``__session__`` / ``__vsc_ipynb_file__``), not a pipeline step, with ipywidgets installed.
-``NBT_WIDGETS=0`` turns widgets off, ``NBT_WIDGETS=1`` forces them on in any kernel.
+``%config Nbt.widgets = False`` (or ``NBT_WIDGETS=0``) turns widgets off, ``True`` (``NBT_WIDGETS=1``)
+forces them on in any kernel; ``"auto"`` (the default) decides as above.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _ON = {"1", "on", "true", "yes", "always"}
 
 def widgets_enabled(shell: Any) -> bool:
     """True when ``shell`` is a kernel whose frontend renders ipywidgets."""
-    mode = os.environ.get("NBT_WIDGETS", "auto").strip().lower()
+    mode = (_configured(shell) or os.environ.get("NBT_WIDGETS", "auto")).strip().lower()
     if mode in _OFF or shell is None or getattr(shell, "kernel", None) is None:
         return False  # plain IPython / InteractiveShell: no comm, no frontend
     if mode not in _ON:
@@ -46,6 +47,17 @@ def widgets_enabled(shell: Any) -> bool:
     except ImportError:
         return False
     return True
+
+
+def _configured(shell: Any) -> str | None:
+    """``%config Nbt.widgets`` (True / False / "auto"), when the extension's magics are loaded."""
+    for configurable in getattr(shell, "configurables", None) or ():
+        if type(configurable).__name__ == "Nbt" and hasattr(configurable, "widgets"):
+            value = configurable.widgets
+            if isinstance(value, bool):
+                return "1" if value else "0"
+            return str(value) if str(value).strip().lower() != "auto" else None
+    return None
 
 
 def widget_for(result: Any, shell: Any = None) -> Any:
