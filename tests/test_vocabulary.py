@@ -119,3 +119,14 @@ def test_old_api_keywords_still_work():
     assert "fail" in sig.parameters and "raise_on_drift" not in sig.parameters
     with pytest.raises(BadInput, match="both fail= and its old name raise_on_drift="):
         nbtoolkit.drift.drift(None, fail=True, raise_on_drift=True)
+
+
+def test_lazy_api_has_real_signatures_and_docs():
+    import pydoc
+
+    assert "fail" in inspect.signature(nbtoolkit.drift).parameters  # the callable package nbt.drift
+    assert "Test every column of ``current`` for drift" in pydoc.render_doc(nbtoolkit.drift)
+    for name in ("register", "promote", "validate", "monitor", "run_pipeline"):
+        fn = getattr(nbtoolkit, name)
+        assert fn.__doc__ and list(inspect.signature(fn).parameters) != ["args", "kwargs"], name
+    assert nbtoolkit.__version__ and nbtoolkit.__version__ != "0+unknown"

@@ -9,6 +9,7 @@ Modules: :mod:`.profile` (mergeable JSON profile), :mod:`.stats` (the tests), :m
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from typing import Any
@@ -35,3 +36,7 @@ class _CallableModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallableModule
+
+# help(nbtoolkit.drift) and inspect.signature(nbtoolkit.drift) describe the function it stands for
+__signature__ = inspect.signature(drift)
+__doc__ = f"drift{__signature__}\n\n{inspect.getdoc(drift)}\n\n--- the package ---\n\n{__doc__}"
