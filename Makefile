@@ -4,16 +4,32 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps bench clean
+.PHONY: demo test venv system-deps bench clean constraints
 
 venv: $(STAMP)
 
-# (Re)install when pyproject.toml changes; `pip install -e ".[dev]"` per SPEC §2.
-$(STAMP): pyproject.toml
+UV_VERSION := 0.13.9
+
+# (Re)install when pyproject.toml or constraints.txt changes: `pip install -e ".[dev]"` per SPEC §2,
+# done by uv (a PyPI package, bootstrapped into the venv: seconds instead of a minute) and by pip
+# when uv cannot be had. constraints.txt pins every version, so both give the same environment.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@if $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" \
+	    && $(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev]"; then \
+	  echo "installed with uv $(UV_VERSION)"; \
+	else \
+	  echo "uv unavailable: installing with pip"; \
+	  $(PY) -m pip install --quiet --upgrade pip && \
+	  $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"; \
+	fi
 	touch $(STAMP)
+
+# Rewrite the pins from the current venv (after changing dependencies in pyproject.toml).
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^pip==' -e '^setuptools==' -e '^wheel==' -e '^uv==' \
+	  | sed '1i # Every version of the dev environment, for pip and uv alike (make constraints rewrites it).' \
+	  > constraints.txt
 
 # Debian packages the integration and browser tests need (installed only as root, when absent).
 system-deps:
@@ -28,6 +44,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	$(PY) benchmarks/register.py
 	$(PY) benchmarks/load_ext.py
+	$(PY) benchmarks/cli.py
 	$(PY) benchmarks/evaluate.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/prediction_log.py
