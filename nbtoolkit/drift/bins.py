@@ -30,7 +30,10 @@ def numeric_profile(values: Any, dtype: str, *, integer: bool, like: dict[str, A
         if not n:
             return {"kind": "empty", **base, "reason": "no finite values"}
         sample = x if n <= SAMPLE else x[np.random.default_rng(0).integers(0, n, SAMPLE)]
-        levels = np.unique(sample)
+        # more than MAX_DISCRETE values among the first rows already: not discrete (skips a sort)
+        levels = np.unique(sample[:1000])
+        if len(levels) <= MAX_DISCRETE:
+            levels = np.unique(sample)
         if len(levels) <= MAX_DISCRETE and np.isin(x, levels).all():
             levels, counts = np.unique(x, return_counts=True)
             return {"kind": "discrete", **base, "values": levels.tolist(), "counts": counts.tolist()}

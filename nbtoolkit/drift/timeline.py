@@ -99,8 +99,9 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
     ref_ids, cur_ids = _chunk_ids(len(ref), ref_chunks), _chunk_ids(len(cur), cur_chunks)
     for name in fast:
         entry = ref_profile.columns[name]
-        ref_counts = _chunk_counts(ref[name], entry, ref_ids, len(ref_chunks))
-        cur_counts = _chunk_counts(cur[name], entry, cur_ids, len(cur_chunks))
+        binner = _binner(entry)
+        ref_counts = _chunk_counts(ref[name], binner, ref_ids, len(ref_chunks))
+        cur_counts = _chunk_counts(cur[name], binner, cur_ids, len(cur_chunks))
         total = ref_counts.sum(axis=0)
         # A reference chunk is compared with the rest of the reference (its own rows taken out
         # of the counts), so its statistic is distributed as a new chunk's would be.
@@ -201,27 +202,44 @@ def _chunk_ids(n: int, chunks: list[Any]) -> Any:
     return ids
 
 
-def _chunk_counts(series: Any, entry: dict[str, Any], ids: Any, n_chunks: int) -> Any:
-    """Counts per chunk (rows) on the profile's bins (columns): numeric bins as in
-    :func:`.bins.numeric_profile`; categories in the reference's order, then one bin for unseen."""
+def _binner(entry: dict[str, Any]) -> Any:
+    """A function: Series -> (bin of every value on the profile's bins, -1 when not counted; number
+    of bins). Numeric bins as in :func:`.bins.numeric_profile`; categories in the reference's
+    order, then one bin for unseen levels."""
     import numpy as np
     import pandas as pd
 
     from .bins import cell_index
 
     if entry["kind"] == "numeric":
-        x = series.to_numpy(dtype="float64", na_value=np.nan)
-        ok = np.isfinite(x)
         cuts = np.asarray(entry["cuts"])
         cell_to_bin = np.concatenate([[0], np.repeat(np.arange(1, len(cuts)), np.diff(cuts)), [len(cuts)]])
-        bins = np.full(len(x), -1, dtype=np.intp)
-        bins[ok] = cell_to_bin[cell_index(x[ok], entry["grid"])]
-        n_bins = len(cuts) + 1
-    else:
-        index = {level: i for i, level in enumerate(entry["counts"])}
+
+        def numeric(series: Any) -> tuple[Any, int]:
+            x = series.to_numpy(dtype="float64", na_value=np.nan)
+            ok = np.isfinite(x)
+            if ok.all():
+                return cell_to_bin[cell_index(x, entry["grid"])], len(cuts) + 1
+            bins = np.full(len(x), -1, dtype=np.intp)
+            bins[ok] = cell_to_bin[cell_index(x[ok], entry["grid"])]
+            return bins, len(cuts) + 1
+
+        return numeric
+    index = {level: i for i, level in enumerate(entry["counts"])}
+
+    def categorical(series: Any) -> tuple[Any, int]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)   # hashing once; few uniques
         lookup = np.array([index.get(str(u), len(index)) for u in uniques] + [-1], dtype=np.intp)
-        bins, n_bins = lookup[codes], len(index) + 1                      # code -1 (missing) -> -1
+        return lookup[codes], len(index) + 1                           # code -1 (missing) -> -1
+
+    return categorical
+
+
+def _chunk_counts(series: Any, binner: Any, ids: Any, n_chunks: int) -> Any:
+    """Counts per chunk (rows) × bin (columns), one 2-D ``bincount``."""
+    import numpy as np
+
+    bins, n_bins = binner(series)
     keep = (bins >= 0) & (ids >= 0)
     flat = np.bincount(ids[keep] * n_bins + bins[keep], minlength=n_chunks * n_bins)
     return flat.reshape(n_chunks, n_bins).astype("float64")

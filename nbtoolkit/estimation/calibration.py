@@ -131,16 +131,21 @@ def _fit_one(p: Any, y: Any, *, check: bool) -> dict[str, list[float]] | None:
     return _isotonic(p, y)
 
 
-def _isotonic(p: Any, y: Any) -> dict[str, list[float]]:
+def _isotonic(p: Any, y: Any, *, presorted: bool = False) -> dict[str, list[float]]:
     """Breakpoints of the isotonic regression of y on p — what scikit-learn's
     ``IsotonicRegression(out_of_bounds="clip")`` stores, from scipy's pool-adjacent-violators
     (ties in p pooled with their counts as weights; only the ends of each flat step are kept)."""
     import numpy as np
     from scipy.optimize import isotonic_regression
 
-    order = np.argsort(p, kind="stable")
-    ps, ys = p[order], y[order]
-    ux, start, counts = np.unique(ps, return_index=True, return_counts=True)
+    if presorted:
+        ps, ys = p, y
+    else:
+        order = np.argsort(p, kind="stable")
+        ps, ys = p[order], y[order]
+    start = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])   # first row of each distinct p
+    counts = np.diff(np.r_[start, len(ps)])
+    ux = ps[start]
     fit = isotonic_regression(np.add.reduceat(ys, start) / counts, weights=counts.astype("float64")).x
     keep = np.ones(len(ux), dtype=bool)
     keep[1:-1] = (fit[1:-1] != fit[:-2]) | (fit[1:-1] != fit[2:])
@@ -155,9 +160,14 @@ def _helps(p: Any, y: Any) -> bool:
 
     if weighted_auc(p, y) > 0.999:  # (nearly) perfect ranking: nothing to calibrate, as NannyML
         return False
+    order = np.argsort(p, kind="stable")   # sorted once; each split's train rows keep the order
+    ps, ys = p[order], y[order]
     truth, raw, cal = [], [], []
     for train, test in _stratified_splits(y, SPLITS, 0.1, seed=42):
-        m = _isotonic(p[train], y[train])
+        in_train = np.zeros(len(p), dtype=bool)
+        in_train[train] = True
+        keep = in_train[order]
+        m = _isotonic(ps[keep], ys[keep], presorted=True)
         truth.append(y[test])
         raw.append(p[test])
         cal.append(np.interp(p[test], m["x"], m["y"]))

@@ -96,19 +96,19 @@ def estimate(
     ref_data["cal"] = calibrator.calibrate(ref_data["raw"])
     cur_data["cal"] = calibrator.calibrate(cur_data["raw"])
 
-    limits = {}
-    for metric in wanted:
-        if metric in limits_override:
-            limits[metric] = limits_override[metric]
-            continue
-        values = [M.realised(metric, ref_data["y"][c.positions], ref_data["raw"][c.positions],
-                             ref_data["pred"][c.positions], spec.classes) for c in ref_chunks]
-        limits[metric] = _learned(values, k)
-
     rows = []
     for period, data, chunks in (("reference", ref_data, ref_chunks), ("analysis", cur_data, cur_chunks)):
         for chunk in chunks:
-            rows += _chunk_rows(period, chunk, data, spec.classes, wanted, comps, limits)
+            rows += _chunk_rows(period, chunk, data, spec.classes, wanted, comps)
+    # Alert limits: each metric's realised value over the reference chunks (or the overrides).
+    limits = {m: limits_override.get(m) or _learned([r["realised"] for r in rows if r["period"] == "reference"
+                                                     and r["metric"] == m], k) for m in wanted}
+    for row in rows:
+        low, high = limits[row["metric"]]
+        est = row["estimate"]
+        row["alert_lower"], row["alert_upper"] = low, high
+        row["alert"] = bool(not math.isnan(est) and ((low is not None and est < low)
+                                                     or (high is not None and est > high)))
     small = [r for r in rows if r["period"] == "analysis" and r["low_confidence"] and r["metric"] == wanted[0]]
     if small:
         notes.append(f"{len(small)} analysis chunk(s) have fewer than {LOW_CONFIDENCE_ROWS} rows; their "
@@ -119,7 +119,7 @@ def estimate(
 
 
 def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str], wanted: list[str],
-                comps: dict[str, Any], limits: dict[str, tuple[float | None, float | None]]) -> list[dict]:
+                comps: dict[str, Any]) -> list[dict]:
     pos = chunk.positions
     pred, raw, cal = data["pred"][pos], data["raw"][pos], data["cal"][pos]
     y = data["y"][pos] if data["y"] is not None else None
@@ -132,15 +132,13 @@ def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str
         real = math.nan
         if labelled:
             real = M.realised(metric, y[known], raw[known], pred[known], classes)
-        low, high = limits.get(metric, (None, None))
-        alert = not math.isnan(est) and ((low is not None and est < low) or (high is not None and est > high))
         out.append({
             "period": period, "chunk": chunk.key, "start": chunk.start, "end": chunk.end,
             "rows": chunk.rows, "metric": metric, "estimate": est,
             "lower": max(0.0, est - M.BAND_SE * se) if not math.isnan(est) else math.nan,
             "upper": min(1.0, est + M.BAND_SE * se) if not math.isnan(est) else math.nan,
             "sampling_error": se, "realised": real, "labelled": labelled,
-            "alert_lower": low, "alert_upper": high, "alert": bool(alert),
+            "alert_lower": None, "alert_upper": None, "alert": False,
             "low_confidence": chunk.rows < LOW_CONFIDENCE_ROWS,
         })
     return out

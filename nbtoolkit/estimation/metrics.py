@@ -75,12 +75,14 @@ def _per_class(metric: str, w: Any, raw: Any, pred: Any, classes: list[str]) -> 
     return float(np.mean(finite)) if finite else math.nan
 
 
-def weighted_auc(score: Any, weight: Any) -> float:
+def weighted_auc(score: Any, weight: Any, order: Any = None) -> float:
     """ROC AUC of ``score`` where row i is positive with weight ``weight[i]`` and negative with
-    ``1 − weight[i]`` (0/1 weights: exactly ``sklearn.metrics.roc_auc_score``); NaN without both."""
+    ``1 − weight[i]`` (0/1 weights: exactly ``sklearn.metrics.roc_auc_score``); NaN without both.
+    ``order``: ``argsort(-score)`` when already known."""
     import numpy as np
 
-    order = np.argsort(-score, kind="stable")
+    if order is None:
+        order = np.argsort(-score, kind="stable")
     s, w = score[order], weight[order]
     tps, fps = np.cumsum(w), np.cumsum(1.0 - w)
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last row of each distinct score
