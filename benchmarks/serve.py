@@ -1,0 +1,188 @@
+"""``nbt serve`` (logging on) vs ``mlflow models serve`` (no logging) on the same champion, loopback only.
+
+The champion is the support-ticket classifier (TF-IDF of subject and body + one-hot channel/tier →
+logistic regression), registered once in a temporary home. Each server runs alone (one uvicorn
+worker each, started, warmed up, measured, stopped), driven by the same asyncio + aiohttp client in
+this process with a fixed number of requests per case: single-row and 100-row ``dataframe_split``
+bodies at concurrency 1, 8 and 32. Then 10,000 single-row requests at concurrency 32 against
+``nbt serve`` with client ids: zero errors, and after SIGTERM the log holds exactly as many rows as
+were served.
+
+Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=1500 N_BATCH=300 N_LOAD=10000 override)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+N_SINGLE = int(os.environ.get("N_SINGLE", "1500"))
+N_BATCH = int(os.environ.get("N_BATCH", "300"))
+N_LOAD = int(os.environ.get("N_LOAD", "10000"))
+CONCURRENCY = (1, 8, 32)
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    out = open(log, "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{cmd[:3]} exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{cmd[:3]} did not answer:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def stop(proc: subprocess.Popen) -> int:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(10)
+
+
+async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int, list[int]]:
+    """Send every body once with ``concurrency`` requests in flight; wall time, latencies, errors, statuses."""
+    import aiohttp
+
+    latencies: list[float] = []
+    statuses: list[int] = []
+    errors = 0
+    queue = iter(bodies)
+    headers = {"Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            nonlocal errors
+            for body in queue:
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        statuses.append(resp.status)
+                        if resp.status != 200:
+                            errors += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                    statuses.append(0)
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return wall, latencies, errors, statuses
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def bodies_for(frame, rows: int, n: int, *, ids: str | None = None) -> list[bytes]:
+    out = []
+    for k in range(n):
+        start = (k * rows) % (len(frame) - rows)
+        part = frame.iloc[start:start + rows]
+        body = {"dataframe_split": {"columns": list(part.columns), "data": part.to_numpy().tolist()}}
+        if ids is not None:
+            body["params"] = {"ids": [f"{ids}-{k}-{j}" for j in range(rows)]}
+        out.append(json.dumps(body).encode())
+    return out
+
+
+def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="nbt-bench-serve-"))
+    home = root / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NBT_"))}
+    env.update(NBT_HOME=str(home), MLFLOW_TRACKING_URI=f"sqlite:///{home}/mlflow.db",
+               MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+               PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")  # mlflow models serve runs `uvicorn`
+    os.environ.update(NBT_HOME=str(home))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    import nbtoolkit as nbt
+    from nbtoolkit.examples.tickets import FEATURES, build_classifier, generate_tickets
+
+    train = generate_tickets(4000, seed=0)
+    live = generate_tickets(3000, seed=1, start="2026-02-01")[FEATURES].reset_index(drop=True)
+    clf = build_classifier().fit(train[FEATURES], train["category"])
+    nbt.register(clf, "tickets", X=train[FEATURES], y=train["category"], alias="champion")
+    print(f"champion: tickets/1 (TF-IDF + logistic regression); home {home}", flush=True)
+
+    cases = [(rows, c, N_SINGLE if rows == 1 else N_BATCH) for rows in (1, 100) for c in CONCURRENCY]
+    results: dict[tuple[str, int, int], dict[str, float]] = {}
+    servers = {
+        "mlflow": lambda port: [str(BIN / "mlflow"), "models", "serve", "-m", "models:/tickets/1",
+                                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        "nbt": lambda port: [str(BIN / "nbt"), "serve", "tickets", "--port", str(port), "--traffic", "0"],
+    }
+    for name, cmd in servers.items():
+        port = free_port()
+        proc = start(cmd(port), env, port, root / f"{name}.log")
+        url = f"http://127.0.0.1:{port}/invocations"
+        try:
+            asyncio.run(drive(url, bodies_for(live, 1, 100), 4))  # warm-up
+            for rows, c, n in cases:
+                wall, lat, errors, _ = asyncio.run(drive(url, bodies_for(live, rows, n), c))
+                results[(name, rows, c)] = {"rps": n / wall, "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000,
+                                            "errors": errors}
+                r = results[(name, rows, c)]
+                print(f"  {name:6} rows={rows:3} c={c:2}: {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
+                      f"p99 {r['p99']:6.1f} ms  errors {errors}", flush=True)
+        finally:
+            stop(proc)
+
+    print("\n| Rows per request | Concurrency | nbt serve req/s | mlflow req/s | throughput ratio | "
+          "nbt p50 / p99 ms | mlflow p50 / p99 ms | p99 ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rows, c, _ in cases:
+        a, b = results[("nbt", rows, c)], results[("mlflow", rows, c)]
+        print(f"| {rows} | {c} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}×** | "
+              f"{a['p50']:.1f} / {a['p99']:.1f} | {b['p50']:.1f} / {b['p99']:.1f} | {a['p99'] / b['p99']:.2f}× |")
+
+    # 10,000 requests at concurrency 32, client ids, logging on: zero errors, zero rows lost
+    port = free_port()
+    proc = start(servers["nbt"](port), env, port, root / "nbt-load.log")
+    try:
+        wall, lat, errors, statuses = asyncio.run(
+            drive(f"http://127.0.0.1:{port}/invocations", bodies_for(live, 1, N_LOAD, ids="load"), 32))
+    finally:
+        code = stop(proc)
+    from nbtoolkit.monitoring import PredictionLog
+
+    served = statuses.count(200)
+    ids = [f"load-{k}-0" for k in range(N_LOAD)]
+    in_log = len(PredictionLog(f"sqlite:///{home}/predictions.db").existing_ids(ids, model="tickets"))
+    print(f"\n{N_LOAD} single-row requests with ids at concurrency 32: {N_LOAD / wall:.0f} req/s, p50 "
+          f"{pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms; errors {errors}; served {served}; "
+          f"rows in the log {in_log} (lost {served - in_log}); exit code after SIGTERM {code}")
+    print((root / "nbt-load.log").read_text().strip().splitlines()[-1])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
