@@ -212,7 +212,7 @@ def main() -> None:
                 err_ours = (part["estimate"] - part["realised"]).abs().mean()
                 err_theirs = (part["estimate_cbpe"] - part["realised"]).abs().mean()
                 inside = ((part["realised"] >= part["lower"]) & (part["realised"] <= part["upper"])).mean()
-                print(f"  {metric:9} |ours − CBPE| mean {part['diff'].mean():.4f} max {part['diff'].max():.4f}"
+                print(f"  {metric:9} |ours − CBPE| mean {part['diff'].mean():.1e} max {part['diff'].max():.1e}"
                       f"   |estimate − realised|: ours {err_ours:.4f}, CBPE {err_theirs:.4f}"
                       f"   realised inside our band: {inside:.0%}")
             print(f"  time: nbtoolkit {t:.3f} s, CBPE fit+estimate {cbpe['seconds']:.3f} s "
