@@ -143,3 +143,14 @@ def test_vectorised_statistics_match_the_single_pair_functions(frames):
     for method, fn in (("jensenshannon", stats.jensenshannon), ("psi", stats.psi)):
         expected = [fn(r, c) for r, c in zip(ref, cur)]
         assert _counts_statistic(method, entry, ref, cur) == pytest.approx(expected)
+
+
+def test_fail_raises_with_the_timeline(frames):
+    from nbtoolkit.errors import CheckFailed
+
+    ref, cur = frames
+    with pytest.raises(CheckFailed) as err:
+        nbt.drift(cur, ref, chunk_size=4_000, columns=["num_0"], fail=True, log=False)
+    assert err.value.report.drifted and "Drift over time" in str(err.value)
+    with pytest.raises(BadInput, match="instead of model="):
+        nbt.drift(cur, ref, model="tickets@champion", chunk_size=4_000, log=False)

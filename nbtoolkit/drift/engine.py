@@ -93,10 +93,16 @@ def drift(
     if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
         from .timeline import drift_timeline
 
-        return drift_timeline(current, reference, columns=columns, method=method,
-                              threshold="reference" if threshold is None else threshold,
-                              threshold_sd=threshold_sd, chunk_size=chunk_size, chunk_number=chunk_number,
-                              window=window, timestamp=timestamp, multivariate=bool(multivariate))
+        if model is not None:
+            raise BadInput("Drift over time learns its thresholds from reference chunks; pass "
+                           "reference=DataFrame instead of model=.")
+        timeline = drift_timeline(current, reference, columns=columns, method=method,
+                                  threshold="reference" if threshold is None else threshold,
+                                  threshold_sd=threshold_sd, chunk_size=chunk_size, chunk_number=chunk_number,
+                                  window=window, timestamp=timestamp, multivariate=bool(multivariate))
+        if fail and timeline.drifted:
+            raise CheckFailed(timeline.summary(), timeline)
+        return timeline
     methods, default_method = _methods(method)
     thresholds, default_threshold = _thresholds(threshold)
     correction = _correction(correction)
