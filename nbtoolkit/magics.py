@@ -41,7 +41,25 @@ class Nbt(Magics):
 
     @line_cell_magic
     def nbt(self, line: str, cell: str | None = None) -> Any:
-        """Run an nbtoolkit subcommand: ``%nbt SUBCOMMAND ...`` (``%nbt help`` lists them)."""
+        """Run an nbtoolkit subcommand: ``%nbt SUBCOMMAND ...`` (``%nbt help`` lists them).
+
+        Models are ``NAME`` (latest), ``NAME/3`` or ``NAME@alias``; data and models are named by
+        their notebook variables. Every subcommand returns its result (``r = %nbt drift ...``).
+
+        Examples::
+
+            %nbt register clf --name iris --data X y        # a new version, with its data profile
+            %nbt evaluate iris/1 X_test y_test --log        # metrics, logged for promotion gates
+            %nbt promote iris 1 --alias champion --require accuracy:0.9
+            %nbt drift X_new --model iris@champion --fail   # also: %nbt data drift ...
+            %nbt models / %nbt versions iris / %nbt lineage iris@champion
+            %nbt pipeline run pipeline.yaml -p seed 1
+            %%nbt track --experiment tuning                 # (cell magic) an MLflow run for the cell
+
+        ``%nbt help SUB`` or ``%nbt SUB --help`` shows one subcommand's flags. Settings:
+        ``%config Nbt.tracking_uri``, ``Nbt.experiment``, ``Nbt.predictions_url``, ``Nbt.drift_share``,
+        ``Nbt.widgets``. A user error prints one line and writes nothing.
+        """
         try:
             with config.overrides(**self._settings()):
                 return dispatch(line, cell=cell, user_ns=self.shell.user_ns if self.shell else {},
