@@ -74,7 +74,8 @@ class DriftReport(Result):
 
     def to_dict(self, *, plots: bool = True) -> dict[str, Any]:
         rows = [r if plots else {k: v for k, v in r.items() if k != "plot"} for r in self.rows]
-        return {"drifted": self.drifted, "share": self.share, "drift_share": self.drift_share,
+        # drifted_share: what was observed; drift_share: the threshold (the drift_share= argument)
+        return {"drifted": self.drifted, "drifted_share": self.share, "drift_share": self.drift_share,
                 "n_tested": len(self.tested), "n_drifted": self.n_drifted,
                 "drifted_columns": self.drifted_columns, "correction": self.correction,
                 "multivariate": self.multivariate, "reference": self.reference,
