@@ -28,7 +28,8 @@ def test_evaluate_log_then_gate(shell):
     assert registry.run_metrics(registry.resolve("iris/1")) == {}
     r = shell.run_line_magic("nbt", "evaluate iris X y --log")
     assert r.logged and r.metrics["accuracy"] > 0.9
-    assert registry.run_metrics(registry.resolve("iris/1"))["accuracy"] == pytest.approx(r.metrics["accuracy"])
+    # named by dataset (default "test"); the bare gate name below resolves to it, being unique
+    assert registry.run_metrics(registry.resolve("iris/1"))["test.accuracy"] == pytest.approx(r.metrics["accuracy"])
     promoted = shell.run_line_magic("nbt", "promote iris 1 --alias champion --require accuracy>=0.9")
     assert promoted.version == "1"
     with pytest.raises(UsageError, match="gate failed: accuracy>=0.999"):

@@ -22,4 +22,5 @@ def test_quickstart_notebook_runs_under_papermill(nbt_home, tmp_path):
     versions = nbt.versions("wine_test").to_frame()
     assert list(versions["version"]) == ["1"]
     assert versions.loc[0, "aliases"] == "@champion"
-    assert nbt.lineage("wine_test@champion").params == {"C": "0.5"}
+    params = nbt.lineage("wine_test@champion").params
+    assert params["C"] == "0.5" and params["logisticregression__C"] == "0.5"  # given + hyperparameters

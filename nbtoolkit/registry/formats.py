@@ -26,9 +26,10 @@ the list (the user's own class) is refused, naming the type and ``serialization=
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ class Plan:
     format: str                 # skops | ubj | lgb | cloudpickle
     trusted: tuple[str, ...] = ()
     packages: tuple[str, ...] = _BASE_REQUIREMENTS
+    #: the skops bytes dumped to find the untrusted types: written as they are, not dumped again
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def safe(self) -> bool:
@@ -120,16 +123,16 @@ def plan(model: Any, serialization: str | None = None) -> Plan:
         _check_fitted(model)
         if type(model).__name__ == "Booster":
             return Plan("lightgbm", "lgb", packages=_BASE_REQUIREMENTS + ("lightgbm",))
-        trusted = trusted_types(model)
+        trusted, _ = trusted_types(model)
         return Plan("lightgbm", SKOPS, trusted, packages=_BASE_REQUIREMENTS + ("skops", "lightgbm"))
     if is_python_model(model):
         raise BadInput(f"A {type(model).__name__} (mlflow.pyfunc.PythonModel) is stored only with "
                        "cloudpickle: register it with --format cloudpickle (serialization="
                        "'cloudpickle') and load it only from sources you trust.")
     _check_sklearn(model)
-    trusted = trusted_types(model)
+    trusted, data = trusted_types(model)
     boost = tuple(sorted({t.split(".")[0] for t in trusted} & set(BOOSTING_MODULES)))
-    return Plan("sklearn", SKOPS, trusted, packages=_BASE_REQUIREMENTS + ("skops",) + boost)
+    return Plan("sklearn", SKOPS, trusted, packages=_BASE_REQUIREMENTS + ("skops",) + boost, data=data)
 
 
 def _check_sklearn(model: Any) -> None:
@@ -171,8 +174,9 @@ def allowed(type_name: str) -> bool:
     return root in ALLOWED_MODULES or root in BOOSTING_MODULES or type_name in ALLOWED_TYPES
 
 
-def trusted_types(model: Any) -> tuple[str, ...]:
-    """The types skops needs trusted to load ``model``; refuses any outside the allow-list."""
+def trusted_types(model: Any) -> tuple[tuple[str, ...], bytes]:
+    """The types skops needs trusted to load ``model`` (and its skops bytes); refuses any type
+    outside the allow-list."""
     import skops.io as sio
 
     try:
@@ -192,7 +196,7 @@ def trusted_types(model: Any) -> tuple[str, ...]:
             f"nbtoolkit trusts ({', '.join(ALLOWED_MODULES + BOOSTING_MODULES)}); register it with "
             "--format cloudpickle (serialization='cloudpickle') and load it only from sources you trust."
         )
-    return tuple(sorted(untrusted))
+    return tuple(sorted(untrusted)), data
 
 
 def check_recorded(trusted: Sequence[str], where: str) -> list[str]:
@@ -258,7 +262,9 @@ class Flavor:
     def save_model(self, *, path: str, model: Any, validate_serving_input: bool = True,
                    **kwargs: Any) -> None:
         p = self.plan
-        if p.flavor == "sklearn":
+        if p.flavor == "sklearn" and p.data is not None:
+            _save_skops(p, model, Path(path), **kwargs)
+        elif p.flavor == "sklearn":
             import mlflow.sklearn
 
             mlflow.sklearn.save_model(model, path, serialization_format=p.format,
@@ -280,6 +286,40 @@ class Flavor:
         from .lookup import tree_sha256
 
         self.sha256 = tree_sha256(Path(path))
+
+
+def _save_skops(plan: Plan, model: Any, path: Path, *, mlflow_model: Any, signature: Any = None,
+                input_example: Any = None, pip_requirements: Sequence[str] = ()) -> None:
+    """What ``mlflow.sklearn.save_model(serialization_format="skops")`` writes — the same
+    ``MLmodel`` (sklearn + python_function flavors, trusted types), environment files and input
+    example — from the bytes already dumped by :func:`trusted_types`. MLflow would dump the model
+    again and load it back to check it: for a 100-tree forest that is most of a register."""
+    import sklearn
+    import yaml
+    from mlflow import pyfunc
+    from mlflow.models.utils import _save_example
+    from mlflow.utils.environment import (_CONDA_ENV_FILE_NAME, _PYTHON_ENV_FILE_NAME, _REQUIREMENTS_FILE_NAME,
+                                          _process_pip_requirements, _PythonEnv)
+
+    assert plan.data is not None
+    path.mkdir(parents=True, exist_ok=False)
+    _save_example(mlflow_model, input_example, str(path))
+    if signature:
+        mlflow_model.signature = signature
+    data_file = "model.skops"
+    (path / data_file).write_bytes(plan.data)
+    pyfunc.add_to_model(mlflow_model, loader_module="mlflow.sklearn", model_path=data_file,
+                        conda_env=_CONDA_ENV_FILE_NAME, python_env=_PYTHON_ENV_FILE_NAME, code=None,
+                        predict_fn="predict")
+    mlflow_model.add_flavor("sklearn", pickled_model=data_file, sklearn_version=sklearn.__version__,
+                            serialization_format=SKOPS, code=None, skops_trusted_types=list(plan.trusted))
+    mlflow_model.model_size_bytes = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    mlflow_model.save(str(path / "MLmodel"))
+    conda_env, reqs, _ = _process_pip_requirements(None, list(pip_requirements), None)
+    with open(path / _CONDA_ENV_FILE_NAME, "w") as f:
+        yaml.safe_dump(conda_env, stream=f, default_flow_style=False)
+    (path / _REQUIREMENTS_FILE_NAME).write_text("\n".join(reqs))
+    _PythonEnv.current().to_yaml(os.path.join(path, _PYTHON_ENV_FILE_NAME))
 
 
 # --------------------------------------------------------------------------------- load

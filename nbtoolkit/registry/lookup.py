@@ -30,16 +30,17 @@ def resolve(ref: str | ModelRef) -> Any:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
     r = parse_ref(ref)
     c = store.client()
-    rm = _require_model(r.name)
-    if r.version:
+    if r.version:  # one query on the common path; the model is looked up only to explain a miss
         try:
             return store.read(c.get_model_version, r.name, r.version)
         except ModelNotFound:
+            _require_model(r.name)
             known = [str(v.version) for v in _all_versions(r.name)]
             raise ModelNotFound(
                 f"Model {r.name!r} has no version {r.version}; versions: "
                 f"{', '.join(known) or 'none'}."
             ) from None
+    rm = _require_model(r.name)
     if r.alias:
         aliases = rm.aliases or {}
         if r.alias not in aliases:
