@@ -46,20 +46,34 @@ def test_class_probabilities_are_logged(nbt_home):
     assert plog.count("bin") == 2
 
 
-def test_a_log_from_the_first_release_keeps_working_and_migrates(nbt_home):
+def _first_release_log(url):
+    """The first release's table: ``id`` alone is the key, no ``probabilities``; one row of 'a'."""
+    import datetime as dt
+
     import sqlalchemy as sa
 
-    url = f"sqlite:///{nbt_home / 'old.db'}"
+    meta = sa.MetaData()
+    table = sa.Table(
+        "nbt_predictions", meta,
+        sa.Column("id", sa.String(191), primary_key=True),
+        sa.Column("model_name", sa.String(191), nullable=False),
+        sa.Column("model_version", sa.String(32), nullable=False),
+        sa.Column("alias", sa.String(64)), sa.Column("ts", sa.DateTime, nullable=False),
+        sa.Column("inputs", sa.Text), sa.Column("prediction", sa.String(255)),
+        sa.Column("confidence", sa.Float), sa.Column("routed_to_human", sa.Boolean, nullable=False),
+        sa.Column("outcome", sa.String(255)), sa.Column("outcome_source", sa.String(64)),
+        sa.Column("outcome_ts", sa.DateTime),
+        sa.Index("ix_nbt_predictions_model_ts", "model_name", "ts"), sa.Index("ix_nbt_predictions_ts", "ts"))
     engine = sa.create_engine(url)
-    with engine.begin() as conn:  # the first release's table: id alone is the key, no probabilities
-        conn.execute(sa.text(
-            "CREATE TABLE nbt_predictions (id VARCHAR(191) PRIMARY KEY, model_name VARCHAR(191) NOT NULL,"
-            " model_version VARCHAR(32) NOT NULL, alias VARCHAR(64), ts DATETIME NOT NULL, inputs TEXT,"
-            " prediction VARCHAR(255), confidence FLOAT, routed_to_human BOOLEAN NOT NULL,"
-            " outcome VARCHAR(255), outcome_source VARCHAR(64), outcome_ts DATETIME)"))
-        conn.execute(sa.text("INSERT INTO nbt_predictions VALUES ('t1','a','1',NULL,'2026-01-01 00:00:00',"
-                             "'{}','y',0.9,0,NULL,NULL,NULL)"))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": "t1", "model_name": "a", "model_version": "1",
+                                       "ts": dt.datetime(2026, 1, 1), "inputs": "{}", "prediction": "y",
+                                       "confidence": 0.9, "routed_to_human": False}])
     engine.dispose()
+
+
+def _migrates(url):
     plog = PredictionLog(url)
     assert plog.frame("a", probabilities=True)["probabilities"].tolist() == [None]  # column added
     with pytest.raises(BadInput, match=r"migrate\(\) once"):
@@ -67,6 +81,22 @@ def test_a_log_from_the_first_release_keeps_working_and_migrates(nbt_home):
     assert plog.migrate() is True and plog.migrate() is False
     plog.log("b/1", _inputs(1), ["y"], ids=["t1"], probabilities=[{"y": 0.6, "n": 0.4}])
     assert sorted(plog.frame()["model_name"]) == ["a", "b"]
+    assert plog.record_outcomes(["t1"], ["n"], model="a") == 1
+    plog.dispose()
+
+
+def test_a_log_from_the_first_release_keeps_working_and_migrates(nbt_home):
+    url = f"sqlite:///{nbt_home / 'old.db'}"
+    _first_release_log(url)
+    _migrates(url)
+
+
+def test_a_first_release_log_migrates_on_postgresql(postgres):
+    import uuid
+
+    url = postgres.create_database(f"predictions_{uuid.uuid4().hex[:8]}")
+    _first_release_log(url)
+    _migrates(url)
 
 
 def test_monitor_by_row_count_against_a_reference_frame_without_a_registry(nbt_home, tmp_path):

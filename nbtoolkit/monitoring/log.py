@@ -121,15 +121,16 @@ class PredictionLog:
         engine, table = self._connect()
         if self._per_model:
             return False
-        old = f"{self.table_name}_old"
+        # Copy the rows aside (a plain table: no key, no index whose name would clash), drop the
+        # old table with its key and indexes, create the current schema, copy the rows back.
+        copy = f"{self.table_name}_migrating"
+        names = ", ".join(f'"{c.name}"' for c in table.c)
         with self._writer().begin() as conn:
-            conn.execute(sa.text(f'ALTER TABLE "{self.table_name}" RENAME TO "{old}"'))
-            for index in table.indexes:  # index names are global on PostgreSQL/SQLite
-                conn.execute(sa.text(f'DROP INDEX IF EXISTS "{index.name}"'))
+            conn.execute(sa.text(f'CREATE TABLE "{copy}" AS SELECT {names} FROM "{self.table_name}"'))
+            conn.execute(sa.text(f'DROP TABLE "{self.table_name}"'))
             table.metadata.create_all(conn, checkfirst=False)
-            names = ", ".join(f'"{c.name}"' for c in table.c)
-            conn.execute(sa.text(f'INSERT INTO "{self.table_name}" ({names}) SELECT {names} FROM "{old}"'))
-            conn.execute(sa.text(f'DROP TABLE "{old}"'))
+            conn.execute(sa.text(f'INSERT INTO "{self.table_name}" ({names}) SELECT {names} FROM "{copy}"'))
+            conn.execute(sa.text(f'DROP TABLE "{copy}"'))
         self._per_model = True
         return True
 
