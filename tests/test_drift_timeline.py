@@ -154,3 +154,25 @@ def test_fail_raises_with_the_timeline(frames):
     assert err.value.report.drifted and "Drift over time" in str(err.value)
     with pytest.raises(BadInput, match="instead of model="):
         nbt.drift(cur, ref, model="tickets@champion", chunk_size=4_000, log=False)
+
+
+def test_magic_and_cli_drift_over_time(ip, frames, tmp_path, capsys):
+    from IPython.core.error import UsageError
+
+    from nbtoolkit.cli import main as cli
+
+    ref, cur = frames
+    ip.user_ns.update(ref=ref, cur=cur)
+    timeline = ip.run_line_magic("nbt", "drift cur --reference ref --chunk-size 4000 --columns num_0,cat_0 --no-plot")
+    assert timeline.drifted and set(timeline.to_frame()["column"]) == {"num_0", "cat_0"}
+    with pytest.raises(UsageError, match="chunk_size must be a positive whole number"):
+        ip.run_line_magic("nbt", "drift cur --reference ref --chunk-size 0")
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_parquet(tmp_path / "cur.parquet")
+    capsys.readouterr()
+    code = cli(["drift", str(tmp_path / "cur.parquet"), "--reference", str(tmp_path / "ref.parquet"),
+                "--chunk-number", "10", "--threshold", "reference", "--columns", "num_0", "--fail",
+                "--format", "json"])
+    assert code == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["drifted"] and data["threshold"] == "reference"

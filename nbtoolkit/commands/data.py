@@ -51,13 +51,29 @@ def _drift_options(p: argparse.ArgumentParser) -> None:
                    help="also train a domain classifier (needs a reference frame, not a profile)")
     p.add_argument("--no-predictions", dest="predictions", action="store_false",
                    help="inputs only: skip prediction drift, so the model is never loaded (faster)")
+    over_time = p.add_mutually_exclusive_group()
+    over_time.add_argument("--chunk-size", type=int, metavar="N",
+                           help="drift over time: chunks of N rows, a chunk × column timeline with "
+                                "limits learned from the reference chunks (--threshold reference)")
+    over_time.add_argument("--chunk-number", type=int, metavar="N", help="drift over time: N chunks")
+    over_time.add_argument("--window", metavar="W", help="drift over time: windows (1D, 7D ...) of --timestamp")
+    p.add_argument("--timestamp", metavar="COL", help="time column for --window")
+    p.add_argument("--threshold-sd", type=float, default=3.0, metavar="K",
+                   help="drift over time: a chunk drifted above the reference chunks' mean + K sd (default 3)")
 
 
 def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    over_time = {}
+    if args.chunk_size is not None or args.chunk_number is not None or args.window is not None \
+            or args.threshold == ["reference"]:
+        over_time = {"chunk_size": args.chunk_size, "chunk_number": args.chunk_number, "window": args.window,
+                     "timestamp": args.timestamp, "threshold_sd": args.threshold_sd}
     return {
+        **over_time,
         "columns": args.columns,
         "method": _per_column(args.method, flag="--method", convert=str) or "auto",
-        "threshold": _per_column(args.threshold, flag="--threshold", convert=float),
+        "threshold": "reference" if args.threshold == ["reference"] else
+        _per_column(args.threshold, flag="--threshold", convert=float),
         "drift_share": args.share,
         "correction": args.correction,
         "multivariate": args.multivariate,
@@ -106,6 +122,10 @@ def _show_plots(report: Any, ctx: Context) -> None:
     # the figure's repr, so there the report's text is all (report.plots() draws them on demand).
     formatter = getattr(ctx.shell, "display_formatter", None)
     if formatter is None or "image/png" not in getattr(formatter, "active_types", ()):
+        return
+    if not hasattr(report, "drifted_columns"):  # drift over time: the timeline plots itself
+        if report.drifted:
+            ctx.display(report.plot())
         return
     columns = report.drifted_columns[:MAX_PLOTS]
     if columns:
