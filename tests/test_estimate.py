@@ -82,8 +82,8 @@ def test_binary_estimates_track_realised_within_their_bands(drifting):
 
 
 def test_uncalibrated_model_shift_in_calibration_is_followed_by_estimate():
-    """Reference and analysis share the model; an overconfident model is calibrated on the
-    reference, so a later covariate shift is still estimated within the band."""
+    """An underconfident model (temperature 0.6) is calibrated on the reference, so a covariate
+    shift in the other direction is still estimated within the band."""
     ref = binary(10_000, 1, temperature=0.6)   # underconfident
     analysis = pd.concat([binary(2_500, 200 + i, shift=-0.2 * i, temperature=0.6) for i in range(8)],
                          ignore_index=True)
