@@ -32,6 +32,10 @@ def as_frame(data: Any, *, what: str = "data") -> Any:
         raise BadInput(
             f"{what} must be a pandas DataFrame, Series or numpy array, got {type(data).__name__}."
         )
+    if isinstance(frame.columns, pd.MultiIndex):  # columns are named by one string everywhere
+        raise BadInput(f"{what} has MultiIndex columns ({frame.columns.nlevels} levels, e.g. "
+                       f"{str(frame.columns[0])[:60]!r}); flatten them first, e.g. "
+                       "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
     return frame
 
 
@@ -178,15 +182,9 @@ def _describe_column(s: Any) -> dict[str, Any]:
 
 
 def _timedelta(value: Any) -> Any:
-    import pandas as pd
+    from .validation import duration
 
-    try:
-        delta = pd.Timedelta(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"max_age must be a duration such as '2D', '6h' or '30min', got {value!r}.") from None
-    if delta <= pd.Timedelta(0):
-        raise BadInput(f"max_age must be positive, got {value!r}.")
-    return delta
+    return duration(value, "max_age")
 
 
 def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict[str, Any]]) -> str:
@@ -244,6 +242,12 @@ def validate(
         outside it are a warning when they are at most 1% of the rows and within one span of the
         range, an error otherwise.
     """
+    from .validation import fraction, number
+
+    null_tolerance = fraction(null_tolerance, "null_tolerance", hint=" (an allowed rise of the null rate, e.g. 0.05)")
+    range_tolerance = number(range_tolerance, "range_tolerance", low=0, hint=" (a fraction of the range, e.g. 0.1)")
+    if max_age is not None:
+        _timedelta(max_age)
     sources = [x is not None for x in (model, reference, contract)]
     if sum(sources) != 1:
         raise BadInput("Pass exactly one of model='NAME@alias', reference=DataFrame or contract=Contract "
@@ -265,14 +269,9 @@ def validate(
 
 
 def _stored_contract(ref: str) -> tuple[Contract, str]:
-    from . import registry
-    from .errors import NotFound
+    from .registry.artifacts import stored_contract
 
-    mv = registry.resolve(ref)
-    text = registry.read_artifact_text(mv, registry.CONTRACT_ARTIFACT)
-    if text is None:
-        raise NotFound(f"Model version {mv.name}/{mv.version} (from {ref!r}) has no stored data contract; "
-                       "register it with --data X, or pass reference=DataFrame.")
+    mv, text = stored_contract(ref)
     return Contract.from_json(text), f"{mv.name}/{mv.version} contract"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
 from ..vocabulary import renamed
+from ..validation import fraction, number
 from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
@@ -104,12 +105,11 @@ def drift(
             raise CheckFailed(timeline.summary(), timeline)
         return timeline
     methods, default_method = _methods(method)
-    thresholds, default_threshold = _thresholds(threshold)
+    thresholds, default_threshold = _thresholds(threshold, methods, default_method)
     correction = _correction(correction)
     share = drift_share if drift_share is not None else config.drift_threshold()
-    share = DEFAULT_SHARE if share is None else float(share)
-    if not 0 < share <= 1:
-        raise BadInput(f"drift_share must be in (0, 1], got {share!r}.")
+    share = DEFAULT_SHARE if share is None else fraction(share, "drift_share", zero=False,
+                                                         hint=" (e.g. 0.5: half the columns)")
 
     cur_given = current if isinstance(current, Profile) else None
     # Dask DataFrames (larger than memory): profiled partition by partition, see .scale
@@ -215,20 +215,24 @@ def _methods(method: Any) -> tuple[dict[str, str], str]:
     return per, default
 
 
-def _thresholds(threshold: Any) -> tuple[dict[str, float], float | None]:
+def _thresholds(threshold: Any, methods: Mapping[str, str] | None = None,
+                default_method: str = "auto") -> tuple[dict[str, float], float | None]:
+    """Thresholds as floats: positive and finite; below 1 where the column's test gives a p-value."""
     per = dict(threshold) if isinstance(threshold, Mapping) else {}
     default = per.pop("*", None) if per else threshold
+    checked: dict[str, float] = {}
     for col, value in [("*", default), *per.items()]:
         if value is None and col == "*":
             continue
-        try:
-            ok = float(value) > 0
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise BadInput(f"Drift threshold must be a positive number, got {value!r}"
-                           + (f" for column {col!r}." if col != "*" else "."))
-    return {k: float(v) for k, v in per.items()}, None if default is None else float(default)
+        where = f" for column {col!r}" if col != "*" else ""
+        method = (methods or {}).get(col, default_method)
+        if method in stats.P_VALUE_METHODS:  # a p-value: 1.5 would flag every column
+            checked[col] = number(value, f"Drift threshold{where}", low=0, high=1, low_open=True,
+                                  high_open=True, hint=f" ({method} gives a p-value; e.g. 0.05)")
+        else:
+            checked[col] = number(value, f"Drift threshold{where}", low=0, low_open=True)
+    default = checked.pop("*", None)
+    return checked, default
 
 
 def _correction(correction: str | None) -> str | None:
@@ -278,12 +282,9 @@ def _reference(reference: Any, model: Any, *, predictions: bool = True) -> tuple
 
 def _stored_profile(ref: str, *, predictions: bool = True) -> tuple[Profile, Any, str]:
     from .. import registry
+    from ..registry.artifacts import stored_profile
 
-    mv = registry.resolve(ref)
-    text = registry.read_artifact_text(mv, registry.PROFILE_ARTIFACT)
-    if text is None:
-        raise NotFound(f"Model version {mv.name}/{mv.version} (from {ref!r}) has no stored drift "
-                       "profile; register it with --data X (or X=...), or pass a reference frame.")
+    mv, text = stored_profile(ref)
     profile = Profile.from_json(text)
     # predictions=False: inputs only; the model (skops, sklearn) is then never loaded
     estimator = registry.load(ref) if profile.outputs and predictions else None

@@ -98,7 +98,8 @@ def threshold(
         if ok.any():
             chosen = float(table["threshold"][ok.argmax()])
     report = ThresholdReport(model=m.label, ref=m.ref, table=table, chosen=chosen,
-                             target_accuracy=target_accuracy, confidence=confidence, correct=correct)
+                             target_accuracy=target_accuracy, confidence=confidence, correct=correct,
+                             saver=save_threshold)
     if save:
         if chosen is None:
             raise CheckFailed(

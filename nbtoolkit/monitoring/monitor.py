@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
 from ..vocabulary import renamed
 from ..refs import check_name
+from ..validation import count, number
 from ..reports.monitoring import MonitorReport
 from .log import PredictionLog, _to_utc
 
@@ -39,17 +40,9 @@ ANOMALY_MIN_HISTORY = 3
 
 def parse_window(text: str) -> Any:
     """``1h``, ``30min``, ``1D``, ``1W`` ... → a positive ``pandas.Timedelta``; BadInput otherwise."""
-    import pandas as pd
+    from ..validation import duration
 
-    try:
-        td = pd.Timedelta(str(text).strip())
-    except (TypeError, ValueError):
-        td = None
-    if td is None or td is pd.NaT or td <= pd.Timedelta(0):
-        raise BadInput(
-            f"Cannot parse the window {text!r}; use a duration such as '1h', '30min', '1D' or '7D'."
-        )
-    return td
+    return duration(text, "window")
 
 
 @dataclass(frozen=True)
@@ -150,6 +143,8 @@ def monitor(
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
         raise BadInput(f"rows must be a positive whole number of predictions per window, got {rows!r}.")
     td = parse_window(window) if rows is None else None
+    webhook_timeout = number(webhook_timeout, "webhook_timeout", low=0, low_open=True, high=600)
+    webhook_retries = count(webhook_retries, "webhook_retries", zero=True, maximum=20)
     fixed_profile = _reference_profile(reference) if reference is not None and drift else None
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
@@ -374,21 +369,13 @@ def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str])
 
 def _stored_profile(name: str, version: str, notes: list[str]) -> Any:
     """The drift profile stored with ``name/version`` at registration, or None (with a note)."""
+    from ..drift.profile import Profile
+    from ..registry.artifacts import stored_profile
+
     try:
-        from .. import registry
-        from ..drift import Profile
-    except ImportError:  # pragma: no cover - the drift engine ships with the package
-        notes.append("Input drift is not computed: nbtoolkit.drift is not available.")
-        return None
-    try:
-        mv = registry.resolve(f"{name}/{version}")
-        text = registry.read_artifact_text(mv, registry.PROFILE_ARTIFACT)
-    except NbtError as exc:
+        _, text = stored_profile(f"{name}/{version}")
+    except NbtError as exc:  # no such version, or registered without --data: a note, not a failure
         notes.append(f"No input drift for {name}/{version}: {' '.join(str(exc).split())}")
-        return None
-    if text is None:
-        notes.append(f"No input drift for {name}/{version}: it was registered without --data, "
-                     "so it has no stored profile.")
         return None
     return Profile.from_json(text)
 

@@ -18,7 +18,9 @@ The package: :mod:`.versioning` (register), :mod:`.lookup` (resolve, load, brows
 from __future__ import annotations
 
 from .aliases import Gate, _history, check_gates, promote, rollback  # noqa: F401  (_history: tests)
-from .lookup import lineage, load, models, read_artifact_text, resolve, run_metrics, tree_sha256, versions
+from .artifacts import stored_contract, stored_profile
+from .integrity import tree_sha256
+from .lookup import lineage, load, models, read_artifact_text, resolve, run_metrics, versions
 from .tags import (ALIAS_HISTORY, CONTRACT_ARTIFACT, HISTORY_KEEP, MODEL_ARTIFACT, PROFILE_ARTIFACT,
                    SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
                    TAG_FLAVOR, TAG_FORMAT, TAG_TASK, TAG_THRESHOLD, TAG_TRAINING_RUN, TAG_TRUSTED, TAG_UNSAFE)
@@ -29,5 +31,5 @@ __all__ = [
     "SCHEMA_ARTIFACT", "TAG_FINGERPRINT", "TAG_GIT", "TAG_NOTEBOOK", "TAG_PIPELINE_RUN", "TAG_SHA",
     "TAG_FLAVOR", "TAG_FORMAT", "TAG_TASK", "TAG_THRESHOLD", "TAG_TRAINING_RUN", "TAG_TRUSTED", "TAG_UNSAFE", "check_gates", "git_commit", "lineage", "load", "log_version_metrics",
     "models", "pip_requirements", "promote", "read_artifact_text", "register", "resolve", "rollback",
-    "run_metrics", "set_version_tag", "tree_sha256", "versions",
+    "run_metrics", "set_version_tag", "stored_contract", "stored_profile", "tree_sha256", "versions",
 ]

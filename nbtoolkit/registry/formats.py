@@ -283,7 +283,7 @@ class Flavor:
             import mlflow.pyfunc
 
             mlflow.pyfunc.save_model(path, python_model=model, **kwargs)
-        from .lookup import tree_sha256
+        from .integrity import tree_sha256
 
         self.sha256 = tree_sha256(Path(path))
 

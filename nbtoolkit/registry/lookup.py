@@ -6,7 +6,6 @@ Nothing here writes; the writers (register, metrics and tags on a version) are i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 import time
@@ -18,11 +17,10 @@ from .. import store
 from ..errors import IntegrityError, ModelNotFound, did_you_mean
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable
+from .integrity import tree_sha256
 from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG_GIT, TAG_NOTEBOOK,
                    TAG_PIPELINE_RUN, TAG_SHA, TAG_THRESHOLD, TAG_TRAINING_RUN)
 
-# Written by MLflow into a downloaded registered model, never stored: not part of the hash.
-_DOWNLOAD_ONLY = frozenset({"registered_model_meta"})
 
 
 # --------------------------------------------------------------------------------- resolve
@@ -140,15 +138,6 @@ def load(ref: str | ModelRef) -> Any:
     except AttributeError:  # pragma: no cover
         pass
     return model
-
-
-def tree_sha256(root: Path) -> str:
-    """sha256 over every file under ``root``: its relative path and the sha256 of its bytes."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _DOWNLOAD_ONLY):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        h.update(f"{path.relative_to(root).as_posix()}\0{digest}\n".encode())
-    return h.hexdigest()
 
 
 

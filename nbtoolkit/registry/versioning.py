@@ -323,7 +323,7 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
             "pass the frame it was fitted on."
         ) from None
     from ..data import Contract
-    from ..drift import Profile
+    from ..drift.profile import Profile
 
     contract_json = Contract.from_frame(frame).to_json()
     contract = json.loads(contract_json)

@@ -253,10 +253,14 @@ class ThresholdReport(Result):
     """
 
     def __init__(self, *, model: str, ref: str | None, table: dict[str, Any], chosen: float | None,
-                 target_accuracy: float | None, confidence: Any, correct: Any) -> None:
+                 target_accuracy: float | None, confidence: Any, correct: Any,
+                 saver: Any = None) -> None:
         import numpy as np
 
         self.model, self.ref = model, ref
+        # evaluation.save_threshold, handed in by threshold(): a report describes, it does not
+        # know the registry (and importing it here made an import circle)
+        self._saver = saver
         self._table = table
         self.chosen = chosen
         self.target_accuracy = target_accuracy
@@ -302,14 +306,16 @@ class ThresholdReport(Result):
     def save(self, value: float | None = None) -> Any:
         """Store ``value`` (default: the chosen threshold) on the version as ``nbt.threshold``."""
         from ..errors import BadInput
-        from ..evaluation.thresholds import save_threshold
 
         value = self.chosen if value is None else value
         if value is None:
             raise BadInput("No threshold chosen; pass a value, e.g. report.save(0.7).")
         if self.ref is None:
             raise BadInput(f"{self.model} is not a registered version; nothing to save the threshold on.")
-        mv = save_threshold(self.ref, value)
+        if self._saver is None:
+            raise BadInput("This threshold report was not made by nbtoolkit.threshold; call "
+                           "nbtoolkit.evaluation.save_threshold(REF, value).")
+        mv = self._saver(self.ref, value)
         self.saved = True
         return mv
 

@@ -1,0 +1,33 @@
+"""The one way to fetch what a version stores beside its model: its data contract and profile.
+
+Returns the JSON text, not the parsed object, so that this module needs neither
+:mod:`nbtoolkit.data` nor :mod:`nbtoolkit.drift` — they call it, and the registry imports them
+to write these files at registration, without an import circle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NotFound
+from .lookup import read_artifact_text, resolve
+from .tags import CONTRACT_ARTIFACT, PROFILE_ARTIFACT
+
+
+def stored_contract(ref: Any) -> tuple[Any, str]:
+    """``(model_version, contract JSON)`` of ``ref``; :class:`NotFound` when it has none."""
+    return _stored(ref, CONTRACT_ARTIFACT, "data contract", "register it with --data X, or pass reference=DataFrame.")
+
+
+def stored_profile(ref: Any) -> tuple[Any, str]:
+    """``(model_version, drift profile JSON)`` of ``ref``; :class:`NotFound` when it has none."""
+    return _stored(ref, PROFILE_ARTIFACT, "drift profile",
+                   "register it with --data X (or X=...), or pass a reference frame.")
+
+
+def _stored(ref: Any, artifact: str, what: str, hint: str) -> tuple[Any, str]:
+    mv = resolve(ref)
+    text = read_artifact_text(mv, artifact)
+    if text is None:
+        raise NotFound(f"Model version {mv.name}/{mv.version} (from {str(ref)!r}) has no stored {what}; {hint}")
+    return mv, text
