@@ -176,7 +176,7 @@ class EvaluationReport(Result):
         """A matplotlib Figure: ``confusion``, ``roc``, ``pr``, ``calibration``, ``slices``
         (classifiers) or ``residuals``, ``slices`` (regressors)."""
         from ..errors import BadInput
-        from ..evaluation import plots
+        from . import evaluation_plots as plots
 
         kinds = ({"confusion", "roc", "pr", "calibration", "slices"} if self.task == "classification"
                  else {"residuals", "slices"})
@@ -240,7 +240,7 @@ class ComparisonReport(Result):
 
     def plot(self, kind: str = "bootstrap") -> Any:
         """The bootstrap distribution of B − A with the interval."""
-        from ..evaluation import plots
+        from . import evaluation_plots as plots
 
         return plots.bootstrap(self)
 
@@ -357,7 +357,7 @@ class ThresholdReport(Result):
     def plot(self, marker: float | None = None) -> Any:
         """Coverage, auto-handled accuracy and human share by threshold; marker at ``marker``
         (default: the chosen threshold)."""
-        from ..evaluation import plots
+        from . import evaluation_plots as plots
 
         return plots.threshold_curve(self, marker)
 
