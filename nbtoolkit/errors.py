@@ -18,18 +18,45 @@
 Magics turn any ``NbtError`` into a one-line ``UsageError``; the CLI prints it and exits with
 code 1 for :class:`CheckFailed`, :class:`GateFailed` and :class:`StepFailed`, 2 otherwise.
 Anything that is not an ``NbtError`` is a bug and keeps its traceback.
+
+Every message is one line on every surface: ``str(error)`` folds whitespace and cuts a quoted value
+longer than :data:`ECHO_LIMIT` characters (a 5,000-character name is echoed as its first 80
+characters and ``...``), so the message stays readable whatever the user passed.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+ECHO_LIMIT = 80  # characters of an echoed value kept in a message
+# a quoted value (as !r writes it) or a bare token too long to be read in one line
+# (an opening quote follows a space, a bracket, '=', ':' or the start: never a closing quote)
+_LONG_VALUE = re.compile(r"(?<![^\s(\[{=:])(?:'(?:[^'\\]|\\.){%d,}'|\"(?:[^\"\\]|\\.){%d,}\")|\S{%d,}"
+                         % (ECHO_LIMIT + 1, ECHO_LIMIT + 1, 3 * ECHO_LIMIT + 1))
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, each echoed value cut to :data:`ECHO_LIMIT` characters."""
+    return _LONG_VALUE.sub(_cut_match, " ".join(str(message).split()))
+
+
+def _cut_match(m: re.Match[str]) -> str:
+    text = m.group(0)
+    quote = text[0] if text[0] in "'\"" and text[-1] == text[0] and len(text) > 1 else ""
+    inner = text[1:-1] if quote else text
+    limit = ECHO_LIMIT if quote else 3 * ECHO_LIMIT
+    return f"{quote}{inner[:limit - 3]}...{quote} ({len(inner)} characters)"
 
 
 class NbtError(Exception):
     """Base class of every error nbtoolkit raises on purpose."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        return one_line(str(self.args[0]) if len(self.args) == 1 else super().__str__())
 
 
 class BadInput(NbtError, ValueError):
@@ -54,7 +81,7 @@ class NotFound(NbtError, LookupError):
     """Something named does not exist."""
 
     def __str__(self) -> str:  # LookupError would quote the message; keep it plain
-        return str(self.args[0]) if self.args else ""
+        return one_line(str(self.args[0])) if self.args else ""
 
 
 class ModelNotFound(NotFound):

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import BadInput
+from .validation import MAX_NAME
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _REF = re.compile(rf"^(?P<name>{_NAME})(?:/(?P<version>\d+)|@(?P<alias>[A-Za-z_][A-Za-z0-9_\-]*))?$")
@@ -31,6 +32,9 @@ def parse_ref(ref: str | ModelRef) -> ModelRef:
     if isinstance(ref, ModelRef):
         return ref
     text = str(ref).strip()
+    if len(text) > MAX_NAME + 40:
+        raise BadInput(f"Model reference {text[:60]!r}... is {len(text)} characters long; names have at "
+                       f"most {MAX_NAME}.")
     m = _REF.match(text)
     if not m:
         raise BadInput(
@@ -41,6 +45,8 @@ def parse_ref(ref: str | ModelRef) -> ModelRef:
 
 
 def check_name(name: str, *, what: str = "model name") -> str:
+    if isinstance(name, str) and len(name) > MAX_NAME:  # MLflow keeps names in VARCHAR(256) columns
+        raise BadInput(f"The {what} {name[:60]!r}... is {len(name)} characters long; use at most {MAX_NAME}.")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise BadInput(
             f"Invalid {what} {name!r}; use letters, digits, '_', '.', '-' and start with a letter "

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config
-from .errors import ModelNotFound, NbtError, StoreUnavailable
+from .errors import BadInput, ModelNotFound, NbtError, StoreUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -101,7 +101,15 @@ def ensure_experiment(name: str | None = None) -> str:
             return exp.experiment_id
         location = None
         if config.is_embedded(config.tracking_uri()):
-            location = (config.artifacts_root() / name).as_uri()
+            # the name becomes a folder under the store: '../../x' would write outside it
+            from .validation import path_name
+
+            root = config.artifacts_root()
+            folder = root / path_name(name, "experiment name")
+            if folder.resolve().parent != root.resolve():
+                raise BadInput(f"Experiment name {name!r} would put its artifacts outside {root}; "
+                               "use a plain name such as 'tuning'.")
+            location = folder.as_uri()
         try:
             return c.create_experiment(name, artifact_location=location)
         except Exception:  # another process created it first

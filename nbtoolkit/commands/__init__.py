@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +104,9 @@ class Command:
     raw: int = 0
 
     def parser(self, prog_prefix: str = "%nbt") -> ArgumentParser:
-        p = ArgumentParser(prog=f"{prog_prefix} {self.name}", description=self.help, usage=self.usage)
+        # argparse %-formats a usage string: '%nbt record' would be read as a format directive
+        usage = re.sub(r"%(?!\(prog\)s)", "%%", self.usage) if self.usage else None
+        p = ArgumentParser(prog=f"{prog_prefix} {self.name}", description=self.help, usage=usage)
         self.configure(p)
         return p
 

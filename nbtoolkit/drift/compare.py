@@ -53,6 +53,10 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
                            f"use chisquare, psi or jensenshannon.")
         chosen, note = NUMERIC_ONLY[chosen], _join(note, f"{method} does not apply to categories")
     limit = float(threshold) if threshold is not None else stats.DEFAULT_THRESHOLDS[chosen]
+    if chosen in stats.P_VALUE_METHODS and not 0 < limit < 1:  # method="auto" chose a p-value test
+        raise BadInput(f"Drift threshold {limit:g} cannot be a p-value limit, but column {name!r} is tested "
+                       f"with {chosen} (auto: at most 1000 rows); give a threshold in (0, 1) such as 0.05, "
+                       "or a distance method (method='wasserstein' or 'psi').")
     if numeric:
         statistic, p_value, plot = _numeric(ref, cur, chosen, raw)
     elif ref["kind"] == "discrete":

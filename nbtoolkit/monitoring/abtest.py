@@ -8,6 +8,7 @@ from typing import Any
 from ..errors import BadInput
 from ..vocabulary import renamed
 from ..refs import check_alias, check_name
+from ..validation import count, fraction
 from ..reports.monitoring import ABTestReport
 from .log import PredictionLog
 
@@ -47,8 +48,10 @@ def abtest(
     check_name(name)
     check_alias(champion_alias)
     check_alias(challenger_alias)
-    if not 0 < float(alpha) < 1:
-        raise BadInput(f"alpha must be between 0 and 1, got {alpha!r}.")
+    alpha = fraction(alpha, "alpha", zero=False, one=False, hint=" (a significance level, e.g. 0.05)")
+    min_samples = count(min_samples, "min_samples", zero=True)
+    n_boot = count(n_boot, "n_boot", maximum=1_000_000)
+    seed = count(seed, "seed", zero=True)
     champ_v = str(champion_version) if champion_version is not None else _alias_version(name, champion_alias)
     chall_v = str(challenger_version) if challenger_version is not None else _alias_version(name, challenger_alias)
     if champ_v == chall_v:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import BadInput, ModelNotFound
 from ..refs import check_alias, check_name
+from ..validation import fraction
 from .log import PredictionLog
 
 _SCALE = float(2**64)
@@ -61,19 +62,14 @@ class Deployment:
         check_name(name)
         check_alias(champion_alias)
         check_alias(challenger_alias)
-        try:
-            traffic = float(traffic)
-        except (TypeError, ValueError):
-            raise BadInput(f"traffic must be a share between 0 and 1, got {traffic!r}.") from None
-        if not 0.0 <= traffic <= 1.0:
-            raise BadInput(f"traffic must be a share between 0 and 1 (e.g. 0.1 for 10 %), got {traffic!r}.")
-        if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
-            raise BadInput(f"threshold must be a confidence between 0 and 1, got {threshold!r}.")
+        traffic = fraction(traffic, "traffic", hint=" (the challenger's share, e.g. 0.1 for 10 %)")
+        if threshold is not None:
+            threshold = fraction(threshold, "threshold", hint=" (a confidence, e.g. 0.7)")
         self.name = name
         self.champion_alias = champion_alias
         self.challenger_alias = challenger_alias
         self.traffic = traffic
-        self.threshold = None if threshold is None else float(threshold)
+        self.threshold = threshold
         if log is False:
             self.log: PredictionLog | None = None
         elif isinstance(log, PredictionLog):
@@ -160,6 +156,8 @@ class Deployment:
         if len(ids) != len(frame):
             raise BadInput(f"ids has {len(ids)} values for {len(frame)} rows; give one id per row.")
         arms = np.array(self.route(ids), dtype=object)
+        for alias in dict.fromkeys(arms):  # every served version can read the frame: before any work
+            _check_columns(self._models[self.version_of(alias)], frame, f"{self.name}/{self.version_of(alias)}")
         probabilities: list[Any] = [None] * len(frame)
         out = pd.DataFrame({"id": ids, "prediction": None, "confidence": np.nan, "needs_human": False,
                             "alias": arms, "model_version": None}, index=frame.index)
@@ -168,7 +166,12 @@ class Deployment:
             version = self.version_of(alias)
             model = self._models[version]
             part = frame.loc[mask]
-            pred, conf, probs = predict_with_probabilities(model, part)
+            try:
+                pred, conf, probs = predict_with_probabilities(model, part)
+            except (ValueError, TypeError) as exc:  # the estimator refused the values (nothing logged)
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BadInput(f"{self.name}/{version} cannot predict on this frame: {first} Pass the "
+                               "columns and dtypes it was trained on.") from None
             for pos, p in zip(np.flatnonzero(mask), probs):
                 probabilities[pos] = p
             threshold = self.threshold_of(alias)
@@ -194,6 +197,21 @@ class Deployment:
     def __repr__(self) -> str:
         ch = f", challenger={self.challenger!r} ({self.traffic:.0%})" if self.challenger and self.traffic else ""
         return f"Deployment(champion={self.champion!r}{ch})"
+
+
+def _check_columns(model: Any, frame: Any, ref: str) -> None:
+    """The frame holds the columns the model was fitted on (sklearn's ``feature_names_in_``)."""
+    expected = getattr(model, "feature_names_in_", None)
+    if expected is None:
+        return
+    expected = [str(c) for c in expected]
+    given = [str(c) for c in frame.columns]
+    missing = [c for c in expected if c not in given]
+    if missing:
+        extra = [c for c in given if c not in expected]
+        raise BadInput(f"{ref} needs column(s) {missing[:10]!r}" + (" ..." if len(missing) > 10 else "")
+                       + " that the frame lacks" + (f" (it has {extra[:10]!r} instead)" if extra else "")
+                       + "; pass the columns the model was trained on.")
 
 
 def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float]]:

@@ -342,7 +342,10 @@ def resolve_parameters(
     step takes goes to every step, with a :class:`ParameterWarning` (papermill's behaviour). Secrets (``secret_parameters:`` and
     ``--secret``) are resolved the same way but travel through the environment.
     """
-    overrides = dict(overrides or {})
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise BadInput(f"parameters must be a mapping of name -> value, got {type(overrides).__name__}.")
+    # checked like the file's own parameters, before any kernel, run folder or MLflow run exists
+    overrides = _check_values(dict(overrides or {}), "given with -p / parameters=")
     secret_values = {k: v for k, v in (secrets or {}).items()}
     secret_names = set(pipeline.secret_names) | set(secret_values)
     targeted: dict[str, dict[str, Any]] = {name: {} for name in pipeline.steps}
