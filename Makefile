@@ -15,7 +15,7 @@ UV_VERSION := 0.13.9
 # when uv cannot be had. constraints.txt pins every version, so both give the same environment.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@if $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" \
+	@if $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" 2>/dev/null \
 	    && $(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev]"; then \
 	  echo "installed with uv $(UV_VERSION)"; \
 	else \
@@ -38,8 +38,11 @@ system-deps:
 demo: $(STAMP)
 	$(PY) -m nbtoolkit.demo
 
+# Two workers on a 2-core machine: much of the suite waits on kernels, servers and browsers.
+# Tests that share a service run on one worker (tests/conftest.py); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/register.py
