@@ -6,10 +6,13 @@ Imports pandas/numpy lazily: this module is imported by the registry, not by ``%
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, did_you_mean
 from .vocabulary import renamed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reports.data import ValidationReport
 
 
 def as_frame(data: Any, *, what: str = "data") -> Any:
@@ -215,7 +218,7 @@ def validate(
     timestamp: str | None = None,
     null_tolerance: float = 0.05,
     range_tolerance: float = 0.0,
-) -> Any:
+) -> ValidationReport:
     """Check ``frame`` against a data contract; return a ValidationReport (``.passed``).
 
     Parameters

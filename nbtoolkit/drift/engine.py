@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
 from ..vocabulary import renamed
@@ -12,6 +12,10 @@ from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
 from .scale import is_dask_frame, profile_dask
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.drift import DriftReport
+    from ..reports.drift_timeline import DriftTimeline
 
 CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
 DEFAULT_SHARE = 0.5
@@ -38,7 +42,7 @@ def drift(
     window: str | None = None,
     timestamp: str | None = None,
     threshold_sd: float = 3.0,
-) -> Any:
+) -> DriftReport | DriftTimeline:
     """Test every column of ``current`` for drift against a reference; return a DriftReport.
 
     Parameters

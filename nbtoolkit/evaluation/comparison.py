@@ -9,12 +9,15 @@ resampling at O(1) per resample; otherwise index matrices are drawn in blocks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
 from ..vocabulary import renamed
 from . import metrics as M
 from .inputs import Model, Predictions, feature_names, predict, resolve_model, task_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.evaluation import ComparisonReport
 
 BETTER, SAME, WORSE = "B better", "no significant difference", "B worse"
 COMPARE_METRICS = {"classification": ("accuracy", "log_loss", "brier"), "regression": ("rmse", "mae", "r2")}
@@ -118,7 +121,7 @@ def compare(
     confidence: float = 0.95,
     seed: int | None = 0,
     log: bool = False,
-) -> Any:
+) -> ComparisonReport:
     """Compare model A (e.g. the champion) with model B (the challenger) on the same rows.
 
     Parameters

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from . import metrics as M
@@ -12,6 +12,9 @@ from .inputs import predict, resolve_model, task_of
 from .slices import prepare as prepare_slices
 from .slices import slice_table
 from .suite import Suite, run_suite
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.evaluation import EvaluationReport
 
 
 def evaluate(
@@ -24,7 +27,7 @@ def evaluate(
     metrics: Sequence[str] | None = None,
     log: bool = False,
     dataset: str = "test",
-) -> Any:
+) -> EvaluationReport:
     """Evaluate a classifier or regressor (detected) on ``X``, ``y``.
 
     Parameters

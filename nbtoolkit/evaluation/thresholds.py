@@ -7,10 +7,13 @@ from the sorted confidences and a cumulative count of correct predictions (exact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed
 from .inputs import predict, resolve_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.evaluation import ThresholdReport
 
 DEFAULT_STEP = 0.01
 
@@ -57,7 +60,7 @@ def threshold(
     target_accuracy: float | None = None,
     thresholds: Any = None,
     save: bool = False,
-) -> Any:
+) -> ThresholdReport:
     """Coverage and accuracy of auto-handled predictions for each confidence threshold.
 
     Parameters
