@@ -8,7 +8,8 @@ bodies at concurrency 1, 8 and 32. Then 10,000 single-row requests at concurrenc
 ``nbt serve`` with client ids: zero errors, and after SIGTERM the log holds exactly as many rows as
 were served.
 
-Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=1500 N_BATCH=300 N_LOAD=10000 override)
+Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=1500 N_BATCH=300 N_LOAD=10000 override;
+PHASES=compare or PHASES=load runs one half)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 N_SINGLE = int(os.environ.get("N_SINGLE", "1500"))
 N_BATCH = int(os.environ.get("N_BATCH", "300"))
 N_LOAD = int(os.environ.get("N_LOAD", "10000"))
+PHASES = os.environ.get("PHASES", "compare,load").split(",")
 CONCURRENCY = (1, 8, 32)
 BIN = Path(sys.executable).parent
 
@@ -126,6 +128,7 @@ def main() -> None:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     import nbtoolkit as nbt
     from nbtoolkit.examples.tickets import FEATURES, build_classifier, generate_tickets
+    from nbtoolkit.monitoring import PredictionLog  # noqa: F401  (imported now: load() needs it at the end)
 
     train = generate_tickets(4000, seed=0)
     live = generate_tickets(3000, seed=1, start="2026-02-01")[FEATURES].reset_index(drop=True)
@@ -141,6 +144,8 @@ def main() -> None:
         "nbt": lambda port: [str(BIN / "nbt"), "serve", "tickets", "--port", str(port), "--traffic", "0"],
     }
     for name, cmd in servers.items():
+        if "compare" not in PHASES:
+            break
         port = free_port()
         proc = start(cmd(port), env, port, root / f"{name}.log")
         url = f"http://127.0.0.1:{port}/invocations"
@@ -156,6 +161,14 @@ def main() -> None:
         finally:
             stop(proc)
 
+    if "compare" in PHASES:
+        table(results, cases)
+    if "load" in PHASES:
+        load(servers["nbt"], env, root, live, home)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def table(results: dict, cases: list) -> None:
     print("\n| Rows per request | Concurrency | nbt serve req/s | mlflow req/s | throughput ratio | "
           "nbt p50 / p99 ms | mlflow p50 / p99 ms | p99 ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -164,16 +177,18 @@ def main() -> None:
         print(f"| {rows} | {c} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}×** | "
               f"{a['p50']:.1f} / {a['p99']:.1f} | {b['p50']:.1f} / {b['p99']:.1f} | {a['p99'] / b['p99']:.2f}× |")
 
-    # 10,000 requests at concurrency 32, client ids, logging on: zero errors, zero rows lost
+
+def load(cmd, env: dict[str, str], root: Path, live, home: Path) -> None:
+    """N_LOAD single-row requests with client ids at concurrency 32: zero errors, zero rows lost."""
+    from nbtoolkit.monitoring import PredictionLog
+
     port = free_port()
-    proc = start(servers["nbt"](port), env, port, root / "nbt-load.log")
+    proc = start(cmd(port), env, port, root / "nbt-load.log")
     try:
         wall, lat, errors, statuses = asyncio.run(
             drive(f"http://127.0.0.1:{port}/invocations", bodies_for(live, 1, N_LOAD, ids="load"), 32))
     finally:
         code = stop(proc)
-    from nbtoolkit.monitoring import PredictionLog
-
     served = statuses.count(200)
     ids = [f"load-{k}-0" for k in range(N_LOAD)]
     in_log = len(PredictionLog(f"sqlite:///{home}/predictions.db").existing_ids(ids, model="tickets"))
@@ -181,7 +196,6 @@ def main() -> None:
           f"{pct(lat, 50) * 1000:.1f} ms, p99 {pct(lat, 99) * 1000:.1f} ms; errors {errors}; served {served}; "
           f"rows in the log {in_log} (lost {served - in_log}); exit code after SIGTERM {code}")
     print((root / "nbt-load.log").read_text().strip().splitlines()[-1])
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,18 @@ def test_whole_loop_promote_challenger_traffic_moves_rollback(server, home, iris
         assert r.status_code == 200, r.text
         return r.json()["predictions"]
 
+    samples: list[tuple[float, str]] = []
+    events: list[tuple[float, str]] = []
+
+    def scrape():  # /metrics over the run, for the picture in the README
+        s = requests.Session()
+        s.headers.update(AUTH)
+        while not stop.is_set():
+            samples.append((time.monotonic(), s.get(f"{server.url}/metrics", timeout=10).text))
+            stop.wait(0.1)
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
     try:
@@ -313,6 +325,7 @@ def test_whole_loop_promote_challenger_traffic_moves_rollback(server, home, iris
         r = post(server, "/outcomes", {"ids": [p["id"] for p in before], "labels": y.loc[rows.index].tolist()})
         assert r.status_code == 200
 
+        events.append((time.monotonic(), "promote v2 → challenger"))
         nbt.promote("iris", 2, alias="challenger")
         wait_for(lambda: version_of("challenger") == "2", "the challenger to be picked up")
         after = serve("loop-b")
@@ -321,19 +334,27 @@ def test_whole_loop_promote_challenger_traffic_moves_rollback(server, home, iris
             assert (p["alias"], p["model_version"]) == (("challenger", "2") if canary else ("champion", "1"))
         assert 0 < sum(p["alias"] == "challenger" for p in after) < len(after)
 
+        events.append((time.monotonic(), "promote v2 → champion"))
         nbt.promote("iris", 2, alias="champion")
         wait_for(lambda: version_of("champion") == "2", "the promotion to be picked up")
         assert {p["model_version"] for p in serve("loop-c")} == {"2"}
 
+        events.append((time.monotonic(), "rollback champion → v1"))
         nbt.rollback("iris", alias="champion")
         wait_for(lambda: version_of("champion") == "1", "the rollback to be picked up")
         back = serve("loop-d")
         assert {p["model_version"] for p in back if p["alias"] == "champion"} == {"1"}
         wait_for(lambda: served["n"] >= 5, "some background requests")
+        if os.environ.get("NBT_SCREENSHOTS"):  # a longer tail after the rollback for the picture
+            time.sleep(1.5)
     finally:
         stop.set()
         loader.join(30)
+        scraper.join(30)
     assert not errors, errors[:3]
+    if os.environ.get("NBT_SCREENSHOTS"):
+        folder = Path(__file__).resolve().parents[1] / os.environ["NBT_SCREENSHOTS"]  # relative: to the repo
+        plot_metrics(samples, events, folder / "serve-metrics.png")
     text = server.session.get(f"{server.url}/metrics", timeout=5).text
     assert 'nbt_model_info{alias="challenger",version="2"} 1.0' in text
     assert "nbt_model_swaps_total" in text
@@ -342,6 +363,65 @@ def test_whole_loop_promote_challenger_traffic_moves_rollback(server, home, iris
     wait_for(lambda: logged(home, [f"loop-d-{k}" for k in range(len(rows))]) == len(rows), "the loop logged")
     frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame("iris")
     assert {"1", "2"} <= set(frame["model_version"]) and {"champion", "challenger"} <= set(frame["alias"])
+
+
+def plot_metrics(samples, events, path: Path) -> None:
+    """Predictions/s by alias and version, human share, log rows vs served: from /metrics scrapes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from prometheus_client.parser import text_string_to_metric_families
+
+    t0 = samples[0][0]
+    series = []
+    for t, text in samples:
+        point = {"t": t - t0, "pred": {}, "human": 0.0, "written": 0.0, "queued": 0.0, "p50": None}
+        for fam in text_string_to_metric_families(text):
+            for smp in fam.samples:
+                if smp.name == "nbt_predictions_total":
+                    key = f"@{smp.labels['alias']} v{smp.labels['version']}"
+                    point["pred"][key] = point["pred"].get(key, 0.0) + smp.value
+                elif smp.name == "nbt_needs_human_total":
+                    point["human"] += smp.value
+                elif smp.name == "nbt_log_rows_written_total":
+                    point["written"] = smp.value
+                elif smp.name == "nbt_log_queue_rows":
+                    point["queued"] = smp.value
+        series.append(point)
+    fig, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True)
+    keys = sorted({k for p in series for k in p["pred"]})
+    for key in keys:
+        xs, ys = [], []
+        for a, b in zip(series, series[1:]):
+            dt_ = b["t"] - a["t"]
+            if dt_ > 0:
+                xs.append(b["t"])
+                ys.append((b["pred"].get(key, 0) - a["pred"].get(key, 0)) / dt_)
+        axes[0].plot(xs, ys, label=key)
+    axes[0].set_ylabel("predictions / s")
+    axes[0].legend(loc="upper left", fontsize=8)
+    total = [sum(p["pred"].values()) for p in series]
+    share = [(b["human"] - a["human"]) / max(1.0, tb - ta)
+             for a, b, ta, tb in zip(series, series[1:], total, total[1:])]
+    axes[1].plot([p["t"] for p in series[1:]], share, color="tab:red")
+    axes[1].set_ylabel("share to a human")
+    axes[1].set_ylim(0, 1)
+    axes[2].plot([p["t"] for p in series], total, label="served (nbt_predictions_total)")
+    axes[2].plot([p["t"] for p in series], [p["written"] for p in series], "--",
+                 label="in the log (nbt_log_rows_written_total)")
+    axes[2].set_ylabel("rows")
+    axes[2].set_xlabel("seconds (test run, /metrics scraped every 0.1 s)")
+    axes[2].legend(loc="upper left", fontsize=8)
+    for t, label in events:
+        for ax in axes:
+            ax.axvline(t - t0, color="grey", linestyle=":")
+        axes[0].annotate(label, (t - t0, axes[0].get_ylim()[1]), rotation=90, va="top", ha="right", fontsize=7)
+    fig.suptitle("nbt serve /metrics during the promote → canary → promote → rollback test")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def test_a_tampered_version_is_refused_and_the_old_one_keeps_serving(server, home, iris):

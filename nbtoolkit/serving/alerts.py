@@ -4,7 +4,8 @@ Every ``interval`` seconds a thread reads the last ``window`` of the model's pre
 prediction log (so outcomes recorded anywhere count, and every worker sees the same traffic),
 computes the same window metrics as :func:`nbtoolkit.monitor` (volume, human share, mean
 confidence, label-free estimated accuracy, accuracy on outcomes, drift share against the serving
-version's stored profile), sets the ``nbt_window_*`` gauges and evaluates the alert rules
+version's stored profile, recomputed at most every 5 minutes as it reads every input of the
+window), sets the ``nbt_window_*`` gauges and evaluates the alert rules
 (``human_share>0.4``, ``anomaly:volume`` ...; anomaly rules compare with the previous
 evaluations). A rule fires when it starts to hold — not again at every evaluation while it keeps
 holding (``nbt_alert_active`` shows that) — and then goes to the log (``nbtoolkit.serving``), the
@@ -17,12 +18,14 @@ import datetime as dt
 import logging
 import math
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger("nbtoolkit.serving")
 HISTORY = 8  # evaluations kept for anomaly rules (the rule looks at the previous 7)
+DRIFT_EVERY_S = 300.0  # drift needs every input of the window: recomputed at most this often
 
 
 class LiveMonitor:
@@ -47,6 +50,8 @@ class LiveMonitor:
         self.last_error: str | None = None
         self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self._drift_cache: dict[str, Any] = {}
+        self._drift: dict[str, Any] = {}
+        self._drift_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
@@ -87,15 +92,21 @@ class LiveMonitor:
 
     def evaluate(self, now: Any = None) -> list[dict[str, Any]]:
         """One evaluation of the rolling window; returns the alerts that started firing."""
-        from ..monitoring.monitor import evaluate_rules, window_metrics
+        from ..monitoring.monitor import MIN_DRIFT_ROWS, evaluate_rules, window_metrics
 
         now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         start = now - self.window.to_pytimedelta()
-        part = self.plog.frame(self.name, start=start, inputs=True)
+        clock = time.monotonic()
+        with_drift = self._drift_at is None or clock - self._drift_at >= max(self.interval, DRIFT_EVERY_S)
+        part = self.plog.frame(self.name, start=start, inputs=with_drift)
         row: dict[str, Any] = {"window_start": now, "window_end": now, "volume": 0}
         if len(part):
             row.update(window_metrics(part))
-            row.update(self._drift(part))
+            if with_drift:
+                self._drift = self._drift_of(part)
+                if len(part) >= MIN_DRIFT_ROWS:  # below that there is no drift to compute yet
+                    self._drift_at = clock
+            row.update(self._drift)
         self.latest = row
         if self.metrics is not None:
             for metric, gauge in self.metrics.window.items():
@@ -128,7 +139,7 @@ class LiveMonitor:
                 self.webhook_errors.append(error)
         return started
 
-    def _drift(self, part: Any) -> dict[str, Any]:
+    def _drift_of(self, part: Any) -> dict[str, Any]:
         from ..monitoring.monitor import _window_drift
 
         notes: list[str] = []

@@ -75,6 +75,8 @@ class Journal:
 
     def flushed(self, seq: int) -> None:
         """Rows up to ``seq`` are in the log: rotate a full segment, drop segments fully written."""
+        if self._fd is None:  # closed by stop(): what is left stays for the next start
+            return
         if self._size >= self.segment_bytes:
             assert self._fd is not None
             os.close(self._fd)

@@ -127,6 +127,8 @@ class LogWriter:
             self._pending.update(r["id"] for r in rows)
             self._rows += n
             self._bytes += nbytes
+            if self.metrics is not None:
+                self.metrics.log_queue_rows.set(self._rows)
             if self._rows >= self.batch_rows:
                 self._cond.notify_all()
             elif len(self._queue) == 1:
@@ -168,7 +170,6 @@ class LogWriter:
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        deadline: float | None = None
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -187,8 +188,6 @@ class LogWriter:
                     groups.append(g)
                     n += len(g.rows)
                 self._flush_asap = False
-                if self._stopping and deadline is None:
-                    deadline = time.monotonic() + 3600.0  # stop()'s join timeout is the real bound
             ok = self._write(groups)
             with self._cond:
                 if ok:
@@ -232,14 +231,9 @@ class LogWriter:
                 if self.metrics is not None:
                     self.metrics.log_write_errors.inc()
                 logger.warning("nbt serve: %s Retrying in %.1f s.", exc, backoff)
-                with self._cond:
-                    if self._stopping and not self._thread_may_retry():
-                        return False
+                with self._cond:  # also while stopping: stop()'s join timeout bounds the drain
                     self._cond.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
-
-    def _thread_may_retry(self) -> bool:
-        return True  # stop() bounds the drain with its join timeout
 
     def _done(self, n: int, seconds: float) -> None:
         self.written += n

@@ -120,6 +120,8 @@ def parse_body(body: bytes, content_type: str | None, signature: Sequence[Column
         raise BadRequest(f"The batch has {n} rows, more than the limit of {max_rows}; split it.", status=413)
     if signature:
         columns, values = _check_signature(columns, values, n, signature)
+    else:  # no signature to check against: a key absent from a record is a missing value
+        values = {c: [None if isinstance(v, _Missing) else v for v in vals] for c, vals in values.items()}
     ids = _ids(params.get("ids"), n)
     stamps = _timestamps(params.get("timestamps"), n)
     return Batch(columns=columns, values=values, n=n, ids=ids, timestamps=stamps)
