@@ -11,6 +11,7 @@ characters), what is valid. Only the standard library is imported here (``%load_
     number(x, "threshold", low=0, low_open=True)   finite real number in a range (no bools, no NaN)
     fraction(x, "alpha", zero=False, one=False)    a share / probability in [0, 1] (ends optional)
     count(x, "rows")                               a whole number >= 1 (or >= 0 with zero=True)
+    names(x, "columns")                            None, "a,b" or a list of column names
     duration("1D", "window")                       a positive pandas.Timedelta with a unit
     path_name(x, "experiment name")                a name that becomes a file path or MLflow key
     shown(x)                                       repr(x), cut for a message
@@ -40,17 +41,17 @@ def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
 
 
 def number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
-           low_open: bool = False, high_open: bool = False, hint: str = "") -> float:
+           low_open: bool = False, high_open: bool = False, hint: str = "", valid: str = "") -> float:
     """``value`` as a finite float within [low, high] (ends open when asked); BadInput otherwise."""
-    valid = _range_text(low, high, low_open, high_open)
+    valid = valid or _range_text(low, high, low_open, high_open)
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
-        raise BadInput(f"{name} must be a number {valid}{hint}, got {shown(value)} ({type(value).__name__}).")
+        raise BadInput(f"{name} must be {valid}{hint}, got {shown(value)} ({type(value).__name__}).")
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise BadInput(f"{name} must be a number {valid}{hint}, got {shown(value)}.") from None
+        raise BadInput(f"{name} must be {valid}{hint}, got {shown(value)}.") from None
     if not math.isfinite(x):
-        raise BadInput(f"{name} must be a finite number {valid}{hint}, got {shown(value)}.")
+        raise BadInput(f"{name} must be {valid.replace('a ', 'a finite ', 1)}{hint}, got {shown(value)}.")
     too_low = low is not None and (x <= low if low_open else x < low)
     too_high = high is not None and (x >= high if high_open else x > high)
     if too_low or too_high:
@@ -60,8 +61,27 @@ def number(value: Any, name: str, *, low: float | None = None, high: float | Non
 
 def fraction(value: Any, name: str, *, zero: bool = True, one: bool = True, hint: str = "") -> float:
     """A share or probability: a number in [0, 1] (``zero=False`` / ``one=False`` open the ends)."""
+    valid = "a share between 0 and 1" if zero and one else ""
     return number(value, name, low=0.0, high=1.0, low_open=not zero, high_open=not one,
-                  hint=hint or " (e.g. 0.05)")
+                  hint=hint or " (e.g. 0.05)", valid=valid)
+
+
+def names(value: Any, what: str = "columns") -> list[str] | None:
+    """Column names: ``None``, ``"a,b"`` or an iterable of strings → a list (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        out = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, (list, tuple, set, frozenset)) or type(value).__name__ in {"Index", "ndarray", "Series"}:
+        out = list(value)
+    else:
+        raise BadInput(f"{what} must be a list of column names or 'a,b', got {shown(value)} "
+                       f"({type(value).__name__}).")
+    if not out:
+        raise BadInput(f"{what} is empty; name at least one column or leave it out.")
+    if any(not isinstance(v, str) or not v for v in out):
+        raise BadInput(f"{what} must be column names (non-empty strings), got {shown(value)}.")
+    return out
 
 
 def count(value: Any, name: str, *, zero: bool = False, maximum: int | None = None) -> int:
@@ -126,10 +146,13 @@ def _is_number(text: str) -> bool:
 
 
 def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    """What a number must be, after 'must be': 'a number in (0, 1]', 'a positive number' ..."""
     if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low == 0 and low_open:
+        return "a positive number"
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"a number {'>' if low_open else '>='} {low:g}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
-    return ""
+        return f"a number {'<' if high_open else '<='} {high:g}"
+    return "a number"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
 from ..vocabulary import renamed
-from ..validation import fraction, number
+from ..validation import fraction, names, number
 from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
@@ -95,6 +95,7 @@ def drift(
     from ..data import as_frame
     from ..reports.drift import DriftReport
 
+    columns = names(columns, "columns")
     if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
         from .timeline import drift_timeline
 
