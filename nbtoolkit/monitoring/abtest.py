@@ -28,6 +28,7 @@ def abtest(
     alpha: float = 0.05,
     n_boot: int = 2000,
     seed: int = 0,
+    apply: bool = False,
 ) -> ABTestReport:
     """Compare the champion and challenger versions of ``name`` on their logged traffic.
 
@@ -39,7 +40,8 @@ def abtest(
     Recommendation: ``promote`` (challenger significantly better), ``rollback`` (significantly
     worse: send the challenger alias back to the champion's version), ``keep`` (no significant
     difference yet, or fewer than ``min_samples`` labeled predictions per version).
-    :meth:`ABTestReport.apply` acts on it through :func:`nbtoolkit.promote`.
+    ``apply=True`` acts on it through :func:`nbtoolkit.promote` (:func:`apply_recommendation`;
+    the alias move is in ``report.applied``); ``report.apply()`` does the same afterwards.
 
     ``predictions_url`` (a URL or a PredictionLog), ``champion`` and ``challenger`` (aliases) were
     ``log``, ``champion_alias`` and ``challenger_alias``; the old names are still accepted.
@@ -93,10 +95,26 @@ def abtest(
     if recommendation == "promote" and arms[1]["human_share"] > arms[0]["human_share"] + 0.1:
         warnings.append(f"the challenger sends {arms[1]['human_share']:.0%} of items to humans "
                         f"(champion {arms[0]['human_share']:.0%}); check the cost before promoting")
-    return ABTestReport(name=name, champion=arms[0], challenger=arms[1], difference=diff, ci_low=lo,
-                        ci_high=hi, p_value=p_value, alpha=float(alpha), recommendation=recommendation,
-                        reason=reason, warnings=warnings, champion_alias=champion_alias,
-                        challenger_alias=challenger_alias, min_samples=int(min_samples))
+    report = ABTestReport(name=name, champion=arms[0], challenger=arms[1], difference=diff, ci_low=lo,
+                          ci_high=hi, p_value=p_value, alpha=float(alpha), recommendation=recommendation,
+                          reason=reason, warnings=warnings, champion_alias=champion_alias,
+                          challenger_alias=challenger_alias, min_samples=int(min_samples),
+                          applier=apply_recommendation)
+    if apply:
+        report.apply()
+    return report
+
+
+def apply_recommendation(report: ABTestReport) -> Any:
+    """Act on an A/B verdict: promote the challenger to champion, or send the challenger alias
+    back to the champion's version (roll back the canary); ``keep`` changes nothing (None)."""
+    from ..registry import promote
+
+    if report.recommendation == "promote":
+        return promote(report.name, report.challenger["version"], alias=report.champion_alias)
+    if report.recommendation == "rollback":
+        return promote(report.name, report.champion["version"], alias=report.challenger_alias)
+    return None
 
 
 def _alias_version(name: str, alias: str) -> str:

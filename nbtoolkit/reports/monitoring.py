@@ -154,6 +154,10 @@ class ABTestReport(Result):
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     min_samples: int = 200
+    #: monitoring.abtest.apply_recommendation, handed in by abtest(): the report describes; the
+    #: alias move is the API's (a report importing the registry sat above its own layer)
+    applier: Any = field(default=None, repr=False, compare=False)
+    applied: Any = field(default=None, repr=False, compare=False)
 
     @property
     def significant(self) -> bool:
@@ -201,10 +205,9 @@ class ABTestReport(Result):
     def apply(self) -> Any:
         """Act on the recommendation: promote the challenger to champion, or send the challenger
         alias back to the champion's version (roll back the canary); ``keep`` changes nothing."""
-        from ..registry import promote
+        from ..errors import BadInput
 
-        if self.recommendation == "promote":
-            return promote(self.name, self.challenger["version"], alias=self.champion_alias)
-        if self.recommendation == "rollback":
-            return promote(self.name, self.champion["version"], alias=self.challenger_alias)
-        return None
+        if self.applier is None:
+            raise BadInput("This report was not made by nbtoolkit.abtest; run nbt.abtest(NAME, apply=True).")
+        self.applied = self.applier(self)
+        return self.applied
