@@ -242,18 +242,11 @@ def _print(result: Any, *, fmt: str) -> None:
     if result is None:
         return
     if fmt == "json" and hasattr(result, "to_dict"):
-        print(json.dumps(result.to_dict(), indent=2, default=_json_default))
+        from .reports.base import json_default
+
+        print(json.dumps(result.to_dict(), indent=2, default=json_default))  # numbers stay numbers
     else:
         print(str(result))
-
-
-def _json_default(value: Any) -> Any:
-    """Numbers stay numbers (numpy scalars, numeric strings never appear as text)."""
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 if __name__ == "__main__":  # pragma: no cover

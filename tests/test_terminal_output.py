@@ -61,3 +61,17 @@ def test_config_nbt_widgets(ip, monkeypatch):
     ip.run_line_magic("config", "Nbt.widgets = 'auto'")
     assert widgets_enabled(shell) is True
     assert nbt is not None
+
+
+def test_json_keeps_numbers_numbers():
+    import json
+
+    import numpy as np
+
+    from nbtoolkit.reports.base import Result
+
+    class R(Result):
+        def to_dict(self):
+            return {"p": np.float64(0.25), "n": np.int64(3), "ok": np.bool_(True), "xs": np.array([1.5])}
+
+    assert json.loads(R().to_json()) == {"p": 0.25, "n": 3, "ok": True, "xs": [1.5]}

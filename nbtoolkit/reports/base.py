@@ -25,7 +25,7 @@ class Result:
         return pd.DataFrame([self.to_dict()])
 
     def to_json(self, **kwargs: Any) -> str:
-        return json.dumps(self.to_dict(), default=str, **kwargs)
+        return json.dumps(self.to_dict(), default=json_default, **kwargs)
 
     def summary(self) -> str:
         """One line for the header of the text and HTML views."""
@@ -46,6 +46,17 @@ class Result:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's text view
         p.text(str(self) if not cycle else repr(self))
+
+
+def json_default(value: Any) -> Any:
+    """JSON for what ``json`` does not know: numpy scalars stay numbers, datetimes ISO text."""
+    if getattr(value, "ndim", 0) and hasattr(value, "tolist"):
+        return value.tolist()  # numpy array
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()  # numpy scalar -> int / float / bool
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
 
 def html_table(frame: Any, *, row_style: Any = None, max_rows: int = 200) -> str:
