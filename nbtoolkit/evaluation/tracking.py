@@ -76,7 +76,19 @@ def track(
                 mlflow.sklearn.autolog(disable=True, silent=True)
         finally:
             _end(mlflow, run.info.run_id, status)
-            tracked.finish(status, time.perf_counter() - started)
+            params, metrics = _logged(run.info.run_id)
+            tracked.finish(status, time.perf_counter() - started, params=params, metrics=metrics)
+
+
+def _logged(run_id: str) -> tuple[dict[str, str], dict[str, float]]:
+    """What autologging recorded on the run (empty when the store cannot say: the run has ended)."""
+    from ..errors import NbtError
+
+    try:
+        run = store.read(store.client().get_run, run_id)
+    except NbtError:
+        return {}, {}
+    return dict(run.data.params), dict(run.data.metrics)
 
 
 def _end(mlflow: Any, run_id: str, status: str) -> None:

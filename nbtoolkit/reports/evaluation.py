@@ -374,15 +374,11 @@ class TrackedRun(Result):
         self.metrics: dict[str, float] = {}
         self.registered: Any = None  # the RegisteredVersion of %%nbt track --register
 
-    def finish(self, status: str, duration_s: float) -> None:
-        from .. import store
-
+    def finish(self, status: str, duration_s: float, *, params: dict[str, str] | None = None,
+               metrics: dict[str, float] | None = None) -> None:
+        """Record how the run ended (``track`` reads the params and metrics from MLflow)."""
         self.status, self.duration_s = status, duration_s
-        try:
-            run = store.read(store.client().get_run, self.run_id)
-            self.params, self.metrics = dict(run.data.params), dict(run.data.metrics)
-        except Exception:  # the record is a convenience; the run itself has ended
-            pass
+        self.params, self.metrics = dict(params or {}), dict(metrics or {})
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "experiment_id": self.experiment_id, "name": self.name,
