@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
 from ..vocabulary import renamed
-from ..validation import fraction, names, number
+from ..validation import fraction, number
+from ..validation import names as column_names  # `names` is a local list in drift()
 from . import stats
 from .compare import compare_column, skipped
 from .profile import Profile
@@ -95,7 +96,7 @@ def drift(
     from ..data import as_frame
     from ..reports.drift import DriftReport
 
-    columns = names(columns, "columns")
+    columns = column_names(columns, "columns")
     if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
         from .timeline import drift_timeline
 
