@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, NbtError
+from ..validation import sequence
 from .settings import ENV, ServeSettings
 
 
@@ -68,7 +69,7 @@ def serve(
     """
     settings = ServeSettings(name=name, host=host, port=port, traffic=traffic, threshold=threshold,
                              predictions_url=predictions_url, workers=workers, champion=champion,
-                             challenger=challenger, poll_interval=poll_interval, alerts=list(alerts),
+                             challenger=challenger, poll_interval=poll_interval, alerts=sequence(alerts, "alerts"),
                              webhook=webhook, window=window, monitor_interval=monitor_interval,
                              max_body=max_body, **_tuning(tuning)).check()
     if background:
@@ -141,9 +142,10 @@ def run(settings: ServeSettings) -> int:
         service.writer.journal.close(everything_logged=True)  # the workers journal for themselves
         config = uvicorn.Config("nbtoolkit.serving.app:app_from_env", factory=True, workers=settings.workers,
                                 **common)
-        server = uvicorn.Server(config)
-        Multiprocess(config, target=server.run, sockets=[sock]).run()
+        Multiprocess(config, sockets=[sock]).run()
         left = 0
+        print("nbt serve: stopped; each worker drained its log queue (rows a worker could not write stay "
+              "in its journal for the next start).", file=sys.stderr, flush=True)
     else:
         from .app import create_app
 
