@@ -107,6 +107,8 @@ class Chunker:
 def chunker(*, chunk_size: Any = None, chunk_number: Any = None, window: Any = None,
             timestamp: str | None = None) -> Chunker:
     """Validate the chunking arguments (at most one of the three; default 10 chunks)."""
+    if timestamp is not None and (not isinstance(timestamp, str) or not timestamp.strip()):
+        raise BadInput(f"timestamp must name the time column, got {timestamp!r:.80} ({type(timestamp).__name__}).")
     given = [k for k, v in (("chunk_size", chunk_size), ("chunk_number", chunk_number),
                             ("window", window)) if v is not None]
     if len(given) > 1:

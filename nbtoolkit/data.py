@@ -77,10 +77,12 @@ class Contract:
 
     def __init__(self, columns: dict[str, dict[str, Any]], *, n_rows: int, min_rows: int = 1,
                  freshness: dict[str, str] | None = None) -> None:
-        self.columns = columns
-        self.n_rows = int(n_rows)
-        self.min_rows = int(min_rows)
-        self.freshness = freshness
+        from .validation import count, mapping
+
+        self.columns = mapping(columns, "columns")
+        self.n_rows = count(n_rows, "n_rows", zero=True)
+        self.min_rows = count(min_rows, "min_rows", zero=True)
+        self.freshness = None if freshness is None else mapping(freshness, "freshness")
 
     @classmethod
     def from_frame(cls, frame: Any, *, min_rows: int = 1, max_age: str | None = None,

@@ -130,5 +130,6 @@ def did_you_mean(value: str, known: Iterable[str], *, what: str = "Known") -> st
         return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
     if not known:
         return ""
-    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    shown = ", ".join(k if len(k) <= ECHO_LIMIT else k[:ECHO_LIMIT - 3] + "..." for k in known[:12])
+    shown += ", ..." if len(known) > 12 else ""
     return f" {what}: {shown}."

@@ -56,6 +56,8 @@ def check_name(name: str, *, what: str = "model name") -> str:
 
 
 def check_alias(alias: str) -> str:
+    if isinstance(alias, str) and len(alias) > MAX_NAME:  # MLflow: at most 255 characters
+        raise BadInput(f"The alias {alias[:60]!r}... is {len(alias)} characters long; use at most {MAX_NAME}.")
     if not isinstance(alias, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_\-]*$", alias) or (
         re.match(r"^v\d+$", alias) or alias == "latest"
     ):

@@ -12,6 +12,9 @@ characters), what is valid. Only the standard library is imported here (``%load_
     fraction(x, "alpha", zero=False, one=False)    a share / probability in [0, 1] (ends optional)
     count(x, "rows")                               a whole number >= 1 (or >= 0 with zero=True)
     names(x, "columns")                            None, "a,b" or a list of column names
+    mapping(x, "tags") / sequence(x, "alerts")     dicts with string keys / lists of given types
+    text(x, "description") / seed(x)               free text MLflow can store / a random seed
+    existing_file(x, "suite file")                 a path to a file that exists
     duration("1D", "window")                       a positive pandas.Timedelta with a unit
     path_name(x, "experiment name")                a name that becomes a file path or MLflow key
     shown(x)                                       repr(x), cut for a message
@@ -22,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import ECHO_LIMIT, BadInput
@@ -96,6 +100,67 @@ def count(value: Any, name: str, *, zero: bool = False, maximum: int | None = No
     return int(value)
 
 
+def mapping(value: Any, name: str) -> dict[str, Any]:
+    """``None`` or a mapping with string keys → a dict (``metrics=``, ``tags=``, ``secrets=`` ...)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadInput(f"{name} must be a dict of name -> value, got {shown(value)} ({type(value).__name__}).")
+    for key in value:
+        if not isinstance(key, str) or not key.strip():
+            raise BadInput(f"Each key of {name} must be a non-empty string, got {shown(key)}.")
+    return dict(value)
+
+
+def sequence(value: Any, name: str, *, of: tuple[type, ...] = (str,), single: bool = True) -> list[Any]:
+    """``None``, one item (when ``single``) or a list/tuple of items of the types ``of`` → a list."""
+    if value is None:
+        return []
+    if single and isinstance(value, of):
+        return [value]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise BadInput(f"{name} must be a list of {_kinds(of)}, got {shown(value)} ({type(value).__name__}).")
+    for item in value:
+        if not isinstance(item, of) or (isinstance(item, str) and not item.strip()):
+            raise BadInput(f"Each item of {name} must be a non-empty {_kinds(of)}, got {shown(item)}.")
+    return list(value)
+
+
+def text(value: Any, name: str, *, limit: int = 5000, empty: bool = True) -> str:
+    """A free-text value stored in MLflow (description, notebook path): a string of at most ``limit``."""
+    if not isinstance(value, str):
+        raise BadInput(f"{name} must be a string, got {shown(value)} ({type(value).__name__}).")
+    if not empty and not value.strip():
+        raise BadInput(f"{name} must not be empty.")
+    if len(value) > limit:
+        raise BadInput(f"{name} is {len(value)} characters long; MLflow keeps at most {limit}.")
+    if "\x00" in value:
+        raise BadInput(f"{name} holds a NUL character, got {shown(value)}.")
+    return value
+
+
+def existing_file(value: Any, what: str) -> Any:
+    """A path (str or os.PathLike) to an existing file → ``pathlib.Path``; BadInput otherwise."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise BadInput(f"The {what} must be a file path, got {shown(value)} ({type(value).__name__}).")
+    path = Path(value)
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
+        raise BadInput(f"The {what} {shown(str(value))} does not exist or is not a file.")
+    return path
+
+
+def seed(value: Any, name: str = "seed") -> int | None:
+    """A random seed: ``None`` or a whole number >= 0."""
+    return None if value is None else count(value, name, zero=True, maximum=2**63 - 1)
+
+
 def duration(value: Any, name: str = "window") -> Any:
     """``"1h"``, ``"30min"``, ``"1D"``, ``"7D"`` → a positive ``pandas.Timedelta``.
 
@@ -137,9 +202,13 @@ def path_name(value: Any, what: str) -> str:
     return value
 
 
-def _is_number(text: str) -> bool:
+def _kinds(types: tuple[type, ...]) -> str:
+    return " or ".join("string" if t is str else t.__name__ for t in types)
+
+
+def _is_number(value: str) -> bool:
     try:
-        float(text)
+        float(value)
     except ValueError:
         return False
     return True

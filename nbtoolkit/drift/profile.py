@@ -45,6 +45,19 @@ PREDICTION = "(prediction)"
 CONFIDENCE = "(confidence)"
 
 
+def _known_columns(columns: Any, frame: Any) -> list[str]:
+    """``columns=`` of :meth:`Profile.from_frame`: names of columns that ``frame`` has."""
+    from ..errors import did_you_mean
+    from ..validation import names
+
+    wanted = names(columns, "columns") or []
+    have = {str(c): c for c in frame.columns}
+    for name in wanted:
+        if name not in have:
+            raise BadInput(f"Unknown column {name!r}: not in the frame." + did_you_mean(name, have))
+    return wanted
+
+
 class Profile:
     """Distribution summary of a frame: kilobytes, independent of the number of rows, mergeable.
 
@@ -54,9 +67,13 @@ class Profile:
 
     def __init__(self, columns: Mapping[str, dict[str, Any]], n_rows: int,
                  outputs: Iterable[str] = (), target: dict[str, Any] | None = None) -> None:
-        self.columns: dict[str, dict[str, Any]] = dict(columns)
-        self.n_rows = int(n_rows)
-        self.outputs = [o for o in outputs if o in self.columns]
+        from ..validation import count, mapping
+
+        self.columns: dict[str, dict[str, Any]] = mapping(columns, "columns")
+        self.n_rows = count(n_rows, "n_rows", zero=True)
+        if isinstance(outputs, (str, bytes)) or not isinstance(outputs, Iterable):
+            raise BadInput(f"outputs must be a list of column names, got {type(outputs).__name__}.")
+        self.outputs = [o for o in outputs if isinstance(o, str) and o in self.columns]
         self.target = target
 
     # ------------------------------------------------------------------ build
@@ -81,7 +98,9 @@ class Profile:
         if frame.columns.duplicated().any():
             dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
             raise BadInput(f"The frame has duplicated column names {dup!r}; rename them before profiling.")
-        names = [str(c) for c in frame.columns] if columns is None else list(columns)
+        if like is not None and not isinstance(like, Profile):
+            raise BadInput(f"like must be a Profile (e.g. Profile.from_frame(reference)), got {type(like).__name__}.")
+        names = [str(c) for c in frame.columns] if columns is None else _known_columns(columns, frame)
         def one(name: str) -> dict[str, Any]:
             return profile_column(frame[name], like=like.columns.get(name) if like is not None else None)
 

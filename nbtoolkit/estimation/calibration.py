@@ -36,8 +36,12 @@ class Calibrator:
 
     def __init__(self, classes: list[str], maps: dict[str, dict[str, list[float]] | None],
                  components: dict[str, Any] | None = None) -> None:
+        from ..validation import mapping
+
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, (list, tuple)) or len(classes) < 2:
+            raise BadInput(f"classes must be a list of at least two class labels, got {type(classes).__name__}.")
         self.classes = [str(c) for c in classes]
-        self.maps = dict(maps)
+        self.maps = mapping(maps, "maps")
         self.components = components or {}
 
     @property

@@ -63,7 +63,12 @@ def estimate(
     from ..data import as_frame
     from ..reports.estimation import EstimationResult
 
+    from ..validation import mapping
+
     wanted = _metrics(metrics)
+    thresholds = mapping(thresholds, "thresholds") or None
+    if calibrator is not None and not isinstance(calibrator, Calibrator):
+        raise BadInput(f"calibrator must be a Calibrator (nbt.calibrate(...)), got {type(calibrator).__name__}.")
     chunks_of = chunker(chunk_size=chunk_size, chunk_number=chunk_number, window=window, timestamp=timestamp)
     try:
         k = float(alert_sd)
@@ -158,6 +163,9 @@ def _learned(values: list[float], k: float) -> tuple[float | None, float | None]
 def _metrics(metrics: Any) -> list[str]:
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not isinstance(metrics, (list, tuple, set, frozenset)):
+        raise BadInput(f"metrics must be a list of metric names or 'a,b', got {type(metrics).__name__}; "
+                       f"use any of {', '.join(M.METRICS)}.")
     wanted = list(dict.fromkeys(str(m) for m in metrics))
     if not wanted:
         raise BadInput(f"metrics is empty; name at least one of {', '.join(M.METRICS)}.")

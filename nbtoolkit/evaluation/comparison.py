@@ -146,8 +146,11 @@ def compare(
 
     from ..reports.evaluation import ComparisonReport
 
-    if not isinstance(resamples, (int, np.integer)) or isinstance(resamples, bool) or resamples < 10:
-        raise BadInput(f"resamples must be an integer of at least 10, got {resamples!r}.")
+    if not isinstance(resamples, (int, np.integer)) or isinstance(resamples, bool) or not 10 <= resamples <= 1_000_000:
+        raise BadInput(f"resamples must be an integer of at least 10 (and at most 1000000), got {resamples!r}.")
+    from ..validation import seed as check_seed
+
+    seed = check_seed(seed)
     if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise BadInput(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}.")
     a, b = resolve_model(model_a, what="model A"), resolve_model(model_b, what="model B")

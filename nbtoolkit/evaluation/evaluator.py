@@ -53,7 +53,14 @@ def evaluate(
 
     if isinstance(slices, str):
         slices = [slices]
+    if slices is not None and not isinstance(slices, (list, tuple)):
+        raise BadInput(f"slices must be a list of column names (or of arrays, one value per row), got "
+                       f"{type(slices).__name__}.")
     slices = list(slices or [])
+    if metrics is not None:
+        from ..validation import sequence
+
+        metrics = sequence(metrics, "metrics")
     m = resolve_model(model)
     if log and m.ref is None:
         raise BadInput(f"--log writes metrics onto a registered version, but {m.label} is not one; "

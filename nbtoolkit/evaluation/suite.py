@@ -79,8 +79,9 @@ class Suite:
         path = Path(str(suite))
         if isinstance(suite, str) and "\n" in suite:
             return cls._from_data(_parse_yaml(suite, "<suite>"), "<suite>")
-        if not path.is_file():
-            raise BadInput(f"Suite file {str(suite)!r} does not exist; give the path of a YAML file.")
+        from ..validation import existing_file
+
+        path = existing_file(suite, "suite file (YAML)")
         return cls._from_data(_parse_yaml(path.read_text(), path.name), path.name)
 
     @classmethod

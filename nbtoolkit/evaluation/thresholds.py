@@ -25,11 +25,17 @@ def candidates(thresholds: Any = None) -> Any:
     if thresholds is None:
         return np.round(np.arange(0, 1 + DEFAULT_STEP / 2, DEFAULT_STEP), 4)
     if isinstance(thresholds, int) and not isinstance(thresholds, bool):
-        if thresholds < 2:
-            raise BadInput(f"thresholds must be at least 2 points, got {thresholds!r}.")
+        if not 2 <= thresholds <= 100_000:
+            raise BadInput(f"thresholds must be 2 to 100000 points, got {thresholds!r}.")
         return np.linspace(0, 1, thresholds)
-    values = np.unique(np.asarray(thresholds, dtype="float64"))
-    if values.size == 0 or values.min() < 0 or values.max() > 1:
+    if isinstance(thresholds, (str, bytes, dict)) or not hasattr(thresholds, "__len__"):
+        raise BadInput(f"thresholds must be a list of confidences in [0, 1] or a number of points, got "
+                       f"{type(thresholds).__name__}.")
+    try:
+        values = np.unique(np.asarray(thresholds, dtype="float64"))
+    except (TypeError, ValueError):
+        raise BadInput(f"thresholds must be numbers in [0, 1], got {thresholds!r}.") from None
+    if values.size == 0 or not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
         raise BadInput(f"Thresholds must lie in [0, 1], got {thresholds!r}.")
     return values
 

@@ -152,6 +152,8 @@ class Deployment:
         frame = as_frame(frame, what="frame")
         if ids is None:
             ids = [uuid.uuid4().hex for _ in range(len(frame))]
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
+            raise BadInput(f"ids must be a list or Series of ids, one per row, got {type(ids).__name__}.")
         ids = [str(i) for i in (ids.tolist() if hasattr(ids, "tolist") else list(ids))]
         if len(ids) != len(frame):
             raise BadInput(f"ids has {len(ids)} values for {len(frame)} rows; give one id per row.")

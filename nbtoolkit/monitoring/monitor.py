@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
 from ..vocabulary import renamed
 from ..refs import check_name
-from ..validation import count, number
+from ..validation import count, number, sequence
 from ..reports.monitoring import MonitorReport
 from .log import PredictionLog, _to_utc
 
@@ -146,7 +146,14 @@ def monitor(
     webhook_timeout = number(webhook_timeout, "webhook_timeout", low=0, low_open=True, high=600)
     webhook_retries = count(webhook_retries, "webhook_retries", zero=True, maximum=20)
     fixed_profile = _reference_profile(reference) if reference is not None and drift else None
-    rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
+    rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r)
+             for r in sequence(alerts, "alerts", of=(str, AlertRule))]
+    if calibrator is not None and calibrator is not False:
+        from ..estimation.calibration import Calibrator
+
+        if not isinstance(calibrator, Calibrator):
+            raise BadInput(f"calibrator must be a Calibrator (nbt.calibrate(...)) or False, got "
+                           f"{type(calibrator).__name__}.")
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
         raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
     plog = predictions_url if isinstance(predictions_url, PredictionLog) else PredictionLog(predictions_url)

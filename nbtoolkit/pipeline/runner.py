@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import __version__, config
 from ..errors import BadInput, StepFailed, did_you_mean
+from ..validation import mapping, sequence
 from ..reports.pipeline import PipelineRun
 from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
 from .executors import make_executor
@@ -71,11 +72,14 @@ def run_pipeline(
     pipeline = load_pipeline(path)
     if kernel is not None:
         pipeline = _with_kernel(pipeline, kernel)
-    resolved = resolve_parameters(pipeline, parameters, secrets)
-    forced, included = _selection(pipeline, steps, force)
+    resolved = resolve_parameters(pipeline, parameters, mapping(secrets, "secrets"))
+    forced, included = _selection(pipeline, sequence(steps, "steps"), force)
     _check_kernels(pipeline, included)
+    callbacks = [progress] if callable(progress) else progress or []
+    if not isinstance(callbacks, (list, tuple)) or not all(callable(c) for c in callbacks):
+        raise BadInput(f"progress must be a callable or a list of callables, got {type(progress).__name__}.")
     exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
-    callbacks = [progress] if callable(progress) else list(progress or [])
+    callbacks = list(callbacks)
     history = last_success(pipeline.name, included)
 
     run = _Run(pipeline, included, resolved, dict(parameters or {}), callbacks)

@@ -93,8 +93,14 @@ class Resolved:
 # ------------------------------------------------------------------------------------ load
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     """Read and validate a pipeline file; raise :class:`BadInput` with one sentence otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise BadInput(f"The pipeline file must be a path, got {type(path).__name__}.")
     path = Path(path).expanduser()
-    if path.is_dir() or not path.exists():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise BadInput(f"Pipeline file {str(path)!r} does not exist; pass the path of a pipeline .yaml file.")
     path = path.resolve()
     data = _read_yaml(path)

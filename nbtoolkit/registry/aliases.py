@@ -138,10 +138,12 @@ def promote(
     check_name(name)
     check_alias(alias)
     version = str(version).strip()
-    if not version.isdigit():
-        raise BadInput(f"Version must be a number, got {version!r}.")
+    if not version.isdigit() or len(version) > 9:  # MLflow stores versions as 32-bit integers
+        raise BadInput(f"Version must be a whole number such as 3, got {version!r}.")
+    from ..validation import sequence
+
+    gates = [g if isinstance(g, Gate) else Gate.parse(g) for g in sequence(require, "require", of=(str, Gate))]
     mv = resolve(ModelRef(name, version))
-    gates = [g if isinstance(g, Gate) else Gate.parse(g) for g in require]
     rows = check_gates(mv, gates)
     failed = [r for r in rows if not r["passed"]]
     if failed:
@@ -167,7 +169,10 @@ def rollback(name: str, *, alias: str) -> PromotionResult:
     """Move ``alias`` back to the version that held it before the last promotion."""
     check_name(name)
     check_alias(alias)
-    _require_model(name)  # an unknown model fails before the lock is taken
+    rm = _require_model(name)  # an unknown model or alias fails before the lock (a write) is taken
+    if (rm.aliases or {}).get(alias) is None:
+        raise ModelNotFound(f"Model {name!r} has no alias {alias!r} to roll back."
+                            + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else ""))
     with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
         rm = _require_model(name)
         current = (rm.aliases or {}).get(alias)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import config, store
 from ..errors import BadInput, NbtError
+from ..validation import mapping, text
 from ..refs import check_alias, check_name
 from ..reports.registry import RegisteredVersion
 from . import formats
@@ -75,10 +76,14 @@ def register(
     check_name(name)
     if alias is not None:
         check_alias(alias)
+    metrics = _check_metrics(mapping(metrics, "metrics"))
+    user_params = {k: str(v) for k, v in mapping(params, "params").items()}
+    tags = {k: text(str(v), f"Tag {k!r}") for k, v in mapping(tags, "tags").items()}
+    if description is not None:
+        text(description, "description")
+    if notebook is not None:
+        text(notebook, "notebook", limit=1000)
     plan = formats.plan(model, serialization)
-    metrics = _check_metrics(metrics or {})
-    user_params = {str(k): str(v) for k, v in (params or {}).items()}
-    tags = {str(k): str(v) for k, v in (tags or {}).items()}
     _check_keys(metrics, user_params, tags)
     frame, profile_json, schema, contract_json, fingerprint = _describe_data(model, X, y)
     all_params = {**hyperparameters(model), **user_params}
