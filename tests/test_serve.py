@@ -23,6 +23,9 @@ import pytest
 
 requests = pytest.importorskip("requests")
 
+# One server per module and tests that build on each other's traffic: one xdist worker, file order.
+pytestmark = pytest.mark.xdist_group("serve")
+
 VENV_BIN = Path(sys.executable).parent
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 TOKEN = "s3cret-token"
@@ -549,6 +552,7 @@ def test_load_ext_and_the_cli_module_do_not_import_the_server():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_magic_serve_background_returns_a_handle(ip, iris_model, iris):
     from IPython.core.error import UsageError
 
