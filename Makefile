@@ -38,8 +38,11 @@ system-deps:
 demo: $(STAMP)
 	$(PY) -m nbtoolkit.demo
 
+# Two workers on a 2-core machine: much of the suite waits on kernels, servers and browsers.
+# Tests that share a service run on one worker (tests/conftest.py); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/register.py

@@ -23,6 +23,21 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 pytest_plugins = ["tests.services"]
 
+# `make test` runs two pytest-xdist workers (--dist loadgroup): the tests of one service share a
+# worker, so PostgreSQL + the MLflow server, the Dask cluster and JupyterLab each start once.
+_SERVICE_GROUPS = {"postgres": "postgres", "mlflow_server": "postgres", "server_home": "postgres",
+                   "jupyterlab": "browser", "chromium": "browser",
+                   "dask_local_cluster": "dask", "dask_scheduler": "dask"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:  # a module chose its own group
+            continue
+        groups = {g for f, g in _SERVICE_GROUPS.items() if f in getattr(item, "fixturenames", ())}
+        if groups:
+            item.add_marker(pytest.mark.xdist_group("+".join(sorted(groups))))
+
 
 @pytest.fixture(scope="session")
 def _empty_mlflow_db(tmp_path_factory):
