@@ -60,6 +60,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("alert rule", "monitor --alert", "monitor --alert", "monitor(alerts=)", None),
     Concept("prediction log", "monitor --predictions-url", "monitor --predictions-url",
             "monitor(predictions_url=)", "%config Nbt.predictions_url, NBT_PREDICTIONS_URL"),
+    Concept("prediction log of a deployment", None, None, "Deployment(predictions_url=)", None),
     Concept("champion alias of an A/B test", "abtest --champion", "abtest --champion",
             "abtest(champion=)", None),
     Concept("challenger alias of an A/B test", "abtest --challenger", "abtest --challenger",

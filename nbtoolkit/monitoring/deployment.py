@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import BadInput, ModelNotFound
 from ..refs import check_alias, check_name
 from ..validation import fraction
+from ..vocabulary import renamed
 from .log import PredictionLog
 
 _SCALE = float(2**64)
@@ -34,9 +35,10 @@ class Deployment:
     Parameters
     ----------
     name : registered model name
-    log : a :class:`PredictionLog`, a SQLAlchemy URL, ``None`` (the default log) or ``False``
-        (do not log)
-    champion_alias, challenger_alias : aliases of the two versions
+    predictions_url : a :class:`PredictionLog`, a SQLAlchemy URL, ``None`` (the default log) or
+        ``False`` (do not log); old name ``log``
+    champion, challenger : aliases of the two versions (old names ``champion_alias``,
+        ``challenger_alias``)
     traffic : share of ids in [0, 1] routed to the challenger (the canary); with ``0`` no
         challenger is needed
     threshold : confidence below which an item goes to a human; default: each version's saved
@@ -49,16 +51,19 @@ class Deployment:
     >>> out[out.needs_human]                                      # doctest: +SKIP
     """
 
+    @renamed(log="predictions_url", champion_alias="champion", challenger_alias="challenger")
     def __init__(
         self,
         name: str,
         *,
-        log: PredictionLog | str | None | bool = None,
-        champion_alias: str = "champion",
-        challenger_alias: str = "challenger",
+        predictions_url: PredictionLog | str | None | bool = None,
+        champion: str = "champion",
+        challenger: str = "challenger",
         traffic: float = 0.1,
         threshold: float | None = None,
     ) -> None:
+        # the one vocabulary (README); log=, champion_alias=, challenger_alias= are the old names
+        log, champion_alias, challenger_alias = predictions_url, champion, challenger
         check_name(name)
         check_alias(champion_alias)
         check_alias(challenger_alias)
