@@ -125,7 +125,9 @@ class StepFailed(NbtError, RuntimeError):
 def did_you_mean(value: str, known: Iterable[str], *, what: str = "Known") -> str:
     """Return ``" Did you mean 'x'?"`` or ``" Known: a, b."`` for an error message."""
     known = sorted({str(k) for k in known})
-    close = difflib.get_close_matches(str(value), known, n=3)
+    # difflib is quadratic in the length: a 10k-character value would take minutes to compare
+    close = difflib.get_close_matches(str(value), [k for k in known if len(k) <= 200], n=3) \
+        if len(str(value)) <= 200 else []
     if close:
         return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
     if not known:

@@ -46,10 +46,11 @@ class Gate:
         elif m:
             metric, op, raw = m["metric"], m["op"], m["value"]
         elif re.match(r"^[A-Za-z_][\w.\-/]*\s*[<>=!]*$", text):
+            metric = text.rstrip("<>=!") if len(text) <= 80 else "METRIC"  # a 10k name is not echoed 3 times
             raise BadInput(
                 f"Gate {text!r} has no value: the shell takes an unquoted > or < as a redirection "
-                f"(and may have written a file named like '=0.9'); quote it ('{text.rstrip('<>=!')}>=0.9') "
-                f"or write {text.rstrip('<>=!')}:0.9."
+                f"(and may have written a file named like '=0.9'); quote it ('{metric}>=0.9') "
+                f"or write {metric}:0.9."
             )
         else:
             raise BadInput(
@@ -169,10 +170,12 @@ def rollback(name: str, *, alias: str) -> PromotionResult:
     """Move ``alias`` back to the version that held it before the last promotion."""
     check_name(name)
     check_alias(alias)
-    rm = _require_model(name)  # an unknown model or alias fails before the lock (a write) is taken
+    rm = _require_model(name)  # what can be refused is refused before the lock (a write) is taken
     if (rm.aliases or {}).get(alias) is None:
         raise ModelNotFound(f"Model {name!r} has no alias {alias!r} to roll back."
                             + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else ""))
+    if not _history(rm, alias):
+        raise BadInput(f"{name}@{alias} (version {rm.aliases[alias]}) has no earlier holder to roll back to.")
     with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
         rm = _require_model(name)
         current = (rm.aliases or {}).get(alias)
