@@ -11,6 +11,7 @@ from ..refs import check_alias, check_name
 from ..validation import count, fraction
 from ..reports.monitoring import ABTestReport
 from .log import PredictionLog
+from .monitor import require_log
 
 
 @renamed(log="predictions_url", champion_alias="champion", challenger_alias="challenger")
@@ -62,6 +63,7 @@ def abtest(
             "promote a different version to the challenger alias to run an A/B test."
         )
     plog = log if isinstance(log, PredictionLog) else PredictionLog(log)
+    require_log(plog, name)
     a = plog.frame(name, version=champ_v, start=start, end=end)
     b = plog.frame(name, version=chall_v, start=start, end=end)
     warnings: list[str] = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -36,6 +37,14 @@ _RULE = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?P<op><=|>=|<|>)\s*(?P
 _ANOMALY = re.compile(r"^\s*anomaly\s*:\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?::\s*(?P<k>\S+))?\s*$")
 MIN_DRIFT_ROWS = 30
 ANOMALY_MIN_HISTORY = 3
+
+
+def require_log(plog: PredictionLog, name: str) -> None:
+    """A read of a SQLite prediction log that was never written: NotFound, without creating the file."""
+    url = str(plog.url)
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        raise NotFound(f"No predictions of {name!r}: the prediction log {plog.safe_url} does not exist yet. "
+                       "Nothing is logged yet; serve it with nbtoolkit.Deployment or PredictionLog.log.")
 
 
 def parse_window(text: str) -> Any:
@@ -157,6 +166,7 @@ def monitor(
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
         raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
     plog = predictions_url if isinstance(predictions_url, PredictionLog) else PredictionLog(predictions_url)
+    require_log(plog, name)
     logged = plog.frame(name, version=version, start=start, end=end, inputs=drift, probabilities=True)
     notes: list[str] = []
     if logged.empty and version is None and start is None and end is None:

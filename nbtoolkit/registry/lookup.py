@@ -27,6 +27,7 @@ from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG
 def resolve(ref: str | ModelRef) -> Any:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
     r = parse_ref(ref)
+    _require_store(r.name)
     c = store.client()
     if r.version:  # one query on the common path; the model is looked up only to explain a miss
         try:
@@ -54,7 +55,14 @@ def resolve(ref: str | ModelRef) -> Any:
     return latest[0]
 
 
+def _require_store(name: str) -> None:
+    """A lookup on an embedded store never created: refuse without creating the database."""
+    if store.is_new_store():
+        raise ModelNotFound(f"No model named {name!r}. No models are registered yet; use %nbt register.")
+
+
 def _require_model(name: str) -> Any:
+    _require_store(name)
     c = store.client()
     try:
         return store.read(c.get_registered_model, name)
