@@ -11,16 +11,20 @@ a process that died while holding it and is removed. Marker models are hidden fr
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 import uuid
 from collections.abc import Iterator
 
 from . import store
+from .backoff import retry
 from .errors import ModelNotFound, StoreUnavailable
 
 LOCK_PREFIX = "nbt-lock."
 OWNER_TAG = "nbt.lock.owner"
+
+
+class _Held(Exception):
+    """Another process holds the lock (internal: the signal to wait and try again)."""
 
 
 def is_lock_name(name: str) -> bool:
@@ -38,29 +42,29 @@ def registry_lock(key: str, *, timeout: float = 60.0, stale_after: float = 120.0
     c = store.client()
     lock = LOCK_PREFIX + key
     owner = uuid.uuid4().hex
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
+
+    def create() -> None:
         try:
             with store.translate_errors():
                 c.create_registered_model(lock, tags={OWNER_TAG: owner},
                                           description="nbtoolkit lock; deleted when released")
-            break
-        except ModelNotFound:
+        except ModelNotFound as exc:
             # Contention too: MLflow's store answers a duplicate name by reading the existing
             # model, which the holder may have released in between (RESOURCE_DOES_NOT_EXIST).
-            pass
+            raise _Held from exc
         except MlflowException as exc:
             if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
-        _break_if_stale(c, lock, stale_after)
-        if time.monotonic() > deadline:
-            raise StoreUnavailable(
-                f"Lock {lock!r} is held by another process for more than {timeout:.0f} s; retry "
-                f"later, or delete the registered model {lock!r} if that process died."
-            )
-        time.sleep(delay * (0.5 + random.random()))  # jitter: waiters do not wake in lockstep
-        delay = min(delay * 2, 1.0)
+            raise _Held from exc
+
+    try:  # jitter: waiters do not wake in lockstep
+        retry(create, on=_Held, timeout=timeout, delay=0.05, max_delay=1.0, jitter=True,
+              after_failure=lambda _: _break_if_stale(c, lock, stale_after))
+    except _Held:
+        raise StoreUnavailable(
+            f"Lock {lock!r} is held by another process for more than {timeout:.0f} s; retry "
+            f"later, or delete the registered model {lock!r} if that process died."
+        ) from None
     try:
         yield lock
     finally:

@@ -12,11 +12,11 @@ import contextlib
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config
+from .backoff import retry
 from .errors import BadInput, ModelNotFound, NbtError, StoreUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -220,16 +220,12 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     retries = int(os.environ.get("NBT_READ_RETRIES", READ_RETRIES))
     delay = float(os.environ.get("NBT_READ_BACKOFF_S", READ_BACKOFF_S))
     max_delay = float(os.environ.get("NBT_READ_BACKOFF_MAX_S", READ_BACKOFF_MAX_S))
-    for attempt in range(retries + 1):
-        try:
-            with translate_errors():
-                return fn(*args, **kwargs)
-        except StoreUnavailable:
-            if attempt == retries:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def call() -> T:
+        with translate_errors():
+            return fn(*args, **kwargs)
+
+    return retry(call, on=StoreUnavailable, attempts=retries + 1, delay=delay, max_delay=max_delay)
 
 
 def retrying_read(fn: Callable[..., T]) -> Callable[..., T]:

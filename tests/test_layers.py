@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 
 # Bottom to top. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking")),
+    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
     ("data model and results", ("data", "drift.profile", "drift.bins", "drift.stats", "registry.artifacts",
                                 "registry.lookup", "registry.formats", "reports", "examples")),

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import config
+from ..backoff import retry
 from ..errors import BadInput, StoreUnavailable
 from ..refs import parse_ref
 
@@ -456,16 +457,13 @@ def _table(sa: Any, name: str) -> Any:
 def _create(engine: Any, table: Any) -> None:
     from sqlalchemy import exc
 
-    for attempt in range(3):
-        try:
-            table.metadata.create_all(engine, checkfirst=True)
-            return
-        except (exc.IntegrityError, exc.ProgrammingError, exc.OperationalError) as err:
-            # Two processes creating the table at once (e.g. PostgreSQL's catalog race): the
-            # other one won; check again. Anything else (unreachable database) is re-raised.
-            race = isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
-            if attempt == 2 or not race:
-                raise
+    def race(err: BaseException) -> bool:
+        # Two processes creating the table at once (e.g. PostgreSQL's catalog race): the other
+        # one won; check again. Anything else (unreachable database) is re-raised.
+        return isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
+
+    retry(lambda: table.metadata.create_all(engine, checkfirst=True),
+          on=(exc.IntegrityError, exc.ProgrammingError, exc.OperationalError), when=race, attempts=3)
 
 
 def _upgrade(engine: Any, table: Any) -> bool:

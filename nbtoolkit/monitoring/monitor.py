@@ -16,11 +16,11 @@ import math
 import operator
 import os
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..backoff import retry
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
 from ..vocabulary import renamed
 from ..refs import check_name
@@ -449,6 +449,10 @@ def _alert(row: dict[str, Any], rule: AlertRule, value: float, detail: str) -> d
 
 
 # ------------------------------------------------------------------------------ sinks
+class _Undelivered(Exception):
+    """A webhook answer worth retrying (connection error, timeout, 5xx); the reason is the text."""
+
+
 def post_webhook(url: str, payload: dict[str, Any], *, timeout: float = 5.0, retries: int = 2,
                  backoff: float = 0.5) -> str | None:
     """POST ``payload`` as JSON; returns None on success or one sentence saying why it failed.
@@ -460,24 +464,32 @@ def post_webhook(url: str, payload: dict[str, Any], *, timeout: float = 5.0, ret
     import requests
 
     body = json.dumps(payload, default=str)
-    problem = ""
-    for attempt in range(retries + 1):
+    tries = 0
+
+    def post() -> str | None:  # None: accepted; a reason: refused for good; _Undelivered: try again
+        nonlocal tries
+        tries += 1
         try:
             resp = requests.post(url, data=body, timeout=timeout,
                                  headers={"Content-Type": "application/json",
                                           "User-Agent": "nbtoolkit-monitor"})
-            if resp.status_code < 300:
-                return None
-            problem = f"HTTP {resp.status_code}"
-            if resp.status_code < 500:
-                break  # a client error will not fix itself
-        except requests.Timeout:
-            problem = f"no answer within {timeout:g} s"
+        except requests.Timeout as exc:
+            raise _Undelivered(f"no answer within {timeout:g} s") from exc
         except requests.RequestException as exc:
-            problem = type(exc).__name__
-        if attempt < retries:
-            time.sleep(backoff * 2 ** attempt)
-    message = (f"Webhook {url!r} did not accept the alert ({problem}) after {attempt + 1} attempt(s); "
+            raise _Undelivered(type(exc).__name__) from exc
+        if resp.status_code < 300:
+            return None
+        if resp.status_code >= 500:
+            raise _Undelivered(f"HTTP {resp.status_code}")
+        return f"HTTP {resp.status_code}"  # a client error will not fix itself
+
+    try:
+        problem = retry(post, on=_Undelivered, attempts=retries + 1, delay=backoff)
+    except _Undelivered as exc:
+        problem = str(exc)
+    if problem is None:
+        return None
+    message = (f"Webhook {url!r} did not accept the alert ({problem}) after {tries} attempt(s); "
                "the alerts are in this report and the log.")
     logger.warning(message)
     return message
