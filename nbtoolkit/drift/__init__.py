@@ -3,7 +3,7 @@
 ``nbtoolkit.drift`` is both this package and, being callable, the function:
 ``nbtoolkit.drift(current, model="tickets@champion")`` is ``nbtoolkit.drift.drift(...)``.
 
-Modules: :mod:`.profile` (mergeable JSON profile), :mod:`.stats` (the tests), :mod:`.compare`
+Modules: :mod:`.profile` (mergeable JSON profile), :mod:`.stats` (the tests), :mod:`.columns`
 (one column), :mod:`.engine` (:func:`drift`), :mod:`.multivariate` (domain classifier).
 """
 

@@ -10,7 +10,7 @@ from ..vocabulary import renamed
 from ..validation import fraction, number
 from ..validation import names as column_names  # `names` is a local list in drift()
 from . import stats
-from .compare import compare_column, skipped
+from .columns import compare_column, skipped
 from .profile import Profile
 from .scale import is_dask_frame, profile_dask
 

@@ -13,7 +13,7 @@ from .comparison import compare, mcnemar_exact, paired_bootstrap
 from .evaluator import evaluate
 from .suite import Suite
 from .thresholds import save_threshold, threshold
-from .tracking import track, track_cell
+from .tracked_runs import track, track_cell
 
 __all__ = ["Suite", "compare", "evaluate", "mcnemar_exact", "paired_bootstrap", "save_threshold",
            "threshold", "track", "track_cell"]
