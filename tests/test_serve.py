@@ -69,7 +69,11 @@ class Server:
             except requests.RequestException:  # refused, or bound but still loading (no answer yet)
                 return False
 
-        wait_for(up, "nbt serve to answer /ping", timeout)
+        try:
+            wait_for(up, "nbt serve to answer /ping", timeout)
+        except BaseException:  # never leave a server behind when it did not come up
+            self.stop(signal.SIGKILL)
+            raise
         return self
 
     def output(self) -> str:
