@@ -573,3 +573,54 @@ def test_magic_serve_background_returns_a_handle(ip, iris_model, iris):
         assert r.status_code == 200 and r.json()["predictions"][0]["model_version"] == "1"
     finally:
         assert handle.stop() == 0
+
+
+def test_chunked_bodies_over_the_limit_are_refused(server):
+    def chunks():  # no Content-Length: the server counts while it reads
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+
+    r = server.session.post(f"{server.url}/invocations", data=chunks(), timeout=60,
+                            headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "limit" in r.json()["message"]
+
+
+def test_writer_applies_back_pressure_while_the_log_fails_and_loses_nothing(tmp_path):
+    """The database fails: the writer keeps its batch and retries, the queue fills, submit refuses
+    (503 in the server); when the database is back every accepted row is written once."""
+    import datetime as dt
+
+    from nbtoolkit.errors import StoreUnavailable
+    from nbtoolkit.monitoring import PredictionLog
+    from nbtoolkit.serving.journal import Journal
+    from nbtoolkit.serving.logwriter import LogWriter, QueueFull
+
+    plog = PredictionLog(f"sqlite:///{tmp_path}/p.db")
+    real_append, down = plog.append, threading.Event()
+    down.set()
+
+    def append(rows):
+        if down.is_set():
+            raise StoreUnavailable("The prediction log at 'test' failed (database is down); nothing was written.")
+        return real_append(rows)
+
+    plog.append = append
+    writer = LogWriter(plog, journal=Journal(tmp_path / "journal", log_url=plog.safe_url), max_rows=6,
+                       batch_rows=100, linger=0.0).start()
+
+    def rows(prefix, n):
+        now = dt.datetime(2026, 1, 1)
+        return [{"id": f"{prefix}{k}", "model_name": "m", "model_version": "1", "alias": "champion", "ts": now,
+                 "inputs": "{}", "prediction": "a", "confidence": 0.9, "routed_to_human": False,
+                 "probabilities": None} for k in range(n)]
+
+    writer.submit(rows("a", 3), 10)
+    writer.submit(rows("b", 3), 10)
+    with pytest.raises(QueueFull):
+        writer.submit(rows("c", 1), 10)
+    wait_for(lambda: writer.last_error is not None, "the writer to meet the failing database")
+    assert plog.count() == 0
+    down.clear()
+    assert writer.flush(timeout=30)
+    assert writer.stop() == 0
+    assert plog.count() == 6 and not list((tmp_path / "journal").glob("journal-*"))
