@@ -62,7 +62,9 @@ def fingerprint(frame: Any, y: Any = None) -> str:
 
 # --------------------------------------------------------------------------------- the contract
 CONTRACT_FORMAT = "nbtoolkit.contract/1"
-MAX_CATEGORIES = 200  # a string column with more levels is free text: no category set
+# A string column with more levels is free text: the contract keeps no category set, the drift
+# profile tests its lengths (or skips it). One number for both.
+MAX_CATEGORIES = 200
 
 
 class Contract:

@@ -35,12 +35,12 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..data import MAX_CATEGORIES
 from ..errors import BadInput
 from .bins import numeric_profile
 
 FORMAT = "nbtoolkit.profile/1"
 PARALLEL_ROWS = 200_000   # frames at least this long are profiled column-parallel (threads)
-MAX_CATEGORIES = 200      # more levels than this: free text (length profiled) or skipped
 PREDICTION = "(prediction)"
 CONFIDENCE = "(confidence)"
 

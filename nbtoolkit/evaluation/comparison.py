@@ -184,8 +184,9 @@ def compare(
     )
     if log:
         from .. import registry
+        from ..registry.tags import compare_tag
 
-        key = f"nbt.compare.{a.name}.{a.version}"
+        key = compare_tag(a.name, a.version)
         registry.set_version_tag(b.ref, key, verdict)
         report.logged = key
     return report

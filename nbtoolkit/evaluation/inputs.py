@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadInput, NotFitted
+from ..errors import BadInput
 
 
 @dataclass
@@ -45,35 +45,21 @@ def resolve_model(model: Any, *, what: str = "model") -> Model:
             f"The {what} must be a registered model reference (NAME, NAME/3, NAME@alias) or a "
             f"fitted estimator with .predict, got {type(model).__name__ if not isinstance(model, type) else model.__name__}."
         )
-    _check_fitted(model)
+    from ..registry.formats import check_fitted
+
+    check_fitted(model, doing="evaluating")
     ref = getattr(model, "_nbt_ref", None)
     return Model(model, ref, ref or type(model).__name__)
 
 
-def _check_fitted(model: Any) -> None:
-    try:
-        from sklearn.exceptions import NotFittedError
-        from sklearn.utils.validation import check_is_fitted
-    except ImportError:  # pragma: no cover
-        return
-    try:
-        check_is_fitted(model)
-    except NotFittedError:
-        raise NotFitted(
-            f"This {type(model).__name__} instance is not fitted yet; call .fit(X, y) before "
-            "evaluating it."
-        ) from None
-    except TypeError:  # not a scikit-learn estimator; trust .predict
-        pass
-
-
 def task_of(estimator: Any) -> str:
-    """``"classification"`` or ``"regression"`` (scikit-learn's estimator type, then classes_)."""
-    from sklearn.base import is_classifier, is_regressor
+    """``"classification"`` or ``"regression"`` (the registry's :func:`task_of`, then classes_)."""
+    from ..registry.formats import task_of as estimator_type
 
-    if is_classifier(estimator) or hasattr(estimator, "classes_"):
+    task = estimator_type(estimator)
+    if task == "classification" or hasattr(estimator, "classes_"):
         return "classification"
-    if is_regressor(estimator):
+    if task == "regression":
         return "regression"
     raise BadInput(
         f"Cannot tell whether {type(estimator).__name__} is a classifier or a regressor; "

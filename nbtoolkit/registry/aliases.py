@@ -14,7 +14,7 @@ from ..errors import BadInput, GateFailed, ModelNotFound, did_you_mean
 from ..refs import ModelRef, check_alias, check_name, parse_ref
 from ..reports.registry import PromotionResult
 from .lookup import _all_versions, _require_model, resolve, run_metrics
-from .tags import ALIAS_HISTORY, HISTORY_KEEP
+from .tags import ALIAS_HISTORY, HISTORY_KEEP, compare_tag
 
 
 # --------------------------------------------------------------------------------- gates
@@ -107,7 +107,7 @@ def gate_metric(gate: Gate, metrics: dict[str, float], where: str) -> str:
 def _beats_gate(mv: Any, other: str) -> dict[str, Any]:
     """``beats=REF``: a stored ``compare`` verdict of this version against ``other``."""
     target = resolve(other)
-    key = f"nbt.compare.{target.name}.{target.version}"
+    key = compare_tag(target.name, target.version)
     verdict = (mv.tags or {}).get(key)
     if verdict is None:
         raise BadInput(

@@ -109,7 +109,7 @@ def plan(model: Any, serialization: str | None = None) -> Plan:
                        ".fit(X, y), then register the instance.")
     library = library_of(model)
     if serialization == CLOUDPICKLE:
-        _check_fitted(model)
+        check_fitted(model, sklearn_only=True)
         if is_python_model(model):
             return Plan("pyfunc", CLOUDPICKLE, packages=_BASE_REQUIREMENTS + ("cloudpickle",))
         if not hasattr(model, "predict"):
@@ -117,10 +117,10 @@ def plan(model: Any, serialization: str | None = None) -> Plan:
                            "wrap it in an mlflow.pyfunc.PythonModel.")
         return Plan("sklearn", CLOUDPICKLE, packages=_BASE_REQUIREMENTS + ("cloudpickle",))
     if library == "xgboost":
-        _check_fitted(model)
+        check_fitted(model, sklearn_only=True)
         return Plan("xgboost", "ubj", packages=_BASE_REQUIREMENTS + ("xgboost",))
     if library == "lightgbm":
-        _check_fitted(model)
+        check_fitted(model, sklearn_only=True)
         if type(model).__name__ == "Booster":
             return Plan("lightgbm", "lgb", packages=_BASE_REQUIREMENTS + ("lightgbm",))
         trusted, _ = trusted_types(model)
@@ -146,24 +146,29 @@ def _check_sklearn(model: Any) -> None:
             "estimator or pipeline, an XGBoost or a LightGBM model. For any other Python model "
             "use --format cloudpickle (serialization='cloudpickle'), loaded only from trusted sources."
         )
-    _check_fitted(model)
+    check_fitted(model, sklearn_only=True)
 
 
-def _check_fitted(model: Any) -> None:
+def check_fitted(model: Any, *, doing: str = "registering", sklearn_only: bool = False) -> None:
+    """Refuse an unfitted estimator with :class:`NotFitted` (scikit-learn's ``check_is_fitted``).
+
+    ``doing`` ends the message ("before registering it"); ``sklearn_only`` leaves models that
+    are not scikit-learn estimators alone (a cloudpickled object with a ``fit`` of its own).
+    """
     try:
         from sklearn.base import BaseEstimator
         from sklearn.exceptions import NotFittedError
         from sklearn.utils.validation import check_is_fitted
     except ImportError:  # pragma: no cover
         return
-    if not isinstance(model, BaseEstimator):
+    if sklearn_only and not isinstance(model, BaseEstimator):
         return
     try:
         check_is_fitted(model)
     except NotFittedError:
         raise NotFitted(f"This {type(model).__name__} instance is not fitted yet; call .fit(X, y) "
-                        "before registering it.") from None
-    except TypeError:  # estimators that check_is_fitted cannot judge
+                        f"before {doing} it.") from None
+    except TypeError:  # not an estimator check_is_fitted can judge; trust .predict
         pass
 
 
@@ -222,6 +227,7 @@ def predictor(model: Any) -> Callable[[Any], Any]:
 
 
 def task_of(model: Any) -> str:
+    """``classification``, ``regression`` or ``other`` (scikit-learn's estimator type)."""
     try:
         from sklearn.base import BaseEstimator, is_classifier, is_regressor
     except ImportError:  # pragma: no cover

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import store
 from ..errors import IntegrityError, ModelNotFound, did_you_mean
+from ..locks import is_lock_name
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable
 from .integrity import tree_sha256
@@ -155,7 +156,7 @@ def models() -> ModelsTable:
     c = store.client()
     rows = []
     for rm in store.read(c.search_registered_models, max_results=1000):
-        if rm.name.startswith("nbt-lock."):  # a held nbtoolkit.locks marker, not a model
+        if is_lock_name(rm.name):  # a held nbtoolkit.locks marker, not a model
             continue
         versions = _all_versions(rm.name)
         rows.append({

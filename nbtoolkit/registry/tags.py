@@ -20,3 +20,9 @@ TAG_FORMAT = "nbt.format"            # skops | ubj | lgb | cloudpickle
 TAG_TRUSTED = "nbt.skops_trusted_types"   # JSON list handed to skops on load
 TAG_UNSAFE = "nbt.unsafe_to_load_from_untrusted_sources"
 TAG_TRAINING_RUN = "nbt.training_run"     # the tracked run the model was fitted in
+COMPARE_PREFIX = "nbt.compare."          # + NAME.VERSION: a compare verdict against that version
+
+
+def compare_tag(name: str, version: str | int) -> str:
+    """Tag key of a ``compare`` verdict against ``name``/``version`` (read by the ``beats=`` gate)."""
+    return f"{COMPARE_PREFIX}{name}.{version}"
