@@ -24,7 +24,8 @@ from .lookup import lineage, load, models, read_artifact_text, resolve, run_metr
 from .tags import (ALIAS_HISTORY, CONTRACT_ARTIFACT, HISTORY_KEEP, MODEL_ARTIFACT, PROFILE_ARTIFACT,
                    SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
                    TAG_FLAVOR, TAG_FORMAT, TAG_TASK, TAG_THRESHOLD, TAG_TRAINING_RUN, TAG_TRUSTED, TAG_UNSAFE)
-from .versioning import git_commit, log_version_metrics, pip_requirements, register, set_version_tag
+from .metadata import log_version_metrics, set_version_tag
+from .versioning import git_commit, pip_requirements, register
 
 __all__ = [
     "ALIAS_HISTORY", "CONTRACT_ARTIFACT", "Gate", "HISTORY_KEEP", "MODEL_ARTIFACT", "PROFILE_ARTIFACT",

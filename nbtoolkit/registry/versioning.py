@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,12 @@ from ..refs import check_alias, check_name
 from ..reports.registry import RegisteredVersion
 from . import formats
 from .aliases import promote
-from .lookup import logged_model_id, resolve
+from .metadata import TRAINING, check_keys, check_metrics, hyperparameters, log_batch, log_dataset
 from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_FINGERPRINT,
                    TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK, TAG_TRAINING_RUN)
 
 log = logging.getLogger(__name__)
 
-#: Hyperparameter values longer than this are cut (MLflow allows 6,000; tables stay readable).
-PARAM_VALUE_MAX = 250
-TRAINING, EVALUATION = "training", "evaluation"
 
 
 # --------------------------------------------------------------------------------- register
@@ -76,7 +72,7 @@ def register(
     check_name(name)
     if alias is not None:
         check_alias(alias)
-    metrics = _check_metrics(mapping(metrics, "metrics"))
+    metrics = check_metrics(mapping(metrics, "metrics"))
     user_params = {k: str(v) for k, v in mapping(params, "params").items()}
     tags = {k: text(str(v), f"Tag {k!r}") for k, v in mapping(tags, "tags").items()}
     if description is not None:
@@ -84,7 +80,7 @@ def register(
     if notebook is not None:
         text(notebook, "notebook", limit=1000)
     plan = formats.plan(model, serialization)
-    _check_keys(metrics, user_params, tags)
+    check_keys(metrics, user_params, tags)
     frame, profile_json, schema, contract_json, fingerprint = _describe_data(model, X, y)
     all_params = {**hyperparameters(model), **user_params}
 
@@ -149,58 +145,6 @@ def register(
     return result
 
 
-# --------------------------------------------------------------------------------- metrics, tags
-def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str | None = None,
-                        X: Any = None, y: Any = None) -> Any:
-    """Log ``metrics`` onto a version so that :func:`promote` gates can read them.
-
-    With ``dataset`` (e.g. ``"test"``) each metric is named ``DATASET.METRIC`` (``test.accuracy``),
-    so it never replaces a value given at registration; it is tied to the version's MLflow logged
-    model and, when ``X`` is given, to the evaluation data, recorded as a dataset input of the
-    version's run (context ``evaluation``, digest = the data fingerprint).
-    """
-    mv = resolve(ref)
-    metrics = _check_metrics(metrics)
-    frame = digest = None
-    if dataset is not None:
-        check_name(dataset, what="dataset name")
-        metrics = {f"{dataset}.{k}": v for k, v in metrics.items()}
-        if X is not None:
-            from ..data import as_frame, fingerprint
-
-            frame = as_frame(X, what="X")
-            digest = fingerprint(frame, y)
-    _check_keys(metrics, {}, {})
-    model_id = logged_model_id(mv)
-    with store.translate_errors():
-        if frame is not None:
-            log_dataset(mv.run_id, frame, digest, name=dataset, context=EVALUATION, model_id=model_id)
-        log_batch(mv.run_id, {}, metrics, model_id=model_id,
-                  dataset=(dataset, dataset_digest(digest)) if frame is not None else None)
-    return mv
-
-
-def set_version_tag(ref: Any, key: str, value: str) -> Any:
-    mv = resolve(ref)
-    with store.translate_errors():
-        store.client().set_model_version_tag(mv.name, mv.version, key, str(value))
-    return mv
-
-
-def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    import math
-
-    out = {}
-    for k, v in metrics.items():
-        try:
-            out[str(k)] = float(v)
-        except (TypeError, ValueError):
-            raise BadInput(f"Metric {k!r} must be a number, got {v!r}.") from None
-        if math.isinf(out[str(k)]):
-            raise BadInput(f"Metric {k!r} is {v!r}; give a finite number.")
-    return out
-
-
 def _failed(name: str, exc: BaseException) -> NbtError:
     if store._is_connection_error(exc):
         return store.unavailable(exc)
@@ -253,55 +197,6 @@ def _delete_run(mlflow: Any, client: Any, run_id: str) -> None:
         client.delete_run(run_id)
 
 
-def _check_keys(metrics: Mapping[str, float], params: Mapping[str, str], tags: Mapping[str, str]) -> None:
-    """Metric, parameter and tag keys as MLflow will judge them — before anything is written."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.validation import (MAX_ENTITY_KEY_LENGTH, _validate_metric_name, _validate_param_name,
-                                         _validate_tag_name)
-
-    for what, keys, check in (("metric", metrics, _validate_metric_name), ("parameter", params, _validate_param_name),
-                              ("tag", tags, _validate_tag_name)):
-        for key in keys:
-            shown = key if len(key) <= 60 else key[:57] + "..."
-            try:
-                check(key)
-                if len(key) > MAX_ENTITY_KEY_LENGTH:
-                    raise MlflowException("too long")
-            except MlflowException:
-                raise BadInput(
-                    f"Invalid {what} name {shown!r}; use at most {MAX_ENTITY_KEY_LENGTH} letters, digits "
-                    "and _ - . : / or spaces (no '..' or leading '/')."
-                ) from None
-
-
-def hyperparameters(model: Any) -> dict[str, str]:
-    """``get_params(deep=True)`` flattened to strings: nested estimators by class name, step
-    lists by step names, long values cut to :data:`PARAM_VALUE_MAX` characters."""
-    get = getattr(model, "get_params", None)
-    if get is None:
-        return {}
-    try:
-        raw = get(deep=True)
-    except Exception:  # a custom estimator whose get_params fails: the version still registers
-        return {}
-    from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, validate_param_and_metric_name
-
-    out = {}
-    for key, value in raw.items():
-        if hasattr(value, "get_params") and not isinstance(value, type):
-            value = type(value).__name__
-        elif isinstance(value, (list, tuple)) and value and all(
-                isinstance(s, tuple) and len(s) >= 2 and isinstance(s[0], str) for s in value):
-            value = [s[0] for s in value]  # Pipeline.steps / ColumnTransformer.transformers
-        text = value if isinstance(value, str) else repr(value)
-        if len(text) > PARAM_VALUE_MAX:
-            text = text[:PARAM_VALUE_MAX - 3] + "..."
-        key = str(key)
-        if len(key) <= MAX_ENTITY_KEY_LENGTH and validate_param_and_metric_name(key):
-            out[key] = text
-    return out
-
-
 def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | None, str | None, str | None]:
     """Validate ``X``/``y`` and compute fingerprint, schema, contract and profile (no writes)."""
     if X is None:
@@ -342,52 +237,13 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
 def _log_texts(mlflow: Any, texts: Mapping[str, str | None]) -> None:
     """Log several small text artefacts of the active run in one upload (one folder)."""
     with tempfile.TemporaryDirectory(prefix="nbt-meta-") as tmp:
-        for path, text in texts.items():
-            if text is None:
+        for path, content in texts.items():
+            if content is None:
                 continue
             target = Path(tmp, path)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            target.write_text(content, encoding="utf-8")
         mlflow.log_artifacts(tmp)
-
-
-def log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float], *,
-              model_id: str | None = None, dataset: tuple[str, str] | None = None) -> None:
-    """Log params and metrics on a run (metrics optionally tied to a logged model and a dataset)."""
-    if not params and not metrics:
-        return
-    from mlflow.entities import Metric, Param
-
-    now = int(time.time() * 1000)
-    name, digest = dataset or (None, None)
-    client = store.client()
-    metric_rows = [Metric(k, v, now, 0, model_id=model_id, dataset_name=name, dataset_digest=digest)
-                   for k, v in metrics.items()]
-    param_rows = [Param(k, v) for k, v in params.items()]
-    for start in range(0, max(len(param_rows), 1), 100):  # MLflow takes 100 params per batch
-        client.log_batch(run_id, metrics=metric_rows if start == 0 else [],
-                         params=param_rows[start:start + 100])
-
-
-def dataset_digest(fingerprint: str | None) -> str | None:
-    """MLflow keeps 36 characters of a dataset digest: the head of nbtoolkit's sha256."""
-    return fingerprint[:36] if fingerprint else None
-
-
-def log_dataset(run_id: str, frame: Any, fingerprint: str | None, *, name: str, context: str,
-                model_id: str | None = None) -> None:
-    """Record ``frame`` as an MLflow dataset input of the run (digest = the data fingerprint)."""
-    from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelInput
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-    # The entity mlflow.data.from_pandas would build, minus its schema inference (a third of a
-    # linear model's register): the schema is in nbt/schema.json, the digest is our fingerprint.
-    profile = {"num_rows": int(len(frame)), "num_elements": int(frame.size)}
-    dataset = Dataset(name=name, digest=dataset_digest(fingerprint) or "", source_type="code",
-                      source=json.dumps({"tags": {"nbt.context": context}}), profile=json.dumps(profile))
-    entity = DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])
-    store.client().log_inputs(run_id, datasets=[entity],
-                              models=[LoggedModelInput(model_id)] if model_id else None)
 
 
 def _log_model(mlflow: Any, flavor: formats.Flavor, model: Any, frame: Any, plan: formats.Plan) -> Any:
