@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
@@ -92,70 +93,104 @@ def drift(
         column's limit as the mean + ``threshold_sd`` sd of its statistic over the reference chunks;
         see :mod:`.timeline`.
     """
-    from .. import config
     from ..data import as_frame
-    from ..reports.drift import DriftReport
 
     columns = column_names(columns, "columns")
     if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
-        from .timeline import drift_timeline
+        return _over_time(current, reference, model=model, columns=columns, method=method,
+                          threshold=threshold, threshold_sd=threshold_sd, chunk_size=chunk_size,
+                          chunk_number=chunk_number, window=window, timestamp=timestamp,
+                          multivariate=multivariate, fail=fail)
+    settings = _settings(method, threshold, drift_share, correction)
+    if is_dask_frame(reference):  # larger than memory: profiled partition by partition, see .scale
+        reference = profile_dask(reference, model=None if isinstance(model, str) else model)
+    cur_profile = current if isinstance(current, Profile) else None
+    dask_current = cur_profile is None and is_dask_frame(current)
+    cur = None if cur_profile is not None or dask_current else _frame(as_frame(current, what="current data"),
+                                                                      "current data")
+    raw_ref, ref_profile, estimator, source = _reference(reference, model, predictions=predictions)
+    if cur is not None:
+        report = _frames_report(cur, raw_ref, ref_profile, estimator, source, columns, settings,
+                                multivariate=multivariate)
+    else:
+        if ref_profile is None:
+            ref_profile = Profile.from_frame(raw_ref, model=estimator)
+        if dask_current:
+            cur_profile = profile_dask(current, like=ref_profile, model=estimator if ref_profile.outputs else None)
+        report = _profiles_report(cur_profile, ref_profile, source, columns, settings)
+    return _finish(report, log=log, raise_on_drift=fail)
 
-        if model is not None:
-            raise BadInput("Drift over time learns its thresholds from reference chunks; pass "
-                           "reference=DataFrame instead of model=.")
-        timeline = drift_timeline(current, reference, columns=columns, method=method,
-                                  threshold="reference" if threshold is None else threshold,
-                                  threshold_sd=threshold_sd, chunk_size=chunk_size, chunk_number=chunk_number,
-                                  window=window, timestamp=timestamp, multivariate=bool(multivariate))
-        if fail and timeline.drifted:
-            raise CheckFailed(timeline.summary(), timeline)
-        return timeline
+
+@dataclass(frozen=True)
+class _Settings:
+    """How each column is tested (per-column method and threshold, with defaults) and how the
+    dataset verdict is reached (share of drifted columns, p-value correction)."""
+
+    methods: Mapping[str, str]
+    default_method: str
+    thresholds: Mapping[str, float]
+    default_threshold: float | None
+    share: float
+    correction: str | None
+
+    def compare(self, name: str, ref: dict[str, Any], cur: dict[str, Any], *, raw: Any = None,
+                label: str | None = None) -> dict[str, Any]:
+        """One column's row (see :func:`.columns.compare_column`)."""
+        return compare_column(name, ref, cur, method=self.methods.get(name, self.default_method),
+                              explicit=name in self.methods,
+                              threshold=self.thresholds.get(name, self.default_threshold), raw=raw, label=label)
+
+    def report(self, rows: list[dict[str, Any]], **describe: Any) -> DriftReport:
+        """The report over ``rows``, p-values adjusted first when a correction is set."""
+        from ..reports.drift import DriftReport
+
+        _apply_correction(rows, self.correction)
+        return DriftReport(rows, drift_share=self.share, correction=self.correction, **describe)
+
+
+def _settings(method: Any, threshold: Any, drift_share: float | None, correction: str | None) -> _Settings:
+    from .. import config
+
     methods, default_method = _methods(method)
     thresholds, default_threshold = _thresholds(threshold, methods, default_method)
     correction = _correction(correction)
     share = drift_share if drift_share is not None else config.drift_threshold()
     share = DEFAULT_SHARE if share is None else fraction(share, "drift_share", zero=False,
                                                          hint=" (e.g. 0.5: half the columns)")
+    return _Settings(methods, default_method, thresholds, default_threshold, share, correction)
 
-    cur_given = current if isinstance(current, Profile) else None
-    # Dask DataFrames (larger than memory): profiled partition by partition, see .scale
-    if is_dask_frame(reference):
-        reference = profile_dask(reference, model=None if isinstance(model, str) else model)
-    dask_current = cur_given is None and is_dask_frame(current)
-    cur = None if cur_given or dask_current else _frame(as_frame(current, what="current data"), "current data")
-    raw_ref, ref_profile, estimator, source = _reference(reference, model, predictions=predictions)
-    if dask_current:
-        if ref_profile is None:
-            ref_profile = Profile.from_frame(raw_ref, model=estimator)
-        cur_given = profile_dask(current, like=ref_profile, model=estimator if ref_profile.outputs else None)
-    if cur_given is not None:
-        if ref_profile is None:
-            ref_profile = Profile.from_frame(raw_ref, model=estimator)
-        report = _profiles_report(cur_given, ref_profile, source, columns, methods, default_method,
-                                  thresholds, default_threshold, share, correction)
-        return _finish(report, log=log, raise_on_drift=fail)
+
+def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, multivariate: bool,
+               fail: bool, **settings: Any) -> DriftTimeline:
+    """Drift over time (chunks or windows): see :mod:`.timeline`."""
+    from .timeline import drift_timeline
+
+    if model is not None:
+        raise BadInput("Drift over time learns its thresholds from reference chunks; pass "
+                       "reference=DataFrame instead of model=.")
+    timeline = drift_timeline(current, reference, threshold="reference" if threshold is None else threshold,
+                              multivariate=bool(multivariate), **settings)
+    if fail and timeline.drifted:
+        raise CheckFailed(timeline.summary(), timeline)
+    return timeline
+
+
+def _frames_report(cur: Any, raw_ref: Any, ref_profile: Profile | None, estimator: Any, source: str,
+                   columns: Any, settings: _Settings, *, multivariate: bool) -> DriftReport:
+    """Current frame against a reference frame or profile: exact KS on raw values where both exist,
+    the model's outputs when the reference profile holds them, the domain classifier if asked."""
     names = _columns(columns, ref_profile, raw_ref, cur)
-    for col in list(methods) + list(thresholds):
+    for col in list(settings.methods) + list(settings.thresholds):
         if col not in names and (ref_profile is None or col not in ref_profile.columns):
             raise BadInput(f"Per-column setting for unknown column {col!r}." + did_you_mean(col, names))
     if ref_profile is None:
         ref_profile = Profile.from_frame(raw_ref, columns=names, model=estimator)
-    rows, outputs = [], []
-    if estimator is not None and ref_profile.outputs:
-        outputs = list(ref_profile.outputs)
+    outputs = list(ref_profile.outputs) if estimator is not None and ref_profile.outputs else []
     cur_profile = Profile.from_frame(cur, like=ref_profile, columns=names)
-    if outputs:
-        rows += _output_rows(cur, estimator, ref_profile, outputs, methods, default_method,
-                             thresholds, default_threshold)
-    feature_rows = []
-    for name in names:
-        raw = (lambda name=name: _raw_pair(raw_ref, cur, name, ref_profile.columns[name]))
-        feature_rows.append(compare_column(
-            name, ref_profile.columns[name], cur_profile.columns[name],
-            method=methods.get(name, default_method), explicit=name in methods,
-            threshold=thresholds.get(name, default_threshold), raw=raw))
-    rows = feature_rows + rows
-    _apply_correction(rows, correction)
+    output_rows = _output_rows(cur, estimator, ref_profile, outputs, settings) if outputs else []
+    feature_rows = [settings.compare(name, ref_profile.columns[name], cur_profile.columns[name],
+                                     raw=lambda name=name: _raw_pair(raw_ref, cur, name, ref_profile.columns[name]))
+                    for name in names]
     multi = None
     if multivariate:
         if raw_ref is None:
@@ -165,10 +200,9 @@ def drift(
 
         multi = domain_classifier(raw_ref, cur, [r["column"] for r in feature_rows
                                                 if r["method"] != "skipped"], ref_profile)
-    report = DriftReport(rows, drift_share=share, correction=correction, multivariate=multi,
-                         reference=source, n_reference=ref_profile.n_rows, n_current=len(cur),
-                         extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
-    return _finish(report, log=log, raise_on_drift=fail)
+    return settings.report(feature_rows + output_rows, multivariate=multi, reference=source,
+                           n_reference=ref_profile.n_rows, n_current=len(cur),
+                           extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
 
 
 def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:
@@ -179,12 +213,8 @@ def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:
     return report
 
 
-def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, methods: dict,
-                     default_method: str, thresholds: dict, default_threshold: Any, share: float,
-                     correction: str | None) -> Any:
+def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, settings: _Settings) -> DriftReport:
     """Compare two profiles (current profiled ``like=`` the reference, e.g. chunk by chunk)."""
-    from ..reports.drift import DriftReport
-
     names = [c for c in ref.columns if c in cur.columns and (c not in ref.outputs or c in cur.outputs)]
     if columns is not None:
         wanted = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else list(columns)
@@ -201,12 +231,9 @@ def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, meth
                 a["grid"], a["cuts"]) != (b["grid"], b["cuts"]):
             raise BadInput(f"Column {name!r} of the current profile uses other bins than the reference; "
                            "build it with Profile.from_frame(current, like=reference_profile).")
-    rows = [compare_column(name, ref.columns[name], cur.columns[name], method=methods.get(name, default_method),
-                           explicit=name in methods, threshold=thresholds.get(name, default_threshold),
-                           label="prediction" if name in ref.outputs else None) for name in names]
-    _apply_correction(rows, correction)
-    return DriftReport(rows, drift_share=share, correction=correction, reference=source,
-                       n_reference=ref.n_rows, n_current=cur.n_rows)
+    rows = [settings.compare(name, ref.columns[name], cur.columns[name],
+                             label="prediction" if name in ref.outputs else None) for name in names]
+    return settings.report(rows, reference=source, n_reference=ref.n_rows, n_current=cur.n_rows)
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -333,8 +360,7 @@ def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple
     return a[np.isfinite(a)], b[np.isfinite(b)]
 
 
-def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], methods: dict,
-                 default_method: str, thresholds: dict, default_threshold: Any) -> list[dict]:
+def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: _Settings) -> list[dict]:
     from .profile import model_outputs, profile_column
 
     try:
@@ -348,9 +374,7 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], met
             rows.append(skipped(name, "prediction", "the model produced no such output"))
             continue
         entry = profile_column(produced[name], like=ref.columns[name])
-        row = compare_column(name, ref.columns[name], entry, method=methods.get(name, default_method),
-                             explicit=name in methods, threshold=thresholds.get(name, default_threshold),
-                             label="prediction")
+        row = settings.compare(name, ref.columns[name], entry, label="prediction")
         row["note"] = "model output" + (f"; {row['note']}" if row["note"] else "")
         rows.append(row)
     return rows
