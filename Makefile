@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/prediction_log.py
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/stats.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache
