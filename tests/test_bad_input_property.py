@@ -180,7 +180,7 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
     profile = nbt.Profile.from_frame(X)
     contract = nbt.Contract.from_frame(X)
     calibrator = nbt.calibrate(clf, X, y, save=False)
-    deployment = nbt.Deployment("iris_p", log=False, traffic=0.5)
+    deployment = nbt.Deployment("iris_p", predictions_url=False, traffic=0.5)
     pipeline = str(w["cwd"] / "pipelines" / "pipeline.yaml")
     return {
         "register": (nbt.register, (clf, "reg_p"), {}),
@@ -201,7 +201,7 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
         "record": (nbt.record, ("out", 1), {}),
         "run_pipeline": (nbt.run_pipeline, (pipeline,), {}),
         "PredictionLog": (nbt.PredictionLog, (), {}),
-        "Deployment": (nbt.Deployment, ("iris_p",), {"log": False}),
+        "Deployment": (nbt.Deployment, ("iris_p",), {"predictions_url": False}),
         "Deployment.predict": (deployment.predict, (X.head(5),), {"ids": list("abcde")}),
         "monitor": (nbt.monitor, ("iris_p",), {"drift": False}),
         "abtest": (nbt.abtest, ("iris_p",), {"n_boot": 50}),
@@ -425,3 +425,55 @@ def test_summary(world, capsys):
               + ", ".join(f"{name} {sec:.1f} s" for name, sec in slowest))
     if STATS["cases"]:  # when the whole module ran
         assert STATS["cases"] > 1000
+
+
+# ----------------------------------------------------------------------------- the issue's examples
+def _examples(w: dict) -> list[tuple[str, Any, str]]:
+    """(label, call, a fragment of the one-line message) for each example listed in issue 13."""
+    import datetime
+
+    import pandas as pd
+
+    X, shell = w["X"], w["shell"]
+    multi = X.copy()
+    multi.columns = pd.MultiIndex.from_tuples([("g", c) for c in X.columns])
+    pipeline = str(w["cwd"] / "pipelines" / "pipeline.yaml")
+    return [
+        ("drift_share='half'", lambda: nbt.drift(X, X, drift_share="half"), "drift_share must be a number in (0, 1]"),
+        ("Deployment threshold='high'", lambda: nbt.Deployment("iris_p", threshold="high", predictions_url=False),
+         "threshold must be a share between 0 and 1"),
+        ("abtest alpha='x'", lambda: nbt.abtest("iris_p", alpha="x"), "alpha must be a number in (0, 1)"),
+        ("monitor window='1'", lambda: nbt.monitor("iris_p", window="1"), "The window '1' has no unit"),
+        ("monitor window='0D'", lambda: nbt.monitor("iris_p", window="0D"), "must be a positive duration, got '0D'"),
+        ("%nbt record", lambda: shell.run_line_magic("nbt", "record"), "the following arguments are required"),
+        ("Profile.from_frame MultiIndex", lambda: nbt.Profile.from_frame(multi), "MultiIndex columns"),
+        ("drift MultiIndex", lambda: nbt.drift(multi, multi), "MultiIndex columns"),
+        ("Deployment.predict wrong columns",
+         lambda: nbt.Deployment("iris_p", predictions_url=False).predict(X.rename(columns={"sepal_length": "zz"})),
+         "needs column(s) ['sepal_length'] that the frame lacks (it has ['zz'] instead)"),
+        ("--threshold 1.5 for KS", lambda: shell.run_line_magic("nbt", "drift X --reference X --method ks --threshold 1.5"),
+         "must be a number in (0, 1)"),
+        ("auto picks a p-value test", lambda: nbt.drift(X, X, threshold=1.5, log=False), "cannot be a p-value limit"),
+        ("--null-tolerance -1", lambda: shell.run_line_magic("nbt", "validate X --reference X --null-tolerance -1"),
+         "null_tolerance must be a share between 0 and 1"),
+        ("parameters with a date", lambda: nbt.run_pipeline(pipeline, parameters={"n": datetime.date(2026, 1, 1)}),
+         "Parameter 'n' given with -p / parameters= is a date"),
+        ("5,000-character name", lambda: nbt.versions("x" * 5000), "is 5000 characters long"),
+        ("track --experiment ../../escaped", lambda: shell.run_cell_magic("nbt", "track --experiment ../../escaped", "x = 1"),
+         "Invalid experiment name '../../escaped'"),
+    ]
+
+
+def test_issue_13_examples_are_refused_in_one_line_and_write_nothing(world):
+    for label, call, fragment in _examples(world):
+        before = snapshot(world["root"])
+        kind, exc = _call(call)
+        assert kind == "refused", f"{label}: {kind} {exc!r}"
+        message = str(exc)
+        assert fragment in message and "\n" not in message, f"{label}: {message}"
+        assert snapshot(world["root"]) == before, f"{label}: wrote {changed(before, snapshot(world['root']))}"
+
+
+def test_help_record_shows_usage(world):
+    text = world["shell"].run_line_magic("nbt", "help record")
+    assert "usage: %nbt record NAME [EXPR]" in str(text)
