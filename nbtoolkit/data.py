@@ -65,6 +65,20 @@ CONTRACT_FORMAT = "nbtoolkit.contract/1"
 # A string column with more levels is free text: the contract keeps no category set, the drift
 # profile tests its lengths (or skips it). One number for both.
 MAX_CATEGORIES = 200
+# Column kinds: one vocabulary for the contract (column_kind, validate) and the drift profile
+# (drift.profile.profile_column), which uses the same words and adds how it stored or skipped a
+# column. tests/test_drift.py checks that both produce only these.
+COLUMN_KINDS = {
+    "numeric": "numbers (the profile keeps bins)",
+    "discrete": "numbers with few distinct values (profile only: exact counts per value)",
+    "boolean": "True/False",
+    "datetime": "timestamps (contract only: the profile skips them)",
+    "categorical": "labels (at most MAX_CATEGORIES distinct values)",
+    "text": "free text: more than MAX_CATEGORIES distinct strings (the profile tests lengths)",
+    "mixed": "an object column of several types (validate refuses it; the profile skips it)",
+    "empty": "all values missing (profile only)",
+    "skipped": "no test applies (profile only; the reason is kept)",
+}
 
 
 class Contract:

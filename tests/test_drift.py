@@ -295,3 +295,22 @@ def test_text_column_with_few_distinct_lengths_against_raw_reference():
     report = drift(cur, reference=ref)
     row = report.to_frame().set_index("column").loc["body"]
     assert bool(row["drifted"])
+
+
+def test_contract_and_profile_share_one_vocabulary_of_column_kinds():
+    from nbtoolkit.data import COLUMN_KINDS, column_kind
+    from nbtoolkit.drift.profile import profile_column
+
+    rng = np.random.default_rng(0)
+    n = 500
+    df = pd.DataFrame({
+        "num": rng.normal(size=n), "few": rng.integers(0, 3, size=n), "flag": rng.uniform(size=n) < 0.5,
+        "when": pd.date_range("2024-01-01", periods=n, freq="h"), "cat": rng.choice(["a", "b"], size=n),
+        "words": [f"free text number {i}" for i in range(n)], "codes": [f"c{i}" for i in range(n)],
+        "mixed": [1, "a"] * (n // 2), "none": [None] * n,
+    })
+    contract_kinds = {column_kind(df[c]) for c in df}
+    profile_kinds = {profile_column(df[c])["kind"] for c in df}
+    assert contract_kinds <= set(COLUMN_KINDS) and profile_kinds <= set(COLUMN_KINDS)
+    assert {"numeric", "boolean", "datetime", "categorical", "mixed"} <= contract_kinds
+    assert {"numeric", "discrete", "boolean", "categorical", "text", "skipped", "empty"} <= profile_kinds

@@ -1,6 +1,7 @@
 """The reference profile: a small, mergeable, JSON summary of a frame's distributions.
 
-Per column kind (decided on the first frame or chunk a profile sees):
+Per column kind (decided on the first frame or chunk a profile sees; the words of
+:data:`nbtoolkit.data.COLUMN_KINDS`, shared with the contract):
 
 ``numeric``
     Counts on fixed bins: values are counted on a grid of :data:`.bins.GRID` equal cells (unit cells for
