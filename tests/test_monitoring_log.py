@@ -104,8 +104,11 @@ def test_four_concurrent_writer_processes_lose_nothing(nbt_home):
     url = f"sqlite:///{(nbt_home / 'concurrent.db').as_posix()}"
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, w, 25, 40)) for w in range(4)]
-    for p in procs:
-        p.start()
+    from nbtoolkit.pipeline.executors import spawnable_main
+
+    with spawnable_main():  # a pytest-xdist worker's __main__ has no __spec__, as IPython's
+        for p in procs:
+            p.start()
     for p in procs:
         p.join(timeout=300)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
