@@ -59,6 +59,17 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+def plain(value: Any) -> Any:
+    """A table cell as plain JSON: NaN as None, timestamps as ISO text, numpy scalars as numbers."""
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
 def html_table(frame: Any, *, row_style: Any = None, max_rows: int = 200) -> str:
     """A small, dependency-free HTML table; ``row_style(row) -> css`` colours rows."""
     cols = [str(c) for c in frame.columns]

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Result, html_table
+from .base import Result, html_table, plain
 
 _RED = "background:#fde2e1"
 COLUMNS = ["chunk", "start", "end", "rows", "column", "method", "statistic", "threshold", "drifted"]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
 
 
 @dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
@@ -87,12 +76,12 @@ class DriftTimeline(Result):
         multi = None
         if self.multivariate:
             multi = {**{k: v for k, v in self.multivariate.items() if k != "rows"},
-                     "rows": [{k: _clean(v) for k, v in r.items()} for r in self.multivariate["rows"]]}
+                     "rows": [{k: plain(v) for k, v in r.items()} for r in self.multivariate["rows"]]}
         return {"chunking": self.chunking, "threshold": self.threshold, "threshold_sd": self.threshold_sd,
                 "columns": self.columns, "skipped": self.skipped, "drifted": self.drifted,
                 "drifted_cells": [list(c) for c in self.drifted_cells], "notes": self.notes,
                 "n_reference": self.n_reference, "n_current": self.n_current,
-                "rows": [{k: _clean(v) for k, v in r.items()} for r in self.rows], "multivariate": multi}
+                "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows], "multivariate": multi}
 
     def summary(self) -> str:
         chunks = len({r["chunk"] for r in self.rows if r["period"] == "current"})

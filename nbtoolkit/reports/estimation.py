@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Result, html_table
+from .base import Result, html_table, plain
 
 _RED = "background:#fde2e1"
 _GREY = "color:#888"
 COLUMNS = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised", "alert",
            "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence"]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
 
 
 @dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
@@ -68,7 +57,7 @@ class EstimationResult(Result):
                 "calibrated": self.calibrated, "alert_sd": self.alert_sd, "notes": self.notes,
                 "n_reference": self.n_reference, "n_analysis": self.n_analysis,
                 "alerted": self.alerted,
-                "rows": [{k: _clean(v) for k, v in r.items()} for r in self.rows]}
+                "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows]}
 
     def summary(self) -> str:
         chunks = len({r["chunk"] for r in self.rows if r["period"] == "analysis"})
