@@ -1,7 +1,7 @@
 """One retry loop with exponential back-off, shared by every place that waits for something.
 
 Used by idempotent store reads (``store.read``), the registry lock (``locks.registry_lock``), the
-alert webhook (``monitoring.monitor.post_webhook``) and the prediction-log table creation
+alert webhook (``monitoring.alerts.post_webhook``) and the prediction-log table creation
 (``monitoring.log``). Each caller says which exceptions mean "try again"; anything else propagates
 at once.
 """

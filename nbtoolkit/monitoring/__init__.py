@@ -13,6 +13,7 @@ Heavy libraries (SQLAlchemy, pandas, scipy, MLflow) are imported inside the func
 from .abtest import abtest
 from .deployment import Deployment
 from .log import PredictionLog
-from .monitor import AlertRule, monitor, parse_window
+from .alerts import AlertRule
+from .monitor import monitor, parse_window
 
 __all__ = ["AlertRule", "Deployment", "PredictionLog", "abtest", "monitor", "parse_window"]

@@ -92,7 +92,8 @@ class LiveMonitor:
 
     def evaluate(self, now: Any = None) -> list[dict[str, Any]]:
         """One evaluation of the rolling window; returns the alerts that started firing."""
-        from ..monitoring.monitor import MIN_DRIFT_ROWS, evaluate_rules, window_metrics
+        from ..monitoring.alerts import evaluate_rules
+        from ..monitoring.monitor import MIN_DRIFT_ROWS, window_metrics
 
         now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         start = now - self.window.to_pytimedelta()
@@ -127,7 +128,7 @@ class LiveMonitor:
             if self.metrics is not None:
                 self.metrics.alerts_fired.labels(a["rule"]).inc()
         if started and self.webhook:
-            from ..monitoring.monitor import post_webhook
+            from ..monitoring.alerts import post_webhook
 
             payload = {"source": "nbt serve", "model": self.name, "window": str(self.window),
                        "alerts": [{k: (str(v) if isinstance(v, dt.datetime) else v) for k, v in a.items()}
