@@ -354,12 +354,12 @@ def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
 
         recorded = tags.get(TAG_TRUSTED)
         trusted = check_recorded(json.loads(recorded), where) if recorded else None
-        for name in ("model.skops",):
-            if (local / name).exists():
-                for root in {t.split(".")[0] for t in trusted or ()} & set(BOOSTING_MODULES):
-                    _require(root, where)
-                return sio.load(local / name, trusted=trusted)
-        raise NbtError(f"{where} has no model.skops file; it was not stored by nbtoolkit.")
+        data_file = local / "model.skops"
+        if not data_file.exists():
+            raise NbtError(f"{where} has no model.skops file; it was not stored by nbtoolkit.")
+        for root in {t.split(".")[0] for t in trusted or ()} & set(BOOSTING_MODULES):
+            _require(root, where)
+        return sio.load(data_file, trusted=trusted)
     if flavor == "xgboost":
         import mlflow.xgboost
 
