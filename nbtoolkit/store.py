@@ -93,8 +93,8 @@ def ensure_experiment(name: str | None = None) -> str:
     """
     name = name or config.experiment_name()
     c = client()
+    exp = read(c.get_experiment_by_name, name)  # a slow or restarting server is waited for
     with translate_errors():
-        exp = c.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 c.restore_experiment(exp.experiment_id)
@@ -146,10 +146,11 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
     )
 
 
-# nbtoolkit's own HTTP calls fail fast (read() retries idempotent reads itself); MLflow reads these
+# nbtoolkit's own HTTP calls fail fast on a refused connection and give a busy server 30 s
+# (read() retries idempotent reads itself); MLflow reads these
 # variables at call time, so they are set only around nbtoolkit's calls (translate_errors) and the
 # user's own MLflow calls in the same kernel keep MLflow's retries. A value the user set wins.
-HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 @contextlib.contextmanager

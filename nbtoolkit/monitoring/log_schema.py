@@ -40,7 +40,11 @@ def _create(engine: Any, table: Any) -> None:
         # one won; check again. Anything else (unreachable database) is re-raised.
         return isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
 
-    retry(lambda: table.metadata.create_all(engine, checkfirst=True),
+    # The existence check and CREATE run in one write transaction (BEGIN IMMEDIATE on SQLite):
+    # a deferred one reads first and then cannot take the write lock when another process wrote
+    # meanwhile, and SQLite answers "database is locked" at once instead of waiting.
+    writer = engine.execution_options(nbt_write=True)
+    retry(lambda: table.metadata.create_all(writer, checkfirst=True),
           on=(exc.IntegrityError, exc.ProgrammingError, exc.OperationalError), when=race, attempts=3)
 
 
