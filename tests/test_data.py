@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import nbtoolkit as nbt
-from nbtoolkit.data import Contract, as_frame, fingerprint, validate
+from nbtoolkit.contract import Contract, as_frame, fingerprint, validate
 from nbtoolkit.errors import BadInput, ContractViolation, NotFound
 from nbtoolkit.testing import assert_valid
 
@@ -143,3 +143,12 @@ def test_contract_and_profile_stored_at_register(nbt_home, iris, iris_model):
     nbt.register(iris_model, "bare")
     with pytest.raises(NotFound, match="has no stored data contract"):
         validate(X, model="bare")
+
+
+def test_the_old_import_path_gives_the_same_objects():
+    import nbtoolkit.contract as contract
+    import nbtoolkit.data as data
+
+    assert data.__all__ == ["COLUMN_KINDS", "CONTRACT_FORMAT", "MAX_CATEGORIES", "Contract", "as_frame",
+                            "column_kind", "fingerprint", "validate"]
+    assert all(getattr(data, name) is getattr(contract, name) for name in data.__all__)

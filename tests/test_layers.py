@@ -16,8 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
-    ("data model and results", ("data", "drift.profile", "drift.bins", "drift.stats", "registry.artifacts",
-                                "registry.lookup", "registry.formats", "reports", "examples")),
+    ("data model and results", ("contract", "data", "drift.profile", "drift.bins", "drift.stats",
+                                "registry.artifacts", "registry.lookup", "registry.formats", "reports",
+                                "examples")),
     ("computation", ("registry", "drift", "evaluation", "estimation", "monitoring", "pipeline", "testing")),
     # the package itself: the public API table (imported lazily) and load_ipython_extension
     ("surfaces", ("__init__", "commands", "magics", "cli", "widgets", "serving", "demo")),

@@ -1,0 +1,397 @@
+"""Frames, fingerprints, one vocabulary of column kinds, and the data contract (:class:`Contract`, :func:`validate`).
+
+Imports pandas/numpy lazily: this module is imported by the registry, not by ``%load_ext``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import BadInput, did_you_mean
+from .vocabulary import renamed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .reports.data import ValidationReport
+
+
+def as_frame(data: Any, *, what: str = "data") -> Any:
+    """Return ``data`` as a pandas DataFrame (Series/ndarray/list accepted), or raise BadInput."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, pd.Series):
+        frame = data.to_frame(name=data.name if data.name is not None else "value")
+    elif isinstance(data, (np.ndarray, list, tuple)):
+        arr = np.asarray(data)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2:
+            raise BadInput(f"{what} must be 2-dimensional, got an array of shape {arr.shape!r}.")
+        frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    else:
+        raise BadInput(
+            f"{what} must be a pandas DataFrame, Series or numpy array, got {type(data).__name__}."
+        )
+    if isinstance(frame.columns, pd.MultiIndex):  # columns are named by one string everywhere
+        raise BadInput(f"{what} has MultiIndex columns ({frame.columns.nlevels} levels, e.g. "
+                       f"{str(frame.columns[0])[:60]!r}); flatten them first, e.g. "
+                       "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
+    return frame
+
+
+def fingerprint(frame: Any, y: Any = None) -> str:
+    """sha256 of a training frame (values, column names and dtypes, row order), plus ``y``.
+
+    Uses ``pandas.util.hash_pandas_object`` (vectorised), so 1M rows hash in well under a second.
+    """
+    import pandas as pd
+
+    h = hashlib.sha256()
+    frame = as_frame(frame)
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if y is not None:
+        ys = y if isinstance(y, pd.Series) else pd.Series(list(y) if not hasattr(y, "shape") else y)
+        h.update(b"|y|" + str(ys.dtype).encode())
+        h.update(pd.util.hash_pandas_object(ys.reset_index(drop=True), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------- the contract
+CONTRACT_FORMAT = "nbtoolkit.contract/1"
+# A string column with more levels is free text: the contract keeps no category set, the drift
+# profile tests its lengths (or skips it). One number for both.
+MAX_CATEGORIES = 200
+# Column kinds: one vocabulary for the contract (column_kind, validate) and the drift profile
+# (drift.profile.profile_column), which uses the same words and adds how it stored or skipped a
+# column. tests/test_drift.py checks that both produce only these.
+COLUMN_KINDS = {
+    "numeric": "numbers (the profile keeps bins)",
+    "discrete": "numbers with few distinct values (profile only: exact counts per value)",
+    "boolean": "True/False",
+    "datetime": "timestamps (contract only: the profile skips them)",
+    "categorical": "labels (at most MAX_CATEGORIES distinct values)",
+    "text": "free text: more than MAX_CATEGORIES distinct strings (the profile tests lengths)",
+    "mixed": "an object column of several types (validate refuses it; the profile skips it)",
+    "empty": "all values missing (profile only)",
+    "skipped": "no test applies (profile only; the reason is kept)",
+}
+
+
+class Contract:
+    """What data fed to a model must look like, inferred from a frame (usually the training data).
+
+    Per column: dtype and kind (numeric, boolean, datetime, categorical, text), whether it may
+    hold nulls and its null rate, the numeric range, the category set; for the frame: the minimum
+    row count and, optionally, freshness (the newest value of a timestamp column must be no older
+    than ``max_age``). Stored with a model version at ``register --data`` time as
+    ``nbt/contract.json``; :meth:`check` (or :func:`validate`) compares a frame with it.
+    """
+
+    def __init__(self, columns: dict[str, dict[str, Any]], *, n_rows: int, min_rows: int = 1,
+                 freshness: dict[str, str] | None = None) -> None:
+        from .validation import count, mapping
+
+        self.columns = mapping(columns, "columns")
+        self.n_rows = count(n_rows, "n_rows", zero=True)
+        self.min_rows = count(min_rows, "min_rows", zero=True)
+        self.freshness = None if freshness is None else mapping(freshness, "freshness")
+
+    @classmethod
+    def from_frame(cls, frame: Any, *, min_rows: int = 1, max_age: str | None = None,
+                   timestamp: str | None = None) -> Contract:
+        """Infer the contract of ``frame``; ``max_age`` (e.g. ``"2D"``) adds a freshness rule."""
+        frame = as_frame(frame, what="frame")
+        _check_unique_columns(frame, "frame")
+        columns = {}
+        for name in frame.columns:
+            s = frame[name]
+            entry = _describe_column(s)
+            columns[str(name)] = entry
+        freshness = None
+        if max_age is not None:
+            freshness = {"column": _timestamp_column(frame, timestamp, columns),
+                         "max_age": str(_timedelta(max_age))}
+        return cls(columns, n_rows=len(frame), min_rows=min_rows, freshness=freshness)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CONTRACT_FORMAT, "n_rows": self.n_rows, "min_rows": self.min_rows,
+                "freshness": self.freshness, "columns": self.columns}
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Contract:
+        import json
+
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(f"Not a data contract: the text is not JSON ({exc}).") from None
+        if not isinstance(data, dict) or data.get("format") != CONTRACT_FORMAT:
+            raise BadInput(f"Not an nbtoolkit data contract (expected format {CONTRACT_FORMAT!r}).")
+        return cls(data["columns"], n_rows=data["n_rows"], min_rows=data.get("min_rows", 1),
+                   freshness=data.get("freshness"))
+
+    def check(self, frame: Any, **options: Any) -> Any:
+        """Compare ``frame`` with this contract; a :class:`~nbtoolkit.reports.data.ValidationReport`."""
+        return _check_contract(self, frame, **options)
+
+    def __repr__(self) -> str:
+        return f"<Contract: {len(self.columns)} columns, from {self.n_rows} rows>"
+
+
+def _check_unique_columns(frame: Any, what: str) -> None:
+    if frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise BadInput(f"The {what} has duplicated column names {dup!r}; rename them first.")
+
+
+def column_kind(s: Any) -> str:
+    """numeric, boolean, datetime, categorical, text or mixed (an object column of several types)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(s):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime"
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(s):
+        return "numeric"
+    if s.dtype == object:
+        inferred = pd.api.types.infer_dtype(s, skipna=True)
+        if inferred.startswith("mixed"):
+            return "mixed"
+        if inferred in {"integer", "floating", "decimal"}:
+            return "numeric"
+        if inferred == "boolean":
+            return "boolean"
+        if inferred in {"datetime", "datetime64", "date"}:
+            return "datetime"
+    return "categorical"
+
+
+def _describe_column(s: Any) -> dict[str, Any]:
+    import numpy as np
+
+    kind = column_kind(s)
+    n_null = int(s.isna().sum())
+    entry: dict[str, Any] = {"dtype": str(s.dtype), "kind": kind, "nullable": n_null > 0,
+                             "null_rate": n_null / len(s) if len(s) else 0.0}
+    if kind == "numeric" and n_null < len(s):
+        values = s.to_numpy(dtype="float64", na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        entry["min"] = float(finite.min()) if len(finite) else None
+        entry["max"] = float(finite.max()) if len(finite) else None
+    elif kind == "datetime" and n_null < len(s):
+        entry["min"], entry["max"] = str(s.min()), str(s.max())
+    elif kind in {"categorical", "boolean"}:
+        levels = s.dropna().astype(str).unique()
+        if len(levels) <= MAX_CATEGORIES:
+            entry["categories"] = sorted(levels.tolist())
+        else:
+            entry["kind"] = "text"
+            entry["n_unique"] = int(len(levels))
+    return entry
+
+
+def _timedelta(value: Any) -> Any:
+    from .validation import duration
+
+    return duration(value, "max_age")
+
+
+def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict[str, Any]]) -> str:
+    stamps = [c for c, e in columns.items() if e["kind"] == "datetime"]
+    if timestamp is not None:
+        if timestamp not in columns:
+            raise BadInput(f"No timestamp column {timestamp!r}." + did_you_mean(timestamp, columns))
+        if columns[timestamp]["kind"] != "datetime":
+            raise BadInput(f"Column {timestamp!r} is {columns[timestamp]['dtype']}, not a datetime; "
+                           "convert it with pd.to_datetime or name another column.")
+        return timestamp
+    if len(stamps) != 1:
+        raise BadInput("A freshness check (max_age) needs one timestamp column; "
+                       + (f"found several {stamps!r}: pass timestamp=NAME." if stamps
+                          else "the frame has no datetime column."))
+    return stamps[0]
+
+
+@renamed(raise_on_fail="fail")
+def validate(
+    frame: Any,
+    *,
+    model: str | None = None,
+    reference: Any = None,
+    contract: Contract | None = None,
+    fail: bool = False,
+    max_age: str | None = None,
+    timestamp: str | None = None,
+    null_tolerance: float = 0.05,
+    range_tolerance: float = 0.0,
+) -> ValidationReport:
+    """Check ``frame`` against a data contract; return a ValidationReport (``.passed``).
+
+    Parameters
+    ----------
+    frame : DataFrame
+    model : str, optional
+        ``NAME``, ``NAME/3`` or ``NAME@alias``: the contract stored with that version.
+    reference : DataFrame, optional
+        Infer the contract from this frame instead.
+    contract : Contract, optional
+        Use this contract.
+    fail : bool
+        (old name ``raise_on_fail``)
+        Raise :class:`~nbtoolkit.errors.ContractViolation` (carrying the report) on any error,
+        so a pipeline step fails.
+    max_age : str, optional
+        Freshness: the newest value of the timestamp column must be at most this old (``"2D"``).
+    timestamp : str, optional
+        The timestamp column for ``max_age`` (default: the only datetime column).
+    null_tolerance : float
+        Allowed increase of a column's null rate over the contract's before it is an error.
+    range_tolerance : float
+        Allowed excursion outside the contract's numeric range, as a fraction of its span. Values
+        outside it are a warning when they are at most 1% of the rows and within one span of the
+        range, an error otherwise.
+    """
+    from .validation import fraction, number
+
+    null_tolerance = fraction(null_tolerance, "null_tolerance", hint=" (an allowed rise of the null rate, e.g. 0.05)")
+    range_tolerance = number(range_tolerance, "range_tolerance", low=0, hint=" (a fraction of the range, e.g. 0.1)")
+    if max_age is not None:
+        _timedelta(max_age)
+    sources = [x is not None for x in (model, reference, contract)]
+    if sum(sources) != 1:
+        raise BadInput("Pass exactly one of model='NAME@alias', reference=DataFrame or contract=Contract "
+                       f"(got {sum(sources)}).")
+    source = "contract"
+    if model is not None:
+        contract, source = _stored_contract(model)
+    elif reference is not None:
+        contract, source = Contract.from_frame(reference), f"reference frame ({len(reference)} rows)"
+    elif not isinstance(contract, Contract):
+        raise BadInput(f"contract must be a Contract, got {type(contract).__name__}.")
+    report = contract.check(frame, max_age=max_age, timestamp=timestamp, null_tolerance=null_tolerance,
+                            range_tolerance=range_tolerance, source=source)
+    if fail and not report.passed:
+        from .errors import ContractViolation
+
+        raise ContractViolation(report.failure_message(), report)
+    return report
+
+
+def _stored_contract(ref: str) -> tuple[Contract, str]:
+    from .registry.artifacts import stored_contract
+
+    mv, text = stored_contract(ref)
+    return Contract.from_json(text), f"{mv.name}/{mv.version} contract"
+
+
+def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = None,
+                    timestamp: str | None = None, null_tolerance: float = 0.05,
+                    range_tolerance: float = 0.0, source: str = "contract", now: Any = None) -> Any:
+    """Every contract check on ``frame``; each issue names the column, expected and observed."""
+    import numpy as np
+    import pandas as pd
+
+    from .reports.data import ValidationReport
+
+    frame = as_frame(frame, what="frame")
+    issues: list[dict[str, Any]] = []
+
+    def issue(column: str, check: str, expected: Any, observed: Any, severity: str = "error") -> None:
+        issues.append({"column": column, "check": check, "severity": severity,
+                       "expected": expected, "observed": observed})
+
+    if frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        issue(", ".join(dup), "duplicated columns", "unique column names", f"{len(dup)} duplicated")
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+    if len(frame) < contract.min_rows:
+        issue("", "empty frame" if len(frame) == 0 else "row count",
+              f">= {contract.min_rows} rows", f"{len(frame)} rows")
+    observed_names = {str(c): c for c in frame.columns}
+    for name in contract.columns:
+        if name not in observed_names:
+            issue(name, "missing column", "present", "absent")
+    for name in observed_names:
+        if name not in contract.columns:
+            issue(name, "extra column", "absent", str(frame[observed_names[name]].dtype), "warning")
+    for name, expected in contract.columns.items():
+        if name not in observed_names or not len(frame):
+            continue
+        s = frame[observed_names[name]]
+        kind = column_kind(s)
+        if kind == "mixed":
+            types = sorted({type(v).__name__ for v in s.dropna().head(1000)})
+            issue(name, "mixed types", expected["kind"], f"object of {', '.join(types)}")
+            continue
+        want = "categorical" if expected["kind"] == "text" else expected["kind"]
+        if kind != want and not (want == "categorical" and kind == "boolean"):
+            issue(name, "dtype", f"{expected['kind']} ({expected['dtype']})", f"{kind} ({s.dtype})")
+            continue
+        if str(s.dtype) != expected["dtype"]:
+            issue(name, "dtype", expected["dtype"], str(s.dtype), "warning")
+        null_rate = float(s.isna().mean())
+        if null_rate == 1.0:
+            issue(name, "all null", f"null rate {expected['null_rate']:.1%}", "every value is null")
+        elif not expected["nullable"] and null_rate > 0:
+            issue(name, "nulls", "no nulls", f"{int(s.isna().sum())} nulls ({null_rate:.1%})")
+        elif null_rate > expected["null_rate"] + null_tolerance:
+            issue(name, "null rate", f"<= {expected['null_rate'] + null_tolerance:.1%}", f"{null_rate:.1%}")
+        if kind == "numeric":
+            values = s.to_numpy(dtype="float64", na_value=np.nan)
+            n_inf = int(np.isinf(values).sum())
+            if n_inf:
+                issue(name, "inf", "finite values", f"{n_inf} inf")
+            lo, hi = expected.get("min"), expected.get("max")
+            if lo is not None and hi is not None:
+                margin = range_tolerance * (hi - lo)
+                finite = values[np.isfinite(values)]
+                outside = int(((finite < lo - margin) | (finite > hi + margin)).sum())
+                if outside:
+                    # A few new extremes are normal in a fresh sample: an error when more than 1%
+                    # of the values are outside, or any is a full span beyond the range.
+                    span = (hi - lo) or abs(hi) or 1.0
+                    gross = finite.min() < lo - span or finite.max() > hi + span
+                    issue(name, "out of range", f"[{lo:.6g}, {hi:.6g}]",
+                          f"{outside} values in [{finite.min():.6g}, {finite.max():.6g}]",
+                          "error" if gross or outside > 0.01 * len(finite) else "warning")
+        elif "categories" in expected:
+            known = set(expected["categories"])
+            counts = s.dropna().astype(str).value_counts()
+            unseen = [c for c in counts.index if c not in known]
+            if unseen:
+                shown = ", ".join(repr(c) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+                issue(name, "unseen categories", f"{len(known)} known categories",
+                      f"{len(unseen)} new ({shown}) in {int(counts[unseen].sum())} rows")
+    rule = contract.freshness
+    if max_age is not None:
+        columns = {n: {"kind": column_kind(frame[c])} for n, c in observed_names.items()}
+        rule = {"column": _timestamp_column(frame, timestamp, columns), "max_age": str(_timedelta(max_age))}
+    if rule and rule["column"] in observed_names and len(frame):
+        s = frame[observed_names[rule["column"]]]
+        newest = s.max()
+        if pd.isna(newest):
+            issue(rule["column"], "freshness", f"newest within {rule['max_age']}", "no timestamps")
+        else:
+            now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+            newest = pd.Timestamp(newest)
+            if newest.tzinfo is None:  # naive timestamps are taken as UTC
+                now = now.tz_convert("UTC").tz_localize(None) if now.tzinfo else now
+            elif now.tzinfo is None:
+                now = now.tz_localize("UTC")
+            age = now - newest
+            if age > pd.Timedelta(rule["max_age"]):
+                issue(rule["column"], "freshness", f"newest within {rule['max_age']}",
+                      f"newest {newest} is {age} old")
+    return ValidationReport(issues, n_rows=len(frame), n_columns=frame.shape[1], source=source)
