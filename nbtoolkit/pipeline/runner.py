@@ -2,8 +2,9 @@
 
 Read it top to bottom: :func:`run_pipeline` orchestrates; :class:`_Run` holds one run's state
 and writes ``run.json`` (atomically) after every change of a step; executors run the notebooks;
-a :class:`~nbtoolkit.pipeline.tracking.Tracker` writes MLflow in the background once something
-actually executes (a fully cached rerun imports neither papermill nor MLflow).
+a tracker (:mod:`nbtoolkit.pipeline.tracking`: a writer process, or a thread once MLflow is
+imported) writes MLflow beside the notebooks once something actually executes (a fully cached
+rerun imports neither papermill nor MLflow).
 """
 
 from __future__ import annotations
@@ -97,9 +98,9 @@ def run_pipeline(
                         pending.remove(name)
                         progressed = True
                     elif verdict == "execute":
-                        if not prepared:
-                            exe.prepare()
+                        if not prepared:  # MLflow's writer starts first: it has the most to import
                             run.start_tracking()
+                            exe.prepare()
                             prepared = True
                         if len(running) >= exe.slots:
                             continue
@@ -266,9 +267,9 @@ class _Run:
         self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
 
     def start_tracking(self) -> None:
-        from .tracking import Tracker
+        from .tracking import start_tracker
 
-        self.tracker = Tracker(pipeline=self.pipeline.name, run_id=self.run_id,
+        self.tracker = start_tracker(pipeline=self.pipeline.name, run_id=self.run_id,
                                pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
         for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
             if rec["status"] not in (PENDING, RUNNING):
