@@ -3,8 +3,10 @@
 ``nbtoolkit.drift`` is both this package and, being callable, the function:
 ``nbtoolkit.drift(current, model="tickets@champion")`` is ``nbtoolkit.drift.drift(...)``.
 
-Modules: :mod:`.profile` (mergeable JSON profile), :mod:`.stats` (the tests), :mod:`.columns`
-(one column), :mod:`.engine` (:func:`drift`), :mod:`.multivariate` (domain classifier).
+Modules: :mod:`.profile` (mergeable JSON profile; one column's profile in :mod:`.profile.column`),
+:mod:`.stats` (the tests), :mod:`.columns` (one column compared), :mod:`.engine` (:func:`drift`,
+with its arguments in :mod:`.settings` and its inputs in :mod:`.inputs`), :mod:`.multivariate`
+(domain classifier).
 """
 
 from __future__ import annotations

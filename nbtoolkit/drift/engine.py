@@ -1,27 +1,28 @@
-"""``drift()``: compare current data with a reference frame, a Profile or a model's stored profile."""
+"""``drift()``: compare current data with a reference frame, a Profile or a model's stored profile.
+
+An orchestration over three modes (over time, frame vs reference, profile vs profile); the
+arguments become a frozen :class:`.settings.Settings`, the inputs are checked in :mod:`.inputs`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, CheckFailed, NotFound, did_you_mean
-from ..vocabulary import renamed
-from ..validation import fraction, number
+from ..errors import BadInput, CheckFailed, did_you_mean
 from ..validation import names as column_names  # `names` is a local list in drift()
-from . import stats
-from .columns import compare_column, skipped
+from ..vocabulary import renamed
+from .columns import skipped
+from .inputs import MIN_ROWS, checked_frame, column_list, resolve_reference
 from .profile import Profile
 from .scale import is_dask_frame, profile_dask
+from .settings import CORRECTIONS, DEFAULT_SHARE, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..reports.drift import DriftReport
     from ..reports.drift_timeline import DriftTimeline
 
-CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
-DEFAULT_SHARE = 0.5
-MIN_ROWS = 2
+__all__ = ["CORRECTIONS", "DEFAULT_SHARE", "MIN_ROWS", "drift"]  # the constants' old home
 
 
 @renamed(raise_on_drift="fail")
@@ -101,14 +102,14 @@ def drift(
                           threshold=threshold, threshold_sd=threshold_sd, chunk_size=chunk_size,
                           chunk_number=chunk_number, window=window, timestamp=timestamp,
                           multivariate=multivariate, fail=fail)
-    settings = _settings(method, threshold, drift_share, correction)
+    settings = Settings.from_arguments(method, threshold, drift_share, correction)
     if is_dask_frame(reference):  # larger than memory: profiled partition by partition, see .scale
         reference = profile_dask(reference, model=None if isinstance(model, str) else model)
     cur_profile = current if isinstance(current, Profile) else None
     dask_current = cur_profile is None and is_dask_frame(current)
-    cur = None if cur_profile is not None or dask_current else _frame(as_frame(current, what="current data"),
+    cur = None if cur_profile is not None or dask_current else checked_frame(as_frame(current, what="current data"),
                                                                       "current data")
-    raw_ref, ref_profile, estimator, source = _reference(reference, model, predictions=predictions)
+    raw_ref, ref_profile, estimator, source = resolve_reference(reference, model, predictions=predictions)
     if cur is not None:
         report = _frames_report(cur, raw_ref, ref_profile, estimator, source, columns, settings,
                                 multivariate=multivariate)
@@ -119,45 +120,6 @@ def drift(
             cur_profile = profile_dask(current, like=ref_profile, model=estimator if ref_profile.outputs else None)
         report = _profiles_report(cur_profile, ref_profile, source, columns, settings)
     return _finish(report, log=log, raise_on_drift=fail)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    """How each column is tested (per-column method and threshold, with defaults) and how the
-    dataset verdict is reached (share of drifted columns, p-value correction)."""
-
-    methods: Mapping[str, str]
-    default_method: str
-    thresholds: Mapping[str, float]
-    default_threshold: float | None
-    share: float
-    correction: str | None
-
-    def compare(self, name: str, ref: dict[str, Any], cur: dict[str, Any], *, raw: Any = None,
-                label: str | None = None) -> dict[str, Any]:
-        """One column's row (see :func:`.columns.compare_column`)."""
-        return compare_column(name, ref, cur, method=self.methods.get(name, self.default_method),
-                              explicit=name in self.methods,
-                              threshold=self.thresholds.get(name, self.default_threshold), raw=raw, label=label)
-
-    def report(self, rows: list[dict[str, Any]], **describe: Any) -> DriftReport:
-        """The report over ``rows``, p-values adjusted first when a correction is set."""
-        from ..reports.drift import DriftReport
-
-        _apply_correction(rows, self.correction)
-        return DriftReport(rows, drift_share=self.share, correction=self.correction, **describe)
-
-
-def _settings(method: Any, threshold: Any, drift_share: float | None, correction: str | None) -> _Settings:
-    from .. import config
-
-    methods, default_method = _methods(method)
-    thresholds, default_threshold = _thresholds(threshold, methods, default_method)
-    correction = _correction(correction)
-    share = drift_share if drift_share is not None else config.drift_threshold()
-    share = DEFAULT_SHARE if share is None else fraction(share, "drift_share", zero=False,
-                                                         hint=" (e.g. 0.5: half the columns)")
-    return _Settings(methods, default_method, thresholds, default_threshold, share, correction)
 
 
 def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, multivariate: bool,
@@ -176,10 +138,10 @@ def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, mult
 
 
 def _frames_report(cur: Any, raw_ref: Any, ref_profile: Profile | None, estimator: Any, source: str,
-                   columns: Any, settings: _Settings, *, multivariate: bool) -> DriftReport:
+                   columns: Any, settings: Settings, *, multivariate: bool) -> DriftReport:
     """Current frame against a reference frame or profile: exact KS on raw values where both exist,
     the model's outputs when the reference profile holds them, the domain classifier if asked."""
-    names = _columns(columns, ref_profile, raw_ref, cur)
+    names = column_list(columns, ref_profile, raw_ref, cur)
     for col in list(settings.methods) + list(settings.thresholds):
         if col not in names and (ref_profile is None or col not in ref_profile.columns):
             raise BadInput(f"Per-column setting for unknown column {col!r}." + did_you_mean(col, names))
@@ -213,7 +175,7 @@ def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:
     return report
 
 
-def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, settings: _Settings) -> DriftReport:
+def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, settings: Settings) -> DriftReport:
     """Compare two profiles (current profiled ``like=`` the reference, e.g. chunk by chunk)."""
     names = [c for c in ref.columns if c in cur.columns and (c not in ref.outputs or c in cur.outputs)]
     if columns is not None:
@@ -236,116 +198,6 @@ def _profiles_report(cur: Profile, ref: Profile, source: str, columns: Any, sett
     return settings.report(rows, reference=source, n_reference=ref.n_rows, n_current=cur.n_rows)
 
 
-# ------------------------------------------------------------------------------ arguments
-def _methods(method: Any) -> tuple[dict[str, str], str]:
-    valid = ("auto", *stats.METHODS)
-    per = dict(method) if isinstance(method, Mapping) else {}
-    default = per.pop("*", "auto") if per else (method or "auto")
-    for col, m in [("*", default), *per.items()]:
-        if m not in valid:
-            raise BadInput(f"Unknown drift method {m!r}" + (f" for column {col!r}" if col != "*" else "")
-                           + f"; use one of {', '.join(valid)}.")
-    return per, default
-
-
-def _thresholds(threshold: Any, methods: Mapping[str, str] | None = None,
-                default_method: str = "auto") -> tuple[dict[str, float], float | None]:
-    """Thresholds as floats: positive and finite; below 1 where the column's test gives a p-value."""
-    per = dict(threshold) if isinstance(threshold, Mapping) else {}
-    default = per.pop("*", None) if per else threshold
-    checked: dict[str, float] = {}
-    for col, value in [("*", default), *per.items()]:
-        if value is None and col == "*":
-            continue
-        where = f" for column {col!r}" if col != "*" else ""
-        method = (methods or {}).get(col, default_method)
-        if method in stats.P_VALUE_METHODS:  # a p-value: 1.5 would flag every column
-            checked[col] = number(value, f"Drift threshold{where}", low=0, high=1, low_open=True,
-                                  high_open=True, hint=f" ({method} gives a p-value; e.g. 0.05)")
-        else:
-            checked[col] = number(value, f"Drift threshold{where}", low=0, low_open=True)
-    default = checked.pop("*", None)
-    return checked, default
-
-
-def _correction(correction: str | None) -> str | None:
-    if correction in (None, "", "none"):
-        return None
-    if correction not in CORRECTIONS:
-        raise BadInput(f"Unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}.")
-    return correction
-
-
-def _frame(frame: Any, what: str) -> Any:
-    if frame.shape[1] == 0 or len(frame) == 0:
-        raise BadInput(f"The {what} is empty ({len(frame)} rows, {frame.shape[1]} columns); "
-                       "drift needs rows to compare.")
-    if len(frame) < MIN_ROWS:
-        raise BadInput(f"The {what} has {len(frame)} row; drift tests compare distributions and "
-                       f"need at least {MIN_ROWS} rows (a few hundred for a meaningful result).")
-    if frame.columns.duplicated().any():
-        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise BadInput(f"The {what} has duplicated column names {dup!r}; rename them first.")
-    if any(not isinstance(c, str) for c in frame.columns):
-        frame = frame.rename(columns=str)
-    return frame
-
-
-def _reference(reference: Any, model: Any, *, predictions: bool = True) -> tuple[Any, Profile | None, Any, str]:
-    from ..data import as_frame
-
-    estimator = model if model is not None and not isinstance(model, str) else None
-    if isinstance(reference, Profile):
-        return None, reference, estimator, f"profile ({reference.n_rows} rows)"
-    if reference is not None:
-        frame = _frame(as_frame(reference, what="reference data"), "reference data")
-        if isinstance(model, str) and predictions:
-            from .. import registry
-
-            estimator = registry.load(model)
-        return frame, None, estimator, f"reference frame ({len(frame)} rows)"
-    if model is None:
-        raise BadInput("No reference: pass reference=DataFrame or Profile, or model='NAME@alias' "
-                       "(a version registered with --data stores its profile).")
-    if estimator is not None:
-        raise BadInput("An estimator alone is no reference; pass reference=DataFrame as well, or "
-                       "model='NAME@alias' for a registered version's stored profile.")
-    return None, *_stored_profile(model, predictions=predictions)
-
-
-def _stored_profile(ref: str, *, predictions: bool = True) -> tuple[Profile, Any, str]:
-    from .. import registry
-    from ..registry.artifacts import stored_profile
-
-    mv, text = stored_profile(ref)
-    profile = Profile.from_json(text)
-    # predictions=False: inputs only; the model (skops, sklearn) is then never loaded
-    estimator = registry.load(ref) if profile.outputs and predictions else None
-    return profile, estimator, f"{mv.name}/{mv.version} profile ({profile.n_rows} rows)"
-
-
-def _columns(columns: Any, profile: Profile | None, raw_ref: Any, cur: Any) -> list[str]:
-    if profile is not None:
-        known = [c for c in profile.columns if c not in profile.outputs]
-    else:
-        known = [str(c) for c in raw_ref.columns]
-    if isinstance(columns, str):
-        columns = [c.strip() for c in columns.split(",") if c.strip()]
-    if columns is not None:
-        columns = list(columns)
-        if not columns:
-            raise BadInput("columns is empty; name at least one column or leave it out.")
-        for col in columns:
-            if col not in known:
-                raise BadInput(f"Unknown column {col!r}: not in the reference." + did_you_mean(col, known))
-        known = columns
-    missing = [c for c in known if c not in cur.columns]
-    if missing:
-        raise BadInput(f"Column(s) {missing!r} are in the reference but not in the current data; "
-                       "fix the data or pass columns=[...] to compare a subset.")
-    return known
-
-
 def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple[Any, Any] | None:
     """Finite raw values of both sides (for exact KS) when the reference frame is at hand."""
     if raw_ref is None or entry["kind"] != "numeric":
@@ -360,7 +212,7 @@ def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple
     return a[np.isfinite(a)], b[np.isfinite(b)]
 
 
-def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: _Settings) -> list[dict]:
+def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: Settings) -> list[dict]:
     from .profile import model_outputs, profile_column
 
     try:
@@ -378,17 +230,6 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], set
         row["note"] = "model output" + (f"; {row['note']}" if row["note"] else "")
         rows.append(row)
     return rows
-
-
-def _apply_correction(rows: list[dict[str, Any]], correction: str | None) -> None:
-    tested = [r for r in rows if r["method"] in stats.P_VALUE_METHODS and r["p_value"] is not None]
-    if not correction or not tested:
-        return
-    adjusted = stats.adjust([r["p_value"] for r in tested], correction)
-    for row, p in zip(tested, adjusted):
-        row["p_value"] = p
-        row["drifted"] = p < row["threshold"]
-        row["note"] = f"{row['note']}; {correction}-adjusted p" if row["note"] else f"{correction}-adjusted p"
 
 
 def _log_to_mlflow(report: Any) -> None:

@@ -1,0 +1,111 @@
+"""How drift tests columns: the per-column method and threshold (checked once, with defaults) and
+how the dataset verdict is reached (share of drifted columns, p-value correction), as one frozen
+:class:`Settings` that :func:`.engine.drift` passes to its three modes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BadInput
+from ..validation import fraction, number
+from . import stats
+from .columns import compare_column
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.drift import DriftReport
+
+CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
+DEFAULT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How each column is tested (per-column method and threshold, with defaults) and how the
+    dataset verdict is reached (share of drifted columns, p-value correction)."""
+
+    methods: Mapping[str, str]
+    default_method: str
+    thresholds: Mapping[str, float]
+    default_threshold: float | None
+    share: float
+    correction: str | None
+
+    def compare(self, name: str, ref: dict[str, Any], cur: dict[str, Any], *, raw: Any = None,
+                label: str | None = None) -> dict[str, Any]:
+        """One column's row (see :func:`.columns.compare_column`)."""
+        return compare_column(name, ref, cur, method=self.methods.get(name, self.default_method),
+                              explicit=name in self.methods,
+                              threshold=self.thresholds.get(name, self.default_threshold), raw=raw, label=label)
+
+    def report(self, rows: list[dict[str, Any]], **describe: Any) -> DriftReport:
+        """The report over ``rows``, p-values adjusted first when a correction is set."""
+        from ..reports.drift import DriftReport
+
+        _apply_correction(rows, self.correction)
+        return DriftReport(rows, drift_share=self.share, correction=self.correction, **describe)
+
+    @classmethod
+    def from_arguments(cls, method: Any, threshold: Any, drift_share: float | None,
+                       correction: str | None) -> Settings:
+        """Check drift()'s arguments once; defaults from ``%config Nbt.drift_share``."""
+        from .. import config
+
+        methods, default_method = _methods(method)
+        thresholds, default_threshold = _thresholds(threshold, methods, default_method)
+        correction = _correction(correction)
+        share = drift_share if drift_share is not None else config.drift_threshold()
+        share = DEFAULT_SHARE if share is None else fraction(share, "drift_share", zero=False,
+                                                             hint=" (e.g. 0.5: half the columns)")
+        return cls(methods, default_method, thresholds, default_threshold, share, correction)
+
+
+def _methods(method: Any) -> tuple[dict[str, str], str]:
+    valid = ("auto", *stats.METHODS)
+    per = dict(method) if isinstance(method, Mapping) else {}
+    default = per.pop("*", "auto") if per else (method or "auto")
+    for col, m in [("*", default), *per.items()]:
+        if m not in valid:
+            raise BadInput(f"Unknown drift method {m!r}" + (f" for column {col!r}" if col != "*" else "")
+                           + f"; use one of {', '.join(valid)}.")
+    return per, default
+
+
+def _thresholds(threshold: Any, methods: Mapping[str, str] | None = None,
+                default_method: str = "auto") -> tuple[dict[str, float], float | None]:
+    """Thresholds as floats: positive and finite; below 1 where the column's test gives a p-value."""
+    per = dict(threshold) if isinstance(threshold, Mapping) else {}
+    default = per.pop("*", None) if per else threshold
+    checked: dict[str, float] = {}
+    for col, value in [("*", default), *per.items()]:
+        if value is None and col == "*":
+            continue
+        where = f" for column {col!r}" if col != "*" else ""
+        method = (methods or {}).get(col, default_method)
+        if method in stats.P_VALUE_METHODS:  # a p-value: 1.5 would flag every column
+            checked[col] = number(value, f"Drift threshold{where}", low=0, high=1, low_open=True,
+                                  high_open=True, hint=f" ({method} gives a p-value; e.g. 0.05)")
+        else:
+            checked[col] = number(value, f"Drift threshold{where}", low=0, low_open=True)
+    default = checked.pop("*", None)
+    return checked, default
+
+
+def _correction(correction: str | None) -> str | None:
+    if correction in (None, "", "none"):
+        return None
+    if correction not in CORRECTIONS:
+        raise BadInput(f"Unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}.")
+    return correction
+
+
+def _apply_correction(rows: list[dict[str, Any]], correction: str | None) -> None:
+    tested = [r for r in rows if r["method"] in stats.P_VALUE_METHODS and r["p_value"] is not None]
+    if not correction or not tested:
+        return
+    adjusted = stats.adjust([r["p_value"] for r in tested], correction)
+    for row, p in zip(tested, adjusted):
+        row["p_value"] = p
+        row["drifted"] = p < row["threshold"]
+        row["note"] = f"{row['note']}; {correction}-adjusted p" if row["note"] else f"{correction}-adjusted p"
