@@ -119,23 +119,70 @@ def ensure_experiment(name: str | None = None) -> str:
             return exp.experiment_id
 
 
-def _is_connection_error(exc: BaseException) -> bool:
-    import requests
+# MLflow error codes that mean "the store cannot answer now" (a server behind a proxy, restarting).
+UNAVAILABLE_CODES = frozenset({"TEMPORARILY_UNAVAILABLE"})
 
-    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it was raised from) says the store cannot be reached.
+
+    Decided by type: MLflow wraps transport errors in ``MlflowException`` (``raise ... from``
+    or inside ``except``), so the ``__cause__`` / ``__context__`` chain is followed down to the
+    requests / urllib3 / socket / SQLAlchemy exception underneath.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if _unreachable(link):
+            return True
+        link = link.__cause__ or link.__context__
+    return _unchained_mlflow_transport_error(exc)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                        requests.exceptions.RetryError, urllib3.exceptions.MaxRetryError,
+                        urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError,
+                        urllib3.exceptions.TimeoutError, ConnectionError, TimeoutError)):
         return True
-    text = str(exc)
-    return any(
-        marker in text
-        for marker in (
-            "Max retries exceeded",
-            "Connection refused",
-            "Failed to establish a new connection",
-            "could not connect to server",
-            "unable to open database file",
-            "Read timed out",
-        )
-    )
+    if getattr(exc, "error_code", None) in UNAVAILABLE_CODES:  # MlflowException / RestException
+        return True
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded whenever SQLAlchemy raised
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or (
+            isinstance(exc, sa_exc.OperationalError) and _db_unreachable(exc.orig))
+    return _db_unreachable(exc)
+
+
+def _db_unreachable(err: BaseException | None) -> bool:
+    """A DB-API error that means "cannot open / connect", by its error code."""
+    import sqlite3
+
+    if isinstance(err, sqlite3.Error):
+        return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN
+    # psycopg (reached through SQLAlchemy's OperationalError): a failed connect carries no SQLSTATE;
+    # class 08 is "connection exception", 57P01-57P04 the server shutting down or not up yet
+    code = getattr(err, "pgcode", "")
+    return code is None or (isinstance(code, str) and code.startswith(("08", "57P0")))
+
+
+# The one message fallback: an ``MlflowException`` whose chain was dropped (MLflow re-raised it
+# across a thread, or ``from None``) carries the transport error only as text in its message.
+_TRANSPORT_MESSAGES = ("Max retries exceeded", "Connection refused", "Failed to establish a new connection")
+
+
+def _unchained_mlflow_transport_error(exc: BaseException) -> bool:
+    errors = sys.modules.get("mlflow.exceptions")
+    if errors is None or not isinstance(exc, errors.MlflowException) or exc.__cause__ or exc.__context__:
+        return False
+    return any(marker in str(exc) for marker in _TRANSPORT_MESSAGES)
+
+
+_is_connection_error = is_connection_error  # the old private name
 
 
 def unavailable(exc: BaseException) -> StoreUnavailable:
@@ -204,7 +251,7 @@ def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
     except Exception as exc:
         from mlflow.exceptions import MlflowException
 
-        if _is_connection_error(exc):
+        if is_connection_error(exc):
             raise unavailable(exc) from exc
         if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise ModelNotFound(not_found or str(exc.message)) from exc

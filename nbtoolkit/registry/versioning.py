@@ -146,7 +146,7 @@ def register(
 
 
 def _failed(name: str, exc: BaseException) -> NbtError:
-    if store._is_connection_error(exc):
+    if store.is_connection_error(exc):
         return store.unavailable(exc)
     first = (str(exc).strip().splitlines() or [""])[0][:200]
     return NbtError(f"Registering {name!r} failed ({type(exc).__name__}: {first}); nothing was written. "
