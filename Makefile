@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv system-deps bench clean constraints
+.PHONY: demo test venv system-deps bench clean constraints schemas
 
 venv: $(STAMP)
 
@@ -54,6 +54,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/stats.py
+
+# The JSON Schemas of pipeline.yaml and suites, from their pydantic models (tests/test_schemas.py
+# fails while a published file differs from its model).
+schemas: $(STAMP)
+	$(PY) scripts/write_schemas.py
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache

@@ -1,0 +1,60 @@
+"""The pipeline file as a pydantic model: the one definition of its keys, types and limits.
+
+Not imported when a pipeline runs (pydantic's import costs more than a fully cached rerun):
+``make schemas`` writes :func:`PipelineFile.model_json_schema` to ``nbtoolkit/schemas/pipeline.schema.json``,
+which :mod:`nbtoolkit.pipeline.spec` checks files against and editors read. Each ``description`` is
+also the "what is valid" half of the error message for that key.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+JSONValue = TypeAliasType(
+    "JSONValue",
+    "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]",  # type: ignore[arg-type]
+)
+# Parameter names (Python identifiers, not keywords, not 'upstream') are checked by spec.py, which
+# checks names given with -p the same way.
+Parameters = Annotated[
+    dict[str, JSONValue] | None,
+    Field(description="a mapping of parameter name: value (numbers, strings, booleans, lists or mappings)"),
+]
+
+
+class Step(BaseModel):
+    """One step: a notebook run by papermill with its own parameters, after the steps it needs."""
+
+    model_config = ConfigDict(extra="forbid", title="Step")
+
+    name: str = Field(pattern=NAME_PATTERN, description="a step name of letters, digits, '_', '.', '-'")
+    notebook: str = Field(pattern=r"\S", description="the path of an .ipynb file, relative to the pipeline file")
+    parameters: Parameters = None
+    needs: str | list[str] | None = Field(None, description="a list of step names (or one name)")
+    timeout: float | None = Field(None, gt=0, description="a positive number of seconds per cell")
+    kernel: str | None = Field(None, pattern=r"\S", description="a kernel name such as python3")
+    cwd: str | None = Field(None, pattern=r"\S", description="a folder path, relative to the pipeline file")
+
+
+class PipelineFile(BaseModel):
+    """A pipeline file (``pipeline.yaml``): notebooks run in the order their ``needs`` give."""
+
+    model_config = ConfigDict(extra="forbid", title="nbtoolkit pipeline")
+
+    name: str | None = Field(None, pattern=NAME_PATTERN,
+                             description="a pipeline name of letters, digits, '_', '.', '-'")
+    parameters: Parameters = None
+    secret_parameters: list[str] | None = Field(
+        None, description="a list of parameter names passed through the environment, never written")
+    steps: list[Step] = Field(min_length=1, description="a non-empty list of steps")
+
+
+def json_schema() -> dict[str, Any]:
+    schema = PipelineFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft-07/schema#"
+    return schema

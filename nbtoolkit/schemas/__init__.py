@@ -1,0 +1,66 @@
+"""The published JSON Schemas of nbtoolkit's YAML files, and the check of a document against one.
+
+``pipeline.schema.json`` and ``suite.schema.json`` are generated from the pydantic models
+(:mod:`nbtoolkit.pipeline.spec_model`, :mod:`nbtoolkit.evaluation.suite_model`) by
+``make schemas``; a test fails when a file here differs from its model. They are checked with
+fastjsonschema (compiled once per process, a few milliseconds) rather than by the models
+themselves: importing pydantic costs more than a fully cached pipeline rerun takes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).parent
+NAMES = ("pipeline", "suite")
+
+
+def path_of(name: str) -> Path:
+    return HERE / f"{name}.schema.json"
+
+
+@functools.cache
+def _validator(name: str) -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    # use_default=False: checking must not fill defaults into the document
+    return fastjsonschema.compile(json.loads(path_of(name).read_text(encoding="utf-8")), use_default=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first place where a document breaks its schema."""
+
+    path: tuple[str | int, ...]  # keys and list indexes from the top of the document
+    value: Any                   # the value found there
+    valid: str                   # what is valid there: the schema's description of that key
+    unknown: str | None = None   # an unknown key of the mapping at ``path``
+    missing: str | None = None   # a required key the mapping at ``path`` lacks
+    known: tuple[str, ...] = ()  # the keys the mapping at ``path`` may have
+    rule: str = ""               # the JSON Schema keyword broken (type, oneOf, minItems...)
+
+
+def problem(document: Any, name: str) -> Problem | None:
+    """None when ``document`` follows schema ``name``, else where and how it does not."""
+    import fastjsonschema
+
+    try:
+        _validator(name)(document)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        definition = exc.definition if isinstance(exc.definition, dict) else {}
+        path = tuple(int(p) if p.isdigit() else p for p in exc.path[1:])  # [0] is 'data'
+        known = tuple(definition.get("properties") or ())
+        valid = str(definition.get("description") or "")
+        unknown = missing = None
+        if isinstance(exc.value, dict) and definition.get("additionalProperties") is False:
+            # an unknown key first, whatever rule failed: a misspelt key is also a missing one
+            unknown = next((str(k) for k in exc.value if k not in known), None)
+        if unknown is None and exc.rule == "required" and isinstance(exc.value, dict):
+            missing = next((k for k in definition.get("required", ()) if k not in exc.value), None)
+            valid = str(definition["properties"].get(missing, {}).get("description") or "") if missing else valid
+        return Problem(path, exc.value, valid, unknown, missing, known, str(exc.rule))
+    return None
