@@ -12,24 +12,20 @@ import pytest
 
 from tests.conftest import ROOT
 
-SMALL = ["-p", "n_tickets=1500", "-p", "monitor.per_day=100", "-p", "feedback.per_day=150",
-         "-p", "feedback.min_samples=60"]
-
 
 @pytest.mark.slow
-def test_support_ticket_pipeline_end_to_end(nbt_home, tmp_path, capsys):
-    from nbtoolkit import demo, registry
+def test_support_ticket_pipeline_end_to_end(example_run, monkeypatch):
+    from nbtoolkit import registry
     from nbtoolkit.monitoring import PredictionLog
 
-    report = tmp_path / "demo.html"
-    code = demo.main(["--pipeline", str(ROOT / "notebooks" / "pipeline.yaml"), "--output", str(report), *SMALL])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    monkeypatch.setenv("NBT_HOME", str(example_run.home))  # the store the run wrote to
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL"):
+        monkeypatch.delenv(var, raising=False)
+    report, out = example_run.report, example_run.out
+    assert example_run.code == 0, out
     assert f"HTML report:        {report}" in out and "Executed notebooks:" in out
 
-    run_dir = Path(out.split("Executed notebooks: ")[1].splitlines()[0])
-    run = json.loads((run_dir / "run.json").read_text())
-    steps = run["steps"]
+    steps = example_run.run["steps"]
     assert [s["status"] for s in steps.values()] == ["ok"] * 5
     assert all(Path(s["executed_notebook"]).exists() for s in steps.values())
 

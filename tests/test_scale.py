@@ -129,32 +129,38 @@ def test_partition_profiles_on_a_separate_dask_cluster(frames, dask_scheduler):
 
 
 @pytest.mark.slow
-def test_support_ticket_pipeline_on_a_separate_dask_cluster(dask_scheduler, nbt_home, tmp_path, monkeypatch):
-    """notebooks/pipeline.yaml on a separately started scheduler + 2 workers = the local run."""
+def test_support_ticket_pipeline_on_a_separate_dask_cluster(dask_scheduler, example_run, tmp_path, monkeypatch):
+    """notebooks/pipeline.yaml on a separately started scheduler + 2 workers = the local run
+    (the session's ``example_run``, made with the same parameters on its own store)."""
     import json
     import time
 
     from distributed import Client
 
     from nbtoolkit.pipeline import run_pipeline
-    from tests.conftest import ROOT
+    from tests.conftest import EXAMPLE_SIZES, ROOT
 
-    small = {"n_tickets": 1500, "monitor.per_day": 100, "feedback.per_day": 150, "feedback.min_samples": 60}
+    assert example_run.code == 0, example_run.out
+    local_steps = example_run.run["steps"]
+    local_outputs = {name: step.get("outputs") or {} for name, step in local_steps.items()}
     pipeline = ROOT / "notebooks" / "pipeline.yaml"
-
-    local = run_pipeline(pipeline, parameters=small)
-    monkeypatch.setenv("NBT_HOME", str(tmp_path / "dask-home"))  # a fresh store: nothing cached
+    home = tmp_path / "dask-home"
+    monkeypatch.setenv("NBT_HOME", str(home))  # a fresh store: nothing cached
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
+        monkeypatch.delenv(var, raising=False)
     with Client(dask_scheduler.address, timeout="30s") as client:
         client.get_task_stream(start=0, stop=0)  # makes the scheduler record where tasks run
         started = time.time()
-        on_dask = run_pipeline(pipeline, parameters=small, executor="dask", scheduler=dask_scheduler.address)
+        on_dask = run_pipeline(pipeline, parameters=EXAMPLE_SIZES, executor="dask",
+                               scheduler=dask_scheduler.address)
         stream = client.get_task_stream(start=started)
 
-    assert {s: r["status"] for s, r in on_dask.steps.items()} == {s: "ok" for s in local.steps}
+    assert {s: r["status"] for s, r in on_dask.steps.items()} == {s: "ok" for s in local_steps}
     placed = {str(t["key"]).rsplit("-", 1)[-1]: t["worker"] for t in stream
               if str(t["key"]).startswith(f"nbt-{on_dask.run_id}-")}
-    assert set(placed) == set(local.steps) and len(set(placed.values())) == 2, placed  # both workers ran steps
+    assert set(placed) == set(local_steps) and len(set(placed.values())) == 2, placed  # both workers ran steps
+
     def same_places(outputs, home):  # files written under each run's own home
         return json.loads(json.dumps(outputs).replace(str(home), "<home>"))
 
-    assert same_places(on_dask.outputs, tmp_path / "dask-home") == same_places(local.outputs, nbt_home)
+    assert same_places(on_dask.outputs, home) == same_places(local_outputs, example_run.home)
