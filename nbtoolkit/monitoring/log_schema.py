@@ -37,7 +37,9 @@ def _create(engine: Any, table: Any) -> None:
 
     def race(err: BaseException) -> bool:
         # Two processes creating the table at once (e.g. PostgreSQL's catalog race): the other
-        # one won; check again. Anything else (unreachable database) is re-raised.
+        # one won; check again. Anything else (unreachable database) is re-raised. SQLite reports
+        # "table ... already exists" as a plain OperationalError (generic SQLITE_ERROR code, no
+        # type of its own): the one case matched by message.
         return isinstance(err, (exc.IntegrityError, exc.ProgrammingError)) or "already exists" in str(err)
 
     # The existence check and CREATE run in one write transaction (BEGIN IMMEDIATE on SQLite):
