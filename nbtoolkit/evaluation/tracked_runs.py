@@ -169,11 +169,9 @@ def _fitted_model(namespace: Any, before: dict[str, int], model_var: str | None)
 def _looks_fitted(value: Any) -> bool:
     if isinstance(value, type) or not hasattr(value, "predict"):
         return False
-    try:
-        from sklearn.base import BaseEstimator
-        from sklearn.utils.validation import check_is_fitted
-    except ImportError:  # pragma: no cover
-        return True
+    from sklearn.base import BaseEstimator
+    from sklearn.utils.validation import check_is_fitted
+
     if isinstance(value, BaseEstimator):
         try:
             check_is_fitted(value)

@@ -91,10 +91,8 @@ def library_of(model: Any) -> str:
 
 
 def is_python_model(model: Any) -> bool:
-    try:
-        from mlflow.pyfunc import PythonModel
-    except ImportError:  # pragma: no cover
-        return False
+    from mlflow.pyfunc import PythonModel
+
     return isinstance(model, PythonModel)
 
 
@@ -136,10 +134,8 @@ def plan(model: Any, serialization: str | None = None) -> Plan:
 
 
 def _check_sklearn(model: Any) -> None:
-    try:
-        from sklearn.base import BaseEstimator
-    except ImportError:  # pragma: no cover
-        raise BadInput("scikit-learn is required to register models.") from None
+    from sklearn.base import BaseEstimator
+
     if not isinstance(model, BaseEstimator) or not hasattr(model, "predict"):
         raise BadInput(
             f"Cannot register a {type(model).__name__} safely: expected a fitted scikit-learn "
@@ -155,12 +151,10 @@ def check_fitted(model: Any, *, doing: str = "registering", sklearn_only: bool =
     ``doing`` ends the message ("before registering it"); ``sklearn_only`` leaves models that
     are not scikit-learn estimators alone (a cloudpickled object with a ``fit`` of its own).
     """
-    try:
-        from sklearn.base import BaseEstimator
-        from sklearn.exceptions import NotFittedError
-        from sklearn.utils.validation import check_is_fitted
-    except ImportError:  # pragma: no cover
-        return
+    from sklearn.base import BaseEstimator
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
     if sklearn_only and not isinstance(model, BaseEstimator):
         return
     try:
@@ -228,10 +222,8 @@ def predictor(model: Any) -> Callable[[Any], Any]:
 
 def task_of(model: Any) -> str:
     """``classification``, ``regression`` or ``other`` (scikit-learn's estimator type)."""
-    try:
-        from sklearn.base import BaseEstimator, is_classifier, is_regressor
-    except ImportError:  # pragma: no cover
-        return "other"
+    from sklearn.base import BaseEstimator, is_classifier, is_regressor
+
     if not isinstance(model, BaseEstimator):  # native boosters, PythonModels: no sklearn tags
         return "other"
     if is_classifier(model):

@@ -22,7 +22,6 @@ from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG
                    TAG_PIPELINE_RUN, TAG_SHA, TAG_THRESHOLD, TAG_TRAINING_RUN)
 
 
-
 # --------------------------------------------------------------------------------- resolve
 def resolve(ref: str | ModelRef) -> Any:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
@@ -146,7 +145,6 @@ def load(ref: str | ModelRef) -> Any:
     except AttributeError:  # pragma: no cover
         pass
     return model
-
 
 
 # --------------------------------------------------------------------------------- browse

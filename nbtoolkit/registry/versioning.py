@@ -31,7 +31,6 @@ from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_A
 log = logging.getLogger(__name__)
 
 
-
 # --------------------------------------------------------------------------------- register
 def register(
     model: Any,

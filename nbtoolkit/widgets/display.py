@@ -66,10 +66,7 @@ def widget_for(result: Any, shell: Any = None) -> Any:
     if entry is None:
         return None
     module, factory = entry
-    try:
-        build = getattr(importlib.import_module(f"{__package__}.{module}"), factory)
-    except (ImportError, AttributeError):  # that widget is not written (yet)
-        return None
+    build = getattr(importlib.import_module(f"{__package__}.{module}"), factory)
     from .. import config
 
     with config.overrides(**_notebook_settings(shell)):
