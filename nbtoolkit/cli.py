@@ -78,7 +78,7 @@ class _Version(argparse.Action):
 
 
 def _add_command(sub: Any, name: str, cmd: Any, *, hidden: bool, prog_name: str) -> None:
-    kwargs: dict[str, Any] = {"description": cmd.help, "epilog": _epilog(prog_name)}
+    kwargs: dict[str, Any] = {"description": cmd.help, "epilog": _epilog(cmd.name, prog_name)}
     if not hidden:
         kwargs["help"] = cmd.help
     p = sub.add_parser(name, **kwargs)
@@ -92,9 +92,49 @@ def _add_command(sub: Any, name: str, cmd: Any, *, hidden: bool, prog_name: str)
     p.set_defaults(_command=cmd, _name=prog_name, _legacy=hidden)
 
 
-def _epilog(prog_name: str) -> str:
-    return ("exit codes: 0 ok; 1 a check failed; 2 usage error or bad input.\n"
-            f"JSON output: nbt {prog_name} ... --format json")
+# Every command's --help ends with examples and what its exit codes mean (a test parses each
+# example with the real parser, so they cannot drift from the flags). Keyed by command name.
+COMMAND_HELP: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "models": (("nbt model list", "nbt model list --format json"), None),
+    "versions": (("nbt model versions iris", "nbt model versions iris --format json"), None),
+    "promote": (("nbt model promote iris 3 --alias champion --require accuracy:0.9",
+                 "nbt model promote iris 3 --alias champion --require log_loss=max:0.3 --require 'f1>=0.8'"),
+                "a --require gate does not hold (the alias stays where it was)"),
+    "rollback": (("nbt model rollback iris --alias champion",), None),
+    "lineage": (("nbt model lineage iris@champion", "nbt model lineage iris/3 --format json"), None),
+    "drift": (("nbt data drift today.csv --model iris@champion --fail",
+               "nbt data drift today.csv --model iris@champion --no-predictions   # profile only, no model load",
+               "nbt data drift today.csv --reference train.parquet --drift-share 0.3 --format json"),
+              "with --fail, the dataset drifted"),
+    "validate": (("nbt data validate today.csv --model iris@champion --fail",
+                  "nbt data validate today.csv --reference train.csv --max-age 2D --timestamp ts"),
+                 "with --fail, the data contract is broken"),
+    "run": (("nbt pipeline run pipeline.yaml",
+             "nbt pipeline run pipeline.yaml -p seed 1 -f params.yaml --step train --force",
+             "nbt pipeline run pipeline.yaml -k python3 --jobs 2"),
+            "a step failed (the message names the step, the cell and the executed notebook)"),
+    "status": (("nbt pipeline status pipeline.yaml", "nbt pipeline status pipeline.yaml --format json"), None),
+    "monitor": (("nbt monitor tickets --window 1D --alert 'accuracy<0.9'",
+                 "nbt monitor tickets --window 7D --alert 'human_share>0.3' --webhook https://hooks.example/nbt"),
+                "an alert fired"),
+    "abtest": (("nbt abtest tickets", "nbt abtest tickets --champion champion --challenger challenger --apply"),
+               None),
+    "serve": (("nbt serve tickets --port 8080", "nbt serve tickets --traffic 0.1 --alert 'accuracy<0.9'"), None),
+    "info": (("nbt info", "nbt info --format json"), None),
+    "estimate": (("nbt estimate today.csv --reference labelled.csv --target y --prediction pred --proba proba",
+                  "nbt estimate today.csv --reference labelled.csv --target y --prediction pred "
+                  "--proba no=p0,yes=p1 --chunk-size 500 --fail"),
+                 "with --fail, an estimate left its alert limits"),
+}
+
+
+def _epilog(name: str, prog_name: str) -> str:
+    examples, fails = COMMAND_HELP.get(name, ((), None))
+    lines = ["examples:", *(f"  {e}" for e in examples)] if examples else []
+    lines += ["", "exit codes:", "  0    ok", *([f"  1    {fails}"] if fails else []),
+              "  2    usage error or bad input (nothing was written)", "  130  interrupted (Ctrl-C)",
+              "", f"machine-readable output: nbt {prog_name} ... --format json"]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         present = {verb: commands[name] for verb, name in members.items() if name in commands}
         if not present:
             continue
-        gp = sub.add_parser(group, help=f"{' | '.join(present)}", description=GROUP_HELP.get(group))
+        first = [COMMAND_HELP[c.name][0][0] for c in present.values() if c.name in COMMAND_HELP]
+        gp = sub.add_parser(group, help=f"{' | '.join(present)}", description=GROUP_HELP.get(group),
+                            epilog="\n".join(["examples:", *(f"  {e}" for e in first), "",
+                                               f"exit codes: see nbt {group} ACTION --help"]))
         gsub = gp.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
         for verb, cmd in present.items():
             _add_command(gsub, verb, cmd, hidden=False, prog_name=f"{group} {verb}")
@@ -120,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
             _add_command(sub, name, cmd, hidden=True, prog_name=name)
         else:
             _add_command(sub, name, cmd, hidden=False, prog_name=name)
-    info = sub.add_parser("info", help="where nbtoolkit stores things (home, tracking URI, ...)")
+    info = sub.add_parser("info", help="where nbtoolkit stores things (home, tracking URI, ...)",
+                          description="Where nbtoolkit stores things: home, tracking URI, prediction log.",
+                          epilog=_epilog("info", "info"))
     info.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     info.add_argument("--json", action=_JsonAlias, dest="json", default=False, help=argparse.SUPPRESS)
     info.set_defaults(_command=None, _name="info")
