@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import types
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,24 @@ def test_lazy_api_has_real_signatures_and_docs():
         fn = getattr(nbtoolkit, name)
         assert fn.__doc__ and list(inspect.signature(fn).parameters) != ["args", "kwargs"], name
     assert nbtoolkit.__version__ and nbtoolkit.__version__ != "0+unknown"
+
+
+def test_public_functions_name_their_result_class():
+    """Every public function's return annotation names the class it returns (``load`` gives back
+    the user's own model object, whatever its class, so ``Any`` is the truth there)."""
+    import pydoc
+
+    for name in sorted(nbtoolkit._API):
+        obj = getattr(nbtoolkit, name)
+        if inspect.isclass(obj):
+            continue
+        sig = inspect.signature(obj)
+        returned = sig.return_annotation
+        assert returned is not inspect.Signature.empty, name
+        if name == "load":
+            assert returned in ("Any", Any), returned
+            continue
+        classes = [part.strip() for part in str(returned).split("|")]
+        assert "Any" not in classes and all(c[:1].isupper() or c == "int" for c in classes), (name, returned)
+        text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
+        assert f"-> {returned!r}" in text or f"-> {returned}" in text, name  # help() shows it

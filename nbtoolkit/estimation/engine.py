@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
 from . import metrics as M
 from .calibration import Calibrator
+
+if TYPE_CHECKING:  # pragma: no cover - the report module loads with the result
+    from ..reports.estimation import EstimationResult
 
 LOW_CONFIDENCE_ROWS = 50
 PROBA_TOLERANCE = 1e-3
@@ -30,7 +33,7 @@ def estimate(
     alert_sd: float = 3.0,
     thresholds: Mapping[str, tuple[float | None, float | None]] | None = None,
     calibrator: Calibrator | None = None,
-) -> Any:
+) -> EstimationResult:
     """Estimate classification performance per chunk of ``analysis`` without its labels (CBPE).
 
     Parameters

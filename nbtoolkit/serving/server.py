@@ -45,7 +45,7 @@ def serve(
     max_body: int | str = "5MB",
     background: bool = False,
     **tuning: Any,
-) -> Any:
+) -> ServerHandle | int:
     """Serve registered model ``name`` over HTTP: champion/challenger, human hand-off, logging, metrics.
 
     Parameters
