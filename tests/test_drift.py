@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -256,7 +257,10 @@ def test_report_views_and_raise():
     json.dumps(d)
     assert d["drifted_columns"] == ["x", "cat"]
     html = report._repr_html_()
-    assert html.index(">x<") < html.index(">y<") and "#fde0dc" in html  # drifted first, red
+    rows = re.findall(r'<tr class="([^"]*)"[^>]*><td[^>]*>([^<]*)</td>', html)
+    assert {c for tone, c in rows[:2]} == {"x", "cat"}  # drifted first, marked as bad
+    assert all("nbt-bad" in tone.split() for tone, _ in rows[:2])
+    assert not any("nbt-bad" in tone.split() for tone, c in rows if c == "y")
     assert len(report.to_html()) < 50_000
     fig = report.plot("x")
     assert fig.axes[0].get_title().startswith("x:")
@@ -314,3 +318,14 @@ def test_contract_and_profile_share_one_vocabulary_of_column_kinds():
     assert contract_kinds <= set(COLUMN_KINDS) and profile_kinds <= set(COLUMN_KINDS)
     assert {"numeric", "boolean", "datetime", "categorical", "mixed"} <= contract_kinds
     assert {"numeric", "discrete", "boolean", "categorical", "text", "skipped", "empty"} <= profile_kinds
+
+
+def test_report_html_escapes_user_column_names():
+    """Column names and categories are user data: shown as text in the HTML, never as markup."""
+    rng = np.random.default_rng(0)
+    evil = "<script>alert(1)</script>"
+    ref = pd.DataFrame({evil: rng.normal(size=300), "c": rng.choice(["a", "b"], 300)})
+    cur = ref.assign(**{evil: ref[evil] + 3})
+    report = nbt.drift(cur, ref, log=False)
+    for page in (report._repr_html_(), report.to_html()):
+        assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -124,7 +124,7 @@ def test_slices_match_direct_computation(binary, binary_model):
     assert (frame[frame["column"] == "age"]["n"].sum()) == len(X)
     assert "worst channel=" in r.summary()
     html = r._repr_html_()
-    assert "#fde0dc" in html and "Per slice" in html
+    assert "Per slice" in html and html.count('class="nbt-bad"') == len(frame.groupby("column"))  # worst per column
     assert r.to_dict()["slices"][0]["column"] == "channel"
 
 

@@ -91,7 +91,10 @@ def test_cases_pass_and_fail_as_written(tmp_path, tickets):
     assert refunds["n"] == (X["text"].str.contains("refund") & (y == "billing")).sum()
     assert r.loggable_metrics()["suite_pass_rate"] == pytest.approx(3 / 6)
     assert "3/6 cases passed" in r.summary()
-    assert "#fde0dc" in r._repr_html_()
+    suite_html = r.suite._repr_html_()
+    passed = r.suite.to_frame()["passed"]
+    assert suite_html.count('class="nbt-bad"') == (~passed).sum() > 0  # a failed row is marked bad
+    assert suite_html.count('class="nbt-good"') == passed.sum() > 0
 
 
 def test_all_passing_suite_from_dict(tickets):

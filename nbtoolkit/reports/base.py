@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
+
+from .render import cell_text as _fmt  # the table text of a value (one rule for text and HTML)
 
 
 class Result:
@@ -41,8 +42,9 @@ class Result:
         return f"<{type(self).__name__}: {self.summary()}>"
 
     def _repr_html_(self) -> str:
-        head = f"<p><b>{html.escape(self.summary())}</b></p>" if self.summary() else ""
-        return head + html_table(self.to_frame())
+        from .render import result
+
+        return result(self.summary(), tables=[("", html_table(self.to_frame()))])
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's text view
         p.text(str(self) if not cycle else repr(self))
@@ -70,40 +72,15 @@ def plain(value: Any) -> Any:
     return value
 
 
-def html_table(frame: Any, *, row_style: Any = None, max_rows: int = 200) -> str:
-    """A small, dependency-free HTML table; ``row_style(row) -> css`` colours rows."""
-    cols = [str(c) for c in frame.columns]
-    parts = [
-        '<table class="nbt-table" style="border-collapse:collapse;font-size:12px">',
-        "<thead><tr>",
-        *(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #999">'
-          f"{html.escape(c)}</th>" for c in cols),
-        "</tr></thead><tbody>",
-    ]
-    for _, row in frame.head(max_rows).iterrows():
-        style = row_style(row) if row_style else ""
-        parts.append(f'<tr style="{style}">')
-        for value in row.tolist():
-            parts.append(f'<td style="padding:2px 8px">{html.escape(_fmt(value))}</td>')
-        parts.append("</tr>")
-    parts.append("</tbody></table>")
-    if len(frame) > max_rows:
-        parts.append(f"<p>... {len(frame) - max_rows} more rows</p>")
-    return "".join(parts)
+def html_table(frame: Any, *, row_style: Any = None, tone: Any = None, css_class: str = "nbt-table",
+               max_rows: int = 200) -> str:
+    """A frame as the reports' one table (``templates/table.html.j2``, see :func:`.render.frame_table`):
+    ``tone(row)`` names a row's meaning (``bad``, ``good``, ...), ``row_style(row) -> css`` styles it."""
+    from .render import frame_table
+
+    return frame_table(frame, tone=tone, row_style=row_style, css_class=css_class, max_rows=max_rows)
 
 
 def text_table(frame: Any) -> str:
     """A frame as an aligned text table: blanks for missing values (never None beside NaN)."""
     return frame.map(_fmt).to_string(index=False)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if value != value:  # NaN: not measured
-            return ""
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.1f}"
-    if value is None or str(value) in ("<NA>", "NaT"):
-        return ""
-    return str(value)

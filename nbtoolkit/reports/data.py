@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from .base import Result
@@ -65,18 +64,12 @@ class ValidationReport(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colour = "#1e8e3e" if self.passed else "#d93025"
-        parts = [f'<p><b style="color:{colour}">{html.escape(self.summary())}</b></p>']
+        from .render import TEXT, Row, result, table
+
+        colour = TEXT["good"] if self.passed else TEXT["bad"]
         if not self.issues:
-            return parts[0]
-        parts.append('<table style="border-collapse:collapse;font-size:12px"><thead><tr>')
-        parts += [f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #999">{c}</th>'
-                  for c in FRAME_COLUMNS]
-        parts.append("</tr></thead><tbody>")
-        for i in sorted(self.issues, key=lambda i: i["severity"] != "error"):
-            bg = "#fde0dc" if i["severity"] == "error" else "#fef7e0"
-            parts.append(f'<tr style="background:{bg}">')
-            parts += [f'<td style="padding:2px 8px">{html.escape(str(i[c]))}</td>' for c in FRAME_COLUMNS]
-            parts.append("</tr>")
-        parts.append("</tbody></table>")
-        return "".join(parts)
+            return result(self.summary(), colour=colour)
+        issues = sorted(self.issues, key=lambda i: i["severity"] != "error")
+        rows = [Row([str(i[c]) for c in FRAME_COLUMNS], tone="bad" if i["severity"] == "error" else "warn")
+                for i in issues]
+        return result(self.summary(), colour=colour, tables=[("", table(FRAME_COLUMNS, rows))])

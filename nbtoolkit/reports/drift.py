@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
 from .base import Result, _fmt
 
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note"]
-_RED, _GREEN, _GREY = "#fde0dc", "#e6f4ea", "#f1f3f4"
+SKIPPED = "skipped"  # the method of a column no test applied to
 
 
 class DriftReport(Result):
@@ -109,32 +108,26 @@ class DriftReport(Result):
         return self.summary() + "\n" + frame.to_string(index=False)
 
     def _repr_html_(self) -> str:
-        parts = [f'<div class="nbt-drift"><p><b>{html.escape(self.summary())}</b></p>',
-                 '<table style="border-collapse:collapse;font-size:12px"><thead><tr>']
-        for head in ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
-                     "reference / current", "note"]:
-            parts.append(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #999">{head}</th>')
-        parts.append("</tr></thead><tbody>")
-        for r in self._sorted_rows():
-            colour = _GREY if r["method"] == "skipped" else _RED if r["drifted"] else _GREEN
+        from .render import Cell, Row, render, safe, table
+
+        def row(r: dict[str, Any]) -> Row:
+            tone = "muted" if r["method"] == SKIPPED else "bad" if r["drifted"] else "good"
             cells = [r["column"], r["type"], r["method"], _fmt(r["statistic"]), _fmt(r["p_value"]),
-                     _fmt(r["threshold"]), "DRIFT" if r["drifted"] else ""]
-            parts.append(f'<tr style="background:{colour}">')
-            parts += [f'<td style="padding:2px 8px">{html.escape(str(c))}</td>' for c in cells]
-            parts.append(f'<td style="padding:2px 8px">{_sparkline(r.get("plot"))}</td>')
-            parts.append(f'<td style="padding:2px 8px;color:#555">{html.escape(r["note"] or "")}</td></tr>')
-        parts.append("</tbody></table>")
-        if self.extra_columns:
-            parts.append(f"<p>Not in the reference (ignored): {html.escape(', '.join(self.extra_columns))}</p>")
-        parts.append('<p style="color:#555;font-size:11px">grey bars: reference, coloured: current. '
-                     "Call <code>report.plot('column')</code> for a full chart.</p></div>")
-        return "".join(parts)
+                     _fmt(r["threshold"]), "DRIFT" if r["drifted"] else "",
+                     Cell(safe(_sparkline(r.get("plot")))), Cell(r["note"] or "", "color:#555")]
+            return Row(cells, tone=tone, css_class="nbt-drifted" if r["drifted"] else "")
+
+        head = ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
+                "reference / current", "note"]
+        return render("drift.html.j2", summary=self.summary(), extra_columns=self.extra_columns,
+                      table=safe(table(head, [row(r) for r in self._sorted_rows()], css_class="nbt-drift-table")))
 
     def to_html(self) -> str:
         """A standalone HTML page (tens of KB: the table and inline SVG histograms)."""
-        return ('<!doctype html><html><head><meta charset="utf-8"><title>nbtoolkit drift report'
-                '</title></head><body style="font-family:sans-serif">' + self._repr_html_()
-                + "</body></html>")
+        from .render import render, safe
+
+        return render("page.html.j2", title="nbtoolkit drift report", style="",
+                      body_style="font-family:sans-serif", body=safe(self._repr_html_()))
 
     def failure_message(self) -> str:
         lines = [self.summary()]
@@ -225,16 +218,16 @@ def _severity(row: dict[str, Any]) -> float:
 
 
 def _sparkline(data: dict[str, Any] | None, width: int = 120, height: int = 28) -> str:
-    """A tiny inline SVG: grey reference bars, blue current outline."""
+    """A tiny inline SVG (``templates/sparkline.svg.j2``): grey reference bars, blue current outline."""
     if not data:
         return ""
+    from .render import render
+
     ref, cur = data["reference"], data["current"]
-    n = len(ref)
     top = max(max(ref, default=0), max(cur, default=0)) or 1.0
-    w = width / max(n, 1)
-    bars = "".join(f'<rect x="{i * w:.1f}" y="{height - v / top * height:.1f}" width="{w:.1f}" '
-                   f'height="{v / top * height:.1f}" fill="#ccc"/>' for i, v in enumerate(ref) if v > 0)
+    w = width / max(len(ref), 1)
+    bars = [(f"{i * w:.1f}", f"{height - v / top * height:.1f}", f"{w:.1f}", f"{v / top * height:.1f}")
+            for i, v in enumerate(ref) if v > 0]
     points = " ".join(f"{i * w:.1f},{height - v / top * height:.1f} {(i + 1) * w:.1f},"
                       f"{height - v / top * height:.1f}" for i, v in enumerate(cur))
-    return (f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{bars}'
-            f'<polyline points="{points}" fill="none" stroke="#1a73e8" stroke-width="1.2"/></svg>')
+    return render("sparkline.svg.j2", width=width, height=height, bars=bars, points=points)

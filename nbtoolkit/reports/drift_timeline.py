@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Result, html_table, plain
 
-_RED = "background:#fde2e1"
 COLUMNS = ["chunk", "start", "end", "rows", "column", "method", "statistic", "threshold", "drifted"]
 
 
@@ -102,25 +100,16 @@ class DriftTimeline(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
+        from .render import render, safe
+
         m = self.matrix()
-        if len(m):
-            cells = ["<table style='border-collapse:collapse;font-size:11px'><tr><th></th>"]
-            cells += [f"<th style='padding:1px 4px;writing-mode:vertical-rl'>{html.escape(c)}</th>" for c in m.columns]
-            cells.append("</tr>")
-            for chunk, row in m.iterrows():
-                cells.append(f"<tr><td style='padding:1px 6px'>{html.escape(str(chunk))}</td>")
-                cells += [f"<td style='width:14px;{_RED if v else 'background:#e3f6e5'}'></td>" for v in row]
-                cells.append("</tr>")
-            cells.append("</table>")
-            parts.append("".join(cells))
-        if self.multivariate:
-            mf = self.multivariate_frame()
-            parts.append(f"<p>Multivariate: {html.escape(self.multivariate['method'])} "
-                         f"({self.multivariate['components']} components of {self.multivariate['columns']})</p>")
-            parts.append(html_table(mf, row_style=lambda r: _RED if r["drifted"] else ""))
-        parts += [f"<p><i>skipped {html.escape(c)}: {html.escape(w)}</i></p>" for c, w in self.skipped.items()]
-        return "".join(parts)
+        multi = self.multivariate
+        return render(
+            "drift_timeline.html.j2", summary=self.summary(), columns=[str(c) for c in m.columns],
+            cells=[(str(chunk), [bool(v) for v in row]) for chunk, row in m.iterrows()] if len(m) else [],
+            multivariate=multi, skipped=self.skipped,
+            multivariate_table=safe(html_table(self.multivariate_frame(), tone=lambda r: "bad" if r["drifted"] else ""))
+            if multi else "")
 
     def plot(self, columns: list[str] | str | None = None, *, max_columns: int = 8) -> Any:
         """The multivariate error (when computed) and each column's statistic per chunk, with its

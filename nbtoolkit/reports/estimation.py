@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Result, html_table, plain
+from .render import TONES
 
-_RED = "background:#fde2e1"
-_GREY = "color:#888"
 COLUMNS = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised", "alert",
            "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence"]
 
@@ -79,14 +77,16 @@ class EstimationResult(Result):
         shown = frame[["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised",
                        "alert", "alert_lower", "alert_upper"]]
 
-        def style(row: Any) -> str:
-            if row["alert"]:
-                return _RED
-            return _GREY if row["rows"] < 50 else ""
+        from .render import result
 
-        parts = [f"<p><b>{html.escape(self.summary())}</b></p>", html_table(shown, row_style=style)]
-        parts += [f"<p><i>note: {html.escape(n)}</i></p>" for n in self.notes]
-        return "".join(parts)
+        def tone(row: Any) -> str:  # an alert is bad; a chunk under 50 rows is shown muted
+            return "bad" if row["alert"] else "small" if row["rows"] < 50 else ""
+
+        def style(row: Any) -> str:
+            return {"bad": TONES["bad"], "small": "color:#888"}.get(tone(row), "")
+
+        return result(self.summary(), tables=[("", html_table(shown, tone=tone, row_style=style))],
+                      notes=[f"note: {n}" for n in self.notes])
 
     def plot(self, metrics: list[str] | str | None = None, *, reference: bool = True, axes: Any = None) -> Any:
         """One panel per metric: estimate with its band, realised values, alert limits, alerts.

@@ -1,25 +1,29 @@
-"""Result objects of evaluation: metrics, suites, comparisons, thresholds, tracked runs.
+"""Result objects of evaluation: metrics, suites, comparisons, tracked runs (the threshold
+explorer's report is in :mod:`.threshold`, re-exported here).
 
 They hold what was computed and render it; plots are drawn on demand (``.plot(kind=...)``).
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from .base import Result, html_table
+from .threshold import ThresholdReport
 
-_BAD = "background:#fde0dc"
-_GOOD = "background:#e3f4e1"
+__all__ = ["ComparisonReport", "EvaluationReport", "SuiteReport", "ThresholdReport", "TrackedRun"]
+
 
 
 def _f(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _section(title: str, frame: Any, row_style: Any = None) -> str:
-    return f"<p><b>{html.escape(title)}</b></p>" + html_table(frame, row_style=row_style)
+def _section(title: str, frame: Any, tone: Any = None) -> str:
+    """A titled table; ``tone(row)`` marks rows (``bad``, ``good``)."""
+    from .render import result
+
+    return result("", tables=[(title, html_table(frame, tone=tone))])
 
 
 class SuiteReport(Result):
@@ -57,7 +61,7 @@ class SuiteReport(Result):
         return f"Suite {self.name!r}: {ok}/{len(cases)} cases passed{tail}"
 
     def _repr_html_(self) -> str:
-        return _section(self.summary(), self.to_frame(), lambda r: _GOOD if r["passed"] else _BAD)
+        return _section(self.summary(), self.to_frame(), lambda r: "good" if r["passed"] else "bad")
 
 
 class EvaluationReport(Result):
@@ -160,17 +164,18 @@ class EvaluationReport(Result):
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.summary())}</b></p>", html_table(self.to_frame())]
+        from .render import result
+
+        tables = [("", html_table(self.to_frame()))]
         if self.per_class:
-            parts.append(_section("Per class", self.per_class_frame()))
-            parts.append(_section("Confusion matrix (rows: true, columns: predicted)",
-                                  self.confusion_frame().reset_index()))
+            tables += [("Per class", html_table(self.per_class_frame())),
+                       ("Confusion matrix (rows: true, columns: predicted)",
+                        html_table(self.confusion_frame().reset_index()))]
         if self.slices:
-            parts.append(_section("Per slice (worst highlighted)", self.slices_frame(),
-                                  lambda r: _BAD if r["worst"] else ""))
-        if self.suite is not None:
-            parts.append(self.suite._repr_html_())
-        return "".join(parts)
+            tables.append(("Per slice (worst highlighted)",
+                           html_table(self.slices_frame(), tone=lambda r: "bad" if r["worst"] else "")))
+        return result(self.summary(), tables=tables,
+                      after=self.suite._repr_html_() if self.suite is not None else "")
 
     def plot(self, kind: str | None = None, **kwargs: Any) -> Any:
         """A matplotlib Figure: ``confusion``, ``roc``, ``pr``, ``calibration``, ``slices``
@@ -243,123 +248,6 @@ class ComparisonReport(Result):
         from . import evaluation_plots as plots
 
         return plots.bootstrap(self)
-
-
-class ThresholdReport(Result):
-    """Coverage vs accuracy of auto-handled predictions, one row per candidate threshold.
-
-    ``table`` columns: threshold, coverage (share auto-handled), accuracy (on the auto-handled),
-    human_share, n_auto. ``chosen`` is the lowest threshold reaching ``target_accuracy``.
-    """
-
-    def __init__(self, *, model: str, ref: str | None, table: dict[str, Any], chosen: float | None,
-                 target_accuracy: float | None, confidence: Any, correct: Any,
-                 saver: Any = None) -> None:
-        import numpy as np
-
-        self.model, self.ref = model, ref
-        # evaluation.save_threshold, handed in by threshold(): a report describes, it does not
-        # know the registry (and importing it here made an import circle)
-        self._saver = saver
-        self._table = table
-        self.chosen = chosen
-        self.target_accuracy = target_accuracy
-        order = np.argsort(confidence, kind="stable")
-        self._conf = np.asarray(confidence)[order]   # sorted, for exact .at(t)
-        self._hits = np.concatenate([[0], np.cumsum(np.asarray(correct)[order])])
-        self.saved = False
-
-    @property
-    def table(self) -> Any:
-        """The full table as a DataFrame (one row per candidate threshold)."""
-        import pandas as pd
-
-        return pd.DataFrame(self._table)
-
-    @property
-    def n(self) -> int:
-        return len(self._conf)
-
-    @property
-    def passed(self) -> bool:
-        """True when a target was given and some threshold reaches it."""
-        return self.chosen is not None
-
-    @property
-    def best_accuracy(self) -> float:
-        import numpy as np
-
-        acc = np.asarray(self._table["accuracy"], dtype="float64")
-        return float(np.nanmax(acc)) if np.isfinite(acc).any() else float("nan")
-
-    def at(self, threshold: float) -> dict[str, Any]:
-        """Exact coverage / accuracy / human share / n_auto at any threshold (e.g. a slider)."""
-        import numpy as np
-
-        first = int(np.searchsorted(self._conf, float(threshold), side="left"))
-        n_auto = self.n - first
-        correct = int(self._hits[-1] - self._hits[first])
-        return {"threshold": float(threshold), "coverage": n_auto / self.n,
-                "accuracy": correct / n_auto if n_auto else float("nan"),
-                "human_share": 1 - n_auto / self.n, "n_auto": n_auto}
-
-    def save(self, value: float | None = None) -> Any:
-        """Store ``value`` (default: the chosen threshold) on the version as ``nbt.threshold``."""
-        from ..errors import BadInput
-
-        value = self.chosen if value is None else value
-        if value is None:
-            raise BadInput("No threshold chosen; pass a value, e.g. report.save(0.7).")
-        if self.ref is None:
-            raise BadInput(f"{self.model} is not a registered version; nothing to save the threshold on.")
-        if self._saver is None:
-            raise BadInput("This threshold report was not made by nbtoolkit.threshold; call "
-                           "nbtoolkit.evaluation.save_threshold(REF, value).")
-        mv = self._saver(self.ref, value)
-        self.saved = True
-        return mv
-
-    def to_dict(self) -> dict[str, Any]:
-        frame = self.table
-        rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
-                for r in frame.to_dict("records")]
-        return {"model": self.model, "ref": self.ref, "n": self.n, "target_accuracy": self.target_accuracy,
-                "chosen": self.chosen, "at_chosen": self.at(self.chosen) if self.chosen is not None else None,
-                "saved": self.saved, "table": rows}
-
-    def to_frame(self) -> Any:
-        return self.table
-
-    def summary(self) -> str:
-        head = f"Confidence thresholds for {self.model} ({self.n:,} rows)"
-        if self.target_accuracy is None:
-            return head
-        if self.chosen is None:
-            return (f"{head}: no threshold reaches accuracy {self.target_accuracy:g} "
-                    f"(best {self.best_accuracy:.4g}); route everything to a human or improve the model")
-        row = self.at(self.chosen)
-        return (f"{head}: threshold {self.chosen:g} reaches accuracy {row['accuracy']:.4g} ≥ "
-                f"{self.target_accuracy:g} on {row['coverage']:.1%} auto-handled; {row['human_share']:.1%} "
-                "to a human" + ("; saved as nbt.threshold" if self.saved else ""))
-
-    def __str__(self) -> str:
-        frame = self.table
-        show = frame.iloc[::10] if len(frame) > 30 else frame
-        return f"{self.summary()}\n{show.to_string(index=False)}"
-
-    def _repr_html_(self) -> str:
-        frame = self.table
-        show = frame.iloc[::5] if len(frame) > 40 else frame
-        chosen = self.chosen
-        return _section(self.summary(), show,
-                        lambda r: _GOOD if chosen is not None and abs(r["threshold"] - chosen) < 1e-12 else "")
-
-    def plot(self, marker: float | None = None) -> Any:
-        """Coverage, auto-handled accuracy and human share by threshold; marker at ``marker``
-        (default: the chosen threshold)."""
-        from . import evaluation_plots as plots
-
-        return plots.threshold_curve(self, marker)
 
 
 class TrackedRun(Result):

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Result, html_table
 
-_RED = "background:#fde2e1"
-_GREEN = "background:#e3f6e5"
 
 
 def _clean(value: Any) -> Any:
@@ -100,15 +97,12 @@ class MonitorReport(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.summary())}</b></p>"]
-        if self.alerts:
-            items = "".join(f"<li>{html.escape(a['message'])}</li>" for a in self.alerts)
-            parts.append(f'<div style="{_RED};padding:4px 8px"><b>Alerts</b><ul>{items}</ul></div>')
-        if self.windows:
-            parts.append(html_table(self.to_frame(), row_style=lambda r: _RED if r["alerts"] else ""))
-        for text in self.notes + self.sink_errors:
-            parts.append(f"<p><i>{html.escape(text)}</i></p>")
-        return "".join(parts)
+        from .render import render, result
+
+        alerts = render("alerts.html.j2", messages=[a["message"] for a in self.alerts]) if self.alerts else ""
+        tables = [("", html_table(self.to_frame(), tone=lambda r: "bad" if r["alerts"] else ""))] if self.windows else []
+        return result(self.summary(), tables=[("", alerts)] * bool(alerts) + tables,
+                      notes=self.notes + self.sink_errors)
 
     def plot(self, ax: Any = None) -> Any:
         """Accuracy, estimated accuracy, human share and drift share per window; alerts marked."""
@@ -196,11 +190,11 @@ class ABTestReport(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colour = {"promote": _GREEN, "rollback": _RED}.get(self.recommendation, "background:#fff6d5")
-        parts = [f'<p style="{colour};padding:4px 8px"><b>{html.escape(self.summary())}</b><br>'
-                 f"{html.escape(self.reason)}</p>", html_table(self.to_frame())]
-        parts += [f"<p><i>warning: {html.escape(w)}</i></p>" for w in self.warnings]
-        return "".join(parts)
+        from .render import result
+
+        tone = {"promote": "good", "rollback": "bad"}.get(self.recommendation, "neutral")
+        return result(self.summary(), tone=tone, detail=self.reason, tables=[("", html_table(self.to_frame()))],
+                      notes=[f"warning: {w}" for w in self.warnings])
 
     def apply(self) -> Any:
         """Act on the recommendation: promote the challenger to champion, or send the challenger

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .base import Result, html_table
 
-_COLOURS = {"ok": "#e6f4ea", "cached": "#e8f0fe", "failed": "#fce8e6", "skipped": "#f1f3f4",
-            "stale": "#fef7e0", "killed": "#fce8e6", "running": "#fef7e0"}
+# a step's status -> its tone in the tables (render.TONES)
+_TONES = {"ok": "good", "cached": "info", "failed": "bad", "skipped": "muted", "stale": "warn",
+          "killed": "bad", "running": "warn"}
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -18,9 +18,8 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _row_style(row: Any) -> str:
-    colour = _COLOURS.get(str(row.get("status")), "")
-    return f"background:{colour}" if colour else ""
+def _tone(row: Any) -> str:
+    return _TONES.get(str(row.get("status")), "")
 
 
 @dataclass(repr=False)
@@ -41,7 +40,9 @@ class Recorded(Result):
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<code>{html.escape(self.summary())}</code>"
+        from .render import render
+
+        return render("text.html.j2", text=self.summary(), inline=True)
 
     def _ipython_display_(self) -> None:
         """Shown once, by ``record`` itself (that display carries the value to the pipeline)."""
@@ -117,8 +118,10 @@ class PipelineRun(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return (f"<p><b>{html.escape(self.summary())}</b></p>" + html_table(self.to_frame(), row_style=_row_style)
-                + f"<p style='font-size:11px'>Executed notebooks: <code>{html.escape(self.run_dir)}</code></p>")
+        from .render import render, result
+
+        return result(self.summary(), tables=[("", html_table(self.to_frame(), tone=_tone))],
+                      after=render("run_dir.html.j2", run_dir=self.run_dir))
 
 
 @dataclass(repr=False)
@@ -153,7 +156,9 @@ class PipelineStatus(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{html.escape(self.summary())}</b></p>" + html_table(self.to_frame(), row_style=_row_style)
+        from .render import result
+
+        return result(self.summary(), tables=[("", html_table(self.to_frame(), tone=_tone))])
 
     def __getitem__(self, step: str) -> str:
         for r in self.steps:

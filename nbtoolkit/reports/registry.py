@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,7 +56,9 @@ class RegisteredVersion(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(str(self)) + "</pre>"
+        from .render import render
+
+        return render("text.html.j2", text=str(self), inline=False)
 
 
 class ModelsTable(Result):
@@ -162,8 +163,9 @@ class PromotionResult(Result):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        body = html_table(self.to_frame()) if self.gates else ""
-        return f"<p><b>{html.escape(self.summary())}</b></p>{body}"
+        from .render import result
+
+        return result(self.summary(), tables=[("", html_table(self.to_frame()))] if self.gates else [])
 
 
 @dataclass(repr=False)
