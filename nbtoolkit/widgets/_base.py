@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import html
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import config
+from ..reports.render import macro
 from ..errors import NbtError
 
 # Colours shared by the tables and status labels (readable on light and dark themes).
@@ -22,6 +22,7 @@ BAD = "#cf222e"
 WARN = "#9a6700"
 MUTED = "#6e7781"
 BAD_BG = "rgba(207, 34, 46, 0.12)"
+FRAGMENTS = "widgets.html.j2"  # the widgets' small HTML pieces (reports/templates)
 
 
 class Composite:
@@ -53,7 +54,7 @@ class Composite:
 def error_html(exc: BaseException) -> str:
     """One red line for an NbtError (the same sentence a magic would print)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return f'<span class="nbt-error" style="color:{BAD}">{html.escape(text)}</span>'
+    return macro(FRAGMENTS, "error", text=text, colour=BAD)
 
 
 def guarded(out: Any, action: Callable[[], str]) -> bool:
@@ -70,11 +71,14 @@ def guarded(out: Any, action: Callable[[], str]) -> bool:
         return False
 
 
-def html_table(frame: Any, *, css_class: str, row_style: Callable[[Any], str] | None = None) -> str:
-    """The reports' dependency-free table, tagged with a CSS class for tests and the browser."""
-    from ..reports.base import html_table as table
+def html_table(frame: Any, *, css_class: str, row_style: Callable[[Any], str] | None = None,
+               tone: Callable[[Any], str] | None = None) -> str:
+    """The reports' one table, in a div tagged with a CSS class for tests and the browser;
+    ``tone(row)`` marks a row's meaning (class ``nbt-<tone>``), ``row_style(row)`` its theme colours."""
+    from ..reports.render import frame_table, safe
 
-    return f'<div class="{css_class}">{table(frame, row_style=row_style)}</div>'
+    return macro(FRAGMENTS, "wrapped", css_class=css_class,
+                 body=safe(frame_table(frame, row_style=row_style, tone=tone)))
 
 
 def figure_png(fig: Any) -> bytes:

@@ -7,10 +7,11 @@ the column selector shows ``DriftReport.plot(column)``, reference vs current.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from ._base import BAD, BAD_BG, MUTED, OK, Composite, figure_png, guarded, html_table
+from ..reports.drift import SKIPPED
+from ..reports.render import macro
+from ._base import BAD, BAD_BG, FRAGMENTS, MUTED, OK, Composite, figure_png, guarded, html_table
 
 SORTS = {
     "drifted first": None,  # the report's own order: drifted, then by how far past the threshold
@@ -46,9 +47,7 @@ class DriftDashboard(Composite):
         colour = BAD if report.drifted else OK
         verdict = "DRIFT" if report.drifted else "No drift"
         detail = report.summary().split(" — ", 1)[-1]  # the summary repeats the verdict first
-        self.verdict_html = W.HTML(
-            f'<div class="nbt-drift-verdict" style="font-size:13px"><b style="color:{colour}">'
-            f"{verdict}</b> — {html.escape(detail)}</div>")
+        self.verdict_html = W.HTML(macro(FRAGMENTS, "drift_verdict", verdict=verdict, detail=detail, colour=colour))
         self.sort_select = W.Dropdown(options=list(SORTS), value="drifted first", description="Sort by",
                                       layout=W.Layout(width="220px"))
         self.reverse_box = W.Checkbox(value=False, description="reverse", indent=False,
@@ -104,24 +103,24 @@ class DriftDashboard(Composite):
         frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
         frame = frame.rename(columns={"p_value": "p-value"})
 
-        def style(row: Any) -> str:
-            if row["method"] == "skipped":
-                return f"background:{_SKIP_BG};color:{MUTED}"
-            return f"background:{BAD_BG};font-weight:bold" if row["drifted"] else f"background:{_OK_BG}"
+        def tone(row: Any) -> str:
+            return "muted" if row["method"] == SKIPPED else "bad" if row["drifted"] else "good"
 
-        self.table_html.value = ("<style>.nbt-drift-rows td:not(:last-child){white-space:nowrap}</style>"
-                                 + html_table(frame, css_class="nbt-drift-rows", row_style=style))
+        styles = {"muted": f"background:{_SKIP_BG};color:{MUTED}", "bad": f"background:{BAD_BG};font-weight:bold",
+                  "good": f"background:{_OK_BG}"}  # theme-aware colours of the tones
+        self.table_html.value = (macro(FRAGMENTS, "drift_rows_style")
+                                 + html_table(frame, css_class="nbt-drift-rows", tone=tone,
+                                              row_style=lambda row: styles[tone(row)]))
 
     def show_column(self, column: str | None) -> None:
         """Show the reference-vs-current plot of ``column``."""
         if column is None:
             self.figure.value = b""
-            self.note_html.value = f'<i style="color:{MUTED}">No column has a plot.</i>'
+            self.note_html.value = macro(FRAGMENTS, "muted", text="No column has a plot.", colour=MUTED)
             return
         row = self.report.columns[column]
-        self.note_html.value = (f'<span style="color:{MUTED}">{html.escape(column)}: {html.escape(row["type"])}, '
-                                f'tested with {html.escape(row["method"])}'
-                                + (f' — {html.escape(row["note"])}' if row.get("note") else "") + "</span>")
+        self.note_html.value = macro(FRAGMENTS, "column_note", column=column, type=row["type"], method=row["method"],
+                                     note=row.get("note") or "", colour=MUTED)
         guarded(self.note_html, lambda: self._draw(column))
 
     def _draw(self, column: str) -> str:

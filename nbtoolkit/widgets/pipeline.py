@@ -9,12 +9,12 @@ finished step instead.
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from typing import Any
 
-from ._base import BAD, MUTED, OK, WARN, Composite
+from ..reports.render import Cell, Row, macro, table
+from ._base import BAD, FRAGMENTS, MUTED, OK, WARN, Composite
 
 STATUS_STYLE = {
     "pending": (MUTED, "○"),
@@ -109,24 +109,18 @@ class PipelineProgress(Composite):
         self.bar.max = max(len(self.steps), 1)
         self.bar.value = done
         self.bar.bar_style = {"ok": "success", "failed": "danger"}.get(self.status, "info")
-        title = html.escape(self.pipeline or "pipeline")
-        self.header_html.value = (f"<b>{title}</b> <span style='color:{MUTED}'>run {html.escape(self.run_id)}"
-                                  f" — {html.escape(self.status)}, {done}/{len(self.steps)} steps, "
-                                  f"{self.elapsed:.1f} s</span>")
-        cells = []
+        self.header_html.value = macro(FRAGMENTS, "pipeline_header", title=self.pipeline or "pipeline",
+                                       run_id=self.run_id, status=self.status, done=done, total=len(self.steps),
+                                       elapsed=self.elapsed, colour=MUTED)
+        rows = []
         for name, row in self.steps.items():
             colour, mark = STATUS_STYLE.get(row["status"], (MUTED, "?"))
-            took = self._duration(row)
-            note = html.escape(row.get("error") or "")
             note_colour = BAD if row["status"] == "failed" else MUTED
-            cells.append(
-                f'<tr class="nbt-step nbt-step-{html.escape(row["status"])}">'
-                f'<td style="padding:2px 8px">{html.escape(name)}</td>'
-                f'<td style="padding:2px 8px;color:{colour};font-weight:bold">{mark} {html.escape(row["status"])}</td>'
-                f'<td style="padding:2px 8px;text-align:right">{took}</td>'
-                f'<td style="padding:2px 8px;color:{note_colour}">{note}</td></tr>')
-        self.rows_html.value = ('<table style="border-collapse:collapse;font-size:12px"><tbody>'
-                                + "".join(cells) + "</tbody></table>")
+            rows.append(Row([name, Cell(f"{mark} {row['status']}", f"color:{colour};font-weight:bold"),
+                             Cell(self._duration(row), "text-align:right"),
+                             Cell(row.get("error") or "", f"color:{note_colour}")],
+                            css_class=f"nbt-step nbt-step-{row['status']}", style=""))
+        self.rows_html.value = table(None, rows, css_class="nbt-steps")
         for name, row in self.steps.items():
             path = row.get("executed_notebook")
             if row["status"] == "failed" and path and name not in self._linked:
@@ -160,8 +154,7 @@ def _link(step: str, path: str) -> Any:
         rel = os.path.relpath(path)
     except ValueError:  # another drive
         rel = path
-    return HTML(f'<span style="color:{BAD}">{html.escape(step)} failed</span> — executed notebook: '
-                f'<a href="{html.escape(rel)}" target="_blank">{html.escape(path)}</a>')
+    return HTML(macro(FRAGMENTS, "failed_step", step=step, href=rel, path=path, colour=BAD))
 
 
 def pipeline_view(run: Any) -> PipelineProgress:

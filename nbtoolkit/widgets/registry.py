@@ -6,12 +6,12 @@ Layout only: every number comes from the registry API's result objects (``Models
 
 from __future__ import annotations
 
-import html
 from types import SimpleNamespace
 from typing import Any
 
 from ..errors import NbtError
-from ._base import BAD, MUTED, OK, Composite, error_html, guarded, html_table
+from ..reports.render import macro, safe
+from ._base import BAD, FRAGMENTS, MUTED, OK, Composite, error_html, guarded, html_table
 
 
 def _registry_api() -> Any:
@@ -102,8 +102,8 @@ class RegistryBrowser(Composite):
         rows = self.table.rows if self.table is not None else []
         names = [r["name"] for r in rows]
         self.models_html.value = (html_table(self.table.to_frame(), css_class="nbt-models-table")
-                                  if names else f'<i style="color:{MUTED}">No models registered yet; '
-                                                "use %nbt register.</i>")
+                                  if names else macro(FRAGMENTS, "muted", colour=MUTED,
+                                                      text="No models registered yet; use %nbt register."))
         keep = model or self.model_select.value
         self.model_select.unobserve(self._on_model, names="value")
         self.model_select.options = names
@@ -168,9 +168,10 @@ class RegistryBrowser(Composite):
 
             frame = pd.DataFrame(self.api.check_gates(f"{name}/{version}", gates),
                                  columns=["gate", "observed", "passed"])
-            return (f"<i>Gates on {html.escape(name)}/{html.escape(version)}:</i>"
-                    + html_table(frame, css_class="nbt-gates-table",
-                                 row_style=lambda r: f"color:{OK if r['passed'] else BAD}"))
+            return macro(FRAGMENTS, "titled", title=f"Gates on {name}/{version}:", italic=True,
+                         body=safe(html_table(frame, css_class="nbt-gates-table",
+                                              tone=lambda r: "good" if r["passed"] else "bad",
+                                              row_style=lambda r: f"color:{OK if r['passed'] else BAD}")))
 
         with self.settings():
             guarded(self.gates_html, rows)
@@ -178,9 +179,9 @@ class RegistryBrowser(Composite):
     def _detail_html(self, name: str, version: str) -> str:
         self.lineage = self.api.lineage(f"{name}/{version}")
         frame = self.lineage.to_frame()
-        return (f"<b>{html.escape(self.lineage.summary())}</b>"
-                + html_table(frame[frame["value"].notna() & (frame["value"] != "")],
-                             css_class="nbt-lineage-table"))
+        return macro(FRAGMENTS, "titled", title=self.lineage.summary(),
+                     body=safe(html_table(frame[frame["value"].notna() & (frame["value"] != "")],
+                                          css_class="nbt-lineage-table")))
 
     # ------------------------------------------------------------------ actions
     def gates(self) -> list[str]:
@@ -211,7 +212,8 @@ class RegistryBrowser(Composite):
                 return
             self.refresh(model=self.model_select.value)  # aliases moved: re-read first
         self.gates_html.value = ""  # the outcome below lists the gates that were checked
-        self.result_html.value = f'<div style="color:{OK}">{self.last_result._repr_html_()}</div>'
+        self.result_html.value = macro(FRAGMENTS, "wrapped", css_class="", style=f"color:{OK}",
+                                       body=safe(self.last_result._repr_html_()))
 
 
 def registry_browser(table: Any = None, **kwargs: Any) -> RegistryBrowser:

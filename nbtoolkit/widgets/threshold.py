@@ -10,10 +10,10 @@ model version (tag ``nbt.threshold``).
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
-from ._base import BAD, MUTED, OK, Composite, guarded
+from ..reports.render import macro
+from ._base import BAD, FRAGMENTS, MUTED, OK, Composite, guarded
 
 
 class ThresholdExplorer(Composite):
@@ -56,8 +56,8 @@ class ThresholdExplorer(Composite):
                   + (f"{report.chosen:g}" if report.chosen is not None else "none reached")
                   if report.target_accuracy is not None else "")
         self.widget = W.VBox([
-            W.HTML(f"<b>Human routing for {html.escape(str(report.model))}</b> "
-                   f'<span style="color:{MUTED}">({report.n:,} rows{html.escape(target)})</span>'),
+            W.HTML(macro(FRAGMENTS, "threshold_header", model=str(report.model), n=report.n, target=target,
+                         colour=MUTED)),
             W.HBox([self.slider, self.save_button]),
             self.metrics_html,
             self.curve_html,
@@ -77,13 +77,9 @@ class ThresholdExplorer(Composite):
         acc = "—" if accuracy != accuracy else f"{accuracy:.1%}"  # NaN: nothing auto-handled
         target = self.report.target_accuracy
         colour = OK if target is None or (accuracy == accuracy and accuracy >= target) else BAD
-        self.metrics_html.value = (
-            '<div style="display:flex;gap:24px;font-size:13px">'
-            f'<span>coverage <b class="nbt-coverage">{row["coverage"]:.1%}</b></span>'
-            f'<span>accuracy on auto-handled <b class="nbt-accuracy" style="color:{colour}">{acc}</b></span>'
-            f'<span>to a human <b class="nbt-human-share">{row["human_share"]:.1%}</b></span>'
-            f'<span style="color:{MUTED}">{row["n_auto"]:,} of {self.report.n:,} rows auto-handled</span>'
-            "</div>")
+        self.metrics_html.value = macro(
+            FRAGMENTS, "threshold_metrics", coverage=f"{row['coverage']:.1%}", accuracy=acc, accuracy_colour=colour,
+            human_share=f"{row['human_share']:.1%}", n_auto=row["n_auto"], n=self.report.n, colour=MUTED)
         self.curve_html.value = curve_svg(self._series, row, target=target)
 
     def save(self) -> None:
@@ -92,8 +88,7 @@ class ThresholdExplorer(Composite):
 
         def run() -> str:
             self.report.save(value)
-            return (f'<span style="color:{OK}">Saved threshold {value:g} on {html.escape(str(self.report.ref))} '
-                    "(tag nbt.threshold).</span>")
+            return macro(FRAGMENTS, "threshold_saved", value=f"{value:g}", ref=str(self.report.ref), colour=OK)
 
         with self.settings():
             guarded(self.status_html, run)
@@ -127,35 +122,20 @@ def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: flo
     def y(v: float) -> float:
         return _T + (1 - v) * (_H - _T - _B)
 
-    parts = [f'<svg width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg" '
-             'style="font:10px sans-serif">']
-    for v in (0, 0.25, 0.5, 0.75, 1):
-        parts.append(f'<line x1="{_L}" x2="{_W - _R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
-                     f'<text x="{_L - 4}" y="{y(v) + 3:.1f}" text-anchor="end" fill="{MUTED}">{v:g}</text>')
-    for i in range(6):
-        v = lo + span * i / 5
-        parts.append(f'<text x="{x(v):.1f}" y="{_H - _B + 14}" text-anchor="middle" fill="{MUTED}">{v:.2f}</text>')
-    parts.append(f'<text x="{(_L + _W - _R) / 2}" y="{_H - 2}" text-anchor="middle" fill="{MUTED}">'
-                 "confidence threshold</text>")
-    if target is not None:
-        parts.append(f'<line x1="{_L}" x2="{_W - _R}" y1="{y(target):.1f}" y2="{y(target):.1f}" stroke="#999" '
-                     f'stroke-dasharray="4 3"/><text x="{_W - _R - 2}" y="{y(target) - 3:.1f}" '
-                     f'text-anchor="end" fill="#999">target {target:g}</text>')
-    for key, colour in _COLOURS.items():
-        points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(xs, series[key]) if v == v)
-        dash = ' stroke-dasharray="2 2"' if key == "human_share" else ""
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>')
+    from ..reports.render import render
+
     t = float(at["threshold"])
-    parts.append(f'<line class="nbt-marker" x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{_T}" y2="{_H - _B}" '
-                 f'stroke="{BAD}" stroke-width="1.2"/>')
-    for key in ("coverage", "accuracy"):
-        if at[key] == at[key]:
-            parts.append(f'<circle cx="{x(t):.1f}" cy="{y(at[key]):.1f}" r="3.5" fill="{BAD}"/>')
-    for i, (key, colour) in enumerate(_COLOURS.items()):
-        parts.append(f'<line x1="{_L + 8}" x2="{_L + 26}" y1="{_H - _B - 40 + 13 * i}" y2="{_H - _B - 40 + 13 * i}" '
-                     f'stroke="{colour}" stroke-width="2"/><text x="{_L + 30}" y="{_H - _B - 37 + 13 * i}" '
-                     f'fill="#333">{_LABELS[key]}</text>')
-    return "".join(parts) + "</svg>"
+    lines = [{"points": " ".join(f"{x(th):.1f},{y(v):.1f}" for th, v in zip(xs, series[key]) if v == v),
+              "colour": colour, "dashed": key == "human_share", "label": _LABELS[key]}
+             for key, colour in _COLOURS.items()]
+    return render(
+        "threshold_curve.svg.j2", w=_W, h=_H, left=_L, bottom=_B, top=_T, right=_R, muted=MUTED,
+        y_ticks=[(f"{y(v):.1f}", f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)],
+        x_ticks=[(f"{x(lo + span * i / 5):.1f}", f"{lo + span * i / 5:.2f}") for i in range(6)],
+        target=None if target is None else {"y": f"{y(target):.1f}", "label_y": f"{y(target) - 3:.1f}",
+                                             "value": f"{target:g}"},
+        lines=lines, marker={"x": f"{x(t):.1f}", "colour": BAD,
+                             "dots": [f"{y(at[k]):.1f}" for k in ("coverage", "accuracy") if at[k] == at[k]]})
 
 
 def threshold_explorer(report: Any, **kwargs: Any) -> ThresholdExplorer:
