@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import html
 import json
 import sys
 import time
@@ -78,58 +77,64 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # ------------------------------------------------------------------------------ the report
 def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
-    """One self-contained HTML page summarising a run of the support-ticket pipeline."""
+    """One self-contained HTML page summarising a run of the support-ticket pipeline
+    (``reports/templates/demo.html.j2``; every value is escaped there)."""
+    from .reports.render import render
+
     outputs = run.outputs
     model = _model_name(outputs)
-    sections = [f"<h1>Support-ticket example — run {html.escape(run.run_id)}</h1>",
-                f"<p>{html.escape(run.summary())}"
-                + (f"; demo wall time {wall_seconds:.0f} s" if wall_seconds else "") + "</p>",
-                "<h2>Pipeline steps</h2>", _steps_table(run)]
-    sections += _section("Model versions", lambda: _versions(model))
+    blocks: list[tuple[str, Any]] = [("h2", "Pipeline steps"), ("html", _steps_table(run))]
+    blocks += _section("Model versions", lambda: _html(_versions(model)))
     ev = outputs.get("evaluate", {})
     if ev:
         facts = [("evaluated", ev.get("ref")), ("accuracy", _num(ev.get("accuracy"))),
                  ("macro F1", _num(ev.get("macro_f1"))), ("human hand-off threshold", _num(ev.get("threshold"))),
                  ("edge-case suite passed", ev.get("suite_passed"))]
-        sections += ["<h2>Evaluation</h2>", _facts(facts)]
-        sections += _section(None, lambda: _read(ev.get("evaluation_html")))
+        blocks += [("h2", "Evaluation"), _facts(facts)]
+        blocks += _section(None, lambda: _html(_read(ev.get("evaluation_html"))))
     mon = outputs.get("monitor", {})
     if mon:
-        sections += ["<h2>Monitoring: drift, windows and alerts</h2>",
-                     _facts([("served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
-                             ("alerts fired", mon.get("alerts")),
-                             ("rules that fired", ", ".join(mon.get("alert_rules") or []))])]
-        sections += _section(None, lambda: _image(mon.get("monitoring_png")))
-        sections += _section(None, lambda: _monitoring(mon))
+        blocks += [("h2", "Monitoring: drift, windows and alerts"),
+                   _facts([("served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
+                           ("alerts fired", mon.get("alerts")),
+                           ("rules that fired", ", ".join(mon.get("alert_rules") or []))])]
+        blocks += _section(None, lambda: _image(mon.get("monitoring_png")))
+        blocks += _section(None, lambda: _html(_monitoring(mon)))
         if mon.get("estimate_png"):
             inside = mon.get("estimate_inside_band")
-            sections += ["<h3>Label-free estimate per day (calibrated on the test tickets, ±3 se band)</h3>",
-                         _facts([("days with realised accuracy inside the band", _pct(inside)),
-                                 ("days whose estimate left its alert limits", mon.get("estimate_alerts"))])]
-            sections += _section(None, lambda: _image(mon.get("estimate_png")))
+            blocks += [("h3", "Label-free estimate per day (calibrated on the test tickets, ±3 se band)"),
+                       _facts([("days with realised accuracy inside the band", _pct(inside)),
+                               ("days whose estimate left its alert limits", mon.get("estimate_alerts"))])]
+            blocks += _section(None, lambda: _image(mon.get("estimate_png")))
     fb = outputs.get("feedback", {})
     if fb:
-        sections += ["<h2>Feedback loop and A/B test</h2>",
-                     _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
-                             ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
-                             ("p-value", _num(fb.get("p_value"))),
-                             ("recommendation", str(fb.get("recommendation", "")).upper()),
-                             ("champion after the run", fb.get("champion_after"))])]
-        sections += _section(None, lambda: _abtest(model, fb))
+        blocks += [("h2", "Feedback loop and A/B test"),
+                   _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
+                           ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
+                           ("p-value", _num(fb.get("p_value"))),
+                           ("recommendation", str(fb.get("recommendation", "")).upper()),
+                           ("champion after the run", fb.get("champion_after"))])]
+        blocks += _section(None, lambda: _html(_abtest(model, fb)))
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "h2{border-bottom:1px solid #ccc;margin-top:1.6em} table{margin:.5em 0}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>nbtoolkit demo {html.escape(run.run_id)}"
-            f"</title><style>{style}</style></head><body>{''.join(sections)}</body></html>")
+    return render("demo.html.j2", run_id=run.run_id, summary=run.summary(), wall_seconds=wall_seconds,
+                  blocks=blocks, style=style)
 
 
-def _section(title: str | None, build: Any) -> list[str]:
+def _section(title: str | None, build: Any) -> list[tuple[str, Any]]:
     """A report section that says why it is missing instead of failing the whole report."""
-    head = [f"<h2>{html.escape(title)}</h2>"] if title else []
+    head = [("h2", title)] if title else []
     try:
         return head + [build()]
     except Exception as exc:  # the report is a summary; one missing part must not lose the rest
-        return head + [f"<p><i>unavailable: {html.escape(type(exc).__name__)}: "
-                       f"{html.escape(' '.join(str(exc).split()))}</i></p>"]
+        return head + [("unavailable", f"{type(exc).__name__}: {' '.join(str(exc).split())}")]
+
+
+def _html(markup: str) -> tuple[str, Any]:
+    """A report's own HTML (already escaped by its template), shown as is."""
+    from .reports.render import safe
+
+    return ("html", safe(markup))
 
 
 def _model_name(outputs: dict[str, dict[str, Any]]) -> str:
@@ -140,15 +145,16 @@ def _model_name(outputs: dict[str, dict[str, Any]]) -> str:
     return "tickets"
 
 
-def _steps_table(run: Any) -> str:
+def _steps_table(run: Any) -> Any:
+    from .reports.render import Cell, Row, macro, safe, table
+
     rows = []
     for name, rec in run.steps.items():
         nb = rec.get("executed_notebook") or rec.get("notebook") or ""
-        link = f"<a href='{Path(nb).as_uri()}'>{html.escape(Path(nb).name)}</a>" if nb and Path(nb).is_absolute() else html.escape(str(nb))
-        rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(rec.get('status')))}</td>"
-                    f"<td>{_num(rec.get('duration'))} s</td><td>{link}</td></tr>")
-    return ("<table class='nbt-table'><tr><th>step</th><th>status</th><th>duration</th>"
-            f"<th>executed notebook</th></tr>{''.join(rows)}</table>")
+        link = (Cell(safe(macro("fragments.html.j2", "link", href=Path(nb).as_uri(), text=Path(nb).name)))
+                if nb and Path(nb).is_absolute() else str(nb))
+        rows.append(Row([name, str(rec.get("status")), f"{_num(rec.get('duration'))} s", link], style=""))
+    return safe(table(["step", "status", "duration", "executed notebook"], rows))
 
 
 def _versions(model: str) -> str:
@@ -177,19 +183,20 @@ def _abtest(model: str, fb: dict[str, Any]) -> str:
     return report._repr_html_()
 
 
-def _image(path: str | None) -> str:
-    data = base64.b64encode(Path(str(path)).read_bytes()).decode()
-    return f"<img alt='monitoring windows' style='max-width:100%' src='data:image/png;base64,{data}'>"
+def _image(path: str | None) -> tuple[str, str]:
+    return ("image", base64.b64encode(Path(str(path)).read_bytes()).decode())
 
 
 def _read(path: str | None) -> str:
     return Path(str(path)).read_text(encoding="utf-8")
 
 
-def _facts(items: list[tuple[str, Any]]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td><b>{html.escape(str(v))}</b></td></tr>"
-                   for k, v in items if v is not None)
-    return f"<table class='nbt-table'>{rows}</table>"
+def _facts(items: list[tuple[str, Any]]) -> tuple[str, Any]:
+    """Label / value pairs (values in bold) as the shared table; missing values left out."""
+    from .reports.render import Cell, Row, safe, table
+
+    return ("html", safe(table(None, [Row([k, Cell(str(v), "font-weight:bold")], style="")
+                                      for k, v in items if v is not None])))
 
 
 def _num(value: Any) -> str | None:

@@ -39,3 +39,31 @@ def test_jinja2_is_imported_only_when_rendering():
     code = ("import sys, nbtoolkit.reports.base, nbtoolkit.reports.drift; assert 'jinja2' not in sys.modules; "
             "from nbtoolkit.reports.render import result; result('x'); assert 'jinja2' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_demo_report_escapes_and_says_what_is_missing(tmp_path, monkeypatch):
+    from nbtoolkit import demo
+
+    (tmp_path / "evaluation.html").write_text("<p class='evaluation'>EVAL</p>")
+    notebook = tmp_path / "train <1>.ipynb"
+
+    class Run:  # the parts of a PipelineRun the report reads
+        run_id = "run<1>"
+        steps = {"train": {"status": "ok", "duration": 1.5, "executed_notebook": str(notebook)},
+                 "<b>step</b>": {"status": "failed", "duration": None}}
+        outputs = {"evaluate": {"ref": "tickets/1", "accuracy": 0.91234,
+                                "evaluation_html": str(tmp_path / "evaluation.html")},
+                   "monitor": {"served": 10, "monitoring_png": str(tmp_path / "missing.png"),
+                               "monitoring_json": str(tmp_path / "missing.json")}}
+
+        def summary(self) -> str:
+            return "Pipeline <x>: ok"
+
+    monkeypatch.setattr(demo, "_versions", lambda model: "<table class='versions'></table>")
+    page = demo.summary_html(Run(), wall_seconds=12.3)
+    assert page.startswith("<!doctype html>") and page.endswith("</html>")
+    assert "run&lt;1&gt;" in page and "Pipeline &lt;x&gt;: ok; demo wall time 12 s" in page
+    assert "&lt;b&gt;step&lt;/b&gt;" in page and "<b>step</b>" not in page
+    assert f'href="{notebook.as_uri()}">train &lt;1&gt;.ipynb</a>' in page
+    assert "<p class='evaluation'>EVAL</p>" in page and "<table class='versions'>" in page  # reports' own HTML
+    assert ">0.9123<" in page and page.count("<p><i>unavailable: FileNotFoundError") == 2

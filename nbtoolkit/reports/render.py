@@ -110,6 +110,6 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def macro(template: str, name: str, **context: Any) -> str:
+def macro(template: str, name: str, /, **context: Any) -> str:
     """One macro of ``template`` (a file of small named fragments, e.g. the widgets' labels)."""
     return str(getattr(environment().get_template(template).module, name)(**context))

@@ -22,7 +22,7 @@ BAD = "#cf222e"
 WARN = "#9a6700"
 MUTED = "#6e7781"
 BAD_BG = "rgba(207, 34, 46, 0.12)"
-FRAGMENTS = "widgets.html.j2"  # the widgets' small HTML pieces (reports/templates)
+FRAGMENTS = "fragments.html.j2"  # the widgets' small HTML pieces (reports/templates)
 
 
 class Composite:
