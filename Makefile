@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test venv system-deps bench clean constraints schemas
 
@@ -13,17 +14,30 @@ UV_VERSION := 0.13.9
 # (Re)install when pyproject.toml or constraints.txt changes: `pip install -e ".[dev]"` per SPEC §2,
 # done by uv (a PyPI package, bootstrapped into the venv: seconds instead of a minute) and by pip
 # when uv cannot be had. constraints.txt pins every version, so both give the same environment.
-$(STAMP): pyproject.toml constraints.txt
+# uv compiles bytecode at install, in parallel, as pip does: otherwise every fresh process (each
+# pipeline step's kernel) compiles MLflow, pandas and scikit-learn again wherever .pyc files
+# cannot be written (read-only site-packages, PYTHONDONTWRITEBYTECODE).
+define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" 2>/dev/null \
-	    && $(VENV)/bin/uv pip install --quiet --python $(PY) -c constraints.txt -e ".[dev]"; then \
-	  echo "installed with uv $(UV_VERSION)"; \
+	    && $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e "$(1)"; then \
+	  echo "installed $(1) with uv $(UV_VERSION)"; \
 	else \
-	  echo "uv unavailable: installing with pip"; \
+	  echo "uv unavailable: installing $(1) with pip"; \
 	  $(PY) -m pip install --quiet --upgrade pip && \
-	  $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"; \
+	  $(PY) -m pip install --quiet -c constraints.txt -e "$(1)"; \
 	fi
-	touch $(STAMP)
+endef
+
+$(STAMP): pyproject.toml constraints.txt
+	$(call install,.[dev])
+	touch $(STAMP) $(DEMO_STAMP)
+
+# The demo needs the package alone, not the dev tools (JupyterLab, Dask, XGBoost, browsers...):
+# about half the download and install. A dev environment already installed serves it too.
+$(DEMO_STAMP): pyproject.toml constraints.txt
+	$(call install,.)
+	touch $(DEMO_STAMP)
 
 # Rewrite the pins from the current venv (after changing dependencies in pyproject.toml).
 constraints:
@@ -35,7 +49,7 @@ constraints:
 system-deps:
 	./scripts/install-system-deps.sh
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) -m nbtoolkit.demo
 
 # Two workers on a 2-core machine: much of the suite waits on kernels, servers and browsers.
