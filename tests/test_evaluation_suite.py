@@ -119,6 +119,12 @@ def test_all_passing_suite_from_dict(tickets):
     ("cases:\n  - name: a\n    quary: \"tier == 'pro'\"\n    expect: {accuracy: 1}\n", "unknown key 'quary'"),
     ("cases:\n  - name: a\n    query: \"tier == 'pro'\"\n    expect: {mae: 1}\n", "'mae' is a regression metric"),
     ("name: x\n", "non-empty 'cases' list"),
+    ("cases:\n  - name: a\n    query: \"tier == 'pro'\"\n    rows: [{text: hi}]\n    expect: {accuracy: 1}\n",
+     r"line 2 \(case 'a'\): give exactly one of 'query'"),
+    ("cases:\n  - name: a\n    query: \"tier == 'pro'\"\n    expect: 3\n",
+     r"line 2 \(case 'a'\): 'expect' must be a mapping or a list of expectations .*, got 3"),
+    ("cases:\n  - name: a\n    query: \"tier == 'pro'\"\n", r"line 2 \(case 'a'\): needs 'expect'"),
+    ("name: x\ncase:\n  - name: a\n", "unknown key 'case'. Did you mean 'cases'"),
 ])
 def test_bad_suite_files(tmp_path, tickets, text, message):
     X, y, model = tickets

@@ -33,7 +33,6 @@ from .inputs import Model, Predictions, predict
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 _EXPR = re.compile(r"^\s*(?P<key>[A-Za-z_][\w]*)\s*(?P<op>>=|<=|==|>|<|:)\s*(?P<value>.+?)\s*$")
-CASE_KEYS = {"name", "description", "query", "rows", "labels", "label", "expect"}
 SPECIAL = {"predicts", "confidence", "max_latency_ms"}
 LATENCY_ROWS = 100   # single-row predictions timed per case (each best of 3)
 
@@ -86,14 +85,66 @@ class Suite:
 
     @classmethod
     def _from_data(cls, data: Any, source: str) -> Suite:
-        if not isinstance(data, dict) or not isinstance(data.get("cases"), list) or not data["cases"]:
-            raise BadInput(f"Suite {source} must be a mapping with a non-empty 'cases' list.")
-        cases = [_case(c, i, source) for i, c in enumerate(data["cases"], 1)]
+        lines = _pop_lines(data)
+        _check_shape(data, lines, source)
+        cases = [_case(c, i, lines[i - 1], source) for i, c in enumerate(data["cases"], 1)]
         names = [c.name for c in cases]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise BadInput(f"Suite {source} has duplicate case names {dup!r}; name each case once.")
         return cls(str(data.get("name") or Path(source).stem), cases, source)
+
+
+def _pop_lines(data: Any) -> list[int]:
+    """Take the ``__line__`` keys the loader added out of ``data``; the line of each case (0: unknown)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            value.pop("__line__", None)
+            for v in value.values():
+                strip(v)
+        elif isinstance(value, list):
+            for v in value:
+                strip(v)
+        return value
+
+    cases = data.get("cases") if isinstance(data, dict) else None
+    lines = [c.get("__line__", 0) if isinstance(c, dict) else 0 for c in cases] if isinstance(cases, list) else []
+    strip(data)
+    return lines
+
+
+def _check_shape(data: Any, lines: list[int], source: str) -> None:
+    """The suite against its JSON Schema; the first problem as one sentence naming the case and key."""
+    from ..schemas import problem
+
+    if not isinstance(data, dict):
+        raise BadInput(f"Suite {source} must be a mapping with a non-empty 'cases' list.")
+    found = problem(data, "suite")
+    if found is None:
+        return
+    if found.path[:1] != ("cases",) or len(found.path) == 1:  # the suite itself, not one case
+        if found.unknown is not None:
+            raise BadInput(f"Suite {source}: unknown key {found.unknown!r}."
+                           + did_you_mean(found.unknown, found.known, what="Keys"))
+        if found.path[:1] in (("name",), ("description",)):
+            raise BadInput(f"Suite {source}: {found.path[0]!r} must be {found.valid}, got {found.value!r}.")
+        raise BadInput(f"Suite {source} must be a mapping with a non-empty 'cases' list.")
+    index = found.path[1]
+    raw = data["cases"][index]
+    if not isinstance(raw, dict):
+        raise BadInput(f"Suite {source}: case {index + 1} must be a mapping with name, query or rows, "
+                       f"and expect; got {raw!r}.")
+    name = raw.get("name") if isinstance(raw.get("name"), str) else None
+    at = Case(name=name or f"case {index + 1}", line=lines[index]).where(source)
+    if found.unknown is not None:
+        raise BadInput(f"{at}: unknown key {found.unknown!r}." + did_you_mean(found.unknown, found.known, what="Keys"))
+    if found.rule == "oneOf" and len(found.path) == 2:
+        raise BadInput(f"{at}: give exactly one of 'query' (a pandas query on X) or 'rows' (literal inputs).")
+    if found.missing is not None:
+        raise BadInput(f"{at}: needs {found.missing!r}: {found.valid}.")
+    key = found.path[2] if len(found.path) > 2 else "case"
+    value = raw.get(key, raw) if isinstance(key, str) else raw
+    raise BadInput(f"{at}: {key!r} must be {found.valid}, got {value!r}.")
 
 
 @functools.cache
@@ -122,53 +173,36 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise BadInput(f"Suite {source}{where}: YAML error: {problem}; fix the file's syntax.") from None
 
 
-def _case(raw: Any, index: int, source: str) -> Case:
-    if not isinstance(raw, dict):
-        raise BadInput(f"Suite {source}: case {index} must be a mapping with name, query or rows, "
-                       f"and expect; got {raw!r}.")
-    line = raw.get("__line__", 0)
-    name = str(raw.get("name") or f"case {index}")
-    case = Case(name=name, line=line)
+def _case(raw: dict[str, Any], index: int, line: int, source: str) -> Case:
+    """A case whose shape the schema has checked: what is left are the rules between its keys."""
+    case = Case(name=str(raw.get("name") or f"case {index}"), line=line)
     at = case.where(source)
-    unknown = [k for k in raw if k not in CASE_KEYS and k != "__line__"]
-    if unknown:
-        raise BadInput(f"{at}: unknown key {unknown[0]!r}." + did_you_mean(unknown[0], CASE_KEYS, what="Keys"))
-    if ("query" in raw) == ("rows" in raw):
-        raise BadInput(f"{at}: give exactly one of 'query' (a pandas query on X) or 'rows' (literal inputs).")
     if "query" in raw:
-        if not isinstance(raw["query"], str) or not raw["query"].strip():
-            raise BadInput(f"{at}: 'query' must be a pandas query string, got {raw['query']!r}.")
         case.query = raw["query"]
     else:
         rows = raw["rows"]
-        if not isinstance(rows, list) or not rows:
-            raise BadInput(f"{at}: 'rows' must be a non-empty list of input rows, got {rows!r}.")
-        case.rows = [_strip(r) for r in rows]
+        case.rows = list(rows)
         if "labels" in raw:
-            if not isinstance(raw["labels"], list) or len(raw["labels"]) != len(rows):
+            if len(raw["labels"]) != len(rows):
                 raise BadInput(f"{at}: 'labels' must be a list with one label per row ({len(rows)}).")
             case.labels = list(raw["labels"])
         elif "label" in raw:
             case.labels = [raw["label"]] * len(rows)
-    case.expect = _expectations(raw.get("expect"), at)
+    case.expect = _expectations(raw["expect"], at)
     for e in case.expect:
         if e.key in M.METRICS and case.rows is not None and case.labels is None:
             raise BadInput(f"{at}: expectation '{e}' needs the true labels of the rows; add 'labels: [...]'.")
     return case
 
 
-def _strip(value: Any) -> Any:
-    return {k: v for k, v in value.items() if k != "__line__"} if isinstance(value, dict) else value
-
-
 def _expectations(raw: Any, at: str) -> list[Expectation]:
     items: list[tuple[str, Any]] = []
     if isinstance(raw, dict):
-        items = [(k, v) for k, v in raw.items() if k != "__line__"]
+        items = list(raw.items())
     elif isinstance(raw, list):
         for item in raw:
             if isinstance(item, dict):
-                items += [(k, v) for k, v in item.items() if k != "__line__"]
+                items += list(item.items())
             elif isinstance(item, str) and (m := _EXPR.match(item)):
                 op = m["op"]
                 items.append((m["key"], m["value"] if op == ":" else f"{op} {m['value']}"))
