@@ -41,6 +41,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    help="wait this long for more rows before writing a small batch (default 0.05)")
     p.add_argument("--journal-dir", metavar="DIR", help="where served rows are journaled until logged "
                    "(default <home>/serve/NAME)")
+    p.add_argument("--journal-sync", action="store_true", help="fdatasync each request's journal line before "
+                   "answering (an answered prediction survives a power loss; one disk flush per request)")
     p.add_argument("--access-log", action="store_true", help="log every request (uvicorn access log)")
 
 
@@ -50,7 +52,7 @@ def _serve_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 challenger=args.challenger, poll_interval=args.poll, alerts=args.alert, webhook=args.webhook,
                 window=args.window, monitor_interval=args.monitor_interval, max_body=args.max_body,
                 log_batch=args.log_batch, log_queue_rows=args.log_queue, log_linger=args.log_linger,
-                journal_dir=args.journal_dir, access_log=args.access_log)
+                journal_dir=args.journal_dir, journal_sync=args.journal_sync, access_log=args.access_log)
 
 
 def _serve_cli(args: argparse.Namespace, ctx: Context) -> Any:

@@ -10,6 +10,11 @@ window), sets the ``nbt_window_*`` gauges and evaluates the alert rules
 evaluations). A rule fires when it starts to hold — not again at every evaluation while it keeps
 holding (``nbt_alert_active`` shows that) — and then goes to the log (``nbtoolkit.serving``), the
 webhook and ``nbt_alerts_fired_total``. With several workers one of them (a file lock) evaluates.
+
+Reading a large window builds one Python object per logged value (about a second of CPU per 50,000
+rows), which inside the server would hold the GIL while requests wait. From ``OFFLOAD_ROWS`` rows
+on, the window is therefore read and its metrics computed in a helper process (spawned once, at a
+lower priority, by the same code), and only the metrics come back.
 """
 
 from __future__ import annotations
@@ -26,13 +31,15 @@ from typing import Any
 logger = logging.getLogger("nbtoolkit.serving")
 HISTORY = 8  # evaluations kept for anomaly rules (the rule looks at the previous 7)
 DRIFT_EVERY_S = 300.0  # drift needs every input of the window: recomputed at most this often
+OFFLOAD_ROWS = 5_000  # a window this large (at the last evaluation) is read in a helper process
 
 
 class LiveMonitor:
     """Evaluates ``rules`` on the rolling window of ``name`` every ``interval`` seconds."""
 
     def __init__(self, name: str, plog: Any, *, rules: list[str], window: str = "1h", interval: float = 30.0,
-                 webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None) -> None:
+                 webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None,
+                 offload_rows: int = OFFLOAD_ROWS) -> None:
         from ..monitoring import AlertRule, parse_window
 
         self.name = name
@@ -43,6 +50,8 @@ class LiveMonitor:
         self.webhook = webhook
         self.metrics = metrics
         self.lock_path = lock_path
+        self.offload_rows = offload_rows
+        self._pool: Any = None
         self.latest: dict[str, Any] = {}
         self.active: dict[str, dict[str, Any]] = {}
         self.fired: list[dict[str, Any]] = []
@@ -65,6 +74,8 @@ class LiveMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _take_lock(self) -> bool:
         import fcntl
@@ -93,19 +104,24 @@ class LiveMonitor:
     def evaluate(self, now: Any = None) -> list[dict[str, Any]]:
         """One evaluation of the rolling window; returns the alerts that started firing."""
         from ..monitoring.alerts import evaluate_rules
-        from ..monitoring.monitor import MIN_DRIFT_ROWS, window_metrics
+        from ..monitoring.monitor import MIN_DRIFT_ROWS
 
         now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         start = now - self.window.to_pytimedelta()
         clock = time.monotonic()
         with_drift = self._drift_at is None or clock - self._drift_at >= max(self.interval, DRIFT_EVERY_S)
-        part = self.plog.frame(self.name, start=start, inputs=with_drift)
+        if self.latest.get("volume", 0) >= self.offload_rows:
+            metrics, n, drift, drift_error = self._read_elsewhere(start, with_drift)
+        else:
+            metrics, n, drift, drift_error = read_window(self.plog, self.name, start, with_drift, self._drift_cache)
         row: dict[str, Any] = {"window_start": now, "window_end": now, "volume": 0}
-        if len(part):
-            row.update(window_metrics(part))
+        if n:
+            row.update(metrics)
             if with_drift:
-                self._drift = self._drift_of(part)
-                if len(part) >= MIN_DRIFT_ROWS:  # below that there is no drift to compute yet
+                self._drift = drift
+                if drift_error:
+                    self.last_error = drift_error
+                if n >= MIN_DRIFT_ROWS:  # below that there is no drift to compute yet
                     self._drift_at = clock
             row.update(self._drift)
         self.latest = row
@@ -140,12 +156,67 @@ class LiveMonitor:
                 self.webhook_errors.append(error)
         return started
 
-    def _drift_of(self, part: Any) -> dict[str, Any]:
-        from ..monitoring.monitor import _window_drift
+    def _read_elsewhere(self, start: Any, with_drift: bool) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
+        """:func:`read_window` in the helper process (started on first use); here when it cannot run."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
-        notes: list[str] = []
+        from ..pipeline.executors import spawnable_main
+
         try:
-            return _window_drift(part, self.name, self._drift_cache, notes)
+            with spawnable_main():  # the helper is spawned at the first submit
+                if self._pool is None:
+                    self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                     initializer=_helper_started)
+                future = self._pool.submit(_read_in_helper, self.plog.url, self.plog.table_name, self.name,
+                                           start, with_drift)
+            return future.result(timeout=600)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no helper: read here, start another next time
+            logger.warning("nbt serve: the monitoring helper process failed (%s); reading the window in the server.",
+                           exc)
+            self._pool = None
+            return read_window(self.plog, self.name, start, with_drift, self._drift_cache)
+
+
+def read_window(plog: Any, name: str, start: Any, with_drift: bool,
+                drift_cache: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
+    """The window's metrics (as ``nbt monitor`` computes them), its rows, its drift and a drift error."""
+    from ..monitoring.monitor import _window_drift, window_metrics
+
+    part = plog.frame(name, start=start, inputs=with_drift)
+    if not len(part):
+        return {}, 0, {}, None
+    drift: dict[str, Any] = {}
+    error = None
+    if with_drift:
+        try:
+            drift = _window_drift(part, name, drift_cache, [])
         except Exception as exc:  # drift is one metric among several; report, go on
-            self.last_error = f"drift: {type(exc).__name__}: {exc}"
-            return {"drift_share": math.nan}
+            error = f"drift: {type(exc).__name__}: {exc}"
+            drift = {"drift_share": math.nan}
+    return window_metrics(part), len(part), drift, error
+
+
+_HELPER_LOGS: dict[tuple[str, str], Any] = {}
+_HELPER_DRIFT: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _helper_started() -> None:
+    """In the helper process: below the server in priority, and gone when the server is."""
+    import os
+
+    from .server import _die_with_parent
+
+    _die_with_parent()
+    os.nice(10)
+
+
+def _read_in_helper(url: str, table: str, name: str, start: Any,
+                    with_drift: bool) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
+    from ..monitoring import PredictionLog
+
+    plog = _HELPER_LOGS.get((url, table))
+    if plog is None:
+        plog = _HELPER_LOGS[(url, table)] = PredictionLog(url, table=table)
+    return read_window(plog, name, start, with_drift, _HELPER_DRIFT.setdefault((url, table, name), {}))

@@ -2,15 +2,19 @@
 
 The log writer batches rows in memory, so a killed server (SIGKILL, out of memory) would lose the
 rows it had served but not yet written. Each request's rows are therefore also appended to a
-journal segment (one ``write`` per request, no fsync) under the same lock that queues them. A
-clean shutdown deletes the journal once everything is in the prediction log; on the next start,
+journal segment (one ``write`` per request) under the same lock that queues them. A clean
+shutdown deletes the journal once everything is in the prediction log; on the next start,
 :func:`recover` reads what a dead server left, writes to the log the rows that are not there yet
 and reports how many. Segments are rotated and dropped while the server runs, once their rows are
 in the log.
 
-What this covers: the process dying (the operating system still holds the written bytes). What it
-does not: the machine losing power before the page cache reached the disk — a torn last line is
-reported as such.
+What this covers by default: the process dying (the operating system still holds the written
+bytes). With ``sync=True`` (``--journal-sync``) each request's line is also ``fdatasync``-ed
+before its answer leaves — outside the writer's lock, on a duplicate of the descriptor, so
+concurrent requests share the disk flushes — and that covers the machine losing power too. Always:
+a new segment's directory entry is synced once, and a segment is synced before it is closed (at
+rotation, and at shutdown when rows are kept for the next start). A torn last line is reported as
+such.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,12 +39,14 @@ _FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "predic
 class Journal:
     """Append-only journal segments ``journal-<pid>-<n>.jsonl`` in ``folder``."""
 
-    def __init__(self, folder: Path, *, log_url: str, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(self, folder: Path, *, log_url: str, segment_bytes: int = SEGMENT_BYTES, sync: bool = False) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pid = os.getpid()
         self.log_url = log_url
         self.segment_bytes = segment_bytes
+        self.sync = sync
+        self.syncs = 0  # fdatasync calls that returned (requests made durable)
         self._n = 0
         self._fd: int | None = None
         self._size = 0
@@ -58,28 +65,46 @@ class Journal:
                              "started": dt.datetime.now(dt.timezone.utc).isoformat()}) + "\n"
         os.write(self._fd, header.encode())
         self._size = len(header)
+        _sync_dir(self.folder)  # the new file's name survives a power loss
 
     @property
     def current(self) -> Path:
         return self._path(self._n)
 
-    def append(self, seq: int, rows: Sequence[dict[str, Any]]) -> None:
-        """One line per request (called under the writer's lock, before the response is sent)."""
-        line = json.dumps({"seq": seq, "rows": [[_plain(r[f]) for f in _FIELDS] for r in rows]},
-                          separators=(",", ":")) + "\n"
-        data = line.encode()
+    def append(self, seq: int, rows: Sequence[dict[str, Any]]) -> int | None:
+        """One line per request (called under the writer's lock, before the response is sent).
+
+        With ``sync``, returns a duplicate descriptor for :meth:`make_durable` (outside the lock).
+        """
+        data = (_LINE.encode({"seq": seq, "rows": list(map(_ROW, rows))}) + "\n").encode()
         assert self._fd is not None
         os.write(self._fd, data)
         self._size += len(data)
         self._last_seq = seq
+        return os.dup(self._fd) if self.sync else None
+
+    def make_durable(self, fd: int | None) -> None:
+        """``fdatasync`` what :meth:`append` wrote (a rotation may have closed the original descriptor)."""
+        if fd is None:
+            return
+        try:
+            os.fdatasync(fd)
+            self.syncs += 1
+        finally:
+            os.close(fd)
+
+    def _close_segment(self) -> None:
+        assert self._fd is not None
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._fd = None
 
     def flushed(self, seq: int) -> None:
         """Rows up to ``seq`` are in the log: rotate a full segment, drop segments fully written."""
         if self._fd is None:  # closed by stop(): what is left stays for the next start
             return
         if self._size >= self.segment_bytes:
-            assert self._fd is not None
-            os.close(self._fd)
+            self._close_segment()
             self._closed_segments.append((self.current, self._last_seq))
             self._open()
         keep = []
@@ -93,8 +118,11 @@ class Journal:
     def close(self, *, everything_logged: bool) -> None:
         """Close; delete the segments when every row reached the log, keep them otherwise."""
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            if everything_logged:
+                os.close(self._fd)
+                self._fd = None
+            else:  # kept for the next start: on the disk, not only in the page cache
+                self._close_segment()
         if everything_logged:
             for path, _ in self._closed_segments:
                 path.unlink(missing_ok=True)
@@ -103,7 +131,24 @@ class Journal:
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ROW = operator.itemgetter(*_FIELDS)  # a row's values in journal order (a tuple: a JSON list)
+_LINE = json.JSONEncoder(separators=(",", ":"), default=_plain)  # datetimes as ISO 8601
+
+
+def _sync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - a platform without directory descriptors
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------- recovery

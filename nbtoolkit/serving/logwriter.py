@@ -121,8 +121,7 @@ class LogWriter:
                 if r["id"] in self._pending:
                     raise DuplicateId(r["id"])
             self._seq += 1
-            if self.journal is not None:
-                self.journal.append(self._seq, rows)
+            durable = self.journal.append(self._seq, rows) if self.journal is not None else None
             self._queue.append(_Group(self._seq, rows, nbytes))
             self._pending.update(r["id"] for r in rows)
             self._rows += n
@@ -133,7 +132,10 @@ class LogWriter:
                 self._cond.notify_all()
             elif len(self._queue) == 1:
                 self._cond.notify_all()
-            return self._seq
+            seq = self._seq
+        if durable is not None:  # --journal-sync: on the disk before the answer leaves (outside the lock)
+            self.journal.make_durable(durable)
+        return seq
 
     def flush(self, ids: Sequence[str] | None = None, *, timeout: float = 10.0) -> bool:
         """Write now; wait until ``ids`` (default: everything queued so far) are in the log."""

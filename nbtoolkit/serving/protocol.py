@@ -77,9 +77,14 @@ class Batch:
     def records_json(self) -> list[str]:
         """Each row as a JSON object (what the prediction log stores as ``inputs``)."""
         cols = self.columns
-        return [json.dumps(dict(zip(cols, row)), default=str, allow_nan=False)
-                if not _has_nan(row) else json.dumps(dict(zip(cols, _nan_to_none(row))), default=str)
+        strict, lenient = _RECORD.encode, _RECORD_NAN.encode
+        return [strict(dict(zip(cols, row))) if not _has_nan(row) else lenient(dict(zip(cols, _nan_to_none(row))))
                 for row in zip(*(self.values[c] for c in cols))]
+
+
+# What json.dumps(..., default=str[, allow_nan=False]) uses, built once instead of once per row.
+_RECORD = json.JSONEncoder(default=str, allow_nan=False)
+_RECORD_NAN = json.JSONEncoder(default=str)
 
 
 def _has_nan(row: Sequence[Any]) -> bool:

@@ -65,7 +65,8 @@ def serve(
     background : start a separate process and return a :class:`ServerHandle` once it answers
         (for notebooks); otherwise serve in this process until SIGTERM / Ctrl-C and return 0
     tuning : ``log_batch``, ``log_queue_rows``, ``log_queue_bytes``, ``log_linger``,
-        ``drain_timeout``, ``journal_dir``, ``max_rows``, ``access_log``
+        ``drain_timeout``, ``journal_dir``, ``journal_sync`` (fdatasync each request's journal line
+        before answering: survives a power loss), ``max_rows``, ``access_log``
     """
     settings = ServeSettings(name=name, host=host, port=port, traffic=traffic, threshold=threshold,
                              predictions_url=predictions_url, workers=workers, champion=champion,
@@ -79,7 +80,7 @@ def serve(
 
 def _tuning(tuning: dict[str, Any]) -> dict[str, Any]:
     known = {"log_batch", "log_queue_rows", "log_queue_bytes", "log_linger", "drain_timeout", "journal_dir",
-             "max_rows", "access_log"}
+             "journal_sync", "max_rows", "access_log"}
     unknown = sorted(set(tuning) - known)
     if unknown:
         from ..errors import did_you_mean
@@ -261,6 +262,8 @@ def command_line(settings: ServeSettings) -> list[str]:
         args += ["--webhook", settings.webhook]
     if settings.journal_dir:
         args += ["--journal-dir", settings.journal_dir]
+    if settings.journal_sync:
+        args += ["--journal-sync"]
     return args
 
 

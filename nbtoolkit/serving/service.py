@@ -13,8 +13,8 @@ import collections
 import datetime as dt
 import json
 import math
+import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,10 @@ class Reply:
         self.body = body
 
     def json(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":"), default=str).encode()
+        return _COMPACT.encode(self.body).encode()
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)  # json.dumps(...) builds one per call
 
 
 def error(status: int, message: str, code: str = "BAD_REQUEST") -> Reply:
@@ -81,7 +84,7 @@ class Service:
                           traffic=settings.traffic, threshold=settings.threshold,
                           poll_interval=settings.poll_interval, metrics=metrics)
         models.load()
-        writer = LogWriter(plog, journal=Journal(folder, log_url=plog.safe_url),
+        writer = LogWriter(plog, journal=Journal(folder, log_url=plog.safe_url, sync=settings.journal_sync),
                            max_rows=settings.log_queue_rows, max_bytes=settings.log_queue_bytes,
                            batch_rows=settings.log_batch, linger=settings.log_linger, metrics=metrics)
         monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
@@ -117,7 +120,7 @@ class Service:
             return error(exc.status, str(exc))
         ids = batch.ids
         if ids is None:
-            ids = [uuid.uuid4().hex for _ in range(batch.n)]
+            ids = new_ids(batch.n)
         else:
             try:
                 self.writer.check_pending(ids)
@@ -184,11 +187,17 @@ class Service:
         by_class = collections.Counter(zip(arms, versions, map(str, preds)))
         for (a, v, p), k in by_class.items():
             m.predictions.labels(a, v, p).inc(k)
-        for a, v, c, h in zip(arms, versions, confs, humans):
-            if c is not None:
-                m.confidence.labels(a, v).observe(c)
-            if h:
-                m.needs_human.labels(a, v).inc()
+        served: dict[tuple[str, str], list[int]] = {}
+        for k, key in enumerate(zip(arms, versions)):
+            served.setdefault(key, []).append(k)
+        for (a, v), rows in served.items():  # one label lookup per served version, not per row
+            histogram = m.confidence.labels(a, v)
+            for k in rows:
+                if confs[k] is not None:
+                    histogram.observe(confs[k])
+            human = sum(1 for k in rows if humans[k])
+            if human:
+                m.needs_human.labels(a, v).inc(human)
 
     # ------------------------------------------------------------------ /outcomes
     def outcomes(self, body: bytes) -> Reply:
@@ -257,6 +266,7 @@ class Service:
 
         snap = self.models.snapshot
         return Reply(200, {"nbtoolkit": v("nbtoolkit"), "mlflow": v("mlflow"), "model": self.name,
+                           "pid": os.getpid(),  # with --workers N: which worker answered
                            "aliases": {"champion": snap.champion, "challenger": snap.challenger},
                            "traffic": snap.traffic, "serving": snap.describe()})
 
@@ -285,11 +295,27 @@ def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None], lis
         proba = np.asarray(model.predict_proba(frame), dtype="float64")
         classes = np.asarray(model.classes_)
         names = [str(c) for c in classes.tolist()]
-        probs = [json.dumps(dict(zip(names, row))) for row in proba.round(6).tolist()]
+        rounded = proba.round(6).tolist()
+        if np.isfinite(proba).all():  # json.dumps(dict(zip(names, row))) without a dict and an encoder per row
+            template = "{" + ", ".join(json.dumps(n).replace("%", "%%") + ": %r" for n in names) + "}"
+            probs = [template % tuple(row) for row in rounded]
+        else:
+            probs = [json.dumps(dict(zip(names, row))) for row in rounded]
         return classes[proba.argmax(axis=1)].tolist(), proba.max(axis=1).tolist(), probs
     out = model.predict(frame)
     values = out.tolist() if hasattr(out, "tolist") else list(out)
     return values, [None] * len(values), [None] * len(values)
+
+
+def new_ids(n: int) -> list[str]:
+    """``n`` random ids, as ``uuid.uuid4().hex`` spells them, from one read of the random source."""
+    raw = bytearray(os.urandom(16 * n))
+    out = []
+    for k in range(0, 16 * n, 16):
+        raw[k + 6] = (raw[k + 6] & 0x0F) | 0x40  # version 4
+        raw[k + 8] = (raw[k + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        out.append(raw[k:k + 16].hex())
+    return out
 
 
 def _finite(x: Any) -> Any:

@@ -40,6 +40,7 @@ class ServeSettings:
     log_linger: float = 0.05
     drain_timeout: float = 30.0
     journal_dir: str | None = None
+    journal_sync: bool = False
     access_log: bool = False
 
     def check(self) -> ServeSettings:
@@ -60,6 +61,8 @@ class ServeSettings:
         self.log_batch = int(_number(self.log_batch, "--log-batch", 1, 1_000_000, "rows per transaction"))
         self.log_queue_rows = int(_number(self.log_queue_rows, "--log-queue", 1, 100_000_000, "rows"))
         self.log_linger = _number(self.log_linger, "--log-linger", 0.0, 86400, "seconds")
+        if not isinstance(self.journal_sync, bool):
+            raise BadInput(f"journal_sync must be True or False, got {self.journal_sync!r}.")
         if not isinstance(self.host, str) or not self.host.strip():
             raise BadInput(f"--host must be an address such as 127.0.0.1, got {self.host!r}.")
         if self.webhook is not None and not re.match(r"^https?://", str(self.webhook)):
