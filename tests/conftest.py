@@ -132,6 +132,16 @@ def nbt_home(tmp_path, monkeypatch, _empty_mlflow_db):
 
 
 @pytest.fixture
+def folder(nbt_home, tmp_path):
+    """A copy of tests/pipelines in tmp_path (steps write files next to their notebooks)."""
+    import shutil
+
+    dst = tmp_path / "pipelines"
+    shutil.copytree(ROOT / "tests" / "pipelines", dst)
+    return dst
+
+
+@pytest.fixture
 def ip(nbt_home):
     """An IPython InteractiveShell (history disabled) with ``%load_ext nbtoolkit``."""
     from IPython.core.interactiveshell import InteractiveShell

@@ -148,7 +148,7 @@ def test_promote_racing_rollback_ends_as_some_serial_order(server_home, tmp_path
 
     def check_and_reset(r):
         rm = c.get_registered_model(name)
-        ends.append((rm.aliases["champion"], tuple(registry._history(rm, "champion"))))
+        ends.append((rm.aliases["champion"], tuple(json.loads(rm.tags.get(registry.ALIAS_HISTORY + "champion", "[]")))))
         reset()
 
     reset()

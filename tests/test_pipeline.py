@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,16 +16,8 @@ import pytest
 from nbtoolkit.errors import StepFailed
 from nbtoolkit.pipeline import pipeline_status, run_pipeline
 
-HERE = Path(__file__).parent / "pipelines"
 NBT = str(Path(sys.executable).parent / "nbt")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def folder(nbt_home, tmp_path):
-    dst = tmp_path / "pipelines"
-    shutil.copytree(HERE, dst)
-    return dst
 
 
 def nbt(*args: str, cwd: Path) -> subprocess.CompletedProcess:

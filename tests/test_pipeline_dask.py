@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,8 @@ from nbtoolkit.pipeline import run_pipeline
 
 from .services import free_port
 
-HERE = Path(__file__).parent / "pipelines"
 NBT = str(Path(sys.executable).parent / "nbt")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def folder(nbt_home, tmp_path):
-    dst = tmp_path / "pipelines"
-    shutil.copytree(HERE, dst)
-    return dst
 
 
 def statuses(run) -> dict[str, str]:

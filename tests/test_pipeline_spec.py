@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,7 @@ from nbtoolkit.pipeline import load_pipeline, record
 from nbtoolkit.pipeline.cache import step_key
 from nbtoolkit.pipeline.spec import resolve_parameters, source_hash
 
-HERE = Path(__file__).parent / "pipelines"
 NBT = str(Path(sys.executable).parent / "nbt")
-
-
-@pytest.fixture
-def folder(nbt_home, tmp_path):
-    """A copy of tests/pipelines in tmp_path (steps write files next to their notebooks)."""
-    dst = tmp_path / "pipelines"
-    shutil.copytree(HERE, dst)
-    return dst
 
 
 def write(folder: Path, text: str, name: str = "p.yaml") -> Path:

@@ -145,8 +145,11 @@ def import_papermill() -> types.ModuleType:
         _defer_rfc3987_syntax()
     import papermill
     from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillException
 
-    if ENGINE not in papermill_engines._engines:
+    try:
+        papermill_engines.get_engine(ENGINE)
+    except PapermillException:  # first use in this process: papermill's public register()
         papermill_engines.register(ENGINE, _engine_class())
         import logging
 

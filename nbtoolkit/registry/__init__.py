@@ -17,7 +17,7 @@ The package: :mod:`.versioning` (register), :mod:`.lookup` (resolve, load, brows
 
 from __future__ import annotations
 
-from .aliases import Gate, _history, check_gates, promote, rollback  # noqa: F401  (_history: tests)
+from .aliases import Gate, check_gates, promote, rollback
 from .artifacts import stored_contract, stored_profile
 from .integrity import tree_sha256
 from .lookup import lineage, load, models, read_artifact_text, resolve, run_metrics, versions
