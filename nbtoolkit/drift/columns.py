@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BadInput
+from ..reports.drift import DriftColumn
 from . import stats
 from .bins import edges_of
 
@@ -14,15 +15,13 @@ PLOT_BINS = 30
 PLOT_CATEGORIES = 20
 
 
-def skipped(name: str, kind: str, reason: str) -> dict[str, Any]:
-    return {"column": name, "type": kind, "method": "skipped", "statistic": None, "p_value": None,
-            "threshold": None, "drifted": False, "note": reason, "plot": None,
-            "n_reference": 0, "n_current": 0}
+def skipped(name: str, kind: str, reason: str) -> DriftColumn:
+    return DriftColumn.skipped(name, kind, reason)
 
 
 def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, method: str,
                    explicit: bool, threshold: float | None, raw: Callable[[], tuple[Any, Any] | None] | None = None,
-                   label: str | None = None) -> dict[str, Any]:
+                   label: str | None = None) -> DriftColumn:
     """One row of the drift report for column ``name``.
 
     ``method`` is ``auto`` or one of :data:`stats.METHODS`; ``explicit`` says whether the user
@@ -64,10 +63,9 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     else:
         statistic, p_value, plot = _categorical(ref, cur, chosen)
     drifted = (p_value < limit) if chosen in stats.P_VALUE_METHODS else (statistic >= limit)
-    return {"column": name, "type": kind, "method": chosen, "statistic": float(statistic),
-            "p_value": None if p_value is None else float(p_value), "threshold": limit,
-            "drifted": bool(drifted), "note": note, "plot": plot,
-            "n_reference": int(n_ref), "n_current": int(n_cur)}
+    return DriftColumn(column=name, type=kind, method=chosen, statistic=float(statistic),
+                       p_value=None if p_value is None else float(p_value), threshold=limit,
+                       drifted=bool(drifted), note=note, plot=plot, n_reference=int(n_ref), n_current=int(n_cur))
 
 
 def _join(a: str, b: str) -> str:

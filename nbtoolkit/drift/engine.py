@@ -7,6 +7,7 @@ arguments become a frozen :class:`.settings.Settings`, the inputs are checked in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, CheckFailed, did_you_mean
@@ -19,6 +20,7 @@ from .scale import is_dask_frame, profile_dask
 from .settings import CORRECTIONS, DEFAULT_SHARE, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..reports.drift import DriftColumn
     from ..reports.drift import DriftReport
     from ..reports.drift_timeline import DriftTimeline
 
@@ -160,8 +162,7 @@ def _frames_report(cur: Any, raw_ref: Any, ref_profile: Profile | None, estimato
                            "reference frame (reference=...), not a stored profile.")
         from .multivariate import domain_classifier
 
-        multi = domain_classifier(raw_ref, cur, [r["column"] for r in feature_rows
-                                                if r["method"] != "skipped"], ref_profile)
+        multi = domain_classifier(raw_ref, cur, [r.column for r in feature_rows if r.tested], ref_profile)
     return settings.report(feature_rows + output_rows, multivariate=multi, reference=source,
                            n_reference=ref_profile.n_rows, n_current=len(cur),
                            extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
@@ -212,7 +213,7 @@ def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple
     return a[np.isfinite(a)], b[np.isfinite(b)]
 
 
-def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: Settings) -> list[dict]:
+def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: Settings) -> list[DriftColumn]:
     from .profile import model_outputs, profile_column
 
     try:
@@ -227,8 +228,7 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], set
             continue
         entry = profile_column(produced[name], like=ref.columns[name])
         row = settings.compare(name, ref.columns[name], entry, label="prediction")
-        row["note"] = "model output" + (f"; {row['note']}" if row["note"] else "")
-        rows.append(row)
+        rows.append(replace(row, note="model output" + (f"; {row.note}" if row.note else "")))
     return rows
 
 
@@ -247,9 +247,9 @@ def _log_to_mlflow(report: Any) -> None:
     metrics = {"drift.share": report.share, "drift.n_drifted": float(report.n_drifted),
                "drift.dataset_drifted": float(report.drifted)}
     for row in report.rows:
-        if row["statistic"] is not None:
-            safe = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row["column"])
-            metrics[f"drift.{safe}.{row['method']}"] = float(min(row["statistic"], 1e300))
+        if row.statistic is not None:
+            safe = re.sub(r"[^0-9A-Za-z_\-. /]", "_", row.column)
+            metrics[f"drift.{safe}.{row.method}"] = float(min(row.statistic, 1e300))
     with store.translate_errors():
         mlflow.log_metrics(metrics)
         mlflow.log_dict(report.to_dict(), "nbt/drift_report.json")

@@ -14,7 +14,7 @@ from . import stats
 from .columns import compare_column
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..reports.drift import DriftReport
+    from ..reports.drift import DriftColumn, DriftReport
 
 CORRECTIONS = ("none", "bonferroni", "holm", "fdr_bh")
 DEFAULT_SHARE = 0.5
@@ -33,18 +33,17 @@ class Settings:
     correction: str | None
 
     def compare(self, name: str, ref: dict[str, Any], cur: dict[str, Any], *, raw: Any = None,
-                label: str | None = None) -> dict[str, Any]:
+                label: str | None = None) -> DriftColumn:
         """One column's row (see :func:`.columns.compare_column`)."""
         return compare_column(name, ref, cur, method=self.methods.get(name, self.default_method),
                               explicit=name in self.methods,
                               threshold=self.thresholds.get(name, self.default_threshold), raw=raw, label=label)
 
-    def report(self, rows: list[dict[str, Any]], **describe: Any) -> DriftReport:
+    def report(self, rows: list[DriftColumn], **describe: Any) -> DriftReport:
         """The report over ``rows``, p-values adjusted first when a correction is set."""
         from ..reports.drift import DriftReport
 
-        _apply_correction(rows, self.correction)
-        return DriftReport(rows, drift_share=self.share, correction=self.correction, **describe)
+        return DriftReport(_corrected(rows, self.correction), drift_share=self.share, correction=self.correction, **describe)
 
     @classmethod
     def from_arguments(cls, method: Any, threshold: Any, drift_share: float | None,
@@ -100,12 +99,18 @@ def _correction(correction: str | None) -> str | None:
     return correction
 
 
-def _apply_correction(rows: list[dict[str, Any]], correction: str | None) -> None:
-    tested = [r for r in rows if r["method"] in stats.P_VALUE_METHODS and r["p_value"] is not None]
+def _corrected(rows: list[DriftColumn], correction: str | None) -> list[DriftColumn]:
+    """``rows`` with the p-values of the p-value tests adjusted across columns (and the verdicts
+    they give) when a correction is set."""
+    tested = [i for i, r in enumerate(rows) if r.method in stats.P_VALUE_METHODS and r.p_value is not None]
     if not correction or not tested:
-        return
-    adjusted = stats.adjust([r["p_value"] for r in tested], correction)
-    for row, p in zip(tested, adjusted):
-        row["p_value"] = p
-        row["drifted"] = p < row["threshold"]
-        row["note"] = f"{row['note']}; {correction}-adjusted p" if row["note"] else f"{correction}-adjusted p"
+        return rows
+    from dataclasses import replace
+
+    rows = list(rows)
+    adjusted = stats.adjust([rows[i].p_value for i in tested], correction)
+    for i, p in zip(tested, adjusted):
+        note = f"{correction}-adjusted p"
+        rows[i] = replace(rows[i], p_value=p, drifted=p < rows[i].threshold,
+                          note=f"{rows[i].note}; {note}" if rows[i].note else note)
+    return rows

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..backoff import retry
 from ..errors import BadInput, did_you_mean
+from ..reports.monitoring import Alert
 
 logger = logging.getLogger("nbtoolkit.monitoring")
 
@@ -78,7 +79,7 @@ def _number(text: str, rule: str) -> float:
 
 # ------------------------------------------------------------------------------ rules
 def evaluate_rules(rows: Sequence[dict[str, Any]], rules: Sequence[AlertRule],
-                   *, lookback: int = 7) -> list[dict[str, Any]]:
+                   *, lookback: int = 7) -> list[Alert]:
     """Alerts fired by ``rules`` on window rows, oldest first."""
     fired = []
     for rule in rules:
@@ -99,7 +100,7 @@ def evaluate_rules(rows: Sequence[dict[str, Any]], rules: Sequence[AlertRule],
                 history.append(value)
             elif _OPS[rule.op](value, rule.value):
                 fired.append(_alert(row, rule, value, f"{rule.metric}={value:.4g} ({rule})"))
-    return sorted(fired, key=lambda a: (a["window_start"], a["rule"]))
+    return sorted(fired, key=lambda a: (a.window_start, a.rule))
 
 
 def _metric(row: dict[str, Any], metric: str) -> float | None:
@@ -110,10 +111,9 @@ def _metric(row: dict[str, Any], metric: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _alert(row: dict[str, Any], rule: AlertRule, value: float, detail: str) -> dict[str, Any]:
+def _alert(row: dict[str, Any], rule: AlertRule, value: float, detail: str) -> Alert:
     start = row["window_start"]
-    return {"window_start": start, "rule": str(rule), "metric": rule.metric, "value": value,
-            "message": f"window {start:%Y-%m-%d %H:%M}: {detail}"}
+    return Alert(start, str(rule), rule.metric, value, f"window {start:%Y-%m-%d %H:%M}: {detail}")
 
 
 # ------------------------------------------------------------------------------ sinks

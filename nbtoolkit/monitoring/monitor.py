@@ -127,7 +127,7 @@ def monitor(
     report = MonitorReport(name=name, window=f"{rows} rows" if rows else str(window), windows=found, alerts=fired,
                            rules=[str(r) for r in rules], notes=notes, log_url=plog.safe_url)
     for alert in fired:
-        logger.warning("nbtoolkit alert on %s: %s", name, alert["message"])
+        logger.warning("nbtoolkit alert on %s: %s", name, alert.message)
     if fired and webhook:
         error = post_webhook(webhook, report.payload(), timeout=webhook_timeout, retries=webhook_retries)
         report.sink_errors.extend([error] if error else [])

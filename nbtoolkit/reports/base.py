@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from .render import cell_text as _fmt  # the table text of a value (one rule for text and HTML)
@@ -48,6 +50,46 @@ class Result:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython's text view
         p.text(str(self) if not cycle else repr(self))
+
+
+class Record:
+    """Base of the typed rows of results (frozen dataclasses: drift columns, alerts).
+
+    Attributes are the API (``row.drifted``). The rows used to be dicts, so ``row["drifted"]``,
+    ``row.get("plot")``, ``keys()`` and ``items()`` still read them (and ``row[key] = value``
+    writes a record that is not frozen); :meth:`to_dict` gives the same
+    keys in the same order (the JSON of ``--format json`` and of webhooks is unchanged).
+    """
+
+    __slots__ = ()
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.keys()}
+
+    def items(self) -> Any:
+        return self.to_dict().items()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:  # a frozen record refuses, as setattr does
+        if key not in self.keys():
+            raise KeyError(key)
+        setattr(self, key, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.keys() else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
 
 def json_default(value: Any) -> Any:

@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
-from .base import Result, _fmt
+from .base import Record, Result, _fmt
 
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note"]
 SKIPPED = "skipped"  # the method of a column no test applied to
+
+
+@dataclass(frozen=True)
+class DriftColumn(Record):
+    """One column's row of a :class:`DriftReport` (``report.columns[name]``).
+
+    ``type`` is the column's kind (or ``prediction`` for a model output); ``method`` the test,
+    or :data:`SKIPPED` (then ``note`` says why); ``statistic``/``p_value`` what it gave and
+    ``threshold`` the limit; ``plot`` reference and current proportions on the same bins or
+    categories; ``n_reference``/``n_current`` the values tested on each side.
+    """
+
+    column: str
+    type: str
+    method: str
+    statistic: float | None
+    p_value: float | None
+    threshold: float | None
+    drifted: bool
+    note: str
+    plot: dict[str, Any] | None
+    n_reference: int
+    n_current: int
+
+    @property
+    def tested(self) -> bool:
+        return self.method != SKIPPED
+
+    @classmethod
+    def skipped(cls, column: str, kind: str, reason: str) -> DriftColumn:
+        """A column no test applies to, with the reason."""
+        return cls(column, kind, SKIPPED, None, None, None, False, reason, None, 0, 0)
 
 
 class DriftReport(Result):
@@ -20,17 +53,18 @@ class DriftReport(Result):
         Dataset verdict: at least ``drift_share`` of the tested columns drifted, or the
         multivariate check flagged.
     columns : dict
-        Column name -> row (``type, method, statistic, p_value, threshold, drifted, note``, sizes,
-        and ``plot``: reference and current proportions on the same bins or categories).
+        Column name -> :class:`DriftColumn` (``type, method, statistic, p_value, threshold, drifted,
+        note``, sizes, and ``plot``: reference and current proportions on the same bins or
+        categories); ``row["drifted"]`` reads it as before.
     """
 
     title = "Drift"
 
-    def __init__(self, rows: list[dict[str, Any]], *, drift_share: float, correction: str | None = None,
+    def __init__(self, rows: list[DriftColumn] | list[dict[str, Any]], *, drift_share: float, correction: str | None = None,
                  multivariate: dict[str, Any] | None = None, reference: str = "",
                  n_reference: int = 0, n_current: int = 0, extra_columns: list[str] | None = None) -> None:
-        self.rows = rows
-        self.columns = {r["column"]: r for r in rows}
+        self.rows = [r if isinstance(r, DriftColumn) else DriftColumn(**r) for r in rows]
+        self.columns = {r.column: r for r in self.rows}
         self.drift_share = float(drift_share)
         self.correction = correction
         self.multivariate = multivariate
@@ -41,16 +75,16 @@ class DriftReport(Result):
 
     # ------------------------------------------------------------------ verdict
     @property
-    def tested(self) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["method"] != "skipped"]
+    def tested(self) -> list[DriftColumn]:
+        return [r for r in self.rows if r.tested]
 
     @property
     def drifted_columns(self) -> list[str]:
-        return [r["column"] for r in self.rows if r["drifted"]]
+        return [r.column for r in self.rows if r.drifted]
 
     @property
     def skipped(self) -> dict[str, str]:
-        return {r["column"]: r["note"] for r in self.rows if r["method"] == "skipped"}
+        return {r.column: r.note for r in self.rows if not r.tested}
 
     @property
     def n_drifted(self) -> int:
@@ -69,10 +103,10 @@ class DriftReport(Result):
     def to_frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([{k: r[k] for k in FRAME_COLUMNS} for r in self.rows], columns=FRAME_COLUMNS)
+        return pd.DataFrame([{k: getattr(r, k) for k in FRAME_COLUMNS} for r in self.rows], columns=FRAME_COLUMNS)
 
     def to_dict(self, *, plots: bool = True) -> dict[str, Any]:
-        rows = [r if plots else {k: v for k, v in r.items() if k != "plot"} for r in self.rows]
+        rows = [{k: v for k, v in r.to_dict().items() if plots or k != "plot"} for r in self.rows]
         # drifted_share: what was observed; drift_share: the threshold (the drift_share= argument)
         return {"drifted": self.drifted, "drifted_share": self.share, "drift_share": self.drift_share,
                 "n_tested": len(self.tested), "n_drifted": self.n_drifted,
@@ -90,10 +124,9 @@ class DriftReport(Result):
             text += f"; domain classifier ROC AUC {m['roc_auc']:.3f} (threshold {m['threshold']:.2f})"
         return text + f"; reference: {self.reference}, current: {self.n_current} rows"
 
-    def _sorted_rows(self) -> list[dict[str, Any]]:
-        def key(r: dict[str, Any]) -> tuple:
-            skipped = r["method"] == "skipped"
-            return (not r["drifted"], skipped, -_severity(r))
+    def _sorted_rows(self) -> list[DriftColumn]:
+        def key(r: DriftColumn) -> tuple:
+            return (not r.drifted, not r.tested, -_severity(r))
         return sorted(self.rows, key=key)
 
     def __str__(self) -> str:
@@ -110,12 +143,11 @@ class DriftReport(Result):
     def _repr_html_(self) -> str:
         from .render import Cell, Row, render, safe, table
 
-        def row(r: dict[str, Any]) -> Row:
-            tone = "muted" if r["method"] == SKIPPED else "bad" if r["drifted"] else "good"
-            cells = [r["column"], r["type"], r["method"], _fmt(r["statistic"]), _fmt(r["p_value"]),
-                     _fmt(r["threshold"]), "DRIFT" if r["drifted"] else "",
-                     Cell(safe(_sparkline(r.get("plot")))), Cell(r["note"] or "", "color:#555")]
-            return Row(cells, tone=tone, css_class="nbt-drifted" if r["drifted"] else "")
+        def row(r: DriftColumn) -> Row:
+            tone = "muted" if not r.tested else "bad" if r.drifted else "good"
+            cells = [r.column, r.type, r.method, _fmt(r.statistic), _fmt(r.p_value), _fmt(r.threshold),
+                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))), Cell(r.note or "", "color:#555")]
+            return Row(cells, tone=tone, css_class="nbt-drifted" if r.drifted else "")
 
         head = ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
                 "reference / current", "note"]
@@ -132,10 +164,9 @@ class DriftReport(Result):
     def failure_message(self) -> str:
         lines = [self.summary()]
         for r in self._sorted_rows():
-            if r["drifted"]:
-                p = f", p={r['p_value']:.3g}" if r["p_value"] is not None else ""
-                lines.append(f"  {r['column']}: {r['method']}={r['statistic']:.4g}{p} "
-                             f"(threshold {r['threshold']:.3g})")
+            if r.drifted:
+                p = f", p={r.p_value:.3g}" if r.p_value is not None else ""
+                lines.append(f"  {r.column}: {r.method}={r.statistic:.4g}{p} (threshold {r.threshold:.3g})")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ plots
@@ -144,7 +175,7 @@ class DriftReport(Result):
         from matplotlib.figure import Figure
 
         columns = list(columns if columns is not None else self.drifted_columns) or [
-            r["column"] for r in self._sorted_rows() if r.get("plot")][:1]
+            r.column for r in self._sorted_rows() if r.plot][:1]
         if not columns:
             raise BadInput("No testable column to plot in this drift report.")
         ncols = min(ncols, len(columns))
@@ -160,9 +191,9 @@ class DriftReport(Result):
         if column not in self.columns:
             raise BadInput(f"No column {column!r} in this drift report." + did_you_mean(column, self.columns))
         row = self.columns[column]
-        data = row.get("plot")
+        data = row.plot
         if not data:
-            raise BadInput(f"Column {column!r} was skipped ({row['note']}); there is nothing to plot.")
+            raise BadInput(f"Column {column!r} was skipped ({row.note}); there is nothing to plot.")
         import numpy as np
         from matplotlib.figure import Figure
 
@@ -171,12 +202,12 @@ class DriftReport(Result):
             ax = fig.add_subplot()
         else:
             fig = ax.figure
-        colour = "#d93025" if row["drifted"] else "#1a73e8"
+        colour = "#d93025" if row.drifted else "#1a73e8"
         if data["kind"] == "hist":
             edges = np.asarray(data["edges"])
             ax.stairs(data["reference"], edges, fill=True, color="#bbbbbb", label="reference")
             ax.stairs(data["current"], edges, color=colour, linewidth=1.8, label="current")
-            ax.set_xlabel(column + (" (length)" if row["type"] == "text" else ""))
+            ax.set_xlabel(column + (" (length)" if row.type == "text" else ""))
         else:
             pos = np.arange(len(data["labels"]))
             ax.bar(pos - 0.2, data["reference"], width=0.4, color="#bbbbbb", label="reference")
@@ -184,8 +215,8 @@ class DriftReport(Result):
             ax.set_xticks(pos, [str(lbl)[:18] for lbl in data["labels"]],
                           rotation=45 if len(pos) > 6 else 0, ha="right" if len(pos) > 6 else "center")
         ax.set_ylabel("share of rows")
-        stat = f"{row['method']} = {row['statistic']:.3g}"
-        ax.set_title(f"{column}: {stat}" + (" — DRIFT" if row["drifted"] else ""), fontsize=10)
+        stat = f"{row.method} = {row.statistic:.3g}"
+        ax.set_title(f"{column}: {stat}" + (" — DRIFT" if row.drifted else ""), fontsize=10)
         ax.legend(fontsize=8)
         fig.tight_layout()
         return fig
@@ -208,13 +239,13 @@ class FigureView:
         return f"<Figure: {len(self.figure.axes)} plot(s)>"
 
 
-def _severity(row: dict[str, Any]) -> float:
+def _severity(row: DriftColumn) -> float:
     """How far past its threshold a column is (for sorting)."""
-    if row["statistic"] is None or not row["threshold"]:
+    if row.statistic is None or not row.threshold:
         return 0.0
-    if row["p_value"] is not None:
-        return float(row["threshold"]) / max(row["p_value"], 1e-300)
-    return float(row["statistic"]) / float(row["threshold"])
+    if row.p_value is not None:
+        return float(row.threshold) / max(row.p_value, 1e-300)
+    return float(row.statistic) / float(row.threshold)
 
 
 def _sparkline(data: dict[str, Any] | None, width: int = 120, height: int = 28) -> str:

@@ -6,14 +6,28 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Result, html_table
+from .base import Record, Result, html_table
 
+
+@dataclass
+class Alert(Record):
+    """One alert: ``rule`` (on ``metric``) fired on the window starting at ``window_start``, where
+    the metric was ``value``; ``message`` says so in one line. Not frozen: ``nbt serve`` rewrites
+    the message of a live alert."""
+
+    window_start: Any
+    rule: str
+    metric: str
+    value: float
+    message: str
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe: NaN → None, timestamps → ISO strings, dicts/lists recursively."""
+    """JSON-safe: NaN → None, timestamps → ISO strings, dicts/lists/records recursively."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, Record):
+        return _clean(value.to_dict())
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -32,12 +46,15 @@ class MonitorReport(Result):
     name: str
     window: str
     windows: list[dict[str, Any]]
-    alerts: list[dict[str, Any]]
+    alerts: list[Alert]
     rules: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sink_errors: list[str] = field(default_factory=list)
     webhook_delivered: bool | None = None
     log_url: str = ""
+
+    def __post_init__(self) -> None:
+        self.alerts = [a if isinstance(a, Alert) else Alert(**a) for a in self.alerts]
 
     @property
     def alerted(self) -> bool:
@@ -70,14 +87,14 @@ class MonitorReport(Result):
                 "accuracy", "macro_f1", "estimated_accuracy", "estimated_accuracy_lower",
                 "estimated_accuracy_upper", "drift_share", "drifted_columns"]
         frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
-        frame["alerts"] = [", ".join(a["rule"] for a in self.alerts if a["window_start"] == r["window_start"])
+        frame["alerts"] = [", ".join(a.rule for a in self.alerts if a.window_start == r["window_start"])
                            for r in self.windows]
         return frame
 
     def alerts_frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame(self.alerts, columns=["window_start", "rule", "metric", "value", "message"])
+        return pd.DataFrame([a.to_dict() for a in self.alerts], columns=["window_start", "rule", "metric", "value", "message"])
 
     def summary(self) -> str:
         if not self.windows:
@@ -91,7 +108,7 @@ class MonitorReport(Result):
         if self.windows:
             lines.append(self.to_frame().drop(columns=["alerts"]).to_string(
                 index=False, float_format=lambda v: f"{v:.3f}"))
-        lines += [f"ALERT {a['message']}" for a in self.alerts]
+        lines += [f"ALERT {a.message}" for a in self.alerts]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"sink: {e}" for e in self.sink_errors]
         return "\n".join(lines)
@@ -99,7 +116,7 @@ class MonitorReport(Result):
     def _repr_html_(self) -> str:
         from .render import render, result
 
-        alerts = render("alerts.html.j2", messages=[a["message"] for a in self.alerts]) if self.alerts else ""
+        alerts = render("alerts.html.j2", messages=[a.message for a in self.alerts]) if self.alerts else ""
         tables = [("", html_table(self.to_frame(), tone=lambda r: "bad" if r["alerts"] else ""))] if self.windows else []
         return result(self.summary(), tables=[("", alerts)] * bool(alerts) + tables,
                       notes=self.notes + self.sink_errors)

@@ -42,7 +42,7 @@ class DriftDashboard(Composite):
 
         self.report = report
         ordered = self._report_order()
-        plottable = [r["column"] for r in ordered if r.get("plot")]
+        plottable = [r.column for r in ordered if r.plot]
 
         colour = BAD if report.drifted else OK
         verdict = "DRIFT" if report.drifted else "No drift"
@@ -79,18 +79,18 @@ class DriftDashboard(Composite):
         order = getattr(self.report, "_sorted_rows", None)
         if callable(order):
             return list(order())
-        return sorted(self.report.rows, key=lambda r: (not r["drifted"], r["method"] == "skipped"))
+        return sorted(self.report.rows, key=lambda r: (not r.drifted, not r.tested))
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Any]:
         """The report's rows in the order the table shows them."""
         choice = SORTS[self.sort_select.value]
         if choice is None:
             rows = self._report_order()
         else:
             key, _ascending = choice
-            present = [r for r in self.report.rows if r.get(key) is not None and r.get(key) == r.get(key)]
+            present = [r for r in self.report.rows if getattr(r, key) is not None and getattr(r, key) == getattr(r, key)]
             absent = [r for r in self.report.rows if r not in present]
-            rows = sorted(present, key=lambda r: r[key], reverse=not _ascending) + absent
+            rows = sorted(present, key=lambda r: getattr(r, key), reverse=not _ascending) + absent
         return rows[::-1] if self.reverse_box.value else rows
 
     def render_table(self) -> None:
@@ -99,7 +99,7 @@ class DriftDashboard(Composite):
         from ..reports.drift import FRAME_COLUMNS
 
         rows = self.rows()
-        frame = pd.DataFrame([{k: r.get(k) for k in FRAME_COLUMNS} for r in rows], columns=FRAME_COLUMNS)
+        frame = pd.DataFrame([{k: getattr(r, k) for k in FRAME_COLUMNS} for r in rows], columns=FRAME_COLUMNS)
         frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
         frame = frame.rename(columns={"p_value": "p-value"})
 
@@ -119,8 +119,8 @@ class DriftDashboard(Composite):
             self.note_html.value = macro(FRAGMENTS, "muted", text="No column has a plot.", colour=MUTED)
             return
         row = self.report.columns[column]
-        self.note_html.value = macro(FRAGMENTS, "column_note", column=column, type=row["type"], method=row["method"],
-                                     note=row.get("note") or "", colour=MUTED)
+        self.note_html.value = macro(FRAGMENTS, "column_note", column=column, type=row.type, method=row.method,
+                                     note=row.note or "", colour=MUTED)
         guarded(self.note_html, lambda: self._draw(column))
 
     def _draw(self, column: str) -> str:
