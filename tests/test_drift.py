@@ -329,3 +329,19 @@ def test_report_html_escapes_user_column_names():
     report = nbt.drift(cur, ref, log=False)
     for page in (report._repr_html_(), report.to_html()):
         assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_nbt_drift_is_the_function_whatever_was_imported_first():
+    """`import nbtoolkit.drift.profile` (or `from nbtoolkit.drift import Profile`, as the README
+    does) binds the attribute nbtoolkit.drift to the package; it must still run drift()."""
+    import subprocess
+    import sys
+
+    code = ("import nbtoolkit.drift.profile\nimport pandas as pd\nimport nbtoolkit as nbt\n"
+            "f = pd.DataFrame({'x': [0.1 * i for i in range(2000)]})\n"  # > 1000 rows: no scipy needed
+            "r = nbt.drift(f, f, log=False)\n"
+            "assert type(r).__name__ == 'DriftReport' and not r.drifted, r\n"
+            "from nbtoolkit.drift import Profile, drift\n"
+            "assert nbt.Profile is Profile and drift(f, f, log=False).to_dict() == r.to_dict()\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -30,6 +30,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Why a module class and not only the lazy API table: importing any submodule (the README's
+# ``from nbtoolkit.drift import Profile``, or ``import nbtoolkit.drift.profile`` anywhere) makes the
+# import system set the attribute ``nbtoolkit.drift`` to this package, after which ``nbt.drift``
+# never reaches nbtoolkit.__getattr__. The package itself must therefore be callable; assigning
+# ``__class__`` of a module to a ModuleType subclass is the mechanism the language reference gives
+# for customising a module ("Customizing module attribute access"). tests/test_drift.py checks
+# ``nbt.drift(...)`` after ``import nbtoolkit.drift.profile`` in a fresh interpreter.
 class _CallableModule(types.ModuleType):
     """Lets ``nbtoolkit.drift(...)`` work whether the name resolves to the module or the function."""
 
