@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -64,7 +65,7 @@ class Record:
     __slots__ = ()
 
     def keys(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self)]  # type: ignore[arg-type]
+        return list(_field_names(type(self)))
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.keys()}
@@ -90,6 +91,11 @@ class Record:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
 
 
 def json_default(value: Any) -> Any:

@@ -257,8 +257,9 @@ def _sparkline(data: dict[str, Any] | None, width: int = 120, height: int = 28) 
     ref, cur = data["reference"], data["current"]
     top = max(max(ref, default=0), max(cur, default=0)) or 1.0
     w = width / max(len(ref), 1)
-    bars = [(f"{i * w:.1f}", f"{height - v / top * height:.1f}", f"{w:.1f}", f"{v / top * height:.1f}")
-            for i, v in enumerate(ref) if v > 0]
+    # the reference bars as one path (one attribute to escape, not four per bar)
+    bars = "".join(f"M{i * w:.1f},{height - v / top * height:.1f}h{w:.1f}v{v / top * height:.1f}h-{w:.1f}z"
+                   for i, v in enumerate(ref) if v > 0)
     points = " ".join(f"{i * w:.1f},{height - v / top * height:.1f} {(i + 1) * w:.1f},"
                       f"{height - v / top * height:.1f}" for i, v in enumerate(cur))
     return render("sparkline.svg.j2", width=width, height=height, bars=bars, points=points)

@@ -54,7 +54,8 @@ def environment() -> Any:
 
     return jinja2.Environment(loader=jinja2.PackageLoader("nbtoolkit.reports", "templates"),
                               autoescape=True, trim_blocks=True, lstrip_blocks=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+                              auto_reload=False)  # shipped files: no stat() per render
 
 
 def render(template: str, **context: Any) -> str:
