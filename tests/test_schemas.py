@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from nbtoolkit.evaluation.suite_model import SuiteFile
 from nbtoolkit.pipeline.spec_model import PipelineFile
-from nbtoolkit.schemas import path_of, problem
+from nbtoolkit.schemas import HERE, problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +22,19 @@ def test_published_schemas_are_generated_from_the_models():
         from write_schemas import generated
     finally:
         sys.path.remove(str(ROOT / "scripts"))
-    for name, text in generated().items():
-        assert path_of(name).read_text(encoding="utf-8") == text, f"run `make schemas`: {name} is stale"
+    written = generated()
+    assert sorted(written) == ["pipeline.schema.json", "pipeline_check.py", "suite.schema.json", "suite_check.py"]
+    for name, text in written.items():
+        assert (HERE / name).read_text(encoding="utf-8") == text, f"run `make schemas`: {name} is stale"
+
+
+def test_checking_a_file_imports_neither_pydantic_nor_fastjsonschema():
+    import subprocess
+
+    code = ("import sys; from nbtoolkit.schemas import problem; problem({'steps': []}, 'pipeline'); "
+            "problem({'cases': []}, 'suite'); print(sorted({'pydantic', 'fastjsonschema'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
 
 
 STEP = {"name": "a", "notebook": "a.ipynb"}

@@ -5,8 +5,9 @@ the file's shape against its published JSON Schema (``nbtoolkit/schemas/pipeline
 generated from :mod:`.spec_model`: unknown keys, types, limits), then what a schema cannot say:
 duplicate step names, unknown ``needs``, cycles (named), parameter names, missing or malformed
 notebooks and ``cwd:`` folders. Parameters and notebooks are read in :mod:`.parameters` and
-:mod:`.notebooks` (re-exported here). Only the standard library, PyYAML and fastjsonschema are
-imported: checking the cache of a fully cached rerun must not import papermill, MLflow or pydantic.
+:mod:`.notebooks` (re-exported here). Only the standard library and PyYAML are imported (the
+schema check is generated Python, :mod:`nbtoolkit.schemas`): checking the cache of a fully cached
+rerun must not import papermill, MLflow or pydantic.
 """
 
 from __future__ import annotations
