@@ -1,4 +1,4 @@
-"""Label-free estimation and drift over time: nbtoolkit vs NannyML 0.13.1 side by side (issue 12).
+"""Label-free estimation and drift over time: nbtoolkit vs NannyML 0.13.1 side by side.
 
 Data:
 - NannyML's documented quickstart datasets, loaded inside NannyML's venv and written to Parquet:

@@ -5,11 +5,11 @@ alternating, after one warm-up call each (imports and table creation are not cou
 
 Cases (breast-cancer data, 569 x 30):
 - linear: StandardScaler + LogisticRegression (issue 2 target: nbtoolkit >= 20x faster)
-- forest: RandomForestClassifier(100 trees) (issue 11 target: >= 10x faster). MLflow's defaults
+- forest: RandomForestClassifier(100 trees) (target: >= 10x faster). MLflow's defaults
   refuse this model (skops does not trust sklearn.tree._tree.Tree), so its side passes the one
   argument that makes it work, ``skops_trusted_types=skops.io.get_untrusted_types(...)``.
 - load of the forest version: nbt.load (sha256 check included) vs mlflow.pyfunc.load_model
-  (issue 11 target: <= 1.2x).
+  (target: <= 1.2x).
 
 Run: .venv/bin/python benchmarks/register.py   (ROUNDS=3 by default)
 """

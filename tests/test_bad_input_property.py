@@ -441,9 +441,9 @@ def test_summary(world, capsys):
         assert STATS["cases"] > 1000
 
 
-# ----------------------------------------------------------------------------- the issue's examples
+# ------------------------------------------------------------------------ reported examples
 def _examples(w: dict) -> list[tuple[str, Any, str]]:
-    """(label, call, a fragment of the one-line message) for each example listed in issue 13."""
+    """(label, call, a fragment of the one-line message) for each example of a bad value reported by users."""
     import datetime
 
     import pandas as pd
@@ -478,7 +478,7 @@ def _examples(w: dict) -> list[tuple[str, Any, str]]:
     ]
 
 
-def test_issue_13_examples_are_refused_in_one_line_and_write_nothing(world):
+def test_reported_examples_are_refused_in_one_line_and_write_nothing(world):
     for label, call, fragment in _examples(world):
         before = snapshot(world["root"])
         kind, exc = _call(call)

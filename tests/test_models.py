@@ -1,4 +1,4 @@
-"""Any model a data scientist fits registers safely and loads back predicting the same (issue 11).
+"""Any model a data scientist fits registers safely and loads back predicting the same.
 
 The sweep takes every classifier and regressor of ``sklearn.utils.all_estimators()`` that fits
 with default parameters, the meta-estimators that need a base estimator, Pipelines and

@@ -1,4 +1,4 @@
-"""Prediction-log fixes for estimation (issue 12): ids per model, class probabilities, an old log
+"""Prediction-log fixes for estimation: ids per model, class probabilities, an old log
 migrated; monitor by row count, against a reference frame or profile file, with a stored calibrator;
 %nbt estimate / %nbt calibrate."""
 

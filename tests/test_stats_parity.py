@@ -1,5 +1,5 @@
-"""Hand-written statistics kept because benchmarks/stats.py measured them faster than the library
-(issue 15): each must give the library's numbers.  Jensen–Shannon calls scipy; its edge cases
+"""Hand-written statistics kept because benchmarks/stats.py measured them faster than the library:
+each must give the library's numbers.  Jensen–Shannon calls scipy; its edge cases
 (an empty side, equal counts) are pinned here too."""
 
 from __future__ import annotations
