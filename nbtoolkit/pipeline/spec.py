@@ -105,6 +105,7 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     secret_names = list(data.get("secret_parameters") or [])
     for key in [*defaults, *secret_names]:
         check_param_name(key, f"in {where}")
+    check_values(defaults, f"in {where}")  # also what JSON Schema cannot see: YAML's non-string keys
     steps = [_load_step(raw, path) for raw in data["steps"]]
     seen: dict[str, int] = {}
     for i, step in enumerate(steps, 1):
@@ -167,6 +168,7 @@ def _load_step(raw: dict[str, Any], pipeline_file: Path) -> Step:
     params = dict(raw.get("parameters") or {})
     for key in params:
         check_param_name(key, f"of step {name!r}")
+    check_values(params, f"of step {name!r}")
     needs = raw.get("needs") or []
     needs = [needs] if isinstance(needs, str) else needs
     if name in needs:
