@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-NAMES = ("pipeline", "suite")
 
 
 def path_of(name: str) -> Path:
+    """The published JSON Schema ``name`` ("pipeline" or "suite"), for an editor's $schema line."""
     return HERE / f"{name}.schema.json"
 
 
