@@ -9,7 +9,7 @@ from ..errors import BadInput
 from ..vocabulary import renamed
 from ..refs import check_alias, check_name
 from ..validation import count, fraction
-from ..reports.monitoring import ABTestReport
+from ..reports.monitoring import KEEP, PROMOTE, ROLLBACK, ABTestReport
 from .log import PredictionLog
 from .monitor import require_log
 
@@ -82,19 +82,19 @@ def abtest(
             f"only {arm['labeled']} labeled predictions for the {arm['arm']} (v{arm['version']}); "
             f"at least {min_samples} are needed for a reliable verdict" for arm in low)
     if low or math.isnan(p_value):
-        recommendation, reason = "keep", "Not enough labeled traffic yet: keep the canary running."
+        recommendation, reason = KEEP, "Not enough labeled traffic yet: keep the canary running."
     elif p_value < alpha and diff > 0:
-        recommendation = "promote"
+        recommendation = PROMOTE
         reason = (f"The challenger is more accurate by {diff:+.3f} (p={p_value:.3g} < {alpha:g}): promote "
                   f"v{chall_v} to @{champion_alias}.")
     elif p_value < alpha and diff < 0:
-        recommendation = "rollback"
+        recommendation = ROLLBACK
         reason = (f"The challenger is less accurate by {diff:+.3f} (p={p_value:.3g} < {alpha:g}): roll back "
                   f"the canary (@{challenger_alias} back to v{champ_v}).")
     else:
-        recommendation = "keep"
+        recommendation = KEEP
         reason = f"No significant difference (p={p_value:.3g} >= {alpha:g}): keep the champion."
-    if recommendation == "promote" and arms[1]["human_share"] > arms[0]["human_share"] + 0.1:
+    if recommendation == PROMOTE and arms[1]["human_share"] > arms[0]["human_share"] + 0.1:
         warnings.append(f"the challenger sends {arms[1]['human_share']:.0%} of items to humans "
                         f"(champion {arms[0]['human_share']:.0%}); check the cost before promoting")
     report = ABTestReport(name=name, champion=arms[0], challenger=arms[1], difference=diff, ci_low=lo,
@@ -112,9 +112,9 @@ def apply_recommendation(report: ABTestReport) -> Any:
     back to the champion's version (roll back the canary); ``keep`` changes nothing (None)."""
     from ..registry import promote
 
-    if report.recommendation == "promote":
+    if report.recommendation == PROMOTE:
         return promote(report.name, report.challenger["version"], alias=report.champion_alias)
-    if report.recommendation == "rollback":
+    if report.recommendation == ROLLBACK:
         return promote(report.name, report.champion["version"], alias=report.challenger_alias)
     return None
 

@@ -9,6 +9,10 @@ from typing import Any
 from .base import Record, Result, html_table
 
 
+# The A/B test's verdicts (ABTestReport.recommendation), compared through these names only.
+PROMOTE, KEEP, ROLLBACK = "promote", "keep", "rollback"
+
+
 @dataclass
 class Alert(Record):
     """One alert: ``rule`` (on ``metric``) fired on the window starting at ``window_start``, where
@@ -159,7 +163,7 @@ class ABTestReport(Result):
     ci_high: float
     p_value: float
     alpha: float
-    recommendation: str  # "promote" | "keep" | "rollback"
+    recommendation: str  # PROMOTE | KEEP | ROLLBACK
     reason: str
     warnings: list[str] = field(default_factory=list)
     champion_alias: str = "champion"
@@ -177,7 +181,7 @@ class ABTestReport(Result):
     @property
     def passed(self) -> bool:
         """True when the challenger should be promoted."""
-        return self.recommendation == "promote"
+        return self.recommendation == PROMOTE
 
     def to_dict(self) -> dict[str, Any]:
         return _clean({
@@ -209,7 +213,7 @@ class ABTestReport(Result):
     def _repr_html_(self) -> str:
         from .render import result
 
-        tone = {"promote": "good", "rollback": "bad"}.get(self.recommendation, "neutral")
+        tone = {PROMOTE: "good", ROLLBACK: "bad"}.get(self.recommendation, "neutral")
         return result(self.summary(), tone=tone, detail=self.reason, tables=[("", html_table(self.to_frame()))],
                       notes=[f"warning: {w}" for w in self.warnings])
 
