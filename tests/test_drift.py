@@ -256,6 +256,11 @@ def test_report_views_and_raise():
     d = report.to_dict()
     json.dumps(d)
     assert d["drifted_columns"] == ["x", "cat"]
+    row = report.columns["x"]  # a typed record that still reads like the dict it was
+    assert row.drifted and row["drifted"] and row.get("plot") == row.plot and not row.get("nope")
+    assert list(d["columns"][0]) == ["column", "type", "method", "statistic", "p_value", "threshold",
+                                     "drifted", "note", "plot", "n_reference", "n_current"]  # JSON keys kept
+    assert "plot" not in report.to_dict(plots=False)["columns"][0]
     html = report._repr_html_()
     rows = re.findall(r'<tr class="([^"]*)"[^>]*><td[^>]*>([^<]*)</td>', html)
     assert {c for tone, c in rows[:2]} == {"x", "cat"}  # drifted first, marked as bad
