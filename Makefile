@@ -14,13 +14,13 @@ UV_VERSION := 0.13.9
 # (Re)install when pyproject.toml or constraints.txt changes: `pip install -e ".[dev]"` per SPEC §2,
 # done by uv (a PyPI package, bootstrapped into the venv: seconds instead of a minute) and by pip
 # when uv cannot be had. constraints.txt pins every version, so both give the same environment.
-# uv compiles bytecode at install, in parallel, as pip does: otherwise every fresh process (each
-# pipeline step's kernel) compiles MLflow, pandas and scikit-learn again wherever .pyc files
-# cannot be written (read-only site-packages, PYTHONDONTWRITEBYTECODE).
+# The dev environment is compiled to bytecode at install, in parallel, as pip does: the tests start
+# hundreds of fresh processes, and where .pyc files are not written (PYTHONDONTWRITEBYTECODE, a
+# read-only site-packages) each would compile MLflow, pandas and scikit-learn from source again.
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" 2>/dev/null \
-	    && $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -c constraints.txt -e "$(1)"; then \
+	    && $(VENV)/bin/uv pip install --quiet $(2) --python $(PY) -c constraints.txt -e "$(1)"; then \
 	  echo "installed $(1) with uv $(UV_VERSION)"; \
 	else \
 	  echo "uv unavailable: installing $(1) with pip"; \
@@ -30,11 +30,13 @@ define install
 endef
 
 $(STAMP): pyproject.toml constraints.txt
-	$(call install,.[dev])
+	$(call install,.[dev],--compile-bytecode)
 	touch $(STAMP) $(DEMO_STAMP)
 
 # The demo needs the package alone, not the dev tools (JupyterLab, Dask, XGBoost, browsers...):
-# about half the download and install. A dev environment already installed serves it too.
+# about half the download and install. A dev environment already installed serves it too. It is
+# not compiled ahead: the demo's first kernel writes the .pyc files of what it imports (a third of
+# the files) and the next four reuse them, even where PYTHONDONTWRITEBYTECODE is set.
 $(DEMO_STAMP): pyproject.toml constraints.txt
 	$(call install,.)
 	touch $(DEMO_STAMP)
@@ -50,7 +52,7 @@ system-deps:
 	./scripts/install-system-deps.sh
 
 demo: $(DEMO_STAMP)
-	$(PY) -m nbtoolkit.demo
+	PYTHONDONTWRITEBYTECODE= $(PY) -m nbtoolkit.demo
 
 # Two workers on a 2-core machine: much of the suite waits on kernels, servers and browsers.
 # Tests that share a service run on one worker (tests/conftest.py); TEST_WORKERS=0 runs serially.
