@@ -133,6 +133,8 @@ def test_small_chunk_is_marked_low_confidence(drifting):
     frame = result.to_frame()
     assert frame["low_confidence"].tolist() == [False, False, True]
     assert frame["rows"].tolist() == [1000, 1000, 30]
+    rows = result._repr_html_().split("<tbody>")[1].split("</tr>")[:3]
+    assert ['class="nbt-faint"' in r for r in rows] == [False, False, True]  # the small chunk shown faint
     last = frame.iloc[-1]
     assert last["upper"] - last["lower"] > frame.iloc[0]["upper"] - frame.iloc[0]["lower"]
     assert any("fewer than 50 rows" in n for n in result.notes)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Result, html_table, plain
-from .render import TONES
 
 COLUMNS = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised", "alert",
            "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence"]
@@ -79,13 +78,10 @@ class EstimationResult(Result):
 
         from .render import result
 
-        def tone(row: Any) -> str:  # an alert is bad; a chunk under 50 rows is shown muted
-            return "bad" if row["alert"] else "small" if row["rows"] < 50 else ""
+        def tone(row: Any) -> str:  # an alert is bad; a low-confidence chunk (few rows) is shown faint
+            return "bad" if row["alert"] else "faint" if frame.at[row.name, "low_confidence"] else ""
 
-        def style(row: Any) -> str:
-            return {"bad": TONES["bad"], "small": "color:#888"}.get(tone(row), "")
-
-        return result(self.summary(), tables=[("", html_table(shown, tone=tone, row_style=style))],
+        return result(self.summary(), tables=[("", html_table(shown, tone=tone))],
                       notes=[f"note: {n}" for n in self.notes])
 
     def plot(self, metrics: list[str] | str | None = None, *, reference: bool = True, axes: Any = None) -> Any:

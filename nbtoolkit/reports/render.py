@@ -16,7 +16,8 @@ from typing import Any
 
 # The background each tone gets in the reports (widgets pass their own theme-aware colours).
 TONES = {"bad": "background:#fde0dc", "good": "background:#e6f4ea", "warn": "background:#fef7e0",
-         "muted": "background:#f1f3f4", "info": "background:#e8f0fe", "neutral": "background:#fff6d5"}
+         "muted": "background:#f1f3f4", "info": "background:#e8f0fe", "neutral": "background:#fff6d5",
+         "faint": "color:#888"}
 TEXT = {"good": "#1e8e3e", "bad": "#d93025"}  # verdict text colours
 
 
