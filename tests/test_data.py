@@ -66,7 +66,9 @@ def test_every_check_names_column_expected_and_observed(ref):
     assert not report.passed
     frame = report.to_frame()
     assert list(frame.columns) == ["column", "check", "severity", "expected", "observed"]
-    assert "#fde0dc" in report._repr_html_()
+    page = report._repr_html_()
+    assert page.count('class="nbt-bad"') == len(report.errors) > 0  # an error row is marked bad
+    assert page.count('class="nbt-warn"') == len(report.issues) - len(report.errors) > 0
 
 
 def test_null_rate_jump_dtype_change_mixed_types_and_tolerances(ref):
