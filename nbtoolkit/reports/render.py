@@ -74,7 +74,9 @@ def safe(markup: str) -> Any:
 def table(head: Sequence[str] | None, rows: Iterable[Row], *, css_class: str = "nbt-table",
           font: str = "12px", more: int = 0) -> str:
     """The one table of the reports and widgets: ``head`` (or none), then ``rows``."""
-    return render("table.html.j2", head=head, rows=list(rows), css_class=css_class, font=font, more=more)
+    # plain tuples: attribute lookups inside a template cost more than here
+    shown = [(r.classes(), r.css(), [(c.style, c.value) for c in r.as_cells()]) for r in rows]
+    return render("table.html.j2", head=head, rows=shown, css_class=css_class, font=font, more=more)
 
 
 def frame_table(frame: Any, *, tone: Callable[[Any], str] | None = None,
