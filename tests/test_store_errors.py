@@ -50,3 +50,23 @@ def test_sqlite_that_cannot_be_opened_is_unreachable_and_other_database_errors_a
 def test_a_message_alone_does_not_make_a_connection_error():
     assert not store.is_connection_error(ValueError("Connection refused"))
     assert store.is_connection_error(ConnectionRefusedError(111, "refused"))
+
+
+def test_postgresql_that_refuses_the_connection_is_unreachable():
+    pytest.importorskip("psycopg2")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"postgresql+psycopg2://nobody@127.0.0.1:{_closed_port()}/none",
+                              connect_args={"connect_timeout": 5})
+    with pytest.raises(sa.exc.OperationalError) as refused:
+        engine.connect()
+    assert refused.value.orig.pgcode is None  # a failed connect carries no SQLSTATE
+    assert store.is_connection_error(refused.value)
+
+
+def test_mlflow_error_codes_decide_too():
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+
+    assert store.is_connection_error(MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE))
+    assert not store.is_connection_error(MlflowException("no such model", error_code=RESOURCE_DOES_NOT_EXIST))
