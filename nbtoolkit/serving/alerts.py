@@ -39,7 +39,7 @@ class LiveMonitor:
 
     def __init__(self, name: str, plog: Any, *, rules: list[str], window: str = "1h", interval: float = 30.0,
                  webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None,
-                 offload_rows: int = OFFLOAD_ROWS) -> None:
+                 offload_rows: float = OFFLOAD_ROWS) -> None:
         from ..monitoring import AlertRule, parse_window
 
         self.name = name
@@ -172,10 +172,13 @@ class LiveMonitor:
                 future = self._pool.submit(_read_in_helper, self.plog.url, self.plog.table_name, self.name,
                                            start, with_drift)
             return future.result(timeout=600)
-        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no helper: read here, start another next time
-            logger.warning("nbt serve: the monitoring helper process failed (%s); reading the window in the server.",
-                           exc)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no helper: read here from now on
+            logger.warning("nbt serve: the monitoring helper process failed (%s); the window is read in the "
+                           "server from now on.", " ".join(str(exc).split())[:300])
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+            self.offload_rows = math.inf
             return read_window(self.plog, self.name, start, with_drift, self._drift_cache)
 
 
