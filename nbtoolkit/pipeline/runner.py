@@ -98,9 +98,8 @@ def run_pipeline(
                         pending.remove(name)
                         progressed = True
                     elif verdict == "execute":
-                        if not prepared:  # MLflow's writer starts first: it has the most to import
-                            run.start_tracking()
-                            exe.prepare()
+                        if not prepared:
+                            _prepare(run, exe)
                             prepared = True
                         if len(running) >= exe.slots:
                             continue
@@ -124,6 +123,23 @@ def run_pipeline(
     if raise_on_failure and not result.passed:
         raise _step_failed(run, result)
     return result
+
+
+def _prepare(run: _Run, exe: Any) -> None:
+    """Start MLflow's writer and the executor, in the order that finishes first.
+
+    A writer process starts first (it has the most to import; papermill imports meanwhile); a
+    writer thread only after the executor forked its workers (forking a process that has other
+    threads could copy a held lock, so the workers would be spawned, ~1-2 s each).
+    """
+    from .tracking import writes_in_a_thread
+
+    thread = writes_in_a_thread()
+    if not thread:
+        run.start_tracking()
+    exe.prepare()
+    if thread:
+        run.start_tracking()
 
 
 def _with_kernel(pipeline: Pipeline, kernel: str) -> Pipeline:

@@ -34,10 +34,15 @@ _STOP = object()
 _MAX_PARAM = 6000
 
 
+def writes_in_a_thread() -> bool:
+    """Whether :func:`start_tracker` gives a thread (MLflow is imported here already)."""
+    return "mlflow" in sys.modules
+
+
 def start_tracker(*, pipeline: str, run_id: str, pipeline_file: str,
                   parameters: Mapping[str, Any]) -> Tracker | ProcessTracker:
     """The tracker that finishes first here: a thread once MLflow is imported, else a process."""
-    kind = Tracker if "mlflow" in sys.modules else ProcessTracker
+    kind = Tracker if writes_in_a_thread() else ProcessTracker
     return kind(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters)
 
 
