@@ -1,14 +1,12 @@
-"""The MLflow records of a pipeline run, written by a writer process (the ``nbt`` command, where
-MLflow is not imported yet) or a thread (a notebook that already imported it): the same records
-either way, and a store that cannot be written is a warning-sized error, not a crash."""
+"""The MLflow records of a pipeline run, written by the background Tracker: the parent run and a
+step's nested run with its parameters, metrics and notebook; a store that cannot be written is a
+warning-sized error on the tracker, not a crash of the run."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
-from nbtoolkit.pipeline.tracking import ProcessTracker, Tracker, start_tracker
+from nbtoolkit.pipeline.tracking import Tracker
 
 
 def _record(notebook) -> dict:
@@ -17,11 +15,10 @@ def _record(notebook) -> dict:
             "finished": 1.7e9 + 1.5, "executed_notebook": str(notebook)}
 
 
-@pytest.mark.parametrize("kind", [ProcessTracker, Tracker])
-def test_tracker_writes_the_parent_and_step_runs(kind, nbt_home, tmp_path):
+def test_tracker_writes_the_parent_and_step_runs(nbt_home, tmp_path):
     notebook = tmp_path / "s.ipynb"
     notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    tracker = kind(pipeline="demo", run_id="r1", pipeline_file="demo.yaml", parameters={"seed": 7})
+    tracker = Tracker(pipeline="demo", run_id="r1", pipeline_file="demo.yaml", parameters={"seed": 7})
     tracker.step("s", _record(notebook))
     tracker.close("ok")
     assert tracker.error is None
@@ -38,19 +35,11 @@ def test_tracker_writes_the_parent_and_step_runs(kind, nbt_home, tmp_path):
     assert [a.path for a in client.list_artifacts(step.info.run_id, "notebook")] == ["notebook/s.ipynb"]
 
 
-def test_writer_process_reports_a_store_it_cannot_open(nbt_home, tmp_path, monkeypatch):
+def test_tracker_reports_a_store_it_cannot_open(nbt_home, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'a-file' / 'x.db'}")
-    tracker = ProcessTracker(pipeline="demo", run_id="r2", pipeline_file="demo.yaml", parameters={})
+    tracker = Tracker(pipeline="demo", run_id="r2", pipeline_file="demo.yaml", parameters={})
     tracker.step("s", {"status": "skipped"})
     tracker.close("failed")
     assert tracker.error and tracker.error.startswith("MLflow logging failed: ")
     assert tracker.parent_run_id is None and tracker.step_run_ids == {}
-
-
-def test_the_writer_is_a_thread_once_mlflow_is_imported(nbt_home):
-    import mlflow  # noqa: F401 - what decides
-
-    tracker = start_tracker(pipeline="demo", run_id="r3", pipeline_file="demo.yaml", parameters={})
-    tracker.close("ok")
-    assert isinstance(tracker, Tracker) and tracker.error is None

@@ -2,9 +2,8 @@
 
 Read it top to bottom: :func:`run_pipeline` orchestrates; :class:`_Run` holds one run's state
 and writes ``run.json`` (atomically) after every change of a step; executors run the notebooks;
-a tracker (:mod:`nbtoolkit.pipeline.tracking`: a writer process, or a thread once MLflow is
-imported) writes MLflow beside the notebooks once something actually executes (a fully cached
-rerun imports neither papermill nor MLflow).
+a :class:`~nbtoolkit.pipeline.tracking.Tracker` writes MLflow in the background once something
+actually executes (a fully cached rerun imports neither papermill nor MLflow).
 """
 
 from __future__ import annotations
@@ -99,7 +98,8 @@ def run_pipeline(
                         progressed = True
                     elif verdict == "execute":
                         if not prepared:
-                            _prepare(run, exe)
+                            exe.prepare()  # (forks --jobs workers while this process has one thread)
+                            run.start_tracking()
                             prepared = True
                         if len(running) >= exe.slots:
                             continue
@@ -123,23 +123,6 @@ def run_pipeline(
     if raise_on_failure and not result.passed:
         raise _step_failed(run, result)
     return result
-
-
-def _prepare(run: _Run, exe: Any) -> None:
-    """Start MLflow's writer and the executor, in the order that finishes first.
-
-    A writer process starts first (it has the most to import; papermill imports meanwhile); a
-    writer thread only after the executor forked its workers (forking a process that has other
-    threads could copy a held lock, so the workers would be spawned, ~1-2 s each).
-    """
-    from .tracking import writes_in_a_thread
-
-    thread = writes_in_a_thread()
-    if not thread:
-        run.start_tracking()
-    exe.prepare()
-    if thread:
-        run.start_tracking()
 
 
 def _with_kernel(pipeline: Pipeline, kernel: str) -> Pipeline:
@@ -283,9 +266,9 @@ class _Run:
         self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
 
     def start_tracking(self) -> None:
-        from .tracking import start_tracker
+        from .tracking import Tracker
 
-        self.tracker = start_tracker(pipeline=self.pipeline.name, run_id=self.run_id,
+        self.tracker = Tracker(pipeline=self.pipeline.name, run_id=self.run_id,
                                pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
         for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
             if rec["status"] not in (PENDING, RUNNING):
