@@ -36,6 +36,7 @@ class ThresholdExplorer(Composite):
         self.report = report
         table = report.table
         self._series = {k: [float(v) for v in table[k]] for k in ("threshold", "coverage", "accuracy", "human_share")}
+        self._chart: CurveChart | None = None
         grid = sorted({float(t) for t in report.table["threshold"]})
         start = report.chosen if report.chosen is not None else min(grid, key=lambda t: abs(t - 0.5))
         self.current: dict[str, Any] = {}
@@ -80,7 +81,9 @@ class ThresholdExplorer(Composite):
         self.metrics_html.value = macro(
             FRAGMENTS, "threshold_metrics", coverage=f"{row['coverage']:.1%}", accuracy=acc, accuracy_colour=colour,
             human_share=f"{row['human_share']:.1%}", n_auto=row["n_auto"], n=self.report.n, colour=MUTED)
-        self.curve_html.value = curve_svg(self._series, row, target=target)
+        if self._chart is None:  # axes and curves drawn once; a move redraws the marker only
+            self._chart = CurveChart(self._series, target=target)
+        self.curve_html.value = self._chart.at(row)
 
     def save(self) -> None:
         """Store the slider's threshold on the model version; say so (or why not)."""
@@ -96,6 +99,7 @@ class ThresholdExplorer(Composite):
 
 _W, _H, _L, _B, _T, _R = 520, 230, 40, 30, 10, 10  # size and margins of the curve, px
 _COLOURS = {"coverage": "#1f77b4", "accuracy": "#ff7f0e", "human_share": "#7f7f7f"}
+_TEMPLATE = "threshold_curve.svg.j2"
 _LABELS = {"coverage": "coverage", "accuracy": "accuracy on auto-handled", "human_share": "to a human"}
 
 
@@ -110,32 +114,45 @@ def _slider(W: Any, grid: list[float], start: float) -> Any:
     return W.SelectionSlider(options=[(f"{t:.3g}", t) for t in grid], value=start, **common)
 
 
-def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: float | None = None) -> str:
-    """Coverage / accuracy / human share by threshold, with a marker at ``at["threshold"]``."""
-    xs = series["threshold"]
-    lo, hi = min(xs), max(xs)
-    span = (hi - lo) or 1.0
+def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: float | None = None,
+              chart: CurveChart | None = None) -> str:
+    """Coverage / accuracy / human share by threshold, with a marker at ``at["threshold"]``
+    (``chart``: the same series and target drawn once, so that a slider move draws the marker only)."""
+    chart = chart if chart is not None else CurveChart(series, target=target)
+    return chart.at(at)
 
-    def x(v: float) -> float:
-        return _L + (v - lo) / span * (_W - _L - _R)
 
+class CurveChart:
+    """The threshold chart drawn once (axes, curves, target; legend), with :meth:`at` adding the
+    marker (``templates/threshold_curve.svg.j2``)."""
+
+    def __init__(self, series: dict[str, list[float]], *, target: float | None = None) -> None:
+        xs = series["threshold"]
+        self.lo, self.span = min(xs), (max(xs) - min(xs)) or 1.0
+        x, y, span = self.x, self.y, self.span
+        lines = [(" ".join(f"{x(th):.1f},{y(v):.1f}" for th, v in zip(xs, series[key]) if v == v),
+                  colour, key == "human_share", _LABELS[key]) for key, colour in _COLOURS.items()]
+        self.head = macro(
+            _TEMPLATE, "chart", w=_W, h=_H, left=_L, right=_R, bottom=_B, muted=MUTED, lines=lines,
+            y_ticks=[(f"{y(v):.1f}", f"{y(v) + 3:.1f}", f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)],
+            x_ticks=[(f"{x(self.lo + span * i / 5):.1f}", f"{self.lo + span * i / 5:.2f}") for i in range(6)],
+            target=None if target is None else {"y": f"{y(target):.1f}", "label_y": f"{y(target) - 3:.1f}",
+                                                 "value": f"{target:g}"})
+        self.tail = macro(_TEMPLATE, "legend", left=_L, bottom=_H - _B, lines=lines)
+
+    def x(self, v: float) -> float:
+        return _L + (v - self.lo) / self.span * (_W - _L - _R)
+
+    @staticmethod
     def y(v: float) -> float:
         return _T + (1 - v) * (_H - _T - _B)
 
-    from ..reports.render import render
-
-    t = float(at["threshold"])
-    lines = [{"points": " ".join(f"{x(th):.1f},{y(v):.1f}" for th, v in zip(xs, series[key]) if v == v),
-              "colour": colour, "dashed": key == "human_share", "label": _LABELS[key]}
-             for key, colour in _COLOURS.items()]
-    return render(
-        "threshold_curve.svg.j2", w=_W, h=_H, left=_L, bottom=_B, top=_T, right=_R, muted=MUTED,
-        y_ticks=[(f"{y(v):.1f}", f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)],
-        x_ticks=[(f"{x(lo + span * i / 5):.1f}", f"{lo + span * i / 5:.2f}") for i in range(6)],
-        target=None if target is None else {"y": f"{y(target):.1f}", "label_y": f"{y(target) - 3:.1f}",
-                                             "value": f"{target:g}"},
-        lines=lines, marker={"x": f"{x(t):.1f}", "colour": BAD,
-                             "dots": [f"{y(at[k]):.1f}" for k in ("coverage", "accuracy") if at[k] == at[k]]})
+    def at(self, at: dict[str, Any]) -> str:
+        """The chart with the marker at ``at["threshold"]`` and dots at its coverage and accuracy."""
+        dots = [f"{self.y(at[k]):.1f}" for k in ("coverage", "accuracy") if at[k] == at[k]]
+        marker = macro(_TEMPLATE, "marker", x=f"{self.x(float(at['threshold'])):.1f}", top=_T, bottom=_H - _B,
+                       colour=BAD, dots=dots)
+        return self.head + marker + self.tail
 
 
 def threshold_explorer(report: Any, **kwargs: Any) -> ThresholdExplorer:
