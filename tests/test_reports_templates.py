@@ -67,3 +67,21 @@ def test_demo_report_escapes_and_says_what_is_missing(tmp_path, monkeypatch):
     assert f'href="{notebook.as_uri()}">train &lt;1&gt;.ipynb</a>' in page
     assert "<p class='evaluation'>EVAL</p>" in page and "<table class='versions'>" in page  # reports' own HTML
     assert ">0.9123<" in page and page.count("<p><i>unavailable: FileNotFoundError") == 2
+
+
+def test_threshold_chart_is_drawn_once_and_the_marker_moves():
+    import re
+
+    from nbtoolkit.widgets.threshold import CurveChart, curve_svg
+
+    xs = [i / 20 for i in range(21)]
+    series = {"threshold": xs, "coverage": [1 - x for x in xs], "accuracy": [0.7 + 0.3 * x for x in xs],
+              "human_share": xs}
+    chart = CurveChart(series, target=0.9)
+    low, high = ({"threshold": t, "coverage": 1 - t, "accuracy": float("nan")} for t in (0.2, 0.8))
+    a, b = chart.at(low), chart.at(high)
+    assert a == curve_svg(series, low, target=0.9) and a.startswith("<svg") and a.endswith("</svg>")
+    marker = re.compile(r'<line class="nbt-marker" x1="([\d.]+)"')
+    assert float(marker.search(a)[1]) < float(marker.search(b)[1])  # the marker follows the threshold
+    assert a.startswith(chart.head) and b.startswith(chart.head) and b.endswith(chart.tail)  # drawn once
+    assert a.count("<polyline") == 3 and "target 0.9" in a and a.count("<circle") == 1  # NaN accuracy: no dot
