@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, did_you_mean
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .spec import Pipeline, Step
+    from .definition import Pipeline, Step
 
 UPSTREAM = "upstream"
 SECRET_ENV_PREFIX = "NBT_SECRET_"

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
+from .definition import Pipeline, Step
 from .notebooks import declared_parameters, kernel_name, read_notebook, source_hash
 from .parameters import (
     SECRET_ENV_PREFIX,
@@ -35,52 +34,6 @@ __all__ = ["SECRET_ENV_PREFIX", "UPSTREAM", "ParameterWarning", "Pipeline", "Res
            "declared_parameters", "load_pipeline", "read_notebook", "resolve_parameters", "source_hash"]
 
 _STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One step: a notebook, its own parameters and the steps it needs."""
-
-    name: str
-    notebook: Path
-    notebook_text: str  # as written in the pipeline file, relative to it
-    parameters: Mapping[str, Any]
-    needs: tuple[str, ...]
-    declared: frozenset[str] | None  # names assigned in the 'parameters' cell; None: no such cell
-    source_hash: str  # sha256 of the source cells (outputs and execution counts ignored)
-    kernel_name: str | None
-    timeout: float | None = None
-    cwd: Path | None = None  # working directory of the kernel; None: the notebook's folder
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    """A validated pipeline file; ``steps`` are in a topological order."""
-
-    name: str
-    path: Path
-    parameters: Mapping[str, Any]
-    secret_names: frozenset[str]
-    steps: Mapping[str, Step]
-
-    def dependants(self, names: Iterable[str]) -> set[str]:
-        """``names`` and every step that (transitively) needs one of them."""
-        out = set(names)
-        for step in self.steps.values():  # topological order: needs come first
-            if out.intersection(step.needs):
-                out.add(step.name)
-        return out
-
-    def ancestors(self, names: Iterable[str]) -> set[str]:
-        """Every step that one of ``names`` (transitively) needs, ``names`` excluded."""
-        out: set[str] = set()
-        todo = list(names)
-        while todo:
-            for need in self.steps[todo.pop()].needs:
-                if need not in out:
-                    out.add(need)
-                    todo.append(need)
-        return out
 
 
 # ------------------------------------------------------------------------------------ load

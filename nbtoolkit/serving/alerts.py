@@ -209,9 +209,9 @@ def _helper_started() -> None:
     """In the helper process: below the server in priority, and gone when the server is."""
     import os
 
-    from .server import _die_with_parent
+    from .lifetime import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     os.nice(10)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import BadInput, NbtError
 from ..validation import sequence
+from .lifetime import die_with_parent
 from .settings import ENV, ServeSettings
 
 
@@ -290,7 +291,7 @@ def start_background(settings: ServeSettings, *, timeout: float = 120.0) -> Serv
     out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving", *command_line(settings)],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
     out.close()
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     handle = ServerHandle(settings.name, url, proc, log_path)
@@ -324,14 +325,3 @@ def _child_error(log_path: Path, code: int) -> NbtError:
     message = last.removeprefix("nbt serve: ")
     return errors.BadInput(f"nbt serve did not start: {message}") if code == 2 else \
         errors.NbtError(f"nbt serve exited with code {code}: {message} (see {log_path})")
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the server when the notebook kernel that started it dies."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
