@@ -152,7 +152,10 @@ class MlflowServer:
                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
         with open(self.log, "ab") as log:
             # Own process group: stop() ends the server and its worker together.
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+            # MLflow 3 also starts a job runner (three huey consumers, 20 worker threads) for
+            # GenAI jobs nbtoolkit never submits: off, as on a server that needs none.
+            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
         wait_until_healthy(self, "mlflow server", timeout, self._tail)
         return self
