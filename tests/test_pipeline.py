@@ -61,6 +61,13 @@ def test_three_steps_parameters_upstream_cache_force_and_step(folder, nbt_home):
     doc = json.loads((run_dir / "run.json").read_text())
     assert doc["status"] == "ok" and doc["steps"]["train"]["outputs"]["total"] == 42
     assert doc["steps"]["train"]["parameters"] == {"seed": 7}
+    # a step is a typed record; run.json stores its fields, the run's result holds a copy
+    from nbtoolkit.reports.pipeline import StepRecord
+
+    train = run.steps["train"]
+    assert isinstance(train, StepRecord) and train.status == "ok" and train.upstream == {"ingest": ingest}
+    assert list(doc["steps"]["train"]) == train.keys() and doc["steps"]["train"]["key"] == train.key
+    assert train.mlflow_run_id and doc["steps"]["train"]["mlflow_run_id"] == train.mlflow_run_id
     # progress events: started, each step running then ok, finished
     assert events[0].step is None and events[0].status == "started" and events[0].total == 3
     assert [(e.step, e.status) for e in events if e.step == "train"] == [("train", "running"), ("train", "ok")]

@@ -18,7 +18,9 @@ from typing import Any
 from .. import __version__, config
 from ..errors import BadInput, StepFailed, did_you_mean
 from ..validation import mapping, sequence
-from ..reports.pipeline import PipelineRun
+import dataclasses
+
+from ..reports.pipeline import PipelineRun, StepRecord
 from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
 from .executors import make_executor
 from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
@@ -189,16 +191,16 @@ class _Run:
         self.started = time.time()
         self.tracker: Any = None
         self.warnings: list[str] = []
-        self.steps: dict[str, dict[str, Any]] = {
-            name: {"status": PENDING, "notebook": str(pipeline.steps[name].notebook),
-                   "parameters": resolved[name].parameters,
-                   "secret_parameters": sorted(resolved[name].secrets)}
+        self.steps: dict[str, StepRecord] = {
+            name: StepRecord(status=PENDING, notebook=str(pipeline.steps[name].notebook),
+                             parameters=dict(resolved[name].parameters),
+                             secret_parameters=sorted(resolved[name].secrets))
             for name in pipeline.steps if name in included}
         self.doc: dict[str, Any] = {
             "pipeline": pipeline.name, "pipeline_file": str(pipeline.path), "run_id": self.run_id,
             "status": RUNNING, "started_ts": self.started, "started": _iso(self.started), "finished": None,
             "pid": os.getpid(), "host": os.uname().nodename, "nbtoolkit_version": __version__,
-            "parameters": {k: v for k, v in overrides.items()}, "mlflow_run_id": None, "steps": self.steps}
+            "parameters": {k: v for k, v in overrides.items()}, "mlflow_run_id": None}
         self.write()
         self.emit(None, "started")
 
@@ -206,19 +208,19 @@ class _Run:
     def readiness(self, name: str, history: Mapping[str, Mapping[str, Any]], forced: set[str]) -> str:
         """``cached`` / ``skipped`` (settled here), ``execute``, or ``wait`` for needs to finish."""
         step = self.pipeline.steps[name]
-        needs = [self.steps[n]["status"] for n in step.needs]
+        needs = [self.steps[n].status for n in step.needs]
         if any(s in (FAILED, SKIPPED) for s in needs):
-            bad = [n for n in step.needs if self.steps[n]["status"] in (FAILED, SKIPPED)]
+            bad = [n for n in step.needs if self.steps[n].status in (FAILED, SKIPPED)]
             self.set(name, SKIPPED, duration=0.0, error={"line": f"needs {', '.join(bad)}, which did not succeed"})
             return SKIPPED
         if not all(s in DONE for s in needs):
             return "wait"
         rec = self.steps[name]
-        rec["upstream"] = {n: self.steps[n].get("outputs") or {} for n in step.needs}
-        rec["source_hash"] = step.source_hash
-        rec["key"] = step_key(step.source_hash, rec["parameters"], rec["upstream"], self.resolved[name].secrets)
+        rec.upstream = {n: self.steps[n].outputs or {} for n in step.needs}
+        rec.source_hash = step.source_hash
+        rec.key = step_key(step.source_hash, rec.parameters, rec.upstream, self.resolved[name].secrets)
         hit = history.get(name)
-        if name not in forced and hit and hit.get("key") == rec["key"]:
+        if name not in forced and hit and hit.get("key") == rec.key:
             self.set(name, CACHED, duration=0.0, outputs=hit.get("outputs") or {},
                      executed_notebook=hit.get("executed_notebook"), cached_from=hit.get("run_id"))
             return CACHED
@@ -229,7 +231,7 @@ class _Run:
         rec, res = self.steps[name], self.resolved[name]
         parameters = dict(res.parameters)
         if step.needs:
-            parameters["upstream"] = rec["upstream"]
+            parameters["upstream"] = rec.upstream
         return {
             "step": name, "run_id": self.run_id, "notebook": str(step.notebook),
             "output": str(self.dir / f"{name}.ipynb"), "cwd": str(step.cwd or step.notebook.parent),
@@ -249,20 +251,23 @@ class _Run:
     # ------------------------------------------------------------------ changes
     def set(self, name: str, status: str, **fields: Any) -> None:
         rec = self.steps[name]
-        rec.update(fields, status=status)
+        for key, value in fields.items():
+            setattr(rec, key, value)
+        rec.status = status
         if status not in (PENDING, RUNNING):
-            rec.setdefault("finished", time.time())
+            if rec.finished is None:
+                rec.finished = time.time()
             if self.tracker is not None:
                 self.tracker.step(name, rec)
         self.write()
-        err = (rec.get("error") or {}).get("line") if status in (FAILED, SKIPPED) else None
-        self.emit(name, status, duration=rec.get("duration") if status not in (PENDING, RUNNING) else None,
-                  executed_notebook=rec.get("executed_notebook"), error=err)
+        err = (rec.error or {}).get("line") if status in (FAILED, SKIPPED) else None
+        self.emit(name, status, duration=rec.duration if status not in (PENDING, RUNNING) else None,
+                  executed_notebook=rec.executed_notebook, error=err)
 
     def finish(self, name: str, result: Mapping[str, Any]) -> None:
         status = OK if result.get("status") == "ok" else FAILED
         fields = {k: result[k] for k in ("executed_notebook", "started", "finished", "duration") if k in result}
-        fields.setdefault("duration", time.time() - (self.steps[name].get("started") or time.time()))
+        fields.setdefault("duration", time.time() - (self.steps[name].started or time.time()))
         self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
 
     def start_tracking(self) -> None:
@@ -271,11 +276,11 @@ class _Run:
         self.tracker = Tracker(pipeline=self.pipeline.name, run_id=self.run_id,
                                pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
         for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
-            if rec["status"] not in (PENDING, RUNNING):
+            if rec.status not in (PENDING, RUNNING):
                 self.tracker.step(name, rec)
 
     def close(self, *, interrupted: bool = False) -> PipelineRun:
-        statuses = [r["status"] for r in self.steps.values()]
+        statuses = [r.status for r in self.steps.values()]
         status = "ok" if all(s in DONE for s in statuses) and not interrupted else "failed"
         finished = time.time()
         self.doc.update(status=status, finished=_iso(finished), finished_ts=finished)
@@ -284,24 +289,26 @@ class _Run:
             self.tracker.close(status)
             self.doc["mlflow_run_id"] = self.tracker.parent_run_id
             for name, run_id in self.tracker.step_run_ids.items():
-                self.steps[name]["mlflow_run_id"] = run_id
+                self.steps[name].mlflow_run_id = run_id
             if self.tracker.error:
                 self.warnings.append(self.tracker.error)
                 warnings.warn(self.tracker.error, stacklevel=3)
             self.write()
         self.emit(None, status)
         return PipelineRun(pipeline=self.pipeline.name, run_id=self.run_id, run_dir=str(self.dir), status=status,
-                           steps={n: dict(r) for n, r in self.steps.items()}, duration=finished - self.started,
+                           steps={n: dataclasses.replace(r) for n, r in self.steps.items()},
+                           duration=finished - self.started,
                            mlflow_run_id=self.doc["mlflow_run_id"], warnings=list(self.warnings))
 
     def write(self) -> None:
-        write_json_atomic(self.dir / "run.json", self.doc)
+        write_json_atomic(self.dir / "run.json",
+                          {**self.doc, "steps": {n: r.to_dict() for n, r in self.steps.items()}})
 
     def emit(self, step: str | None, status: str, **fields: Any) -> None:
         if not self.callbacks:
             return
         event = PipelineEvent(pipeline=self.pipeline.name, run_id=self.run_id, step=step, status=status,
-                              states={n: r["status"] for n, r in self.steps.items()},
+                              states={n: r.status for n, r in self.steps.items()},
                               elapsed=time.time() - self.started, **fields)
         for callback in self.callbacks:
             try:
@@ -312,14 +319,14 @@ class _Run:
     def failure_message(self) -> str:
         parts = []
         for name, rec in self.steps.items():
-            if rec["status"] != FAILED:
+            if rec.status != FAILED:
                 continue
-            err = rec.get("error") or {}
+            err = rec.error or {}
             where = f" at cell {err['cell']}" if err.get("cell") else ""
             count = f" (In [{err['exec_count']}])" if err.get("exec_count") else ""
             parts.append(f"Step {name!r} failed{where}{count}: {err.get('line', 'unknown error')}; executed "
-                         f"notebook: {rec.get('executed_notebook') or self.dir / (name + '.ipynb')}.")
-        skipped = [n for n, r in self.steps.items() if r["status"] == SKIPPED]
+                         f"notebook: {rec.executed_notebook or self.dir / (name + '.ipynb')}.")
+        skipped = [n for n, r in self.steps.items() if r.status == SKIPPED]
         if skipped:
             parts.append(f"Skipped because of it: {', '.join(skipped)}.")
         parts.append("Fix it and run again: completed steps are reused.")

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .base import Result, html_table
+from .base import Record, Result, html_table
 
 # a step's status -> its tone in the tables (render.TONES)
 _TONES = {"ok": "good", "cached": "info", "failed": "bad", "skipped": "muted", "stale": "warn",
@@ -20,6 +20,32 @@ def _short(value: Any, width: int = 60) -> str:
 
 def _tone(row: Any) -> str:
     return _TONES.get(str(row.get("status")), "")
+
+
+@dataclass(eq=False)
+class StepRecord(Record):
+    """One step of a pipeline run: ``run.steps[name]``, and the step's entry in ``run.json``.
+
+    The runner fills it in as the step goes (pending, running, then ok / cached / failed /
+    skipped). ``to_dict()`` is what ``run.json`` stores; ``rec["status"]`` and
+    ``rec.get("outputs")`` still read it as the dict it used to be.
+    """
+
+    status: str = "pending"
+    notebook: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    secret_parameters: list[str] = field(default_factory=list)
+    upstream: dict[str, Any] | None = None  # the outputs of the steps it needs, as it was given them
+    source_hash: str | None = None
+    key: str | None = None  # cache key: source, parameters, upstream outputs, secrets
+    started: float | None = None
+    finished: float | None = None
+    duration: float | None = None
+    outputs: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # {"line", "cell", "exec_count", ...} of a failed step
+    executed_notebook: str | None = None
+    cached_from: str | None = None  # the run whose outputs a cached step reused
+    mlflow_run_id: str | None = None
 
 
 @dataclass(repr=False)
@@ -59,7 +85,7 @@ class PipelineRun(Result):
     run_id: str
     run_dir: str
     status: str
-    steps: dict[str, dict[str, Any]]
+    steps: dict[str, StepRecord]
     duration: float
     mlflow_run_id: str | None = None
     warnings: list[str] = field(default_factory=list)
