@@ -44,8 +44,19 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # One line, as every other bad input (argparse prints the usage block first). An unknown
+        # command lists the visible ones only (argparse would list the hidden old names too).
+        import re
+
+        from .errors import did_you_mean
+
+        wrong = re.match(r"argument (\w+): invalid choice: '(.*)' \(choose from .*\)$", message, re.S)
+        if wrong:
+            visible = [a.dest for action in self._actions if isinstance(action, argparse._SubParsersAction)
+                       for a in action._choices_actions]
+            self.exit(2, f"{self.prog}: unknown {wrong[1].lower()} {wrong[2]!r}."
+                         f"{did_you_mean(wrong[2], visible, what='Known')} See {self.prog} --help.\n")
+        self.exit(2, f"{self.prog}: {message}; see {self.prog} --help.\n")
 
 
 class _JsonAlias(argparse.Action):

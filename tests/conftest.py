@@ -141,6 +141,16 @@ def folder(nbt_home, tmp_path):
     return dst
 
 
+def reset_nbt_config(shell) -> None:
+    """Forget ``%config Nbt.*`` on the shared InteractiveShell (a test pointed it at a server)."""
+    for conf in shell.configurables:
+        if type(conf).__name__ == "Nbt":
+            conf.tracking_uri = ""
+            conf.experiment = ""
+            conf.predictions_url = ""
+            conf.drift_threshold = None
+
+
 @pytest.fixture
 def ip(nbt_home):
     """An IPython InteractiveShell (history disabled) with ``%load_ext nbtoolkit``."""
@@ -154,13 +164,9 @@ def ip(nbt_home):
     shell.reset(new_session=False)
     sys.modules["__main__"] = shell.user_module  # as IPython has it while a shell runs
     shell.run_line_magic("load_ext", "nbtoolkit")
-    for conf in shell.configurables:  # reset %config Nbt.* between tests
-        if type(conf).__name__ == "Nbt":
-            conf.tracking_uri = ""
-            conf.experiment = ""
-            conf.predictions_url = ""
-            conf.drift_threshold = None
+    reset_nbt_config(shell)
     yield shell
+    reset_nbt_config(shell)  # the shell is a process-wide singleton: leave no %config behind
     shell.reset(new_session=False)
     # IPython swaps in a __main__ without __spec__; multiprocessing's spawn (Dask nannies, worker
     # pools in later tests) needs the real one back.

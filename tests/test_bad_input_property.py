@@ -37,7 +37,9 @@ import pytest
 import nbtoolkit as nbt
 from nbtoolkit.errors import NbtError
 
-pytestmark = pytest.mark.slow
+# one worker runs the whole module: test_summary counts every case, and no other test touches
+# the shared InteractiveShell or the environment in between
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("property")]
 
 TEN_K = "x" * 10_000
 BAD_VALUES: list[tuple[str, Any]] = [
@@ -146,10 +148,26 @@ def world(tmp_path_factory, _empty_mlflow_db):
     cfg.HistoryManager.enabled = False
     shell = InteractiveShell.instance(config=cfg)
     shell.run_line_magic("load_ext", "nbtoolkit")
-    shell.user_ns.update(X=X, y=y, clf=clf, A=est, R=est)
-    yield {"root": root, "home": home, "cwd": cwd, "X": X, "y": y, "clf": clf, "est": est, "shell": shell}
+    from tests.conftest import reset_nbt_config
+
+    reset_nbt_config(shell)
+    namespace = {"X": X, "y": y, "clf": clf, "A": est, "R": est}
+    shell.user_ns.update(namespace)
+    yield {"root": root, "home": home, "cwd": cwd, "X": X, "y": y, "clf": clf, "est": est, "shell": shell,
+           "namespace": namespace}
     shell.reset(new_session=False)
     mp.undo()
+
+
+def _shell(world: dict) -> Any:
+    """The module's shell as the fixture left it: the InteractiveShell is a process-wide singleton
+    that other tests on this worker reset (namespace) or point elsewhere (%config Nbt.*)."""
+    from tests.conftest import reset_nbt_config
+
+    shell = world["shell"]
+    reset_nbt_config(shell)
+    shell.user_ns.update(world["namespace"])
+    return shell
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -410,7 +428,7 @@ def _magic_names() -> list[str]:
 @pytest.mark.parametrize("name", _magic_names())
 def test_magic_bad_words_are_one_line_and_write_nothing(world, name):
     assert name in MAGIC_BASELINES, f"%nbt {name} needs a valid baseline line in MAGIC_BASELINES"
-    shell = world["shell"]
+    shell = _shell(world)
     cell = MAGIC_BASELINES[name][2]
     failures = []
     started = time.process_time()
@@ -429,7 +447,7 @@ def test_magic_help_of_every_subcommand_is_text(world):
     """``%nbt help SUB`` and ``%nbt SUB`` with no arguments: usage text or one line, never a crash."""
     from nbtoolkit.commands import magic_commands
 
-    shell = world["shell"]
+    shell = _shell(world)
     failures = []
     for name in sorted(magic_commands()):
         for line in (f"help {name}", f"{name} --help", name):
@@ -462,7 +480,7 @@ def _examples(w: dict) -> list[tuple[str, Any, str]]:
 
     import pandas as pd
 
-    X, shell = w["X"], w["shell"]
+    X, shell = w["X"], _shell(w)
     multi = X.copy()
     multi.columns = pd.MultiIndex.from_tuples([("g", c) for c in X.columns])
     pipeline = str(w["cwd"] / "pipelines" / "pipeline.yaml")
@@ -503,5 +521,5 @@ def test_reported_examples_are_refused_in_one_line_and_write_nothing(world):
 
 
 def test_help_record_shows_usage(world):
-    text = world["shell"].run_line_magic("nbt", "help record")
+    text = _shell(world).run_line_magic("nbt", "help record")
     assert "usage: %nbt record NAME [EXPR]" in str(text)

@@ -81,6 +81,21 @@ def test_cli_top_level(capsys):
     assert "exit codes" in help_text and "examples" in help_text
 
 
+def test_cli_parser_errors_are_one_line(capsys):
+    """argparse's usage block + error become one line: what was wrong and where to look."""
+    from nbtoolkit.cli import main
+
+    cases = [(["model", "promote"], "nbt model promote: the following arguments are required: NAME, VERSION, "
+                                    "--alias; see nbt model promote --help."),
+             (["modle", "list"], "nbt: unknown command 'modle'. Did you mean 'model'? See nbt --help."),
+             (["model", "lst"], "nbt model: unknown action 'lst'. Did you mean 'list'? See nbt model --help.")]
+    for argv, line in cases:
+        assert main(argv) == 2 and capsys.readouterr().err == line + "\n"
+    assert main(["xyz"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Known: abtest, data" in err and "versions" not in err  # hidden names stay hidden
+
+
 def test_cli_read_only_on_a_fresh_home(tmp_path, monkeypatch):
     env = {**__import__("os").environ, "NBT_HOME": str(tmp_path / "home")}
     env.pop("MLFLOW_TRACKING_URI", None)

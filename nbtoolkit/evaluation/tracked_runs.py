@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .. import store
+from .. import store, validation
 from ..errors import BadInput
 
 CELL_ARTIFACT = "cell.py"
@@ -45,6 +45,11 @@ def track(
 
     if experiment is not None and (not isinstance(experiment, str) or not experiment.strip()):
         raise BadInput(f"Experiment name must be a non-empty string, got {experiment!r}.")
+    # checked here for every store: a tracking server answers a 10k-character name with an HTTP 400
+    if experiment is not None:
+        validation.text(experiment, "The experiment name", limit=validation.MAX_NAME)
+    if name is not None:
+        validation.text(name, "The run name", limit=validation.MAX_NAME)
     mlflow = store.mlflow_module()
     import mlflow.sklearn  # noqa: F811 - loads the flavour onto the same module
     from mlflow.utils.autologging_utils import autologging_is_disabled
