@@ -128,14 +128,9 @@ class Contract:
 
     @classmethod
     def from_json(cls, text: str) -> Contract:
-        import json
+        from .validation import stored_json
 
-        try:
-            data = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(f"Not a data contract: the text is not JSON ({exc}).") from None
-        if not isinstance(data, dict) or data.get("format") != CONTRACT_FORMAT:
-            raise BadInput(f"Not an nbtoolkit data contract (expected format {CONTRACT_FORMAT!r}).")
+        data = stored_json(text, CONTRACT_FORMAT, "data contract")
         return cls(data["columns"], n_rows=data["n_rows"], min_rows=data.get("min_rows", 1),
                    freshness=data.get("freshness"))
 

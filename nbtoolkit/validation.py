@@ -225,3 +225,18 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
     if high is not None:
         return f"a number {'<' if high_open else '<='} {high:g}"
     return "a number"
+
+
+def stored_json(text: Any, fmt: str, what: str) -> dict[str, Any]:
+    """The dict an nbtoolkit object's ``to_json`` wrote with ``"format": fmt`` (a profile, a data
+    contract, a calibrator); BadInput naming ``what`` when the text is not JSON or not that format."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"Not a {what}: the text is not JSON ({exc}).") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise BadInput(f"Not an nbtoolkit {what} (format {found!r}, expected {fmt!r}).")
+    return data

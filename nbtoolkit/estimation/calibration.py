@@ -109,13 +109,9 @@ class Calibrator:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Calibrator:
-        try:
-            data = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(f"Not a calibrator: the text is not JSON ({exc}).") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise BadInput(f"Not an nbtoolkit calibrator (format {found!r}, expected {FORMAT!r}).")
+        from ..validation import stored_json
+
+        data = stored_json(text, FORMAT, "calibrator")
         return cls(data["classes"], data["maps"], data.get("components"))
 
     def __repr__(self) -> str:

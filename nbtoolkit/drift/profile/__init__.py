@@ -204,13 +204,9 @@ class Profile:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Profile:
-        try:
-            data = json.loads(text)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(f"Not a profile: the text is not JSON ({exc}).") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise BadInput(f"Not an nbtoolkit profile (format {found!r}, expected {FORMAT!r}).")
+        from ...validation import stored_json
+
+        data = stored_json(text, FORMAT, "profile")
         return cls(data["columns"], data["n_rows"], data.get("outputs", ()), data.get("target"))
 
     def __repr__(self) -> str:
