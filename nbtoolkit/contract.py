@@ -294,99 +294,23 @@ def _stored_contract(ref: str) -> tuple[Contract, str]:
 def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = None,
                     timestamp: str | None = None, null_tolerance: float = 0.05,
                     range_tolerance: float = 0.0, source: str = "contract", now: Any = None) -> Any:
-    """Every contract check on ``frame``; each issue names the column, expected and observed."""
-    import numpy as np
-    import pandas as pd
-
+    """Every contract check on ``frame`` (one rule function per check in :mod:`.contract_checks`)."""
+    from . import contract_checks as rules
     from .reports.data import ValidationReport
 
-    frame = as_frame(frame, what="frame")
-    issues: list[dict[str, Any]] = []
-
-    def issue(column: str, check: str, expected: Any, observed: Any, severity: str = "error") -> None:
-        issues.append({"column": column, "check": check, "severity": severity,
-                       "expected": expected, "observed": observed})
-
-    if frame.columns.duplicated().any():
-        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        issue(", ".join(dup), "duplicated columns", "unique column names", f"{len(dup)} duplicated")
-        frame = frame.loc[:, ~frame.columns.duplicated()]
-    if len(frame) < contract.min_rows:
-        issue("", "empty frame" if len(frame) == 0 else "row count",
-              f">= {contract.min_rows} rows", f"{len(frame)} rows")
-    observed_names = {str(c): c for c in frame.columns}
-    for name in contract.columns:
-        if name not in observed_names:
-            issue(name, "missing column", "present", "absent")
-    for name in observed_names:
-        if name not in contract.columns:
-            issue(name, "extra column", "absent", str(frame[observed_names[name]].dtype), "warning")
+    frame, issues = rules.duplicated_columns(as_frame(frame, what="frame"))
+    observed = {str(c): c for c in frame.columns}
+    issues += rules.row_count(contract.min_rows, frame)
+    issues += rules.missing_and_extra_columns(contract.columns, frame, observed)
     for name, expected in contract.columns.items():
-        if name not in observed_names or not len(frame):
-            continue
-        s = frame[observed_names[name]]
-        kind = column_kind(s)
-        if kind == "mixed":
-            types = sorted({type(v).__name__ for v in s.dropna().head(1000)})
-            issue(name, "mixed types", expected["kind"], f"object of {', '.join(types)}")
-            continue
-        want = "categorical" if expected["kind"] == "text" else expected["kind"]
-        if kind != want and not (want == "categorical" and kind == "boolean"):
-            issue(name, "dtype", f"{expected['kind']} ({expected['dtype']})", f"{kind} ({s.dtype})")
-            continue
-        if str(s.dtype) != expected["dtype"]:
-            issue(name, "dtype", expected["dtype"], str(s.dtype), "warning")
-        null_rate = float(s.isna().mean())
-        if null_rate == 1.0:
-            issue(name, "all null", f"null rate {expected['null_rate']:.1%}", "every value is null")
-        elif not expected["nullable"] and null_rate > 0:
-            issue(name, "nulls", "no nulls", f"{int(s.isna().sum())} nulls ({null_rate:.1%})")
-        elif null_rate > expected["null_rate"] + null_tolerance:
-            issue(name, "null rate", f"<= {expected['null_rate'] + null_tolerance:.1%}", f"{null_rate:.1%}")
-        if kind == "numeric":
-            values = s.to_numpy(dtype="float64", na_value=np.nan)
-            n_inf = int(np.isinf(values).sum())
-            if n_inf:
-                issue(name, "inf", "finite values", f"{n_inf} inf")
-            lo, hi = expected.get("min"), expected.get("max")
-            if lo is not None and hi is not None:
-                margin = range_tolerance * (hi - lo)
-                finite = values[np.isfinite(values)]
-                outside = int(((finite < lo - margin) | (finite > hi + margin)).sum())
-                if outside:
-                    # A few new extremes are normal in a fresh sample: an error when more than 1%
-                    # of the values are outside, or any is a full span beyond the range.
-                    span = (hi - lo) or abs(hi) or 1.0
-                    gross = finite.min() < lo - span or finite.max() > hi + span
-                    issue(name, "out of range", f"[{lo:.6g}, {hi:.6g}]",
-                          f"{outside} values in [{finite.min():.6g}, {finite.max():.6g}]",
-                          "error" if gross or outside > 0.01 * len(finite) else "warning")
-        elif "categories" in expected:
-            known = set(expected["categories"])
-            counts = s.dropna().astype(str).value_counts()
-            unseen = [c for c in counts.index if c not in known]
-            if unseen:
-                shown = ", ".join(repr(c) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
-                issue(name, "unseen categories", f"{len(known)} known categories",
-                      f"{len(unseen)} new ({shown}) in {int(counts[unseen].sum())} rows")
+        if name in observed and len(frame):
+            s = frame[observed[name]]
+            issues += rules.column_rules(name, s, column_kind(s), expected, null_tolerance=null_tolerance,
+                                         range_tolerance=range_tolerance)
     rule = contract.freshness
     if max_age is not None:
-        columns = {n: {"kind": column_kind(frame[c])} for n, c in observed_names.items()}
+        columns = {n: {"kind": column_kind(frame[c])} for n, c in observed.items()}
         rule = {"column": _timestamp_column(frame, timestamp, columns), "max_age": str(_timedelta(max_age))}
-    if rule and rule["column"] in observed_names and len(frame):
-        s = frame[observed_names[rule["column"]]]
-        newest = s.max()
-        if pd.isna(newest):
-            issue(rule["column"], "freshness", f"newest within {rule['max_age']}", "no timestamps")
-        else:
-            now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-            newest = pd.Timestamp(newest)
-            if newest.tzinfo is None:  # naive timestamps are taken as UTC
-                now = now.tz_convert("UTC").tz_localize(None) if now.tzinfo else now
-            elif now.tzinfo is None:
-                now = now.tz_localize("UTC")
-            age = now - newest
-            if age > pd.Timedelta(rule["max_age"]):
-                issue(rule["column"], "freshness", f"newest within {rule['max_age']}",
-                      f"newest {newest} is {age} old")
+    if rule and rule["column"] in observed and len(frame):
+        issues += rules.freshness(frame[observed[rule["column"]]], rule, now)
     return ValidationReport(issues, n_rows=len(frame), n_columns=frame.shape[1], source=source)

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "schemas")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
-    ("data model and results", ("contract", "data", "drift.profile", "drift.bins", "drift.stats",
+    ("data model and results", ("contract", "contract_checks", "data", "drift.profile", "drift.bins", "drift.stats",
                                 "registry.artifacts", "registry.lookup", "registry.formats", "reports",
                                 "examples")),
     ("computation", ("registry", "drift", "evaluation", "estimation", "monitoring", "pipeline", "testing")),
