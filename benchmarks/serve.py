@@ -15,6 +15,7 @@ PHASES=compare or PHASES=load runs one half)
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import shutil
@@ -69,6 +70,9 @@ def stop(proc: subprocess.Popen) -> int:
         return proc.wait(10)
 
 
+FAILURES: collections.Counter[str] = collections.Counter()  # what the errors of the last drive() were
+
+
 async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, list[float], int, list[int]]:
     """Send every body once with ``concurrency`` requests in flight; wall time, latencies, errors, statuses."""
     import aiohttp
@@ -78,6 +82,7 @@ async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float,
     errors = 0
     queue = iter(bodies)
     headers = {"Content-Type": "application/json"}
+    FAILURES.clear()
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
@@ -90,9 +95,11 @@ async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[float,
                         statuses.append(resp.status)
                         if resp.status != 200:
                             errors += 1
-                except aiohttp.ClientError:
+                            FAILURES[f"HTTP {resp.status}"] += 1
+                except aiohttp.ClientError as exc:
                     errors += 1
                     statuses.append(0)
+                    FAILURES[type(exc).__name__] += 1
                 latencies.append(time.perf_counter() - t0)
 
         t0 = time.perf_counter()
@@ -157,7 +164,8 @@ def main() -> None:
                                             "errors": errors}
                 r = results[(name, rows, c)]
                 print(f"  {name:6} rows={rows:3} c={c:2}: {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
-                      f"p99 {r['p99']:6.1f} ms  errors {errors}", flush=True)
+                      f"p99 {r['p99']:6.1f} ms  errors {errors}"
+                      + (f" ({', '.join(f'{k}: {v}' for k, v in FAILURES.items())})" if errors else ""), flush=True)
         finally:
             stop(proc)
 

@@ -8,6 +8,7 @@ server does) so ``/ping`` and ``/metrics`` answer while a large batch is scored.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations (Request) at runtime.
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,8 @@ ROUTES = ("/invocations", "/outcomes", "/ping", "/health", "/version", "/metrics
 
 def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
     """The ASGI app serving ``service`` (or a service built from ``settings`` at start-up: workers)."""
+    import anyio
+    import anyio.to_thread
     from fastapi import FastAPI, Request
     from fastapi.responses import Response
     from starlette.concurrency import run_in_threadpool
@@ -35,6 +38,11 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
         svc = holder["service"]
         svc.start()
         app.state.service = svc
+        # As many predictions at once as there are cores: with anyio's 40 threads, 32 requests in
+        # flight shared the interpreter lock 33 ways and the log writer thread got too small a
+        # share to keep up (the queue filled: 503s at 100-row requests), while more predicting
+        # threads than cores only wait on each other.
+        holder["predict_slots"] = anyio.CapacityLimiter(os.cpu_count() or 2)
         yield
         await run_in_threadpool(svc.stop)
 
@@ -65,7 +73,8 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
         body = await read_body(request, svc.settings.max_body)
         if body is None:
             return too_large(svc.settings.max_body)
-        return reply(await run_in_threadpool(svc.invocations, body, request.headers.get("content-type")))
+        return reply(await anyio.to_thread.run_sync(svc.invocations, body, request.headers.get("content-type"),
+                                                    limiter=holder["predict_slots"]))
 
     @app.post("/outcomes")
     async def outcomes(request: Request) -> Response:
