@@ -182,9 +182,6 @@ def _unchained_mlflow_transport_error(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in _TRANSPORT_MESSAGES)
 
 
-_is_connection_error = is_connection_error  # the old private name
-
-
 def unavailable(exc: BaseException) -> StoreUnavailable:
     uri = config.tracking_uri()
     return StoreUnavailable(

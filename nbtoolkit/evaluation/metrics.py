@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
-from .inputs import Predictions
+from .inputs import Predictions, _py
 
 
 @dataclass(frozen=True)
@@ -187,8 +187,3 @@ def compute(p: Predictions, names: list[str] | None = None) -> dict[str, float |
     if p.task == "classification":
         return classification_metrics(p, names)
     return regression_metrics(p, names)
-
-
-def _py(value: Any) -> Any:
-    """A numpy scalar as a plain Python value (JSON-safe labels)."""
-    return value.item() if hasattr(value, "item") else value

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..errors import BadInput, did_you_mean
 from . import metrics as M
-from .inputs import Predictions
+from .inputs import Predictions, _py
 
 MAX_LEVELS = 20   # a numeric column with more distinct values than this is binned
 QUANTILES = 4
@@ -83,7 +83,7 @@ def slice_table(p: Predictions, prepared: list[tuple[str, Any]], names: list[str
         for i, level in enumerate(levels):
             take = order[bounds[i]:bounds[i + 1]]
             sub = p.take(take)
-            row = {"column": name, "value": M._py(level), "n": int(len(take)),
+            row = {"column": name, "value": _py(level), "n": int(len(take)),
                    "share": float(len(take) / p.n)}
             row.update(M.compute(sub, slice_metrics))
             group_rows.append(row)

@@ -114,12 +114,9 @@ def _slider(W: Any, grid: list[float], start: float) -> Any:
     return W.SelectionSlider(options=[(f"{t:.3g}", t) for t in grid], value=start, **common)
 
 
-def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: float | None = None,
-              chart: CurveChart | None = None) -> str:
-    """Coverage / accuracy / human share by threshold, with a marker at ``at["threshold"]``
-    (``chart``: the same series and target drawn once, so that a slider move draws the marker only)."""
-    chart = chart if chart is not None else CurveChart(series, target=target)
-    return chart.at(at)
+def curve_svg(series: dict[str, list[float]], at: dict[str, Any], *, target: float | None = None) -> str:
+    """Coverage / accuracy / human share by threshold, with a marker at ``at["threshold"]``."""
+    return CurveChart(series, target=target).at(at)
 
 
 class CurveChart:
