@@ -1,14 +1,16 @@
 """``nbt serve`` (logging on) vs ``mlflow models serve`` (no logging) on the same champion, loopback only.
 
 The champion is the support-ticket classifier (TF-IDF of subject and body + one-hot channel/tier →
-logistic regression), registered once in a temporary home. Each server runs alone (one uvicorn
-worker each, started, warmed up, measured, stopped), driven by the same asyncio + aiohttp client in
-this process with a fixed number of requests per case: single-row and 100-row ``dataframe_split``
+logistic regression), registered once in a temporary home. One uvicorn worker each, driven by the
+same asyncio + aiohttp client in this process with a fixed number of requests per case: single-row and 100-row ``dataframe_split``
 bodies at concurrency 1, 8 and 32. Then 10,000 single-row requests at concurrency 32 against
 ``nbt serve`` with client ids: zero errors, and after SIGTERM the log holds exactly as many rows as
 were served.
 
-Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=1500 N_BATCH=300 N_LOAD=10000 override;
+Both servers run at once and the cases alternate between them, ROUNDS times each (medians), so
+that a busier minute of a shared machine slows both sides alike.
+
+Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=500 N_BATCH=100 ROUNDS=3 N_LOAD=10000 override;
 PHASES=compare or PHASES=load runs one half)
 """
 
@@ -29,10 +31,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-N_SINGLE = int(os.environ.get("N_SINGLE", "1500"))
-N_BATCH = int(os.environ.get("N_BATCH", "300"))
+N_SINGLE = int(os.environ.get("N_SINGLE", "500"))
+N_BATCH = int(os.environ.get("N_BATCH", "100"))
 N_LOAD = int(os.environ.get("N_LOAD", "10000"))
 PHASES = os.environ.get("PHASES", "compare,load").split(",")
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONCURRENCY = (1, 8, 32)
 BIN = Path(sys.executable).parent
 
@@ -150,30 +153,43 @@ def main() -> None:
                                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         "nbt": lambda port: [str(BIN / "nbt"), "serve", "tickets", "--port", str(port), "--traffic", "0"],
     }
-    for name, cmd in servers.items():
-        if "compare" not in PHASES:
-            break
-        port = free_port()
-        proc = start(cmd(port), env, port, root / f"{name}.log")
-        url = f"http://127.0.0.1:{port}/invocations"
-        try:
-            asyncio.run(drive(url, bodies_for(live, 1, 100), 4))  # warm-up
-            for rows, c, n in cases:
-                wall, lat, errors, _ = asyncio.run(drive(url, bodies_for(live, rows, n), c))
-                results[(name, rows, c)] = {"rps": n / wall, "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000,
-                                            "errors": errors}
-                r = results[(name, rows, c)]
-                print(f"  {name:6} rows={rows:3} c={c:2}: {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
-                      f"p99 {r['p99']:6.1f} ms  errors {errors}"
-                      + (f" ({', '.join(f'{k}: {v}' for k, v in FAILURES.items())})" if errors else ""), flush=True)
-        finally:
-            stop(proc)
-
     if "compare" in PHASES:
+        compare(servers, env, root, live, cases, results)
         table(results, cases)
     if "load" in PHASES:
         load(servers["nbt"], env, root, live, home)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def compare(servers: dict, env: dict[str, str], root: Path, live, cases: list, results: dict) -> None:
+    """Both servers up at once (one idles while the other is driven); each case ROUNDS times,
+    alternating, so that a slower minute of a shared machine hits both sides; medians reported."""
+    procs, urls = {}, {}
+    try:
+        for name, cmd in servers.items():
+            port = free_port()
+            procs[name] = start(cmd(port), env, port, root / f"{name}.log")
+            urls[name] = f"http://127.0.0.1:{port}/invocations"
+            asyncio.run(drive(urls[name], bodies_for(live, 1, 100), 4))  # warm-up
+            asyncio.run(drive(urls[name], bodies_for(live, 100, 20), 4))
+        for rows, c, n in cases:
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for _ in range(ROUNDS):
+                for name in servers:
+                    wall, lat, errors, _ = asyncio.run(drive(urls[name], bodies_for(live, rows, n), c))
+                    runs[name].append({"rps": n / wall, "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000,
+                                       "errors": errors})
+                    if errors:
+                        print(f"  {name} rows={rows} c={c}: errors {errors} "
+                              f"({', '.join(f'{k}: {v}' for k, v in FAILURES.items())})", flush=True)
+            for name, rs in runs.items():
+                r = results[(name, rows, c)] = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99")}
+                r["errors"] = sum(x["errors"] for x in rs)
+                print(f"  {name:6} rows={rows:3} c={c:2}: {r['rps']:7.1f} req/s  p50 {r['p50']:6.1f} ms  "
+                      f"p99 {r['p99']:6.1f} ms  errors {r['errors']}  (median of {ROUNDS})", flush=True)
+    finally:
+        for proc in procs.values():
+            stop(proc)
 
 
 def table(results: dict, cases: list) -> None:

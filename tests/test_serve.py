@@ -525,6 +525,102 @@ def test_queue_full_is_503_sigkill_loses_nothing_sigterm_drains(home):
     assert not list(journal.glob("journal-*"))
 
 
+def _log_helper(server: Server) -> int:
+    """The pid of the server's prediction-log helper process (``python -m nbtoolkit.serving.shipper``)."""
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    helpers = [int(c) for c in children
+               if b"nbtoolkit.serving.shipper" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(helpers) == 1, children
+    return helpers[0]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+def test_the_log_helper_dying_or_outliving_the_server_loses_nothing(home):
+    """The rows are written by a helper process. Killed alone: /health and /invocations answer 503
+    and what it held is written from the journal at the next start. The server killed alone: the
+    helper writes what it received, then exits."""
+    env = dict(os.environ, NBT_HOME=str(home))
+    env.pop("NBT_SERVE_TOKEN", None)
+    journal = home.parent / "journal-helper"
+    args = ["iris", "--log-linger", "3600", "--log-batch", "100000", "--traffic", "0", "--journal-dir", str(journal)]
+    a = Server(args, env, home.parent / "helper-a.log").wait_ready()
+    try:
+        held = [f"helper-a-{k}" for k in range(3)]
+        assert requests.post(f"{a.url}/invocations", json={**split_rows(3), "params": {"ids": held}},
+                             timeout=30).status_code == 200
+        helper = _log_helper(a)
+        os.kill(helper, signal.SIGKILL)
+        health = wait_for(lambda: (r := requests.get(f"{a.url}/health", timeout=5)).status_code == 503 and r.json(),
+                          "/health to notice the dead helper")
+        assert "helper process is not running" in " ".join(health["problems"])
+        refused = requests.post(f"{a.url}/invocations", json={**split_rows(2), "params": {"ids": ["x-1", "x-2"]}},
+                                timeout=30)
+        assert refused.status_code == 503 and "nothing was logged" in refused.json()["message"]
+    finally:
+        code = a.stop(signal.SIGTERM)
+    assert code == 1 and "3 could not be written" in a.output(), a.output()
+    assert logged(home, held) == 0 and logged(home, ["x-1", "x-2"]) == 0
+    b = Server(args, env, home.parent / "helper-b.log").wait_ready()
+    try:
+        assert logged(home, held) == 3
+        assert "3 were written to it now" in b.output()
+        sent = [f"helper-b-{k}" for k in range(4)]
+        assert requests.post(f"{b.url}/invocations", json={**split_rows(4), "params": {"ids": sent}},
+                             timeout=30).status_code == 200
+        helper = _log_helper(b)
+        b.proc.kill()  # the server alone: the helper reads the end of its pipe, drains, exits
+        b.proc.wait(30)
+        wait_for(lambda: _gone(helper), "the helper to exit after its server died")
+        assert logged(home, sent) == 4  # written by the helper despite its 3600 s linger
+    finally:
+        b.stop(signal.SIGKILL)
+    c = Server(args, env, home.parent / "helper-c.log").wait_ready()
+    try:
+        assert "of the 4 prediction(s) its journal holds, 4 were in the log and 0 were written to it now" in c.output()
+    finally:
+        assert c.stop(signal.SIGTERM) == 0, c.output()
+    assert not list(journal.glob("journal-*"))
+
+
+def test_a_journal_entry_gives_the_rows_the_server_used_to_build(tmp_path):
+    """The compact entry a request journals and sends gives, after its JSON round trip, exactly the
+    rows built from the parsed request: inputs JSON (missing values, NaN, unicode), timestamps."""
+    import datetime as dt
+    import math
+
+    from nbtoolkit.serving.journal import encode_entry, entry, entry_rows
+    from nbtoolkit.serving.protocol import parse_body
+
+    body = json.dumps({"dataframe_records": [{"a": 1.5, "b": "héllo \"q\"", "c": None},
+                                             {"a": math.nan, "b": "x", "c": 3},
+                                             {"a": 2, "b": "", "c": -1}],
+                       "params": {"timestamps": ["2026-01-02T03:04:05", "2026-01-02T03:04:06Z",
+                                                 "2026-01-02T05:04:07+02:00"]}}).encode()
+    batch = parse_body(body, "application/json", None)
+    ids, now = ["i1", "i2", "i3"], dt.datetime(2026, 5, 6, 7, 8, 9, 123456)
+    item = entry("m", batch, ids=ids, versions=["1", "2", "1"], aliases=["champion", "challenger", "champion"],
+                 ts=now, predictions=[0, "b", None], confidences=[0.9, None, 0.5], humans=[False, True, False],
+                 probabilities=['{"a": 0.9}', None, '{"a": 0.5}'])
+    rows = entry_rows(json.loads(encode_entry(item)))
+    assert [r["inputs"] for r in rows] == batch.records_json()
+    assert json.loads(rows[1]["inputs"]) == {"a": None, "b": "x", "c": 3}
+    assert [r["ts"] for r in rows] == batch.timestamps
+    assert [r["prediction"] for r in rows] == ["0", "b", None]
+    assert [(r["id"], r["model_version"], r["alias"], r["confidence"], r["routed_to_human"]) for r in rows] == [
+        ("i1", "1", "champion", 0.9, False), ("i2", "2", "challenger", None, True), ("i3", "1", "champion", 0.5, False)]
+    batch.timestamps = None
+    assert {r["ts"] for r in entry_rows(json.loads(encode_entry(entry(
+        "m", batch, ids=ids, versions=["1"] * 3, aliases=["champion"] * 3, ts=now, predictions=[1, 2, 3],
+        confidences=[None] * 3, humans=[False] * 3, probabilities=[None] * 3))))} == {now}
+
+
 # ------------------------------------------------------------------------------ start-up errors
 @pytest.mark.parametrize("case", ["unknown model", "unknown alias", "port in use", "unreachable log", "bad traffic"])
 def test_startup_problems_exit_2_with_one_line(home, capsys, case):

@@ -7,7 +7,8 @@
     service.py    what the routes do: score (route, predict, hand off, log), outcomes, health, version
     protocol.py   MLflow's scoring protocol → validated columns, ids, timestamps (signature checks)
     swap.py       the served versions; alias polling; load + integrity check before a swap
-    logwriter.py  batched prediction-log writes behind a bounded queue (503 when full)
+    shipper.py    the log written by a helper process: journal, hand over, acknowledgements (503 when full)
+    logwriter.py  batched prediction-log writes (in the helper), back-off, duplicate-id retries
     journal.py    served rows journaled until logged; recovery after a killed server
     alerts.py     the alert rules of ``nbt monitor`` over a rolling window, in the server
     metrics.py    Prometheus metrics (``GET /metrics``)

@@ -1,8 +1,11 @@
 """The serving journal: every served row is appended to a local file before the response leaves.
 
-The log writer batches rows in memory, so a killed server (SIGKILL, out of memory) would lose the
-rows it had served but not yet written. Each request's rows are therefore also appended to a
-journal segment (one ``write`` per request) under the same lock that queues them. A clean
+The log writer batches rows in memory (in the log-writer helper process), so a killed server
+(SIGKILL, out of memory) would lose the rows it had served but not yet written. Each request's rows
+are therefore also appended to a journal segment (one ``write`` per request) under the same lock
+that queues them: a compact :func:`entry` line (``{"seq": N, "entry": {...}}``) from the server, or
+a line of rows (``{"seq": N, "rows": [...]}``) from an in-process :class:`~.logwriter.LogWriter`;
+:func:`recover` reads both. A clean
 shutdown deletes the journal once everything is in the prediction log; on the next start,
 :func:`recover` reads what a dead server left, writes to the log the rows that are not there yet
 and reports how many. Segments are rotated and dropped while the server runs, once their rows are
@@ -80,6 +83,14 @@ class Journal:
         assert self._fd is not None
         os.write(self._fd, data)
         self._size += len(data)
+        self._last_seq = seq
+        return os.dup(self._fd) if self.sync else None
+
+    def append_line(self, seq: int, data: bytes) -> int | None:
+        """Append one request's line already encoded (``{"seq": N, "entry": {...}}``), as :meth:`append`."""
+        assert self._fd is not None
+        os.write(self._fd, data + b"\n")
+        self._size += len(data) + 1
         self._last_seq = seq
         return os.dup(self._fd) if self.sync else None
 
@@ -218,13 +229,17 @@ def recover(folder: Path, plog: Any) -> Recovery:
                 if "journal" in item:
                     url = item.get("log", url)
                     continue
-                rows.extend(dict(zip(_FIELDS, r)) for r in item.get("rows", ()))
+                if "entry" in item:
+                    rows.extend(entry_rows(item["entry"]))
+                else:
+                    rows.extend(dict(zip(_FIELDS, r)) for r in item.get("rows", ()))
         if url is not None and url != plog.safe_url:
             out.skipped.append(f"journal {paths[0].name} of pid {pid} belongs to the prediction log {url}, "
                                f"not {plog.safe_url}; it was kept")
             continue
         for r in rows:
-            r["ts"] = dt.datetime.fromisoformat(r["ts"])
+            if isinstance(r["ts"], str):
+                r["ts"] = dt.datetime.fromisoformat(r["ts"])
         present: set[tuple[str, str]] = set()
         for model in {r["model_name"] for r in rows}:
             present.update((model, i) for i in plog.existing_ids([r["id"] for r in rows if r["model_name"] == model],
@@ -243,6 +258,50 @@ def recover(folder: Path, plog: Any) -> Recovery:
     if out.found:
         logger.warning("nbt serve: %s", out.message())
     return out
+
+
+def entry(model: str, batch: Any, *, ids: Sequence[str], versions: Sequence[str], aliases: Sequence[str],
+          ts: dt.datetime, predictions: Sequence[Any], confidences: Sequence[float | None],
+          humans: Sequence[bool], probabilities: Sequence[str | None]) -> dict[str, Any]:
+    """One request's outputs and its input columns as parsed: what the server journals and sends.
+
+    Compact (one list per field, no per-row objects) so that the request's thread only runs the C JSON
+    encoder over it; :func:`entry_rows` builds the log's rows from it elsewhere.
+    """
+    return {"model": model, "ids": list(ids), "versions": list(versions), "aliases": list(aliases),
+            "ts": [t.isoformat() for t in batch.timestamps] if batch.timestamps else ts.isoformat(),
+            "columns": batch.columns, "values": [batch.values[c] for c in batch.columns],
+            "pred": [None if p is None else str(p) for p in predictions], "conf": list(confidences),
+            "human": list(humans), "probs": list(probabilities)}
+
+
+def encode_entry(item: dict[str, Any]) -> str:
+    """An :func:`entry` as JSON: one C-encoder call; NaN kept as ``NaN`` (``json.loads`` reads it back)."""
+    return _ENTRY.encode(item)
+
+
+_ENTRY = json.JSONEncoder(separators=(",", ":"), default=str)  # default=str: as the inputs JSON does
+
+
+def entry_rows(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """The prediction-log rows of an :func:`entry` (after a JSON round trip)."""
+    from .protocol import Batch
+
+    ids = item["ids"]
+    n = len(ids)
+    columns = item["columns"]
+    batch = Batch(columns=columns, values=dict(zip(columns, item["values"])), n=n, ids=None, timestamps=None)
+    stamps = item["ts"]
+    if isinstance(stamps, str):
+        stamps = [dt.datetime.fromisoformat(stamps)] * n
+    else:
+        stamps = [dt.datetime.fromisoformat(t) for t in stamps]
+    model = item["model"]
+    return [{"id": i, "model_name": model, "model_version": v, "alias": a, "ts": t, "inputs": x, "prediction": p,
+             "confidence": c, "routed_to_human": h, "probabilities": q}
+            for i, v, a, t, x, p, c, h, q in zip(ids, item["versions"], item["aliases"], stamps,
+                                                 batch.records_json(), item["pred"], item["conf"], item["human"],
+                                                 item["probs"])]
 
 
 def _alive(pid: int) -> bool:

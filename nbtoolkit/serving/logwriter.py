@@ -1,5 +1,6 @@
 """The batching prediction-log writer behind a bounded queue.
 
+``nbt serve`` runs it in its log-writer helper process (:mod:`.shipper`); it also works in-process.
 Requests hand their rows to :meth:`LogWriter.submit` (which also journals them) and answer at once;
 one background thread writes what accumulated as one transaction (``PredictionLog.append``). So a
 busy server writes few large transactions instead of one per request.
@@ -22,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +62,14 @@ class LogWriter:
     batch_rows : rows per transaction at most
     linger : seconds to wait for more rows before writing a small batch
     metrics : a :class:`~nbtoolkit.serving.metrics.ServingMetrics`, or None
+    on_flushed : called with the last sequence number written after each transaction, or None
     """
 
     def __init__(self, plog: Any, *, journal: Any = None, max_rows: int = 50_000,
                  max_bytes: int = 64 * 1024 * 1024, batch_rows: int = 1000, linger: float = 0.05,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, on_flushed: Callable[[int], None] | None = None) -> None:
         self.plog = plog
+        self.on_flushed = on_flushed
         self.journal = journal
         self.max_rows = max_rows
         self.max_bytes = max_bytes
@@ -109,8 +112,11 @@ class LogWriter:
                 if i in self._pending:
                     raise DuplicateId(i)
 
-    def submit(self, rows: list[dict[str, Any]], nbytes: int) -> int:
-        """Queue (and journal) one request's rows; :class:`QueueFull` when over the cap."""
+    def submit(self, rows: list[dict[str, Any]], nbytes: int, *, seq: int | None = None) -> int:
+        """Queue (and journal) one request's rows; :class:`QueueFull` when over the cap.
+
+        ``seq``: the request's number when the caller numbers them (increasing), else the next one.
+        """
         n = len(rows)
         with self._cond:
             if self._stopping:
@@ -120,7 +126,7 @@ class LogWriter:
             for r in rows:
                 if r["id"] in self._pending:
                     raise DuplicateId(r["id"])
-            self._seq += 1
+            self._seq = self._seq + 1 if seq is None else seq
             durable = self.journal.append(self._seq, rows) if self.journal is not None else None
             self._queue.append(_Group(self._seq, rows, nbytes))
             self._pending.update(r["id"] for r in rows)
@@ -205,6 +211,8 @@ class LogWriter:
                     self._cond.notify_all()
                 if self.metrics is not None:
                     self.metrics.log_queue_rows.set(self._rows)
+            if ok and self.on_flushed is not None:
+                self.on_flushed(groups[-1].seq)
 
     def _write(self, groups: list[_Group]) -> bool:
         """Write ``groups`` in one transaction; True once they are settled (written or rejected)."""

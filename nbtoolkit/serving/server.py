@@ -57,7 +57,7 @@ def serve(
     threshold : confidence under which a prediction is handed to a human; default: each serving
         version's saved threshold (``%nbt threshold --save``)
     predictions_url : prediction log (SQLAlchemy URL); default ``NBT_PREDICTIONS_URL`` or the home's SQLite
-    workers : uvicorn worker processes (each loads the models and has its own log writer)
+    workers : uvicorn worker processes (each loads the models and has its own log-writer helper)
     champion, challenger : alias names
     poll_interval : seconds between alias checks (a promote / rollback takes effect within it)
     alerts, webhook, window, monitor_interval : live monitoring rules (as ``nbt monitor``), where to
@@ -141,7 +141,7 @@ def run(settings: ServeSettings) -> int:
 
         service.models.stop()
         os.environ[ENV] = settings.to_env()
-        service.writer.journal.close(everything_logged=True)  # the workers journal for themselves
+        service.writer.stop()  # the workers journal and write for themselves
         config = uvicorn.Config("nbtoolkit.serving.app:app_from_env", factory=True, workers=settings.workers,
                                 **common)
         Multiprocess(config, sockets=[sock]).run()

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, NbtError, StoreUnavailable
-from .logwriter import DuplicateId, LogWriter, QueueFull
+from .logwriter import DuplicateId, QueueFull
+from .journal import entry as journal_entry
 from .protocol import BadRequest, parse_body, parse_outcomes
 from .settings import ServeSettings
 
@@ -48,7 +49,7 @@ def error(status: int, message: str, code: str = "BAD_REQUEST") -> Reply:
 class Service:
     """A running model server's state (see the module docstring)."""
 
-    def __init__(self, settings: ServeSettings, *, plog: Any, models: Any, writer: LogWriter, metrics: Any,
+    def __init__(self, settings: ServeSettings, *, plog: Any, models: Any, writer: Any, metrics: Any,
                  monitor: Any = None, recovery: Any = None, token: str | None = None) -> None:
         self.settings = settings
         self.name = settings.name
@@ -70,6 +71,7 @@ class Service:
         from .journal import Journal
         from .journal import recover as recover_journal
         from .metrics import ServingMetrics
+        from .shipper import LogShipper
         from .swap import ModelSet
 
         settings.check()
@@ -80,13 +82,19 @@ class Service:
         recovery = recover_journal(folder, plog) if recover else None
         if recovery is not None and recovery.recovered:
             metrics.log_rows_recovered.inc(recovery.recovered)
+        writer = LogShipper(plog.url, safe_url=plog.safe_url,
+                            journal=Journal(folder, log_url=plog.safe_url, sync=settings.journal_sync),
+                            max_rows=settings.log_queue_rows, max_bytes=settings.log_queue_bytes,
+                            batch_rows=settings.log_batch, linger=settings.log_linger, metrics=metrics)
+        writer.spawn()  # the helper process starts while the models load
         models = ModelSet(settings.name, champion=settings.champion, challenger=settings.challenger,
                           traffic=settings.traffic, threshold=settings.threshold,
                           poll_interval=settings.poll_interval, metrics=metrics)
-        models.load()
-        writer = LogWriter(plog, journal=Journal(folder, log_url=plog.safe_url, sync=settings.journal_sync),
-                           max_rows=settings.log_queue_rows, max_bytes=settings.log_queue_bytes,
-                           batch_rows=settings.log_batch, linger=settings.log_linger, metrics=metrics)
+        try:
+            models.load()
+        except BaseException:
+            writer.stop(0)
+            raise
         monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
                               interval=settings.monitor_interval, webhook=settings.webhook, metrics=metrics,
                               lock_path=folder / "monitor.lock")
@@ -141,15 +149,10 @@ class Service:
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); nothing was logged.")
         preds, confs, humans, versions, probs = results
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        stamps = batch.timestamps or [now] * batch.n
-        inputs = batch.records_json()
-        rows = [{"id": i, "model_name": self.name, "model_version": v, "alias": a, "ts": t, "inputs": x,
-                 "prediction": None if p is None else str(p), "confidence": c, "routed_to_human": h,
-                 "probabilities": q}
-                for i, v, a, t, x, p, c, h, q in zip(ids, versions, arms, stamps, inputs, preds, confs, humans,
-                                                     probs)]
         try:
-            self.writer.submit(rows, sum(len(x) for x in inputs) + 200 * batch.n)
+            self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
+                                             predictions=preds, confidences=confs, humans=humans,
+                                             probabilities=probs))
         except QueueFull as exc:
             return error(503, f"The prediction log is behind ({exc}); nothing was logged, retry shortly.",
                          "TEMPORARILY_UNAVAILABLE")
@@ -230,7 +233,8 @@ class Service:
             problems.append(" ".join(str(exc).split()))
         if not self.writer.alive:
             status = 503
-            problems.append("The log writer thread is not running.")
+            problems.append("The prediction-log helper process is not running; what it had not written is "
+                            "in the journal for the next start.")
         if self.writer.last_error:
             problems.append(f"Last log write failed (retrying): {self.writer.last_error}")
         if self.models.last_poll_error:

@@ -1,0 +1,373 @@
+"""The prediction log written from a helper process: the server journals, the helper writes.
+
+Building the log rows (one JSON ``inputs`` object per row) and inserting them cost a 100-row request
+about as much interpreter time as the model's own scoring; in the serving process they took the
+interpreter lock from the requests (``benchmarks/serve.py``: 100-row throughput 0.84–0.92× MLflow's
+with the writer thread, 1.0–1.2× with the writes here). So a request's thread only encodes one
+compact *entry* (ids, outputs, the input columns as parsed) with the C JSON encoder, appends it to
+the journal — on the disk before the answer leaves, as before — and hands the same bytes to a
+helper process over a pipe. The helper (``python -m nbtoolkit.serving.shipper``) turns entries into
+rows and writes them with the batching :class:`~.logwriter.LogWriter` (its back-off, its
+per-request retry of duplicate ids), then acknowledges each written request on a second pipe; the
+server drops acknowledged journal segments as before.
+
+What the server keeps: the bounded queue (rows sent and not yet acknowledged; 503 when full), the
+ids waiting (duplicate check, ``/outcomes`` waiting for its ids), the metrics, ``/health``.
+If the helper dies, ``/health`` answers 503 and requests are refused; what it had not written is in
+the journal for the next start. SIGKILL of the whole process group loses nothing the journal holds,
+exactly as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from .journal import encode_entry
+from .logwriter import DuplicateId, QueueFull
+
+logger = logging.getLogger("nbtoolkit.serving")
+
+_HEADER = struct.Struct("!I")
+
+
+class LogShipper:
+    """The server's side: journal an entry, send it to the helper, track acknowledgements.
+
+    Same surface as :class:`~.logwriter.LogWriter` for :class:`~.service.Service`: ``start``,
+    ``alive``, ``queued_rows``, ``check_pending``, ``submit``, ``flush``, ``stop``, ``written``,
+    ``rejected``, ``last_error``, ``journal``.
+    """
+
+    def __init__(self, log_url: str, *, journal: Any, max_rows: int = 50_000,
+                 max_bytes: int = 64 * 1024 * 1024, batch_rows: int = 1000, linger: float = 0.05,
+                 metrics: Any = None, safe_url: str | None = None) -> None:
+        self.log_url = log_url
+        self.safe_url = safe_url or log_url
+        self.journal = journal
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.metrics = metrics
+        self._config = {"log_url": log_url, "batch_rows": batch_rows, "linger": linger}
+        self._cond = threading.Condition()
+        self._waiting: deque[tuple[int, list[str], int]] = deque()  # (seq, ids, nbytes) not acknowledged
+        self._pending: set[str] = set()
+        self._rows = 0
+        self._bytes = 0
+        self._seq = 0
+        self._acked = 0
+        self._proc: subprocess.Popen | None = None
+        self._acks: Any = None
+        self._reader: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._dead: str | None = None
+        self.written = 0
+        self.rejected = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    # ------------------------------------------------------------------ life
+    def spawn(self) -> LogShipper:
+        """Start the helper process (it imports and connects while the models load)."""
+        ack_r, ack_w = os.pipe()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving.shipper", str(ack_w)],
+                                      stdin=subprocess.PIPE, pass_fds=(ack_w,), env=env)
+        os.close(ack_w)
+        self._acks = os.fdopen(ack_r, "rb")
+        self._send(json.dumps(self._config).encode())
+        return self
+
+    def start(self, timeout: float = 120.0) -> LogShipper:
+        if self._proc is None:
+            self.spawn()
+        self._reader = threading.Thread(target=self._read_acks, name="nbt-log-acks", daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout) or self._dead:
+            from ..errors import StoreUnavailable
+
+            raise StoreUnavailable(f"The prediction-log helper process did not start ({self._dead or 'timed out'}).")
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._dead is None and self._proc is not None and self._proc.poll() is None
+
+    @property
+    def queued_rows(self) -> int:
+        return self._rows
+
+    # ------------------------------------------------------------------ request side
+    def check_pending(self, ids: Sequence[str]) -> None:
+        with self._cond:
+            for i in ids:
+                if i in self._pending:
+                    raise DuplicateId(i)
+
+    def submit(self, entry: dict[str, Any]) -> int:
+        """Journal ``entry`` (one request's outputs, see :func:`~.journal.entry_rows`) and send it.
+
+        :class:`QueueFull` when over the cap or the helper is gone (nothing journaled then).
+        """
+        ids = entry["ids"]
+        n = len(ids)
+        durable = None
+        with self._cond:
+            if self._dead is not None or not self.alive:
+                raise QueueFull(f"the prediction-log helper process is not running ({self._dead or 'exited'})")
+            for i in ids:
+                if i in self._pending:
+                    raise DuplicateId(i)
+            self._seq += 1
+            line = ('{"seq":%d,"entry":%s}' % (self._seq, encode_entry(entry))).encode()
+            nbytes = len(line)
+            if self._rows and (self._rows + n > self.max_rows or self._bytes + nbytes > self.max_bytes):
+                self._seq -= 1
+                raise QueueFull(f"{self._rows} rows are waiting to be logged (cap {self.max_rows})")
+            if self.journal is not None:
+                durable = self.journal.append_line(self._seq, line)
+            self._waiting.append((self._seq, ids, nbytes))
+            self._pending.update(ids)
+            self._rows += n
+            self._bytes += nbytes
+            try:
+                self._send(line)
+            except OSError as exc:  # journaled: the next start writes it
+                self._dead = f"the pipe to it broke ({exc})"
+            if self.metrics is not None:
+                self.metrics.log_queue_rows.set(self._rows)
+            seq = self._seq
+        if durable is not None:
+            self.journal.make_durable(durable)
+        return seq
+
+    def flush(self, ids: Sequence[str] | None = None, *, timeout: float = 10.0) -> bool:
+        """Ask the helper to write now; wait until ``ids`` (default: everything sent) are in the log."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            target = self._seq
+            try:
+                self._send(b"flush")
+            except OSError:
+                return False
+            while True:
+                done = (not any(i in self._pending for i in ids)) if ids is not None else self._acked >= target
+                if done:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.alive:
+                    return False
+                self._cond.wait(min(left, 0.5))
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Drain: the helper writes what it holds (retrying until ``timeout``); returns the rows left."""
+        if self._proc is not None:
+            with self._cond:
+                try:
+                    self._send(json.dumps({"stop": timeout}).encode())
+                    self._proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                self._proc.wait(timeout + 10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+            if self._reader is not None:
+                self._reader.join(10)
+        with self._cond:
+            left = self._rows
+            if self.journal is not None:
+                self.journal.close(everything_logged=left == 0)
+        if left:
+            where = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
+            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
+                         left, self.safe_url, where)
+        return left
+
+    # ------------------------------------------------------------------ pipes
+    def _send(self, payload: bytes) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+        self._proc.stdin.flush()
+
+    def _read_acks(self) -> None:
+        for raw in self._acks:
+            msg = json.loads(raw)
+            if "ready" in msg:
+                self._ready.set()
+                continue
+            if "failed" in msg:
+                self._dead = msg["failed"]
+                self._ready.set()
+                continue
+            self._apply(msg)
+        with self._cond:
+            if self._dead is None:
+                code = self._proc.poll() if self._proc is not None else None
+                self._dead = f"it exited with code {code}" if code else "it exited"
+            self._ready.set()
+            self._cond.notify_all()
+
+    def _apply(self, msg: dict[str, Any]) -> None:
+        m = self.metrics
+        with self._cond:
+            acked = msg.get("acked", self._acked)
+            while self._waiting and self._waiting[0][0] <= acked:
+                _, ids, nbytes = self._waiting.popleft()
+                self._pending.difference_update(ids)
+                self._rows -= len(ids)
+                self._bytes -= nbytes
+            if acked > self._acked:
+                self._acked = acked
+                if self.journal is not None:
+                    self.journal.flushed(acked)
+            self.written += msg.get("written", 0)
+            self.rejected += msg.get("rejected", 0)
+            if "error" in msg:
+                self.last_error = msg["error"]
+                self.last_error_at = time.time() if msg["error"] else self.last_error_at
+            self._cond.notify_all()
+            rows = self._rows
+        if m is not None:
+            m.log_queue_rows.set(rows)
+            if msg.get("written"):
+                m.log_rows_written.inc(msg["written"])
+            if msg.get("rejected"):
+                m.log_rows_rejected.inc(msg["rejected"])
+            if msg.get("errors"):
+                m.log_write_errors.inc(msg["errors"])
+            for s in msg.get("seconds", ()):
+                m.log_write_seconds.observe(s)
+
+
+# ---------------------------------------------------------------------------------- the helper
+class _Tally:
+    """What the helper's LogWriter reports as metrics, summed until the next message to the server."""
+
+    class _Count:
+        def __init__(self) -> None:
+            self.n = 0
+
+        def inc(self, n: int = 1) -> None:
+            self.n += n
+
+    class _Times:
+        def __init__(self) -> None:
+            self.values: list[float] = []
+
+        def observe(self, v: float) -> None:
+            self.values.append(round(v, 6))
+
+    class _Gauge:
+        def set(self, v: float) -> None:
+            pass
+
+    def __init__(self) -> None:
+        self.log_rows_written = self._Count()
+        self.log_rows_rejected = self._Count()
+        self.log_write_errors = self._Count()
+        self.log_write_seconds = self._Times()
+        self.log_queue_rows = self._Gauge()
+
+    def take(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, counter in (("written", self.log_rows_written), ("rejected", self.log_rows_rejected),
+                             ("errors", self.log_write_errors)):
+            if counter.n:
+                out[key], counter.n = counter.n, 0
+        if self.log_write_seconds.values:
+            out["seconds"], self.log_write_seconds.values = self.log_write_seconds.values, []
+        return out
+
+
+def _helper(ack_fd: int) -> int:
+    """The helper process: frames on stdin → rows → LogWriter; acknowledgements on ``ack_fd``."""
+    from ..monitoring import PredictionLog
+    from .journal import entry_rows
+    from .logwriter import LogWriter
+
+    acks = os.fdopen(ack_fd, "wb", buffering=0)
+    out_lock = threading.Lock()
+
+    def say(msg: dict[str, Any]) -> None:
+        with out_lock:
+            acks.write((json.dumps(msg) + "\n").encode())
+
+    stdin = sys.stdin.buffer
+
+    def frame() -> bytes | None:
+        head = stdin.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return None
+        (size,) = _HEADER.unpack(head)
+        return stdin.read(size)
+
+    first = frame()
+    if first is None:
+        return 0
+    config = json.loads(first)
+    try:
+        plog = PredictionLog(config["log_url"])
+        plog.existing_ids([])
+    except Exception as exc:  # reported to the server, which refuses to start
+        say({"failed": " ".join(str(exc).split())})
+        return 2
+    tally = _Tally()
+    state = {"error": None}
+    lock = threading.Lock()
+
+    def report(seq: int | None = None) -> None:
+        with lock:
+            msg = tally.take()
+            if seq is not None:
+                msg["acked"] = seq
+            if writer.last_error != state["error"]:
+                state["error"] = msg["error"] = writer.last_error
+            if msg:
+                say(msg)
+
+    writer = LogWriter(plog, batch_rows=int(config["batch_rows"]), linger=float(config["linger"]),
+                       max_rows=sys.maxsize, max_bytes=sys.maxsize, metrics=tally, on_flushed=report)
+    writer.start()
+    say({"ready": True})
+
+    def watch() -> None:  # errors and retries while nothing is acknowledged
+        while writer.alive:
+            time.sleep(0.25)
+            report()
+
+    threading.Thread(target=watch, name="nbt-log-status", daemon=True).start()
+    stop_timeout = 30.0
+    while (payload := frame()) is not None:
+        if payload == b"flush":
+            writer.flush(timeout=0)
+            continue
+        item = json.loads(payload)
+        if "stop" in item:
+            stop_timeout = float(item["stop"])
+            break
+        writer.submit(entry_rows(item["entry"]), len(payload), seq=item["seq"])
+    left = writer.stop(stop_timeout)  # a closed pipe (the server died) drains too
+    report()
+    return 1 if left else 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as the helper process
+    import signal
+
+    # SIGTERM / Ctrl-C reach the whole process group: the server drains first, then closes the pipe,
+    # and this process ends when it has written what it holds (also when the server was killed).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    sys.exit(_helper(int(sys.argv[1])))
