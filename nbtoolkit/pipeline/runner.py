@@ -22,6 +22,7 @@ import dataclasses
 
 from ..reports.pipeline import PipelineRun, StepRecord
 from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
+from . import tracking
 from .executors import make_executor
 from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
 from .spec import Pipeline, Resolved, load_pipeline, resolve_parameters
@@ -100,8 +101,15 @@ def run_pipeline(
                         progressed = True
                     elif verdict == "execute":
                         if not prepared:
-                            exe.prepare()  # (forks --jobs workers while this process has one thread)
-                            run.start_tracking()
+                            # A tracking helper process starts first: it imports MLflow while papermill
+                            # is imported here. A tracking thread starts after the executor forks its
+                            # --jobs workers (a fork must happen while this process has one thread).
+                            early = not tracking.in_process()
+                            if early:
+                                run.start_tracking()
+                            exe.prepare()
+                            if not early:
+                                run.start_tracking()
                             prepared = True
                         if len(running) >= exe.slots:
                             continue
@@ -271,10 +279,8 @@ class _Run:
         self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
 
     def start_tracking(self) -> None:
-        from .tracking import Tracker
-
-        self.tracker = Tracker(pipeline=self.pipeline.name, run_id=self.run_id,
-                               pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
+        self.tracker = tracking.start(pipeline=self.pipeline.name, run_id=self.run_id,
+                                      pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
         for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
             if rec.status not in (PENDING, RUNNING):
                 self.tracker.step(name, rec)

@@ -2,21 +2,26 @@
 
 One parent run per pipeline run and a nested run per step (parameters, recorded outputs,
 duration, status, the executed notebook as an artefact). MLflow costs seconds to import and
-milliseconds per call, so a background thread does this work while the next steps execute;
-:meth:`Tracker.close` waits for it. A run in which every step is cached executes nothing and
-creates no :class:`Tracker` (so it never imports MLflow).
+milliseconds per call, so this work runs beside the notebooks and :meth:`Tracker.close` waits for it:
 
-A writer *process* instead (MLflow's ~3.5 s of import CPU on another core, free of this
-interpreter's lock) was tried for the ``nbt`` command and measured slower on a busy machine: a
-second interpreter costs ~0.5 s more CPU, and it can gain only where a core is idle
-(benchmarks/README.md, the command line).
+- in a process that has imported MLflow already (a notebook, a test), on a background thread;
+- in a fresh process (the ``nbt`` command), in a helper process (:class:`ProcessTracker`,
+  ``python -m nbtoolkit.pipeline.tracking``): importing MLflow and opening its store is ~2.5 s of
+  CPU, as long as papermill's whole run; on a thread it held this interpreter's lock while the
+  kernel was being started and driven, in a helper it runs on the other core.
+
+A run in which every step is cached executes nothing and creates no tracker (so it never imports
+MLflow).
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -126,6 +131,85 @@ class Tracker:
             self._client.log_batch(run_id, metrics=mlist[i:i + 100], params=plist[i:i + 100])
 
 
+def in_process() -> bool:
+    """Whether :func:`start` will use a thread (MLflow is imported already) rather than a helper process."""
+    return "mlflow" in sys.modules or os.environ.get("NBT_PIPELINE_TRACKER") == "thread"
+
+
+def start(*, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> Any:
+    """A :class:`Tracker` on a thread when MLflow is imported already, else a :class:`ProcessTracker`."""
+    kwargs = dict(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters)
+    return Tracker(**kwargs) if in_process() else ProcessTracker(**kwargs)
+
+
+class ProcessTracker:
+    """:class:`Tracker`'s work in a helper process; same surface (``step``, ``close``, the run ids)."""
+
+    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> None:
+        from .. import config
+
+        self.parent_run_id: str | None = None
+        self.step_run_ids: dict[str, str] = {}
+        self.error: str | None = None
+        env = dict(os.environ, NBT_HOME=str(config.home()), MLFLOW_TRACKING_URI=config.tracking_uri(),
+                   MLFLOW_REGISTRY_URI=config.registry_uri(), NBT_EXPERIMENT=config.experiment_name())
+        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.pipeline.tracking"], env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._send({"start": {"pipeline": pipeline, "run_id": run_id, "pipeline_file": pipeline_file,
+                              "parameters": dict(parameters)}})
+
+    def _send(self, message: Mapping[str, Any]) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(message, default=str) + "\n")
+            self._proc.stdin.flush()
+        except OSError as exc:
+            self.error = self.error or f"MLflow logging failed: the tracking helper process is gone ({exc})"
+
+    def step(self, name: str, record: Mapping[str, Any]) -> None:
+        self._send({"step": name, "record": dict(record)})
+
+    def close(self, status: str) -> None:
+        self._send({"end": status})
+        out, _ = self._proc.communicate()
+        lines = (out or "").strip().splitlines()
+        try:
+            result = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            self.error = self.error or f"MLflow logging failed: the tracking helper process exited ({self._proc.returncode})"
+            return
+        self.parent_run_id = result.get("parent_run_id")
+        self.step_run_ids = result.get("step_run_ids") or {}
+        self.error = self.error or result.get("error")
+
+
+def _helper() -> int:
+    """The helper process: JSON lines on stdin → a :class:`Tracker`; the run ids on stdout at the end."""
+    tracker = None
+    status = "failed"  # the pipeline process went away without saying how the run ended
+    for line in sys.stdin:
+        message = json.loads(line)
+        if "start" in message:
+            tracker = Tracker(**message["start"])
+        elif "step" in message and tracker is not None:
+            tracker.step(message["step"], message["record"])
+        elif "end" in message:
+            status = message["end"]
+            break
+    if tracker is None:
+        return 1
+    tracker.close(status)
+    print(json.dumps({"parent_run_id": tracker.parent_run_id, "step_run_ids": tracker.step_run_ids,
+                      "error": tracker.error}), flush=True)
+    # Everything is committed (the SQL store and the artefact copies are synchronous): skip tearing
+    # down an interpreter that holds MLflow (~0.6 s the pipeline command would wait for).
+    os._exit(0)
+
+
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."
+
+
+if __name__ == "__main__":  # pragma: no cover - run as the helper process
+    sys.exit(_helper())
