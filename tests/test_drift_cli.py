@@ -114,6 +114,51 @@ def test_drift_against_stored_profile_with_prediction_drift(registered, iris_mod
     assert "petal_length" in capsys.readouterr().out
 
 
+def test_a_cold_command_predicts_through_the_model_helper_with_the_same_report(registered, files, tmp_path):
+    """`nbt data drift --model` in a fresh process loads the model in a helper process (skops is
+    imported there, beside MLflow here): same report as in-process; its errors come back as they are."""
+    X = registered
+    moved = X.copy()
+    moved["petal_length"] += 2.0
+    path = tmp_path / "moved.csv"
+    moved.to_csv(path, index=False)
+    expected = nbt.drift(moved, model="iris@champion", method="psi").to_dict()
+    nbt_cli = [sys.executable, "-m", "nbtoolkit.cli"]
+    proc = subprocess.run([*nbt_cli, "data", "drift", str(path), "--model", "iris@champion", "--method", "psi",
+                           "--format", "json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["drifted_columns"] == expected["drifted_columns"] and "(prediction)" in got["drifted_columns"]
+    for col in ("(prediction)", "(confidence)", "petal_length"):
+        a = next(c for c in got["columns"] if c["column"] == col)
+        b = next(c for c in expected["columns"] if c["column"] == col)
+        assert a["statistic"] == pytest.approx(b["statistic"], rel=1e-9), col
+
+
+def test_the_model_helper_hands_back_load_errors_and_predictions(registered, nbt_home):
+    from nbtoolkit import registry
+    from nbtoolkit.errors import IntegrityError
+    from nbtoolkit.registry import remote
+
+    X = registered
+    here = registry.load("iris@champion")
+    helper = remote.ModelHelper()
+    token = remote._helper.set(helper)
+    try:
+        model = registry.load("iris@champion")
+        assert isinstance(model, remote.RemoteModel) and "helper process" in repr(model)
+        assert list(model.predict(X)) == list(here.predict(X))
+        np.testing.assert_allclose(model.predict_proba(X), here.predict_proba(X), rtol=1e-12)
+        assert not hasattr(model, "fit") and not hasattr(model, "_private")
+        with pytest.raises(IntegrityError, match=r"iris/9 records trusted types outside .*os\.system"):
+            helper.load(nbt_home, {"nbt.format": "skops", "nbt.skops_trusted_types": '["os.system"]'}, "iris/9")
+        assert list(model.predict(X[:3])) == list(here.predict(X[:3]))  # still serving after an error
+    finally:
+        remote._helper.reset(token)
+        helper.close()
+    assert helper._proc.returncode == 0
+
+
 def test_version_without_profile_is_a_clear_error(nbt_home, iris, iris_model):
     X, _ = iris
     nbt.register(iris_model, "bare")

@@ -223,12 +223,18 @@ def _cli_drift_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
-    from ..drift import drift
+    import contextlib
+
+    from ..registry.remote import loading
 
     _one_reference(args)
-    current = read_table(args.current, what="current file")
-    reference = read_table(args.reference, what="reference file") if args.reference else None
-    report = drift(current, reference, model=args.model, **_drift_kwargs(args))
+    # The model's predictions are tested too: its helper process imports skops now, beside MLflow here.
+    with loading() if args.model and args.predictions else contextlib.nullcontext():
+        from ..drift import drift
+
+        current = read_table(args.current, what="current file")
+        reference = read_table(args.reference, what="reference file") if args.reference else None
+        report = drift(current, reference, model=args.model, **_drift_kwargs(args))
     _emit(report, args.format, args.output)
     return 1 if args.fail and report.drifted else 0
 

@@ -137,9 +137,11 @@ def load(ref: str | ModelRef) -> Any:
                     "Re-register the model from its source."
                 )
         from .formats import load_local
+        from .remote import current as helper
 
+        read = helper().load if helper() is not None else load_local  # a cold `nbt` command: elsewhere
         with store.translate_errors():
-            model = load_local(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
+            model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
     try:
         model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version
     except AttributeError:  # pragma: no cover
