@@ -6,7 +6,7 @@ milliseconds per call, so this work runs beside the notebooks and :meth:`Tracker
 
 - in a process that has imported MLflow already (a notebook, a test), on a background thread;
 - in a fresh process (the ``nbt`` command), in a helper process (:class:`ProcessTracker`,
-  ``python -m nbtoolkit.pipeline.tracking``): importing MLflow and opening its store is ~2.5 s of
+  ``nbtoolkit.pipeline.tracking._helper``): importing MLflow and opening its store is ~2.5 s of
   CPU, as long as papermill's whole run; on a thread it held this interpreter's lock while the
   kernel was being started and driven, in a helper it runs on the other core.
 
@@ -153,7 +153,9 @@ class ProcessTracker:
         self.error: str | None = None
         env = dict(os.environ, NBT_HOME=str(config.home()), MLFLOW_TRACKING_URI=config.tracking_uri(),
                    MLFLOW_REGISTRY_URI=config.registry_uri(), NBT_EXPERIMENT=config.experiment_name())
-        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.pipeline.tracking"], env=env,
+        # -c, not -m: the package imports this module first, and runpy would warn about running it twice.
+        code = "import sys; from nbtoolkit.pipeline.tracking import _helper; sys.exit(_helper())"
+        self._proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._send({"start": {"pipeline": pipeline, "run_id": run_id, "pipeline_file": pipeline_file,
                               "parameters": dict(parameters)}})
@@ -210,6 +212,3 @@ def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= _MAX_PARAM else text[: _MAX_PARAM - 3] + "..."
 
-
-if __name__ == "__main__":  # pragma: no cover - run as the helper process
-    sys.exit(_helper())
