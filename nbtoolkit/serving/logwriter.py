@@ -51,7 +51,39 @@ class _Group:
     nbytes: int
 
 
-class LogWriter:
+class InFlight:
+    """The ids handed to a writer and not yet in the log, and waiting for them.
+
+    Shared by :class:`LogWriter` and :class:`~.shipper.LogShipper`: they hold ``_cond``,
+    ``_pending``, ``_seq`` (the last request handed over) and ``_flushed_seq`` (the last written).
+    """
+
+    _cond: threading.Condition
+    _pending: set[str]
+    _seq: int
+    _flushed_seq: int
+    alive: bool
+
+    def check_pending(self, ids: Sequence[str]) -> None:
+        """:class:`DuplicateId` when one of ``ids`` is waiting in the queue."""
+        with self._cond:
+            for i in ids:
+                if i in self._pending:
+                    raise DuplicateId(i)
+
+    def _wait_written(self, ids: Sequence[str] | None, target: int, deadline: float) -> bool:
+        """Under ``_cond``: wait until ``ids`` (else every request up to ``target``) are written."""
+        while True:
+            done = (not any(i in self._pending for i in ids)) if ids is not None else self._flushed_seq >= target
+            if done:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive:
+                return False
+            self._cond.wait(min(left, 0.5))
+
+
+class LogWriter(InFlight):
     """Batches rows into ``plog`` from one thread.
 
     Parameters
@@ -105,13 +137,6 @@ class LogWriter:
     def queued_rows(self) -> int:
         return self._rows
 
-    def check_pending(self, ids: Sequence[str]) -> None:
-        """:class:`DuplicateId` when one of ``ids`` is waiting in the queue."""
-        with self._cond:
-            for i in ids:
-                if i in self._pending:
-                    raise DuplicateId(i)
-
     def submit(self, rows: list[dict[str, Any]], nbytes: int, *, seq: int | None = None) -> int:
         """Queue (and journal) one request's rows; :class:`QueueFull` when over the cap.
 
@@ -147,17 +172,9 @@ class LogWriter:
         """Write now; wait until ``ids`` (default: everything queued so far) are in the log."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            target = self._seq
             self._flush_asap = True
             self._cond.notify_all()
-            while True:
-                done = (not any(i in self._pending for i in ids)) if ids is not None else self._flushed_seq >= target
-                if done:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.alive:
-                    return False
-                self._cond.wait(min(left, 0.5))
+            return self._wait_written(ids, self._seq, deadline)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Drain the queue (retrying a failing database until ``timeout``); returns the rows left."""

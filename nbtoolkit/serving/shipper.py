@@ -33,14 +33,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .journal import encode_entry
-from .logwriter import DuplicateId, QueueFull
+from .logwriter import DuplicateId, InFlight, QueueFull
 
 logger = logging.getLogger("nbtoolkit.serving")
 
 _HEADER = struct.Struct("!I")
 
 
-class LogShipper:
+class LogShipper(InFlight):
     """The server's side: journal an entry, send it to the helper, track acknowledgements.
 
     Same surface as :class:`~.logwriter.LogWriter` for :class:`~.service.Service`: ``start``,
@@ -64,7 +64,7 @@ class LogShipper:
         self._rows = 0
         self._bytes = 0
         self._seq = 0
-        self._acked = 0
+        self._flushed_seq = 0  # the last request the helper acknowledged
         self._proc: subprocess.Popen | None = None
         self._acks: Any = None
         self._reader: threading.Thread | None = None
@@ -107,12 +107,6 @@ class LogShipper:
         return self._rows
 
     # ------------------------------------------------------------------ request side
-    def check_pending(self, ids: Sequence[str]) -> None:
-        with self._cond:
-            for i in ids:
-                if i in self._pending:
-                    raise DuplicateId(i)
-
     def submit(self, entry: dict[str, Any]) -> int:
         """Journal ``entry`` (one request's outputs, see :func:`~.journal.entry_rows`) and send it.
 
@@ -154,19 +148,11 @@ class LogShipper:
         """Ask the helper to write now; wait until ``ids`` (default: everything sent) are in the log."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            target = self._seq
             try:
                 self._send(b"flush")
             except OSError:
                 return False
-            while True:
-                done = (not any(i in self._pending for i in ids)) if ids is not None else self._acked >= target
-                if done:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.alive:
-                    return False
-                self._cond.wait(min(left, 0.5))
+            return self._wait_written(ids, self._seq, deadline)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Drain: the helper writes what it holds (retrying until ``timeout``); returns the rows left."""
@@ -221,14 +207,14 @@ class LogShipper:
     def _apply(self, msg: dict[str, Any]) -> None:
         m = self.metrics
         with self._cond:
-            acked = msg.get("acked", self._acked)
+            acked = msg.get("acked", self._flushed_seq)
             while self._waiting and self._waiting[0][0] <= acked:
                 _, ids, nbytes = self._waiting.popleft()
                 self._pending.difference_update(ids)
                 self._rows -= len(ids)
                 self._bytes -= nbytes
-            if acked > self._acked:
-                self._acked = acked
+            if acked > self._flushed_seq:
+                self._flushed_seq = acked
                 if self.journal is not None:
                     self.journal.flushed(acked)
             self.written += msg.get("written", 0)
