@@ -63,6 +63,10 @@ def timed_import(code: str) -> float:
 
 
 def main() -> None:
+    # As on a user's machine, Python caches the bytecode of what it imports. This machine sets
+    # PYTHONDONTWRITEBYTECODE, which made every rerun compile nbtoolkit's (editable) sources
+    # again: 0.06 s of a 0.2 s cached rerun.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     root = Path(tempfile.mkdtemp(prefix="nbt-bench-pipeline-"))
     pipelines(root)
     os.environ["NBT_HOME"] = str(root / "home")
