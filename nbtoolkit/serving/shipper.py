@@ -238,41 +238,50 @@ class LogShipper(InFlight):
 
 # ---------------------------------------------------------------------------------- the helper
 class _Tally:
-    """What the helper's LogWriter reports as metrics, summed until the next message to the server."""
+    """What the helper's LogWriter reports as metrics, summed until the next message to the server.
+
+    The writer thread adds, the writer and status threads take: one lock, so no count is lost.
+    """
 
     class _Count:
-        def __init__(self) -> None:
+        def __init__(self, lock: threading.Lock) -> None:
             self.n = 0
+            self._lock = lock
 
         def inc(self, n: int = 1) -> None:
-            self.n += n
+            with self._lock:
+                self.n += n
 
     class _Times:
-        def __init__(self) -> None:
+        def __init__(self, lock: threading.Lock) -> None:
             self.values: list[float] = []
+            self._lock = lock
 
         def observe(self, v: float) -> None:
-            self.values.append(round(v, 6))
+            with self._lock:
+                self.values.append(round(v, 6))
 
     class _Gauge:
-        def set(self, v: float) -> None:
+        def set(self, v: float) -> None:  # the server keeps the queue's gauge itself
             pass
 
     def __init__(self) -> None:
-        self.log_rows_written = self._Count()
-        self.log_rows_rejected = self._Count()
-        self.log_write_errors = self._Count()
-        self.log_write_seconds = self._Times()
+        self._lock = threading.Lock()
+        self.log_rows_written = self._Count(self._lock)
+        self.log_rows_rejected = self._Count(self._lock)
+        self.log_write_errors = self._Count(self._lock)
+        self.log_write_seconds = self._Times(self._lock)
         self.log_queue_rows = self._Gauge()
 
     def take(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key, counter in (("written", self.log_rows_written), ("rejected", self.log_rows_rejected),
-                             ("errors", self.log_write_errors)):
-            if counter.n:
-                out[key], counter.n = counter.n, 0
-        if self.log_write_seconds.values:
-            out["seconds"], self.log_write_seconds.values = self.log_write_seconds.values, []
+        with self._lock:
+            for key, counter in (("written", self.log_rows_written), ("rejected", self.log_rows_rejected),
+                                 ("errors", self.log_write_errors)):
+                if counter.n:
+                    out[key], counter.n = counter.n, 0
+            if self.log_write_seconds.values:
+                out["seconds"], self.log_write_seconds.values = self.log_write_seconds.values, []
         return out
 
 
