@@ -92,6 +92,7 @@ class Service:
                           poll_interval=settings.poll_interval, metrics=metrics)
         try:
             models.load()
+            writer.start()  # connected to the log, or one line and exit 2 before anything listens
         except BaseException:
             writer.stop(0)
             raise

@@ -85,13 +85,14 @@ class LogShipper(InFlight):
         os.close(ack_w)
         self._acks = os.fdopen(ack_r, "rb")
         self._send(json.dumps(self._config).encode())
+        self._reader = threading.Thread(target=self._read_acks, name="nbt-log-acks", daemon=True)
+        self._reader.start()
         return self
 
     def start(self, timeout: float = 120.0) -> LogShipper:
+        """Spawn the helper if needed and wait until it is connected to the log (StoreUnavailable if not)."""
         if self._proc is None:
             self.spawn()
-        self._reader = threading.Thread(target=self._read_acks, name="nbt-log-acks", daemon=True)
-        self._reader.start()
         if not self._ready.wait(timeout) or self._dead:
             from ..errors import StoreUnavailable
 
@@ -305,7 +306,8 @@ def _helper(ack_fd: int) -> int:
         if len(head) < _HEADER.size:
             return None
         (size,) = _HEADER.unpack(head)
-        return stdin.read(size)
+        data = stdin.read(size)
+        return data if len(data) == size else None  # the server died while writing: the journal has it
 
     first = frame()
     if first is None:
