@@ -187,6 +187,11 @@ class ProcessTracker:
 
 def _helper() -> int:
     """The helper process: JSON lines on stdin → a :class:`Tracker`; the run ids on stdout at the end."""
+    import signal
+
+    # Ctrl-C reaches the whole process group: the pipeline process handles it and ends the run
+    # here as failed (or closes the pipe, which ends it the same way).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     tracker = None
     status = "failed"  # the pipeline process went away without saying how the run ended
     for line in sys.stdin:
