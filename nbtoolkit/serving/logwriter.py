@@ -62,6 +62,8 @@ class InFlight:
     _pending: set[str]
     _seq: int
     _flushed_seq: int
+    _rows: int
+    journal: Any
     alive: bool
 
     def check_pending(self, ids: Sequence[str]) -> None:
@@ -81,6 +83,18 @@ class InFlight:
             if left <= 0 or not self.alive:
                 return False
             self._cond.wait(min(left, 0.5))
+
+    def _close_journal(self, where: str) -> int:
+        """After the drain: close the journal (kept when rows are left, said in the log); rows left."""
+        with self._cond:
+            left = self._rows
+            if self.journal is not None:
+                self.journal.close(everything_logged=left == 0)
+        if left:
+            kept = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
+            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
+                         left, where, kept)
+        return left
 
 
 class LogWriter(InFlight):
@@ -183,15 +197,7 @@ class LogWriter(InFlight):
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-        with self._cond:
-            left = self._rows
-            if self.journal is not None:
-                self.journal.close(everything_logged=left == 0)
-        if left:
-            where = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
-            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
-                         left, self.plog.safe_url, where)
-        return left
+        return self._close_journal(self.plog.safe_url)
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:

@@ -35,8 +35,6 @@ from typing import Any
 from .journal import encode_entry
 from .logwriter import DuplicateId, InFlight, QueueFull
 
-logger = logging.getLogger("nbtoolkit.serving")
-
 _HEADER = struct.Struct("!I")
 
 
@@ -171,15 +169,7 @@ class LogShipper(InFlight):
                 self._proc.wait(10)
             if self._reader is not None:
                 self._reader.join(10)
-        with self._cond:
-            left = self._rows
-            if self.journal is not None:
-                self.journal.close(everything_logged=left == 0)
-        if left:
-            where = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
-            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
-                         left, self.safe_url, where)
-        return left
+        return self._close_journal(self.safe_url)
 
     # ------------------------------------------------------------------ pipes
     def _send(self, payload: bytes) -> None:
