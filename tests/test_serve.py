@@ -698,7 +698,6 @@ def test_writer_applies_back_pressure_while_the_log_fails_and_loses_nothing(tmp_
 
     from nbtoolkit.errors import StoreUnavailable
     from nbtoolkit.monitoring import PredictionLog
-    from nbtoolkit.serving.journal import Journal
     from nbtoolkit.serving.logwriter import LogWriter, QueueFull
 
     plog = PredictionLog(f"sqlite:///{tmp_path}/p.db")
@@ -711,8 +710,7 @@ def test_writer_applies_back_pressure_while_the_log_fails_and_loses_nothing(tmp_
         return real_append(rows)
 
     plog.append = append
-    writer = LogWriter(plog, journal=Journal(tmp_path / "journal", log_url=plog.safe_url), max_rows=6,
-                       batch_rows=100, linger=0.0).start()
+    writer = LogWriter(plog, max_rows=6, batch_rows=100, linger=0.0).start()
 
     def rows(prefix, n):
         now = dt.datetime(2026, 1, 1)
@@ -729,40 +727,45 @@ def test_writer_applies_back_pressure_while_the_log_fails_and_loses_nothing(tmp_
     down.clear()
     assert writer.flush(timeout=30)
     assert writer.stop() == 0
-    assert plog.count() == 6 and not list((tmp_path / "journal").glob("journal-*"))
+    assert plog.count() == 6
 
 
-def test_journal_sync_flushes_each_request_before_submit_returns_and_recovery_reads_it(tmp_path):
-    """--journal-sync: one fdatasync per request before the answer; the lines read back exactly."""
+def test_journal_sync_flushes_each_request_and_recovery_reads_entries_and_old_row_lines(tmp_path):
+    """--journal-sync: one fdatasync per request line; the lines read back exactly, the compact
+    entries of today's servers and the row lines of servers before the helper process alike."""
     import datetime as dt
 
     from nbtoolkit.monitoring import PredictionLog
-    from nbtoolkit.serving.journal import Journal, recover
-    from nbtoolkit.serving.logwriter import LogWriter
+    from nbtoolkit.serving.journal import Journal, encode_entry, entry, recover
+    from nbtoolkit.serving.protocol import parse_body
 
     plog = PredictionLog(f"sqlite:///{tmp_path}/p.db")
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)
 
-    def rows(prefix, n):
-        return [{"id": f"{prefix}{k}", "model_name": "m", "model_version": "1", "alias": "champion", "ts": when,
-                 "inputs": '{"a": 1.5}', "prediction": "x", "confidence": 0.75, "routed_to_human": k == 0,
-                 "probabilities": '{"x": 0.75, "y": 0.25}'} for k in range(n)]
+    def line(seq, prefix, n):
+        batch = parse_body(json.dumps({"dataframe_records": [{"a": 1.5}] * n}).encode(), "application/json", None)
+        item = entry("m", batch, ids=[f"{prefix}{k}" for k in range(n)], versions=["1"] * n,
+                     aliases=["champion"] * n, ts=when, predictions=["x"] * n, confidences=[0.75] * n,
+                     humans=[k == 0 for k in range(n)], probabilities=['{"x": 0.75, "y": 0.25}'] * n)
+        return ('{"seq":%d,"entry":%s}' % (seq, encode_entry(item))).encode()
 
     plain = Journal(tmp_path / "plain", log_url=plog.safe_url)
-    LogWriter(plog, journal=plain).submit(rows("p", 2), 10)  # never started: the rows stay queued
-    assert plain.syncs == 0
+    assert plain.append_line(1, line(1, "p", 2)) is None and plain.syncs == 0
     synced = Journal(tmp_path / "synced", log_url=plog.safe_url, sync=True)
-    writer = LogWriter(plog, journal=synced)
-    writer.submit(rows("a", 2), 10)
-    writer.submit(rows("b", 1), 10)
-    assert synced.syncs == 2  # one per request, each before submit returned
+    for seq, prefix, n in ((1, "a", 2), (2, "b", 1)):
+        synced.make_durable(synced.append_line(seq, line(seq, prefix, n)))
+    assert synced.syncs == 2  # one per request
+    old = ["c0", "m", "1", "champion", when.isoformat(), '{"a": 1.5}', "x", 0.75, True, None]
+    with open(synced.current, "ab") as f:  # a line as servers before the helper process wrote it
+        f.write(json.dumps({"seq": 3, "rows": [old]}).encode() + b"\n")
     synced.close(everything_logged=False)  # as a server that could not write them
     found = recover(tmp_path / "synced", plog)
-    assert (found.served, found.recovered, found.torn_lines) == (3, 3, 0)
+    assert (found.served, found.recovered, found.torn_lines) == (4, 4, 0)
     frame = plog.frame("m", probabilities=True, inputs=True).sort_values("id")
-    assert list(frame["id"]) == ["a0", "a1", "b0"] and list(frame["routed_to_human"]) == [True, False, True]
-    assert (frame["ts"] == when).all() and frame["inputs"].iloc[0] == {"a": 1.5}
-    assert frame["probabilities"].iloc[0] == {"x": 0.75, "y": 0.25}
+    assert list(frame["id"]) == ["a0", "a1", "b0", "c0"]
+    assert list(frame["routed_to_human"]) == [True, False, True, True]
+    assert (frame["ts"] == when).all() and (frame["inputs"].map(lambda x: x == {"a": 1.5})).all()
+    assert frame["probabilities"].iloc[0] == {"x": 0.75, "y": 0.25} and frame["probabilities"].iloc[3] is None
 
 
 def test_a_large_window_is_read_in_a_helper_process_with_the_same_metrics(tmp_path):

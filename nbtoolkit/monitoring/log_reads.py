@@ -69,9 +69,11 @@ class LogReads:
         frame["confidence"] = pd.to_numeric(frame["confidence"])
         frame["routed_to_human"] = frame["routed_to_human"].astype(bool)
         if inputs:
-            frame["inputs"] = [json.loads(x) if x else {} for x in frame["inputs"]]
+            # a NULL reads back as None or NaN (pandas 3 strings): only text is JSON
+            frame["inputs"] = [json.loads(x) if isinstance(x, str) and x else {} for x in frame["inputs"]]
         if probabilities:
-            frame["probabilities"] = [json.loads(x) if x else None for x in frame["probabilities"]]
+            frame["probabilities"] = [json.loads(x) if isinstance(x, str) and x else None
+                                      for x in frame["probabilities"]]
         return frame
 
     def feedback_frame(
