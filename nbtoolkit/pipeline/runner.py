@@ -104,12 +104,12 @@ def run_pipeline(
                             # A tracking helper process starts first: it imports MLflow while papermill
                             # is imported here. A tracking thread starts after the executor forks its
                             # --jobs workers (a fork must happen while this process has one thread).
-                            early = not tracking.in_process()
-                            if early:
+                            if tracking.in_process():
+                                exe.prepare()
                                 run.start_tracking()
-                            exe.prepare()
-                            if not early:
+                            else:
                                 run.start_tracking()
+                                exe.prepare()
                             prepared = True
                         if len(running) >= exe.slots:
                             continue

@@ -133,7 +133,7 @@ class Tracker:
 
 def in_process() -> bool:
     """Whether :func:`start` will use a thread (MLflow is imported already) rather than a helper process."""
-    return "mlflow" in sys.modules or os.environ.get("NBT_PIPELINE_TRACKER") == "thread"
+    return "mlflow" in sys.modules
 
 
 def start(*, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> Any:

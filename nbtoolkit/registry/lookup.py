@@ -139,7 +139,8 @@ def load(ref: str | ModelRef) -> Any:
         from .formats import load_local
         from .remote import current as helper
 
-        read = helper().load if helper() is not None else load_local  # a cold `nbt` command: elsewhere
+        elsewhere = helper()  # a cold `nbt` command: a helper process loads it
+        read = elsewhere.load if elsewhere is not None else load_local
         with store.translate_errors():
             model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
     try:

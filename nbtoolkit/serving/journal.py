@@ -3,9 +3,9 @@
 The log writer batches rows in memory (in the log-writer helper process), so a killed server
 (SIGKILL, out of memory) would lose the rows it had served but not yet written. Each request's rows
 are therefore also appended to a journal segment (one ``write`` per request) under the same lock
-that queues them: a compact :func:`entry` line (``{"seq": N, "entry": {...}}``) from the server, or
-a line of rows (``{"seq": N, "rows": [...]}``) from an in-process :class:`~.logwriter.LogWriter`;
-:func:`recover` reads both. A clean
+that queues them: a compact :func:`entry` line (``{"seq": N, "entry": {...}}``); :func:`recover`
+also reads the lines of rows (``{"seq": N, "rows": [...]}``) that servers before the helper process
+wrote. A clean
 shutdown deletes the journal once everything is in the prediction log; on the next start,
 :func:`recover` reads what a dead server left, writes to the log the rows that are not there yet
 and reports how many. Segments are rotated and dropped while the server runs, once their rows are
@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 logger = logging.getLogger("nbtoolkit.serving")
 
 SEGMENT_BYTES = 16 * 1024 * 1024
+# The order of a row in the journal lines of servers before the helper process (read by recover()).
 _FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "prediction", "confidence",
            "routed_to_human", "probabilities")
 
@@ -74,20 +74,12 @@ class Journal:
     def current(self) -> Path:
         return self._path(self._n)
 
-    def append(self, seq: int, rows: Sequence[dict[str, Any]]) -> int | None:
-        """One line per request (called under the writer's lock, before the response is sent).
+    def append_line(self, seq: int, data: bytes) -> int | None:
+        """Append one request's line, ``{"seq": N, "entry": {...}}`` (under the shipper's lock, before
+        the response is sent).
 
         With ``sync``, returns a duplicate descriptor for :meth:`make_durable` (outside the lock).
         """
-        data = (_LINE.encode({"seq": seq, "rows": list(map(_ROW, rows))}) + "\n").encode()
-        assert self._fd is not None
-        os.write(self._fd, data)
-        self._size += len(data)
-        self._last_seq = seq
-        return os.dup(self._fd) if self.sync else None
-
-    def append_line(self, seq: int, data: bytes) -> int | None:
-        """Append one request's line already encoded (``{"seq": N, "entry": {...}}``), as :meth:`append`."""
         assert self._fd is not None
         os.write(self._fd, data + b"\n")
         self._size += len(data) + 1
@@ -139,16 +131,6 @@ class Journal:
                 path.unlink(missing_ok=True)
             self.current.unlink(missing_ok=True)
             self._closed_segments = []
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_ROW = operator.itemgetter(*_FIELDS)  # a row's values in journal order (a tuple: a JSON list)
-_LINE = json.JSONEncoder(separators=(",", ":"), default=_plain)  # datetimes as ISO 8601
 
 
 def _sync_dir(folder: Path) -> None:

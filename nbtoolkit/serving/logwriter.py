@@ -1,8 +1,8 @@
 """The batching prediction-log writer behind a bounded queue.
 
-``nbt serve`` runs it in its log-writer helper process (:mod:`.shipper`); it also works in-process.
-Requests hand their rows to :meth:`LogWriter.submit` (which also journals them) and answer at once;
-one background thread writes what accumulated as one transaction (``PredictionLog.append``). So a
+``nbt serve`` runs it in its log-writer helper process (:mod:`.shipper`), whose server journals
+each request before handing it over. :meth:`LogWriter.submit` queues one request's rows; one
+background thread writes what accumulated as one transaction (``PredictionLog.append``). So a
 busy server writes few large transactions instead of one per request.
 
 Never silent loss:
@@ -14,7 +14,7 @@ Never silent loss:
 - a batch with an id already in the log (another writer got there first) is retried request by
   request; the requests that still fail are counted (``nbt_log_rows_rejected_total``) and logged
   as errors with their ids;
-- :meth:`stop` drains the queue (SIGTERM), and the journal keeps what could not be written.
+- :meth:`stop` drains the queue (SIGTERM) and says how many rows could not be written.
 """
 
 from __future__ import annotations
@@ -62,8 +62,6 @@ class InFlight:
     _pending: set[str]
     _seq: int
     _flushed_seq: int
-    _rows: int
-    journal: Any
     alive: bool
 
     def check_pending(self, ids: Sequence[str]) -> None:
@@ -84,18 +82,6 @@ class InFlight:
                 return False
             self._cond.wait(min(left, 0.5))
 
-    def _close_journal(self, where: str) -> int:
-        """After the drain: close the journal (kept when rows are left, said in the log); rows left."""
-        with self._cond:
-            left = self._rows
-            if self.journal is not None:
-                self.journal.close(everything_logged=left == 0)
-        if left:
-            kept = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
-            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
-                         left, where, kept)
-        return left
-
 
 class LogWriter(InFlight):
     """Batches rows into ``plog`` from one thread.
@@ -103,7 +89,6 @@ class LogWriter(InFlight):
     Parameters
     ----------
     plog : a :class:`~nbtoolkit.monitoring.PredictionLog`
-    journal : a :class:`~nbtoolkit.serving.journal.Journal`, or None
     max_rows, max_bytes : queue cap (rows waiting or being written)
     batch_rows : rows per transaction at most
     linger : seconds to wait for more rows before writing a small batch
@@ -111,12 +96,11 @@ class LogWriter(InFlight):
     on_flushed : called with the last sequence number written after each transaction, or None
     """
 
-    def __init__(self, plog: Any, *, journal: Any = None, max_rows: int = 50_000,
+    def __init__(self, plog: Any, *, max_rows: int = 50_000,
                  max_bytes: int = 64 * 1024 * 1024, batch_rows: int = 1000, linger: float = 0.05,
                  metrics: Any = None, on_flushed: Callable[[int], None] | None = None) -> None:
         self.plog = plog
         self.on_flushed = on_flushed
-        self.journal = journal
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.batch_rows = batch_rows
@@ -152,7 +136,7 @@ class LogWriter(InFlight):
         return self._rows
 
     def submit(self, rows: list[dict[str, Any]], nbytes: int, *, seq: int | None = None) -> int:
-        """Queue (and journal) one request's rows; :class:`QueueFull` when over the cap.
+        """Queue one request's rows; :class:`QueueFull` when over the cap.
 
         ``seq``: the request's number when the caller numbers them (increasing), else the next one.
         """
@@ -166,7 +150,6 @@ class LogWriter(InFlight):
                 if r["id"] in self._pending:
                     raise DuplicateId(r["id"])
             self._seq = self._seq + 1 if seq is None else seq
-            durable = self.journal.append(self._seq, rows) if self.journal is not None else None
             self._queue.append(_Group(self._seq, rows, nbytes))
             self._pending.update(r["id"] for r in rows)
             self._rows += n
@@ -177,10 +160,7 @@ class LogWriter(InFlight):
                 self._cond.notify_all()
             elif len(self._queue) == 1:
                 self._cond.notify_all()
-            seq = self._seq
-        if durable is not None:  # --journal-sync: on the disk before the answer leaves (outside the lock)
-            self.journal.make_durable(durable)
-        return seq
+            return self._seq
 
     def flush(self, ids: Sequence[str] | None = None, *, timeout: float = 10.0) -> bool:
         """Write now; wait until ``ids`` (default: everything queued so far) are in the log."""
@@ -197,7 +177,12 @@ class LogWriter(InFlight):
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-        return self._close_journal(self.plog.safe_url)
+        with self._cond:
+            left = self._rows
+        if left:
+            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s.",
+                         left, self.plog.safe_url)
+        return left
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
@@ -229,8 +214,6 @@ class LogWriter(InFlight):
                         self._rows -= len(g.rows)
                         self._bytes -= g.nbytes
                     self._flushed_seq = groups[-1].seq
-                    if self.journal is not None:
-                        self.journal.flushed(self._flushed_seq)
                     self._cond.notify_all()
                 if self.metrics is not None:
                     self.metrics.log_queue_rows.set(self._rows)

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .journal import encode_entry
+
+logger = logging.getLogger("nbtoolkit.serving")
 from .logwriter import DuplicateId, InFlight, QueueFull
 
 _HEADER = struct.Struct("!I")
@@ -169,7 +171,15 @@ class LogShipper(InFlight):
                 self._proc.wait(10)
             if self._reader is not None:
                 self._reader.join(10)
-        return self._close_journal(self.safe_url)
+        with self._cond:
+            left = self._rows
+            if self.journal is not None:
+                self.journal.close(everything_logged=left == 0)
+        if left:
+            kept = f"; they are kept in {self.journal.folder} and written on the next start" if self.journal else ""
+            logger.error("nbt serve: %d served prediction(s) could not be written to the log at %s%s.",
+                         left, self.safe_url, kept)
+        return left
 
     # ------------------------------------------------------------------ pipes
     def _send(self, payload: bytes) -> None:
