@@ -153,9 +153,18 @@ class ProcessExecutor:
         return out
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if getattr(pool, "_broken", False):
+            # A worker died (BrokenProcessPool). Python 3.11's pool then terminates the workers it
+            # knows and joins them all; a worker it was starting at that moment was never
+            # terminated, and the join (so this shutdown) waited for it forever (seen once in
+            # `make test`). Terminate whatever is left first.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor:
