@@ -654,6 +654,32 @@ def test_startup_problems_exit_2_with_one_line(home, capsys, case):
     assert expected in err
 
 
+@pytest.mark.parametrize("case", ["a file", "below a file", "unwritable"])
+def test_a_journal_dir_that_cannot_be_a_folder_exits_2_with_one_line(home, tmp_path, capsys, case):
+    """Checked with the settings, before the log is opened or anything is created."""
+    from nbtoolkit.cli import main
+
+    afile = tmp_path / "journal.txt"
+    afile.write_text("not a folder")
+    if case == "unwritable":
+        if os.geteuid() == 0:  # root writes through any mode bits; sysfs refuses new files even to root
+            journal, says = Path("/sys/nbt-journal"), "cannot be written"
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir(mode=0o500)
+            journal, says = locked / "journal", "cannot be written"
+    else:
+        journal = afile if case == "a file" else afile / "deeper" / "journal"
+        says = "is a file" if case == "a file" else f"is below the file {str(afile)!r}"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["serve", "iris", "--port", str(free_port()), "--journal-dir", str(journal)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("nbt serve: --journal-dir '") and says in err, err  # long paths are cut in the middle
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert afile.read_text() == "not a folder" and (journal == afile or not journal.exists())
+
+
 def test_load_ext_and_the_cli_module_do_not_import_the_server():
     code = ("import sys, nbtoolkit; from nbtoolkit.commands import magic_commands, cli_commands; "
             "magic_commands(); cli_commands(); import nbtoolkit.commands.serving; "

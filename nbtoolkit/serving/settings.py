@@ -63,6 +63,8 @@ class ServeSettings:
         self.log_linger = _number(self.log_linger, "--log-linger", 0.0, 86400, "seconds")
         if not isinstance(self.journal_sync, bool):
             raise BadInput(f"journal_sync must be True or False, got {self.journal_sync!r}.")
+        if self.journal_dir is not None:
+            self.journal_dir = _journal_dir(self.journal_dir)
         if not isinstance(self.host, str) or not self.host.strip():
             raise BadInput(f"--host must be an address such as 127.0.0.1, got {self.host!r}.")
         if self.webhook is not None and not re.match(r"^https?://", str(self.webhook)):
@@ -90,6 +92,30 @@ def _number(value: Any, flag: str, low: float, high: float, what: str) -> float:
     if not low <= f <= high:
         raise BadInput(f"{flag} must be {what}, got {value!r}.")
     return f
+
+
+def _journal_dir(value: Any) -> str:
+    """``--journal-dir`` as a string once it is a folder, or can be made one, that this process can write."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    what = "a folder this server can write (it is created if missing)"
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip() or "\0" in str(value):
+        raise BadInput(f"--journal-dir must be {what}, got {value!r}.")
+    path = Path(value).expanduser()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"is below the file {str(existing)!r}"
+        raise BadInput(f"--journal-dir {str(value)!r} {where}; give {what}.")
+    try:  # an unnamed file (O_TMPFILE where the system has it): nothing is left behind
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        raise BadInput(f"--journal-dir {str(value)!r} cannot be written ({exc.strerror or exc}); "
+                       f"give {what}.") from None
+    return str(path)
 
 
 def parse_size(value: Any, flag: str = "--max-body") -> int:
