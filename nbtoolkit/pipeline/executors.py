@@ -35,6 +35,10 @@ def make_executor(kind: str = "local", *, jobs: int | None = None, scheduler: st
     if scheduler and kind != "dask":
         raise BadInput(f"--scheduler {scheduler!r} needs --executor dask.")
     if kind == "dask":
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:  # refused before anything runs or is written
+            raise BadInput("--executor dask needs dask.distributed; pip install 'nbtoolkit[dask]'.")
         return DaskExecutor(scheduler=scheduler, jobs=jobs)
     if (jobs or 1) == 1:
         return InlineExecutor()
@@ -179,10 +183,8 @@ class DaskExecutor:
         self._tasks: dict[Any, tuple[Mapping[str, Any], float]] = {}
 
     def prepare(self) -> None:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:  # pragma: no cover - dask is an optional extra
-            raise BadInput("--executor dask needs dask.distributed; pip install 'nbtoolkit[dask]'.") from None
+        from distributed import Client, LocalCluster  # make_executor checked it is installed
+
         if self.scheduler:
             try:
                 self._client = Client(self.scheduler, timeout="10s")

@@ -14,8 +14,8 @@
     metrics.py    Prometheus metrics (``GET /metrics``)
     settings.py   the settings, checked up front
 
-FastAPI, uvicorn and prometheus_client come with MLflow 3; all are imported when a server starts,
-never by ``import nbtoolkit`` or ``%load_ext nbtoolkit``.
+FastAPI, uvicorn and prometheus_client are base dependencies (``pip install -e .`` has them); all are
+imported when a server starts, never by ``import nbtoolkit`` or ``%load_ext nbtoolkit``.
 """
 
 from __future__ import annotations
