@@ -15,8 +15,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reports.data import ValidationReport
 
 
-def as_frame(data: Any, *, what: str = "data") -> Any:
-    """Return ``data`` as a pandas DataFrame (Series/ndarray/list accepted), or raise BadInput."""
+def as_frame(data: Any, *, what: str = "data", duplicates: bool = False) -> Any:
+    """Return ``data`` as a pandas DataFrame (Series/ndarray/list accepted), or raise BadInput.
+
+    A column name given twice is refused (``frame[name]`` would be a frame, not a column) unless
+    ``duplicates=True``: the data contract reports it as an issue instead.
+    """
     import numpy as np
     import pandas as pd
 
@@ -39,7 +43,17 @@ def as_frame(data: Any, *, what: str = "data") -> Any:
         raise BadInput(f"{what} has MultiIndex columns ({frame.columns.nlevels} levels, e.g. "
                        f"{str(frame.columns[0])[:60]!r}); flatten them first, e.g. "
                        "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
+    if not duplicates:
+        check_unique_columns(frame, what)
     return frame
+
+
+def check_unique_columns(frame: Any, what: str) -> None:
+    """BadInput when a column name of ``frame`` appears more than once."""
+    if frame.columns.duplicated().any():
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise BadInput(f"{what[:1].upper() + what[1:]} has duplicated column names {dup!r}; rename or drop them first, "
+                       "e.g. df.loc[:, ~df.columns.duplicated()].")
 
 
 def fingerprint(frame: Any, y: Any = None) -> str:
@@ -105,7 +119,6 @@ class Contract:
                    timestamp: str | None = None) -> Contract:
         """Infer the contract of ``frame``; ``max_age`` (e.g. ``"2D"``) adds a freshness rule."""
         frame = as_frame(frame, what="frame")
-        _check_unique_columns(frame, "frame")
         columns = {}
         for name in frame.columns:
             s = frame[name]
@@ -140,12 +153,6 @@ class Contract:
 
     def __repr__(self) -> str:
         return f"<Contract: {len(self.columns)} columns, from {self.n_rows} rows>"
-
-
-def _check_unique_columns(frame: Any, what: str) -> None:
-    if frame.columns.duplicated().any():
-        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise BadInput(f"The {what} has duplicated column names {dup!r}; rename them first.")
 
 
 def column_kind(s: Any) -> str:
@@ -298,7 +305,7 @@ def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = Non
     from . import contract_checks as rules
     from .reports.data import ValidationReport
 
-    frame, issues = rules.duplicated_columns(as_frame(frame, what="frame"))
+    frame, issues = rules.duplicated_columns(as_frame(frame, what="frame", duplicates=True))
     observed = {str(c): c for c in frame.columns}
     issues += rules.row_count(contract.min_rows, frame)
     issues += rules.missing_and_extra_columns(contract.columns, frame, observed)

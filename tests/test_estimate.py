@@ -188,6 +188,10 @@ def test_class_never_predicted():
     (lambda r, a: (r, a), {"window": "1", "timestamp": "ts"}, "number with a unit"),
     (lambda r, a: (r, a), {"window": "1D"}, "needs timestamp="),
     (lambda r, a: (r, a), {"chunk_size": 10, "chunk_number": 3}, "not chunk_size and chunk_number"),
+    (lambda r, a: (r.iloc[:0], a), {}, "The reference data has no labels in 'y' or 'pred' (0 rows)"),
+    (lambda r, a: (r.assign(y=np.nan, pred=np.nan), a), {}, "has no labels in 'y' or 'pred' (2000 rows)"),
+    (lambda r, a: (r, pd.concat([a, a[["p"]]], axis=1)), {}, "Analysis data has duplicated column names ['p']"),
+    (lambda r, a: (pd.concat([r, r[["x1"]]], axis=1), a), {}, "Reference data has duplicated column names ['x1']"),
 ])
 def test_bad_input_is_one_clear_line(change, kwargs, message):
     ref, analysis = change(binary(2_000, 11), binary(1_000, 12))

@@ -242,6 +242,9 @@ class _Spec:
                            + did_you_mean(prediction, map(str, ref.columns)))
         seen = [v for v in dict.fromkeys(_distinct_labels(ref[target]) + _distinct_labels(ref[prediction]))
                 if v is not None]
+        if not seen:  # an empty reference, or one whose labels are all missing: no class to calibrate
+            raise BadInput(f"The reference data has no labels in {target!r} or {prediction!r} ({len(ref)} rows); "
+                           "estimation needs a labelled reference period.")
         if isinstance(proba, str):
             classes = _sort_labels(seen)
             if len(classes) == 1:

@@ -84,6 +84,10 @@ def check_X(X: Any) -> Any:
         raise BadInput(f"X must be 2-dimensional, got shape {data.shape!r}; use X.reshape(-1, 1) for one feature.")
     if len(data) == 0:
         raise BadInput("X is empty (0 rows); pass the rows to evaluate on.")
+    if isinstance(data, pd.DataFrame):
+        from ..contract import check_unique_columns
+
+        check_unique_columns(data, "X")
     return data
 
 

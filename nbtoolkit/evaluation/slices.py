@@ -25,6 +25,9 @@ def slice_values(X: Any, column: Any, n: int) -> tuple[str, Any]:
         if column not in X.columns:
             raise BadInput(f"Slice column {column!r} is not a column of X."
                            + did_you_mean(column, map(str, X.columns), what="Columns"))
+        from ..contract import check_unique_columns
+
+        check_unique_columns(X, "X")  # X[column] is then one column
         return column, X[column]
     values = column if isinstance(column, pd.Series) else pd.Series(np.asarray(column))
     if len(values) != n:
