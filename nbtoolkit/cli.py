@@ -2,7 +2,7 @@
 
 Commands are grouped by what they act on (:data:`nbtoolkit.commands.GROUPS`)::
 
-    nbt pipeline run|status      nbt model list|versions|promote|rollback|lineage
+    nbt pipeline run|status      nbt model list|versions|promote|rollback|unalias|lineage
     nbt data validate|drift      nbt monitor   nbt abtest   nbt info   (nbt serve, ...)
 
 A CLI command that no group claims (``monitor``, ``abtest``, ``serve`` from
@@ -112,6 +112,12 @@ COMMAND_HELP: dict[str, tuple[tuple[str, ...], str | None]] = {
                  "nbt model promote iris 3 --alias champion --require log_loss=max:0.3 --require 'f1>=0.8'"),
                 "a --require gate does not hold (the alias stays where it was)"),
     "rollback": (("nbt model rollback iris --alias champion",), None),
+    "unalias": (("nbt model unalias iris --alias challenger",), None),
+    "sign": (("nbt model sign iris/3",
+              "nbt model sign iris@champion --key nbt-signing.pem"), None),
+    "verify": (("nbt model verify iris/3 --key nbt-signing.pub",
+                "nbt model verify iris@champion --format json   # keys from NBT_TRUSTED_KEYS"),
+               "the version is not signed, was signed by a key not trusted, or changed since it was signed"),
     "lineage": (("nbt model lineage iris@champion", "nbt model lineage iris/3 --format json"), None),
     "drift": (("nbt data drift today.csv --model iris@champion --fail",
                "nbt data drift today.csv --model iris@champion --no-predictions   # profile only, no model load",

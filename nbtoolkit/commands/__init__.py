@@ -26,7 +26,7 @@ MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving"
 GROUPS: dict[str, dict[str, str]] = {
     "pipeline": {"run": "run", "status": "status"},
     "model": {"list": "models", "versions": "versions", "promote": "promote", "rollback": "rollback",
-              "lineage": "lineage"},
+              "unalias": "unalias", "lineage": "lineage", "sign": "sign", "verify": "verify"},
     "data": {"validate": "validate", "drift": "drift"},
 }
 # The same grouping for magics (%nbt model list, %nbt data drift); %nbt pipeline is a command.
@@ -135,6 +135,24 @@ def _collect(attr: str) -> dict[str, Command]:
 
 
 # ------------------------------------------------------------------ shared argument helpers
+def require_signature_option(p: argparse.ArgumentParser) -> None:
+    """``--require-signature`` on a command that reads a version (load, evaluate, drift, serve)."""
+    p.add_argument("--require-signature", action="store_true",
+                   help="refuse a version that is not signed by a key in NBT_TRUSTED_KEYS, or that changed "
+                        "since it was signed (always on when NBT_TRUSTED_KEYS is set)")
+
+
+def signature_setting(args: argparse.Namespace) -> Any:
+    """The block a command runs in: a signature required when ``--require-signature`` was given."""
+    import contextlib
+
+    from .. import config
+
+    if getattr(args, "require_signature", False):
+        return config.overrides(require_signature=True)
+    return contextlib.nullcontext()
+
+
 def parse_kv(pairs: Iterable[str] | None, *, what: str = "value", flag: str = "") -> dict[str, str]:
     """``['a=1', 'b=x']`` → ``{'a': '1', 'b': 'x'}``; malformed or duplicate keys raise BadInput."""
     out: dict[str, str] = {}

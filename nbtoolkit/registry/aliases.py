@@ -1,4 +1,9 @@
-"""Moving aliases: promotion gates, promote, rollback (with alias history in tags)."""
+"""Moving aliases: promotion gates, promote, rollback, unalias (with alias history in tags).
+
+An alias that is a near miss of one the model already has (``Champion`` or ``champoin`` beside
+``champion``) is refused unless the caller says it is new (``new_alias=True``): a typo would
+otherwise create a second alias that nothing serves while the real one stays where it was.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 from .. import store
 from ..errors import BadInput, GateFailed, ModelNotFound, did_you_mean
-from ..refs import ModelRef, check_alias, check_name, parse_ref
+from ..refs import ModelRef, check_alias, check_name, check_version, parse_ref
 from ..reports.registry import PromotionResult
 from .lookup import _all_versions, _require_model, resolve, run_metrics
 from .tags import ALIAS_HISTORY, HISTORY_KEEP, compare_tag
@@ -125,8 +130,12 @@ def promote(
     *,
     alias: str,
     require: Sequence[str | Gate] = (),
+    new_alias: bool = False,
 ) -> PromotionResult:
     """Move ``alias`` to ``version`` when every gate in ``require`` holds; else raise GateFailed.
+
+    An alias the model does not have yet that is a near miss of one it has (equal ignoring case,
+    or within two edits) is refused with the alias it probably means, unless ``new_alias=True``.
 
     Concurrency rule: every move of one alias (promote or rollback, from any process or
     machine) runs under a registry lock (:func:`nbtoolkit.locks.registry_lock`), so racing moves
@@ -138,13 +147,15 @@ def promote(
     """
     check_name(name)
     check_alias(alias)
-    version = str(version).strip()
-    if not version.isdigit() or len(version) > 9:  # MLflow stores versions as 32-bit integers
-        raise BadInput(f"Version must be a whole number such as 3, got {version!r}.")
-    from ..validation import sequence
+    version = check_version(version)
+    from ..validation import sequence, shown
 
     gates = [g if isinstance(g, Gate) else Gate.parse(g) for g in sequence(require, "require", of=(str, Gate))]
+    if not isinstance(new_alias, bool):
+        raise BadInput(f"new_alias must be True or False, got {shown(new_alias)}.")
     mv = resolve(ModelRef(name, version))
+    if not new_alias:
+        refuse_near_miss(name, alias, store.read(store.client().get_registered_model, name).aliases)
     rows = check_gates(mv, gates)
     failed = [r for r in rows if not r["passed"]]
     if failed:
@@ -167,38 +178,154 @@ def promote(
 
 
 def rollback(name: str, *, alias: str) -> PromotionResult:
-    """Move ``alias`` back to the version that held it before the last promotion."""
+    """Move ``alias`` back to the version that held it before the last promotion.
+
+    After :func:`unalias`, the alias is restored on the version that held it when it was removed.
+    """
     check_name(name)
     check_alias(alias)
     rm = _require_model(name)  # what can be refused is refused before the lock (a write) is taken
-    if (rm.aliases or {}).get(alias) is None:
-        raise ModelNotFound(f"Model {name!r} has no alias {alias!r} to roll back."
-                            + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else ""))
+    if (rm.aliases or {}).get(alias) is None and not _history(rm, alias):
+        raise _no_alias(name, alias, rm.aliases, "to roll back")
     if not _history(rm, alias):
         raise BadInput(f"{name}@{alias} (version {rm.aliases[alias]}) has no earlier holder to roll back to.")
     with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
         rm = _require_model(name)
         current = (rm.aliases or {}).get(alias)
-        if current is None:
-            raise ModelNotFound(
-                f"Model {name!r} has no alias {alias!r} to roll back."
-                + (did_you_mean(alias, rm.aliases, what="Aliases") if rm.aliases else "")
-            )
         history = _history(rm, alias)
+        if current is None and not history:
+            raise _no_alias(name, alias, rm.aliases, "to roll back")
         existing = {str(v.version) for v in _all_versions(name)}
         while history and (history[-1] not in existing or history[-1] == str(current)):
             history.pop()  # skip deleted versions and no-op entries
         if not history:
-            raise BadInput(
-                f"{name}@{alias} (version {current}) has no earlier holder to roll back to."
-            )
+            held = f"version {current}" if current is not None else "removed"
+            raise BadInput(f"{name}@{alias} ({held}) has no earlier holder to roll back to.")
         target = history.pop()
         c = store.client()
         with store.translate_errors():
             c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history))
             c.set_registered_model_alias(name, alias, target)
-    return PromotionResult(name=name, alias=alias, version=target, previous=str(current),
+    return PromotionResult(name=name, alias=alias, version=target,
+                           previous=str(current) if current is not None else None,
                            gates=[], action="rollback")
+
+
+def unalias(name: str, *, alias: str) -> PromotionResult:
+    """Remove ``alias`` from model ``name``.
+
+    The version that held it is appended to the alias history, so :func:`rollback` puts the
+    alias back on it. A server that served the alias keeps serving that version and says on
+    ``/health`` that the alias is gone. Removing an alias the model does not have is refused
+    (with the alias it probably means) and writes nothing.
+
+    Parameters
+    ----------
+    name : registered model name
+    alias : the alias to remove, e.g. ``"challenger"``
+
+    Returns
+    -------
+    PromotionResult
+        ``action="unalias"``; ``version`` is the version that held the alias.
+    """
+    check_name(name)
+    check_alias(alias)
+    rm = _require_model(name)
+    if (rm.aliases or {}).get(alias) is None:
+        raise _no_alias(name, alias, rm.aliases, "to remove")
+    with _alias_lock(name, alias):  # the same lock as promote and rollback: one move at a time
+        rm = _require_model(name)
+        current = (rm.aliases or {}).get(alias)
+        if current is None:
+            raise _no_alias(name, alias, rm.aliases, "to remove")
+        history = _history(rm, alias) + [str(current)]
+        c = store.client()
+        with store.translate_errors():
+            # history first: a failure in between leaves the alias and a rollback target, never a
+            # removed alias whose holder is forgotten
+            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
+            c.delete_registered_model_alias(name, alias)
+    return PromotionResult(name=name, alias=alias, version=str(current), previous=str(current),
+                           gates=[], action="unalias")
+
+
+def refuse_near_miss(name: str, alias: str, aliases: Any, *, hint: str = "") -> None:
+    """Raise :class:`BadInput` when ``alias`` is new to the model but a near miss of one it has.
+
+    A near miss is equal ignoring case, or within two edits (Levenshtein; a swap of two letters,
+    ``champoin``, is two) of an existing alias. ``hint`` replaces the default way out
+    ("pass --new-alias").
+    """
+    aliases = dict(aliases or {})
+    if alias in aliases:
+        return
+    close = near_misses(alias, aliases)
+    if close:
+        held = ", ".join(f"{a!r} (version {aliases[a]})" for a in close)
+        raise BadInput(
+            f"Refused to create alias {alias!r} on {name!r}: it is a near miss of its alias {held}. "
+            f"Did you mean {close[0]!r}? "
+            + (hint or f"If {alias!r} is meant to be a new alias, pass --new-alias (new_alias=True).")
+        )
+
+
+def refuse_near_miss_on_register(name: str, alias: str) -> None:
+    """:func:`refuse_near_miss` for ``register(alias=)``, checked before anything is written."""
+    if store.is_new_store():
+        return
+    try:
+        rm = store.read(store.client().get_registered_model, name)
+    except ModelNotFound:  # a new model has no aliases to be confused with
+        return
+    refuse_near_miss(name, alias, rm.aliases, hint=(
+        f"If {alias!r} is meant to be a new alias, register without --alias, then promote the new "
+        f"version with --alias {alias} --new-alias."))
+
+
+def near_misses(alias: str, known: Any) -> list[str]:
+    """The aliases in ``known`` that ``alias`` is a near miss of, closest first."""
+    scored = []
+    for other in known or ():
+        other = str(other)
+        if other == alias:
+            continue
+        if other.casefold() == alias.casefold():
+            scored.append((0, other))
+            continue
+        d = _edits(alias.casefold(), other.casefold(), limit=2)
+        # replacing a whole short word ("ab" -> "cd") is another word, not a typo
+        if d <= 2 and d < min(len(alias), len(other)):
+            scored.append((d, other))
+    return [other for _, other in sorted(scored)]
+
+
+def _edits(a: str, b: str, *, limit: int) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(row) > limit:
+            return limit + 1
+        previous = row
+    return previous[-1]
+
+
+def _no_alias(name: str, alias: str, aliases: Any, purpose: str) -> ModelNotFound:
+    """``Model 'm' has no alias 'champoin' to remove. Did you mean 'champion'?``"""
+    aliases = dict(aliases or {})
+    close = near_misses(alias, aliases)
+    if close:
+        hint = f" Did you mean {close[0]!r}?"
+    elif aliases:
+        hint = did_you_mean(alias, aliases, what="Aliases")
+    else:
+        hint = " It has no aliases."
+    return ModelNotFound(f"Model {name!r} has no alias {alias!r} {purpose}.{hint}")
 
 
 def _alias_lock(name: str, alias: str) -> Any:

@@ -23,7 +23,7 @@ from ..validation import mapping, text
 from ..refs import check_alias, check_name
 from ..reports.registry import RegisteredVersion
 from . import formats
-from .aliases import promote
+from .aliases import promote, refuse_near_miss_on_register
 from .metadata import TRAINING, check_keys, check_metrics, hyperparameters, log_batch, log_dataset
 from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_FINGERPRINT,
                    TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK, TAG_TRAINING_RUN)
@@ -45,6 +45,7 @@ def register(
     notebook: str | None = None,
     description: str | None = None,
     serialization: str | None = None,
+    sign: bool = False,
 ) -> RegisteredVersion:
     """Log a fitted model as a new registered version of ``name``.
 
@@ -64,6 +65,8 @@ def register(
     alias : move this alias to the new version (recorded in the alias history)
     serialization : ``"skops"`` (default) or ``"cloudpickle"`` (any Python model; the version is
         tagged unsafe to load from untrusted sources)
+    sign : sign the new version with the private key ``NBT_SIGNING_KEY`` (its stored files and
+        ``nbt.*`` tags; see :mod:`nbtoolkit.registry.signing`), before ``alias`` moves to it
 
     Everything is checked before anything is written, and a failure while writing removes what
     was written: no run, artefact or version is left behind.
@@ -71,6 +74,7 @@ def register(
     check_name(name)
     if alias is not None:
         check_alias(alias)
+        refuse_near_miss_on_register(name, alias)  # a typo must not leave a version behind
     metrics = check_metrics(mapping(metrics, "metrics"))
     user_params = {k: str(v) for k, v in mapping(params, "params").items()}
     tags = {k: text(str(v), f"Tag {k!r}") for k, v in mapping(tags, "tags").items()}
@@ -79,6 +83,9 @@ def register(
     if notebook is not None:
         text(notebook, "notebook", limit=1000)
     plan = formats.plan(model, serialization)
+    if not isinstance(sign, bool):
+        raise BadInput(f"sign must be True or False, got {sign!r}.")
+    signer = _signer() if sign else None  # an unreadable or wrong key: refused before any write
     check_keys(metrics, user_params, tags)
     frame, profile_json, schema, contract_json, fingerprint = _describe_data(model, X, y)
     all_params = {**hyperparameters(model), **user_params}
@@ -86,7 +93,7 @@ def register(
     mlflow = store.mlflow_module()
     experiment_id = store.ensure_experiment()
     version_tags = {**tags, TAG_TASK: formats.task_of(model), "nbt.model_class": type(model).__name__,
-                    **plan.tags()}
+                    **plan.tags(), **_classes_tag(model)}
     if fingerprint:
         version_tags[TAG_FINGERPRINT] = fingerprint
     commit = git_commit()
@@ -131,6 +138,11 @@ def register(
             written["version"] = (mv.name, mv.version)
             if description:
                 store.client().update_model_version(name, mv.version, description=description)
+            if signer is not None:  # inside: a signing failure removes the version like any other
+                from .signing import sign_version
+
+                sign_version(store.client().get_model_version(name, mv.version), signer)
+                mv = store.client().get_model_version(name, mv.version)  # with its nbt.signed_by tag
         except BaseException as exc:
             _undo(mlflow, written)
             if isinstance(exc, NbtError) or not isinstance(exc, Exception):
@@ -142,6 +154,29 @@ def register(
         promote(name, mv.version, alias=alias)
         result.aliases.append(alias)
     return result
+
+
+def _classes_tag(model: Any) -> dict[str, str]:
+    """A classifier's ``classes_`` as the ``nbt.classes`` tag: what an outcome of the version may be
+    (checked by ``record_outcomes`` and ``/outcomes``). Absent when they do not fit in a tag."""
+    from .tags import TAG_CLASSES
+
+    classes = getattr(model, "classes_", None)
+    if classes is None or formats.task_of(model) != "classification":
+        return {}
+    try:
+        text = json.dumps(classes.tolist() if hasattr(classes, "tolist") else list(classes))
+    except (TypeError, ValueError):  # classes JSON cannot hold: the loaded model answers instead
+        return {}
+    return {TAG_CLASSES: text} if len(text) <= 4000 else {}
+
+
+def _signer() -> Any:
+    from .signing import library, signing_key
+
+    key = signing_key()
+    library()
+    return key
 
 
 def _failed(name: str, exc: BaseException) -> NbtError:

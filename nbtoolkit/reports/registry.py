@@ -134,7 +134,7 @@ class VersionsTable(Result):
 # repr=False: the dataclass __repr__ would hide Result._repr_pretty_ (IPython shows the text view).
 @dataclass(repr=False)
 class PromotionResult(Result):
-    """An alias move (promote or rollback), with the gates that were checked."""
+    """An alias move (promote, rollback or unalias), with the gates that were checked."""
 
     name: str
     alias: str
@@ -152,6 +152,9 @@ class PromotionResult(Result):
         return pd.DataFrame(self.gates, columns=["gate", "observed", "passed"])
 
     def summary(self) -> str:
+        if self.action == "unalias":
+            return (f"Removed {self.name}@{self.alias} (it pointed at version {self.version}; "
+                    f"rollback puts it back there)")
         verb = "Rolled back" if self.action == "rollback" else "Moved"
         was = f" (was version {self.previous})" if self.previous else ""
         return f"{verb} {self.name}@{self.alias} to version {self.version}{was}"
