@@ -60,6 +60,10 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("path separators", "../../escaped"),
     ("backslashes", "a\\b/c"),
     ("10k characters", TEN_K),
+    # a name the checks' ``^...$`` let through: ``$`` also matches before one final newline
+    ("trailing newline", "iris_p\n"),
+    ("control characters", "na\x00me\x1b[31m\x7f"),
+    ("huge version number", "iris_p/99999999999999999999"),
 ]
 BAD_WORDS: list[tuple[str, str]] = [
     ("empty", ""),
@@ -74,6 +78,9 @@ BAD_WORDS: list[tuple[str, str]] = [
     ("backslashes", "a\\b/c"),
     ("format directives", "%s%(x)s{0}"),
     ("10k characters", TEN_K),
+    ("trailing newline", "gold\n"),
+    ("control characters", "na\x00me\x1b\x7f"),
+    ("huge version number", "iris_p/99999999999999999999"),
 ]
 STATS: Counter = Counter()
 FINDINGS: list[str] = []
@@ -219,6 +226,7 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
         "load": (nbt.load, ("iris_p/1",), {}),
         "promote": (nbt.promote, ("iris_p", 1), {"alias": "champion"}),
         "rollback": (nbt.rollback, ("iris_p",), {"alias": "staging"}),
+        "unalias": (nbt.unalias, ("iris_p",), {"alias": "staging"}),
         "versions": (nbt.versions, ("iris_p",), {}),
         "lineage": (nbt.lineage, ("iris_p/1",), {}),
         "validate": (nbt.validate, (X,), {"reference": X}),
@@ -378,6 +386,7 @@ MAGIC_BASELINES: dict[str, tuple[list[str], dict[str, list[str]], str | None]] =
     "record": (["out", "1"], {}, None),
     "register": (["clf"], {"--name": ["reg_m"]}, None),
     "rollback": (["iris_p"], {"--alias": ["staging"]}, None),
+    "unalias": (["iris_p"], {"--alias": ["staging"]}, None),
     "serve": (["iris_p"], {"--background": []}, None),
     "threshold": (["iris_p/1", "X", "y"], {}, None),
     "track": ([], {}, "x = 1"),
