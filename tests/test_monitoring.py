@@ -22,7 +22,7 @@ def _log_day(plog, day, n, accuracy, human=0.1, *, version="1", seed=0, conf=Non
     ts = pd.Timestamp(day) + pd.to_timedelta(rng.uniform(0, 86399, n), unit="s")
     plog.log(f"m/{version}", [{"x": float(i)} for i in range(n)], ["a"] * n,
              confidence=conf if conf is not None else np.full(n, 0.8), ids=ids,
-             routed_to_human=rng.random(n) < human, timestamps=ts)
+             routed_to_human=rng.random(n) < human, timestamps=ts, registered=False)
     keep = rng.random(n) < labeled
     plog.record_outcomes([i for i, k in zip(ids, keep) if k], ["a" if c else "b" for c, k in zip(correct, keep) if k])
     return ids
@@ -55,7 +55,8 @@ def test_label_free_estimate_tracks_true_accuracy_on_calibrated_data(nbt_home):
         conf = rng.uniform(lo, hi, n)
         ids = [f"{day}-{i}" for i in range(n)]
         plog.log("m/1", [{"x": 1}] * n, ["a"] * n, confidence=conf, ids=ids,
-                 timestamps=[pd.Timestamp(day) + pd.Timedelta(minutes=i % 1400) for i in range(n)])
+                 timestamps=[pd.Timestamp(day) + pd.Timedelta(minutes=i % 1400) for i in range(n)],
+                 registered=False)
         correct = rng.random(n) < conf  # calibrated: P(correct) = confidence
         plog.record_outcomes(ids, np.where(correct, "a", "b"))
     report = monitor("m", window="1D", drift=False)
@@ -194,7 +195,7 @@ def test_accuracy_is_post_stratified_by_routing(nbt_home):
     correct = np.where(routed, rng.random(n) < 0.5, rng.random(n) < 0.95)
     ids = [f"s{i}" for i in range(n)]
     plog.log("m/1", [{"x": 1}] * n, ["a"] * n, confidence=[0.8] * n, ids=ids, routed_to_human=routed,
-             timestamps=["2026-07-01 10:00"] * n)
+             timestamps=["2026-07-01 10:00"] * n, registered=False)
     truth = np.where(correct, "a", "b")
     sample = routed | (rng.random(n) < 0.1)          # all routed, 10 % of the rest
     plog.record_outcomes([i for i, s in zip(ids, sample) if s], truth[sample])
@@ -202,7 +203,7 @@ def test_accuracy_is_post_stratified_by_routing(nbt_home):
     assert abs(window["accuracy"] - correct.mean()) < 0.04  # naive mean over outcomes would be ~0.68
     # the auto-handled stratum without outcomes: accuracy unknown, the estimate remains
     plog.log("m/1", [{"x": 1}] * 10, ["a"] * 10, confidence=[0.7] * 10, ids=[f"late{i}" for i in range(10)],
-             routed_to_human=[True] * 5 + [False] * 5, timestamps=["2026-07-02 10:00"] * 10)
+             routed_to_human=[True] * 5 + [False] * 5, timestamps=["2026-07-02 10:00"] * 10, registered=False)
     plog.record_outcomes([f"late{i}" for i in range(5)], ["a"] * 5)
     late = monitor("m", drift=False).windows[1]
     assert np.isnan(late["accuracy"]) and late["estimated_accuracy"] == pytest.approx(0.7)

@@ -67,9 +67,9 @@ def _log_arm(plog, version, n, accuracy, seed, alias):
     rng = np.random.default_rng(seed)
     ids = [f"{alias}-{i}" for i in range(n)]
     ts = pd.Timestamp("2026-06-01") + pd.to_timedelta(rng.uniform(0, 86400 * 3, n), unit="s")
-    plog.log(f"flowers/{version}", [{"x": 1.0}] * n, ["a"] * n, confidence=[0.8] * n, ids=ids,
+    plog.log(f"flowers/{version}", [{"x": 1.0}] * n, [0] * n, confidence=[0.8] * n, ids=ids,
              timestamps=ts, alias=alias, routed_to_human=rng.random(n) < 0.2)
-    plog.record_outcomes(ids, np.where(rng.random(n) < accuracy, "a", "b"), source="resolution")
+    plog.record_outcomes(ids, np.where(rng.random(n) < accuracy, 0, 1), source="resolution")  # iris classes
 
 
 def test_abtest_recommends_and_applies(two_versions):

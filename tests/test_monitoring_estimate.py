@@ -20,10 +20,10 @@ def _inputs(n, shift=0.0, seed=0):
 
 def test_ids_are_unique_per_model_not_across_the_log(nbt_home):
     plog = PredictionLog()
-    plog.log("a/1", _inputs(2), ["y", "n"], ids=["t1", "t2"])
-    plog.log("b/1", _inputs(2), ["y", "y"], ids=["t1", "t2"])          # same ticket, other model
+    plog.log("a/1", _inputs(2), ["y", "n"], ids=["t1", "t2"], registered=False)
+    plog.log("b/1", _inputs(2), ["y", "y"], ids=["t1", "t2"], registered=False)  # same ticket, other model
     with pytest.raises(BadInput, match=r"already in the prediction log, e\.g\. 't1' \(logged by 'a'\)"):
-        plog.log("a/2", _inputs(1), ["y"], ids=["t1"])
+        plog.log("a/2", _inputs(1), ["y"], ids=["t1"], registered=False)
     with pytest.raises(BadInput, match="logged by models a, b; pass model=NAME"):
         plog.record_outcomes(["t1"], ["y"])
     assert plog.frame("b")["outcome"].isna().all()                      # nothing written
@@ -37,12 +37,14 @@ def test_ids_are_unique_per_model_not_across_the_log(nbt_home):
 def test_class_probabilities_are_logged(nbt_home):
     plog = PredictionLog()
     probs = pd.DataFrame({0: [0.8, 0.3], 1: [0.2, 0.7]})
-    plog.log("bin/1", _inputs(2), [0, 1], confidence=[0.8, 0.7], ids=["p1", "p2"], probabilities=probs)
+    plog.log("bin/1", _inputs(2), [0, 1], confidence=[0.8, 0.7], ids=["p1", "p2"], probabilities=probs,
+             registered=False)
     frame = plog.frame("bin", probabilities=True)
     assert frame["probabilities"].tolist() == [{"0": 0.8, "1": 0.2}, {"0": 0.3, "1": 0.7}]
     assert "probabilities" not in plog.frame("bin").columns
     with pytest.raises(BadInput, match=r"probabilities\[0\] sums to 0.5"):
-        plog.log("bin/1", _inputs(1), [0], ids=["p3"], probabilities=[{"0": 0.2, "1": 0.3}])
+        plog.log("bin/1", _inputs(1), [0], ids=["p3"], probabilities=[{"0": 0.2, "1": 0.3}],
+                 registered=False)
     assert plog.count("bin") == 2
 
 
@@ -77,9 +79,9 @@ def _migrates(url):
     plog = PredictionLog(url)
     assert plog.frame("a", probabilities=True)["probabilities"].tolist() == [None]  # column added
     with pytest.raises(BadInput, match=r"migrate\(\) once"):
-        plog.log("b/1", _inputs(1), ["y"], ids=["t1"])
+        plog.log("b/1", _inputs(1), ["y"], ids=["t1"], registered=False)
     assert plog.migrate() is True and plog.migrate() is False
-    plog.log("b/1", _inputs(1), ["y"], ids=["t1"], probabilities=[{"y": 0.6, "n": 0.4}])
+    plog.log("b/1", _inputs(1), ["y"], ids=["t1"], probabilities=[{"y": 0.6, "n": 0.4}], registered=False)
     assert sorted(plog.frame()["model_name"]) == ["a", "b"]
     assert plog.record_outcomes(["t1"], ["n"], model="a") == 1
     plog.dispose()
@@ -103,7 +105,7 @@ def test_monitor_by_row_count_against_a_reference_frame_without_a_registry(nbt_h
     plog = PredictionLog()
     ts = pd.date_range("2026-02-01", periods=600, freq="min")
     live = pd.concat([_inputs(300, seed=1), _inputs(300, shift=1.5, seed=2)], ignore_index=True)
-    plog.log("unregistered/1", live, ["y"] * 600, confidence=[0.9] * 600, timestamps=ts)
+    plog.log("unregistered/1", live, ["y"] * 600, confidence=[0.9] * 600, timestamps=ts, registered=False)
     reference = _inputs(2_000, seed=3)
     report = monitor("unregistered", rows=200, reference=reference, alerts=["drift_share>0.4"])
     frame = report.to_frame()

@@ -20,8 +20,8 @@ from typing import Any
 
 from .. import config
 from ..errors import BadInput, StoreUnavailable
-from .log_rows import (_check_unique, _column, _confidences, _input_rows, _model_of, _probabilities,
-                       _timestamps, _to_utc)  # _to_utc: monitor.py imports it from here
+from .log_rows import (Labels, _check_unique, _column, _confidences, _input_rows, _model_of, _probabilities,
+                       _timestamps, _to_utc, version_labels)  # _to_utc: monitor.py imports it from here
 from .log_reads import LogReads
 from .log_schema import BUSY_TIMEOUT_S, _create, _sqlite_write_locking, _table, _upgrade
 
@@ -52,6 +52,8 @@ class PredictionLog(LogReads):
         self._engine: Any = None
         self._table: Any = None
         self._per_model = True
+        self._registered: set[tuple[str, str]] = set()  # versions found in the registry (log)
+        self._labels: dict[tuple[str, str], Labels] = {}  # what each version's outcomes may be
 
     # ------------------------------------------------------------------ connection
     @property
@@ -89,9 +91,11 @@ class PredictionLog(LogReads):
         try:
             engine = sa.create_engine(url, **kwargs)
         except (exc.NoSuchModuleError, ImportError) as err:
+            how = ("install the extra: pip install 'nbtoolkit[postgres]'" if url.get_backend_name() == "postgresql"
+                   else "install its driver")
             raise BadInput(
-                f"No database driver for the prediction-log URL {self.safe_url!r} ({err}); install it "
-                "(e.g. pip install psycopg2-binary) or use a sqlite:/// URL."
+                f"No database driver for the prediction-log URL {self.safe_url!r} ({err}); {how}, "
+                "or use a sqlite:/// URL."
             ) from None
         if sqlite:
             _sqlite_write_locking(engine, event)
@@ -157,6 +161,7 @@ class PredictionLog(LogReads):
         timestamps: Sequence[Any] | None = None,
         alias: str | None = None,
         probabilities: Any = None,
+        registered: bool = True,
     ) -> list[str]:
         """Log a batch of predictions in one transaction; returns their ids.
 
@@ -177,8 +182,17 @@ class PredictionLog(LogReads):
             list of ``{class: probability}`` dicts; stored as JSON so that label-free performance
             estimation (:func:`nbtoolkit.estimate`, ``monitor``) has what it needs, also for binary
             models where one "confidence" cannot say which class it is about
+        registered : the version must exist in the model registry (checked once per version and
+            log object; its outcomes are then checked against its classes). ``False`` logs the
+            predictions of a model kept elsewhere (monitor it with ``reference=``); their outcomes
+            are only checked to be finite scalars.
+        timestamps must lie between 2000-01-01 and a day from now (UTC).
         """
+        if not isinstance(registered, bool):
+            raise BadInput(f"registered must be True or False, got {registered!r:.60}.")
         name, version = _model_of(model_ref)
+        if registered and isinstance(model_ref, str):
+            self._require_registered(name, version)
         rows_in = _input_rows(inputs)
         n = len(rows_in)
         preds = _column(predictions, n, "predictions")
@@ -220,6 +234,32 @@ class PredictionLog(LogReads):
             raise self._unavailable(err) from None
         return id_list
 
+    def _require_registered(self, name: str, version: str) -> None:
+        """ModelNotFound, naming the registry it looked in, when ``name/version`` is not registered."""
+        if (name, version) in self._registered:
+            return
+        from .. import config
+        from ..errors import ModelNotFound
+        from ..registry import resolve
+
+        try:
+            resolve(f"{name}/{version}")
+        except ModelNotFound as exc:
+            raise ModelNotFound(
+                f"Cannot log predictions of {name}/{version}: the model registry at "
+                f"{_hide_password(config.registry_uri())!r} has no such version ({str(exc).rstrip('.')}). Log "
+                "predictions of a registered version, or pass registered=False for a model kept outside the "
+                "registry; nothing was written.") from None
+        self._registered.add((name, version))
+
+    def labels_of(self, name: str, version: str) -> Labels:
+        """What an outcome of ``name/version`` may be (:class:`~.log_rows.Labels`; read from the
+        registry once per version and log object)."""
+        key = (str(name), str(version))
+        if key not in self._labels:
+            self._labels[key] = version_labels(*key)
+        return self._labels[key]
+
     def record_outcomes(
         self,
         ids: Sequence[Any],
@@ -231,21 +271,40 @@ class PredictionLog(LogReads):
     ) -> int:
         """Record the true label of logged predictions (e.g. agents' corrections); returns the count.
 
-        Unknown ids reject the whole batch. A later outcome for the same id replaces the earlier one.
-        Ids are unique per model: pass ``model=NAME`` when two models logged the same id (without
-        it, an id logged by more than one model rejects the batch).
+        Each label must be an outcome the version that made the prediction can have: one of its
+        classes for a classifier (the ``nbt.classes`` tag written at registration, or the model's
+        own ``classes_``), a finite number for a regressor, a finite string or number for a version
+        the registry does not know. Unknown ids or any refused label reject the whole batch. A
+        later outcome for the same id replaces the earlier one. Ids are unique per model: pass
+        ``model=NAME`` when two models logged the same id (without it, an id logged by more than
+        one model rejects the batch).
         """
         id_list = [str(i) for i in _column(ids, None, "ids")]
         values = _column(labels, len(id_list), "labels")
         _check_unique(id_list)
         if any(v is None for v in values):
             raise BadInput("labels contains None; give every id its true label.")
+        if not isinstance(source, str) or not source.strip() or len(source) > 64:
+            raise BadInput(f"source must be a short non-empty string such as 'human', got {source!r:.60}.")
         stamps = _timestamps(timestamps, len(id_list))
         if not id_list:
             return 0
         from sqlalchemy import bindparam, exc
 
-        _, table = self._connect()
+        engine, table = self._connect()
+        try:
+            with engine.connect() as conn:  # the versions first: a refused label takes no write lock
+                versions = self._versions(conn, table, id_list, model=model)
+        except exc.OperationalError as err:
+            raise self._unavailable(err) from None
+        texts = []
+        for k, (i, v) in enumerate(zip(id_list, values)):
+            owners = versions.get(i, {})
+            if len(owners) != 1:  # unknown or shared ids: said below, under the write lock
+                texts.append(str(v))
+                continue
+            (owner, version), = owners.items()
+            texts.append(self.labels_of(owner, version).check(v, f"labels[{k}] (id {i!r})"))
         try:
             with self._writer().begin() as conn:
                 owners = self._owners(conn, table, id_list, model=model)
@@ -266,12 +325,27 @@ class PredictionLog(LogReads):
                                              & (table.c.model_name == bindparam("_model")))
                         .values(outcome=bindparam("_outcome"), outcome_source=bindparam("_source"),
                                 outcome_ts=bindparam("_ts")))
-                conn.execute(stmt, [{"_id": i, "_model": next(iter(owners[i])), "_outcome": str(v),
+                conn.execute(stmt, [{"_id": i, "_model": next(iter(owners[i])), "_outcome": v,
                                      "_source": str(source), "_ts": t}
-                                    for i, v, t in zip(id_list, values, stamps)])
+                                    for i, v, t in zip(id_list, texts, stamps)])
         except exc.OperationalError as err:
             raise self._unavailable(err) from None
         return len(id_list)
+
+    @staticmethod
+    def _versions(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> dict[str, dict[str, str]]:
+        """id -> {model: version} for the ids among ``ids`` in the log (of ``model``)."""
+        import sqlalchemy as sa
+
+        found: dict[str, dict[str, str]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            query = (sa.select(table.c.id, table.c.model_name, table.c.model_version)
+                     .where(table.c.id.in_(ids[start:start + _CHUNK])))
+            if model is not None:
+                query = query.where(table.c.model_name == str(model))
+            for i, name, version in conn.execute(query):
+                found.setdefault(i, {})[name] = str(version)
+        return found
 
     @staticmethod
     def _existing(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> set[str]:
@@ -327,3 +401,10 @@ class PredictionLog(LogReads):
                 return self._existing(conn, table, [str(i) for i in ids], model=model)
         except exc.OperationalError as err:
             raise self._unavailable(err) from None
+
+
+def _hide_password(uri: str) -> str:
+    """``uri`` with the password of its user part hidden (for messages)."""
+    import re
+
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", str(uri))

@@ -35,7 +35,8 @@ class LogReads:
         """Logged predictions as a DataFrame, oldest first, optionally for one model / version / window.
 
         Columns: ``id, model_name, model_version, alias, ts, prediction, confidence,
-        routed_to_human, outcome, outcome_source, outcome_ts`` (+ ``inputs`` as dicts and
+        routed_to_human, outcome, outcome_source, outcome_ts, contract`` (the JSON list of what a
+        row served by ``nbt serve`` broke of its version's data contract, or None) (+ ``inputs`` as dicts and
         ``probabilities`` as ``{class: probability}`` dicts, or None, when asked).
         ``start`` is inclusive, ``end`` exclusive.
         """

@@ -1,11 +1,12 @@
 """Checks and conversions of the values a batch logs, one per row (no writes): model, inputs,
-confidences, per-class probabilities, ids, timestamps."""
+confidences, per-class probabilities, ids, timestamps (plausible event times), and outcomes
+(:class:`Labels`: a class of the version, or a finite number for a regressor)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import BadInput
@@ -121,6 +122,25 @@ def _check_unique(ids: Iterable[str]) -> None:
         seen.add(i)
 
 
+# Event times a log accepts: from the start of 2000 to a day after now (UTC). Traffic replayed from
+# older logs still fits; a clock or a typo that puts a row in year 9999 (or 1970 from a zero epoch)
+# does not, and such a row would make every time window of the log span centuries.
+EARLIEST = dt.datetime(2000, 1, 1)
+AHEAD = dt.timedelta(days=1)
+
+
+def plausible(stamp: dt.datetime, what: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """``stamp`` (naive UTC) if it is an event time the log accepts (see :data:`EARLIEST`), else BadInput."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if stamp < EARLIEST:
+        raise BadInput(f"{what} is {stamp.isoformat()}, before {EARLIEST:%Y-%m-%d}; event times must lie "
+                       "between 2000-01-01 and a day from now (UTC), nothing was written.")
+    if stamp > now + AHEAD:
+        raise BadInput(f"{what} is {stamp.isoformat()}, more than a day in the future; event times must lie "
+                       "between 2000-01-01 and a day from now (UTC), nothing was written.")
+    return stamp
+
+
 def _to_utc(value: Any, what: str) -> dt.datetime:
     """A naive UTC datetime (what the log stores) from a datetime, pandas Timestamp or ISO string."""
     import pandas as pd
@@ -131,9 +151,12 @@ def _to_utc(value: Any, what: str) -> dt.datetime:
         raise BadInput(f"{what} must be a date/time such as '2026-01-31 12:00', got {value!r}.") from None
     if ts is pd.NaT:
         raise BadInput(f"{what} must be a date/time, got {value!r}.")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.floor("us").to_pydatetime()
+    try:
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        return ts.floor("us").to_pydatetime()
+    except (OverflowError, ValueError):  # beyond what a datetime holds once moved to UTC
+        raise BadInput(f"{what} is out of the range of date/times, got {value!r:.60}.") from None
 
 
 def _timestamps(values: Any, n: int) -> list[dt.datetime]:
@@ -145,9 +168,127 @@ def _timestamps(values: Any, n: int) -> list[dt.datetime]:
     values = _column(values, n, "timestamps")
     try:  # vectorised fast path; the per-value path below names the bad value
         stamps = pd.to_datetime(pd.Series(values, dtype=object), utc=True)
-    except (TypeError, ValueError):
-        return [_to_utc(v, f"timestamps[{i}]") for i, v in enumerate(values)]
-    if stamps.isna().any():
-        bad = int(stamps.isna().to_numpy().argmax())
-        raise BadInput(f"timestamps[{bad}] must be a date/time, got {values[bad]!r}.")
-    return list(stamps.dt.tz_localize(None).dt.floor("us").dt.to_pydatetime())
+        missing = stamps.isna().to_numpy()
+        out = [] if missing.any() else list(stamps.dt.tz_localize(None).dt.floor("us").dt.to_pydatetime())
+    except (TypeError, ValueError, OverflowError):  # also a year past 9999 once in UTC
+        out = [_to_utc(v, f"timestamps[{i}]") for i, v in enumerate(values)]
+    else:
+        if missing.any():
+            bad = int(missing.argmax())
+            raise BadInput(f"timestamps[{bad}] must be a date/time, got {values[bad]!r}.")
+    if out:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        low, high = min(out), max(out)
+        for stamp in (low, high):
+            plausible(stamp, f"timestamps[{out.index(stamp)}]", now=now)
+    return out
+
+
+# ------------------------------------------------------------------------------ outcomes
+def _family(value: Any) -> str | None:
+    """bool, str or num (a real number), the families a class label can be of; None for anything else."""
+    import numbers
+
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return "bool"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, numbers.Real):
+        return "num"
+    return None
+
+
+_FAMILY_WORDS = {"bool": "true/false", "str": "strings", "num": "numbers"}
+_FAMILY_WORD = {"bool": "true or false", "str": "a string", "num": "a number"}
+
+
+class Labels:
+    """What an outcome of one model version may be: one of its ``classes`` (a classifier), a finite
+    number (``kind="number"``: a regressor), or any finite scalar (``kind="any"``: a version the
+    registry does not know, or whose task it cannot tell).
+
+    :meth:`check` returns the text the log stores: the class as the server stores its predictions
+    (``str`` of the class), so that ``1.0`` sent for the integer class ``1`` is the outcome ``"1"``.
+    """
+
+    def __init__(self, version: str, kind: str, classes: Sequence[Any] = ()) -> None:
+        self.version = version
+        self.kind = kind
+        self.classes = tuple(classes)
+        self._index: dict[tuple[str, Any], Any] = {}
+        for c in self.classes:
+            family = _family(c)
+            self._index[(family, float(c) if family == "num" else c)] = c
+
+    def __repr__(self) -> str:
+        return f"Labels({self.version!r}, {self.kind!r}, {list(self.classes)!r:.80})"
+
+    def check(self, value: Any, what: str) -> str:
+        """The stored text of outcome ``value``, or BadInput naming ``what`` (e.g. ``labels[2] (id 't3')``)."""
+        import math
+
+        family = _family(value)
+        if family is None:
+            raise BadInput(f"{what} must be a class label (a string or a number), got a {type(value).__name__}; "
+                           "nothing was recorded.")
+        if family == "num" and not math.isfinite(float(value)):
+            raise BadInput(f"{what} is {value!r}; an outcome is a class or a finite number, nothing was recorded.")
+        if self.kind == "any":
+            return str(value)
+        if self.kind == "number":
+            if family != "num":
+                raise BadInput(f"{what} is {value!r:.60}, but {self.version} is a regression model: its outcomes "
+                               "are finite numbers; nothing was recorded.")
+            return str(value)
+        match = self._index.get((family, float(value) if family == "num" else value), _NO_CLASS)
+        if match is not _NO_CLASS:
+            return str(match)
+        shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
+        families = {_family(c) for c in self.classes}
+        typed = suggestion = ""
+        if family not in families and len(families) == 1:
+            typed = f" (the label is {_FAMILY_WORD[family]}, the classes are {_FAMILY_WORDS[families.pop()]})"
+        elif family == "str":
+            import difflib
+
+            texts = [c for c in self.classes if isinstance(c, str)]
+            same = [c for c in texts if c.casefold() == value.casefold()]
+            close = same or (difflib.get_close_matches(value, texts, n=1) if len(value) <= 200 else [])
+            suggestion = f" Did you mean {close[0]!r}?" if close else ""
+        raise BadInput(f"{what} {value!r:.60} is not a class of {self.version}; its classes are {shown}{typed}."
+                       f"{suggestion} Nothing was recorded.")
+
+
+_NO_CLASS = object()
+
+
+def version_labels(name: str, version: str) -> Labels:
+    """What an outcome of ``name/version`` may be, from the registry: the ``nbt.classes`` tag written at
+    registration, else (older versions) the loaded model's ``classes_``; a regressor takes numbers."""
+    from ..errors import NbtError, StoreUnavailable
+    from ..registry import TAG_TASK, resolve
+    from ..registry.tags import TAG_CLASSES
+
+    label = f"{name}/{version}"
+    try:
+        mv = resolve(label)
+    except StoreUnavailable:
+        raise
+    except NbtError:  # not in the registry (logged with registered=False, or deleted since)
+        return Labels(label, "any")
+    tags = mv.tags or {}
+    task = tags.get(TAG_TASK)
+    if task == "regression":
+        return Labels(label, "number")
+    if task != "classification":
+        return Labels(label, "any")
+    try:
+        classes = json.loads(tags[TAG_CLASSES])
+    except (KeyError, TypeError, ValueError):  # registered before the tag existed: ask the model itself
+        from ..registry import load
+
+        classes = getattr(load(label), "classes_", None)
+        classes = None if classes is None else list(classes.tolist() if hasattr(classes, "tolist") else classes)
+    if not isinstance(classes, list) or not classes:
+        return Labels(label, "any")
+    return Labels(label, "classes", classes)

@@ -27,6 +27,9 @@ def _table(sa: Any, name: str) -> Any:
         sa.Column("outcome_source", sa.String(64)),
         sa.Column("outcome_ts", sa.DateTime),
         sa.Column("probabilities", sa.Text),
+        # what the row broke of its version's data contract, as served: a JSON list of
+        # {"column", "kind"} (serving/rowcontract.py); NULL when nothing, or not checked
+        sa.Column("contract", sa.Text),
         sa.Index(f"ix_{name}_model_ts", "model_name", "ts"),
         sa.Index(f"ix_{name}_ts", "ts"),
     )

@@ -29,6 +29,9 @@ from .log import PredictionLog, _to_utc
 logger = logging.getLogger("nbtoolkit.monitoring")
 
 MIN_DRIFT_ROWS = 30
+# More time windows than this between a log's first and last prediction is not a report anyone can
+# read (a year of minutes is 525,600): refused with a hint instead of built one by one.
+MAX_WINDOWS = 100_000
 
 
 def require_log(plog: PredictionLog, name: str) -> None:
@@ -72,7 +75,8 @@ def monitor(
     name : registered model name (as logged)
     window : window length (``1h``, ``1D``, ``7D`` ...); days start at midnight UTC
     alerts : rules such as ``"accuracy<0.9"``, ``"drift_share>0.3"``, ``"human_share>0.4"``,
-        ``"estimated_accuracy<0.85"``, or ``"anomaly:volume"`` / ``"anomaly:mean_confidence:2.5"``
+        ``"estimated_accuracy<0.85"``, ``"contract>0.05"`` (the share of rows ``nbt serve`` served
+        outside their version's data contract), or ``"anomaly:volume"`` / ``"anomaly:mean_confidence:2.5"``
     webhook : URL that receives a JSON POST when an alert fires (failures are reported, not raised)
     predictions_url : the prediction log, a URL or a PredictionLog (default: the configured one;
         old name ``log``)
@@ -144,6 +148,12 @@ def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], 
     if rows:  # by row count: consecutive windows of `rows` predictions, the last may be shorter
         parts = [(logged["ts"].iloc[i], logged.iloc[i:i + rows]) for i in range(0, len(logged), rows)]
     else:
+        first, last = logged["ts"].min(), logged["ts"].max()
+        count = (last - first.normalize()) // td + 1
+        if count > MAX_WINDOWS:
+            raise BadInput(
+                f"The predictions of {name!r} span {first} to {last}: {count:,} windows of {td}, more than "
+                f"{MAX_WINDOWS:,}; narrow the range (start=/end=, --since) or use a longer window.")
         parts = list(logged.groupby(pd.Grouper(key="ts", freq=td, origin="start_day"), sort=True))
     out = []
     drift_cache: dict[str, Any] = {} if profile is None else {"*": profile}
@@ -251,6 +261,8 @@ def window_metrics(part: Any) -> dict[str, Any]:
         # CBPE: expected accuracy of calibrated top-class probabilities is their mean.
         "estimated_accuracy": float(conf.mean()) if len(conf) else math.nan,
         "labeled": int(len(labeled)),
+        # rows the server flagged as outside their version's data contract (NULL: inside, or unchecked)
+        "contract": float(part["contract"].notna().mean()) if "contract" in part.columns else math.nan,
         "accuracy": math.nan,
         "macro_f1": math.nan,
         "f1": {},

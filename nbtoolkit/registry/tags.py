@@ -9,6 +9,7 @@ TAG_NOTEBOOK = "nbt.notebook"
 TAG_PIPELINE_RUN = "nbt.pipeline_run"
 TAG_THRESHOLD = "nbt.threshold"
 TAG_TASK = "nbt.task"
+TAG_CLASSES = "nbt.classes"   # JSON list of a classifier's classes_ (what an outcome may be)
 ALIAS_HISTORY = "nbt.alias_history."
 SCHEMA_ARTIFACT = "nbt/schema.json"
 PROFILE_ARTIFACT = "nbt/profile.json"

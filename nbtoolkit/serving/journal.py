@@ -37,6 +37,8 @@ SEGMENT_BYTES = 16 * 1024 * 1024
 # The order of a row in the journal lines of servers before the helper process (read by recover()).
 _FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "prediction", "confidence",
            "routed_to_human", "probabilities")
+# Every column a recovered row must have (one insert takes rows with the same keys): older lines lack some.
+_NO_VALUES = dict.fromkeys(_FIELDS + ("contract",))
 
 
 class Journal:
@@ -214,7 +216,7 @@ def recover(folder: Path, plog: Any) -> Recovery:
                 if "entry" in item:
                     rows.extend(entry_rows(item["entry"]))
                 else:
-                    rows.extend(dict(zip(_FIELDS, r)) for r in item.get("rows", ()))
+                    rows.extend({**_NO_VALUES, **dict(zip(_FIELDS, r))} for r in item.get("rows", ()))
         if url is not None and url != plog.safe_url:
             out.skipped.append(f"journal {paths[0].name} of pid {pid} belongs to the prediction log {url}, "
                                f"not {plog.safe_url}; it was kept")
@@ -244,17 +246,23 @@ def recover(folder: Path, plog: Any) -> Recovery:
 
 def entry(model: str, batch: Any, *, ids: Sequence[str], versions: Sequence[str], aliases: Sequence[str],
           ts: dt.datetime, predictions: Sequence[Any], confidences: Sequence[float | None],
-          humans: Sequence[bool], probabilities: Sequence[str | None]) -> dict[str, Any]:
+          humans: Sequence[bool], probabilities: Sequence[str | None],
+          contract: Sequence[str | None] | None = None) -> dict[str, Any]:
     """One request's outputs and its input columns as parsed: what the server journals and sends.
 
     Compact (one list per field, no per-row objects) so that the request's thread only runs the C JSON
-    encoder over it; :func:`entry_rows` builds the log's rows from it elsewhere.
+    encoder over it; :func:`entry_rows` builds the log's rows from it elsewhere. ``contract``: per row,
+    what it broke of its version's data contract (JSON) or None; absent when no row broke anything
+    (and in the entries of servers before the check, which read back the same).
     """
-    return {"model": model, "ids": list(ids), "versions": list(versions), "aliases": list(aliases),
+    item = {"model": model, "ids": list(ids), "versions": list(versions), "aliases": list(aliases),
             "ts": [t.isoformat() for t in batch.timestamps] if batch.timestamps else ts.isoformat(),
             "columns": batch.columns, "values": [batch.values[c] for c in batch.columns],
             "pred": [None if p is None else str(p) for p in predictions], "conf": list(confidences),
             "human": list(humans), "probs": list(probabilities)}
+    if contract is not None:
+        item["contract"] = list(contract)
+    return item
 
 
 def encode_entry(item: dict[str, Any]) -> str:
@@ -279,11 +287,12 @@ def entry_rows(item: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         stamps = [dt.datetime.fromisoformat(t) for t in stamps]
     model = item["model"]
+    flags = item.get("contract") or [None] * n
     return [{"id": i, "model_name": model, "model_version": v, "alias": a, "ts": t, "inputs": x, "prediction": p,
-             "confidence": c, "routed_to_human": h, "probabilities": q}
-            for i, v, a, t, x, p, c, h, q in zip(ids, item["versions"], item["aliases"], stamps,
-                                                 batch.records_json(), item["pred"], item["conf"], item["human"],
-                                                 item["probs"])]
+             "confidence": c, "routed_to_human": h, "probabilities": q, "contract": f}
+            for i, v, a, t, x, p, c, h, q, f in zip(ids, item["versions"], item["aliases"], stamps,
+                                                    batch.records_json(), item["pred"], item["conf"], item["human"],
+                                                    item["probs"], flags)]
 
 
 def _alive(pid: int) -> bool:

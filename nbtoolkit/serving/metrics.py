@@ -10,6 +10,8 @@ Rolling window (evaluated by the live monitor from the prediction log): ``nbt_wi
 The log: ``nbt_log_queue_rows``, ``nbt_log_rows_written_total``, ``nbt_log_rows_rejected_total``,
 ``nbt_log_write_errors_total``, ``nbt_log_write_seconds``, ``nbt_log_rows_recovered_total``;
 swaps: ``nbt_model_swaps_total``, ``nbt_model_swaps_refused_total``; ``nbt_outcomes_total{source}``.
+The data contract: ``nbt_contract_violations_total{column,kind}`` (rows served outside the version's
+stored contract, see :mod:`.rowcontract`); ``nbt_window_contract`` (their share in the window).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 WINDOW_METRICS = ("volume", "labeled", "human_share", "mean_confidence", "estimated_accuracy", "accuracy",
-                  "drift_share")
+                  "drift_share", "contract")
 
 
 class ServingMetrics:
@@ -64,6 +66,9 @@ class ServingMetrics:
         self.swaps_refused = Counter("nbt_model_swaps_refused",
                                      "Versions refused at swap time (integrity check or load failed)", registry=r)
         self.outcomes = Counter("nbt_outcomes", "Outcomes recorded through /outcomes", ["source"], registry=r)
+        self.contract_violations = Counter("nbt_contract_violations",
+                                           "Served rows outside their version's data contract, by column and kind "
+                                           "(unseen_category, out_of_range, null)", ["column", "kind"], registry=r)
         for m in self.window.values():
             m.set(float("nan"))
 

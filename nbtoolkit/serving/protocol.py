@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,7 @@ def parse_body(body: bytes, content_type: str | None, signature: Sequence[Column
         columns, values, n = _columns_of(given[0], payload[given[0]])
         params = payload.get("params") or {}
         if not isinstance(params, dict):
-            raise BadRequest(f"'params' must be a JSON object (e.g. {{\"ids\": [...]}}), got {params!r:.80}.")
+            raise BadRequest(f"'params' must be a JSON object (e.g. {{\"ids\": [...]}}), got {short(params)}.")
     else:
         raise BadRequest(f"Unsupported Content-Type {content_type!r}; send application/json "
                          "(MLflow's scoring protocol; with curl: -H 'Content-Type: application/json') "
@@ -129,17 +130,56 @@ def parse_body(body: bytes, content_type: str | None, signature: Sequence[Column
         columns, values = _check_signature(columns, values, n, signature)
     else:  # no signature to check against: a key absent from a record is a missing value
         values = {c: [None if isinstance(v, _Missing) else v for v in vals] for c, vals in values.items()}
+        for c, vals in values.items():
+            for i, v in enumerate(vals):
+                if isinstance(v, (float, list, dict)):
+                    _check_free(c, i, v)
     ids = _ids(params.get("ids"), n)
     stamps = _timestamps(params.get("timestamps"), n)
     return Batch(columns=columns, values=values, n=n, ids=ids, timestamps=stamps)
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, constants: bool = True) -> Any:
+    """The JSON of ``body``; ``constants=False`` refuses ``NaN`` / ``Infinity`` (not JSON, but Python's
+    parser reads them). Nesting deeper than the parser can follow is a :class:`BadRequest` too."""
     try:
-        return json.loads(body)
+        return json.loads(body) if constants else json.loads(body, parse_constant=_no_constant)
+    except BadRequest:
+        raise
+    except RecursionError:
+        raise BadRequest(f"The body nests arrays or objects too deeply for a request; send at most {MAX_DEPTH} "
+                         "levels (MLflow's scoring protocol needs three).") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON ({exc}); send a JSON object such as "
                          '{"dataframe_split": {"columns": [...], "data": [[...]]}}.') from None
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequest(f"The body holds {name}, which is not a JSON value; send a finite number (or a class "
+                     "label) instead.")
+
+
+MAX_DEPTH = 32  # nesting a request value may have (scalars have none; MLflow's array columns a few)
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 2, 60, 60, 4, 4
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut short, also for a large or deeply nested list (repr would build it all)."""
+    return _SHORT.repr(value)
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists / dicts (0 for a scalar), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, (list, dict)):
+            if d + 1 > MAX_DEPTH:
+                return d + 1
+            deepest = max(deepest, d + 1)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
 
 
 def _columns_of(fmt: str, data: Any) -> tuple[list[str], dict[str, list[Any]], int]:
@@ -149,7 +189,7 @@ def _columns_of(fmt: str, data: Any) -> tuple[list[str], dict[str, list[Any]], i
                              '(e.g. {"columns": ["a", "b"], "data": [[1, 2]]}).')
         columns, rows = data["columns"], data["data"]
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-            raise BadRequest(f"dataframe_split.columns must be a list of column names, got {columns!r:.80}.")
+            raise BadRequest(f"dataframe_split.columns must be a list of column names, got {short(columns)}.")
         if len(set(columns)) != len(columns):
             dup = next(c for c in columns if columns.count(c) > 1)
             raise BadRequest(f"Column {dup!r} appears twice in dataframe_split.columns.")
@@ -158,14 +198,14 @@ def _columns_of(fmt: str, data: Any) -> tuple[list[str], dict[str, list[Any]], i
         for i, row in enumerate(rows):
             if not isinstance(row, list) or len(row) != len(columns):
                 raise BadRequest(f"dataframe_split.data row {i} must be a list of {len(columns)} values "
-                                 f"(one per column), got {row!r:.80}.")
+                                 f"(one per column), got {short(row)}.")
         values = {c: [row[j] for row in rows] for j, c in enumerate(columns)}
         return list(columns), values, len(rows)
     if isinstance(data, list):
         if data and not all(isinstance(r, dict) for r in data):
             bad = next(i for i, r in enumerate(data) if not isinstance(r, dict))
             raise BadRequest(f"{fmt}[{bad}] must be an object of column: value (a record), got "
-                             f"{data[bad]!r:.80}; lists without column names cannot be matched to the "
+                             f"{short(data[bad])}; lists without column names cannot be matched to the "
                              "model's columns.")
         return _from_records(data)
     if fmt == "dataframe_records":
@@ -245,15 +285,30 @@ def _check_values(col: Column, vals: list[Any]) -> list[Any]:
             if isinstance(v, _Missing):
                 vals = [None if isinstance(x, _Missing) else x for x in vals]
             continue
-        if kind is None or _ok(kind, v):
+        if kind is None:
+            _check_free(col.name, i, v)
             continue
-        raise BadRequest(f"Column {col.name!r} must be {_KINDS.get(kind, kind)} ({kind}); row {i} has {v!r:.60}.")
+        if _ok(kind, v):
+            continue
+        _check_free(col.name, i, v)  # Infinity, or nesting too deep to show, said as such
+        raise BadRequest(f"Column {col.name!r} must be {_KINDS.get(kind, kind)} ({kind}); row {i} has {short(v)}.")
     return vals
 
 
+def _check_free(column: str, row: int, v: Any) -> None:
+    """A value no type pins: refuse only what nothing can take (Infinity; nesting past MAX_DEPTH)."""
+    if isinstance(v, float):
+        if v in (math.inf, -math.inf):
+            raise BadRequest(f"Column {column!r} has {'-' if v < 0 else ''}Infinity in row {row}; send finite "
+                             "numbers (null for a missing value).")
+    elif isinstance(v, (list, dict)) and _depth(v) > MAX_DEPTH:
+        raise BadRequest(f"Column {column!r} has a value nested more than {MAX_DEPTH} levels deep in row {row}; "
+                         "send scalars (or shallow arrays).")
+
+
 def _ok(kind: str, v: Any) -> bool:
-    if kind in ("double", "float"):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind in ("double", "float"):  # NaN is a missing value (checked before); Infinity is refused
+        return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v - v == 0.0)
     if kind in ("long", "integer"):
         return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
     if kind in ("string", "binary", "datetime"):
@@ -267,13 +322,13 @@ def _ids(raw: Any, n: int) -> list[str] | None:
     if raw is None:
         return None
     if not isinstance(raw, list):
-        raise BadRequest(f"params.ids must be a list with one id per row, got {raw!r:.80}.")
+        raise BadRequest(f"params.ids must be a list with one id per row, got {short(raw)}.")
     if len(raw) != n:
         raise BadRequest(f"params.ids has {len(raw)} ids for {n} rows; give one id per row.")
     ids = []
     for i, v in enumerate(raw):
         if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
-            raise BadRequest(f"params.ids[{i}] must be a non-empty string or an integer, got {v!r:.60}.")
+            raise BadRequest(f"params.ids[{i}] must be a non-empty string or an integer, got {short(v)}.")
         s = str(v)
         if len(s) > MAX_ID_LENGTH:
             raise BadRequest(f"params.ids[{i}] is {len(s)} characters long; ids are at most {MAX_ID_LENGTH}.")
@@ -290,15 +345,28 @@ def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
         return None
     if not isinstance(raw, list) or len(raw) != n:
         raise BadRequest(f"params.timestamps must be a list of {n} ISO 8601 date/times, one per row.")
+    from ..errors import BadInput
+    from ..monitoring.log_rows import plausible
+
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     out = []
     for i, v in enumerate(raw):
         try:
-            t = dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+            if not isinstance(v, str):
+                raise ValueError(v)
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
         except ValueError:
-            raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {v!r:.60}.") from None
-        if t.tzinfo is not None:
-            t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        out.append(t)
+            raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {short(v)}.") from None
+        try:
+            if t.tzinfo is not None:
+                t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00: past the last datetime once in UTC
+            raise BadRequest(f"params.timestamps[{i}] is out of the range of date/times once in UTC: "
+                             f"{short(v)}.") from None
+        try:
+            out.append(plausible(t, f"params.timestamps[{i}]", now=now))
+        except BadInput as exc:
+            raise BadRequest(str(exc)) from None
     return out
 
 
@@ -317,8 +385,12 @@ def signature_of(model_info: Any) -> list[Column] | None:
 
 
 def parse_outcomes(body: bytes) -> tuple[list[str], list[Any], str]:
-    """``{"ids": [...], "labels": [...], "source": "human"}`` → ids, labels, source."""
-    payload = parse_json(body)
+    """``{"ids": [...], "labels": [...], "source": "human"}`` → ids, labels, source.
+
+    Labels are checked here for shape only (a string, a number or true/false; never NaN or
+    Infinity); whether each is an outcome its version can have is
+    :meth:`~nbtoolkit.monitoring.PredictionLog.record_outcomes`'s check."""
+    payload = parse_json(body, constants=False)
     if not isinstance(payload, dict):
         raise BadRequest('The body must be a JSON object {"ids": [...], "labels": [...], "source": "human"}.')
     ids, labels = payload.get("ids"), payload.get("labels")
@@ -330,15 +402,15 @@ def parse_outcomes(body: bytes) -> tuple[list[str], list[Any], str]:
     if len(ids) != len(labels):
         raise BadRequest(f"'ids' has {len(ids)} values but 'labels' has {len(labels)}; give one label per id.")
     if not isinstance(source, str) or not source or len(source) > 64:
-        raise BadRequest(f"'source' must be a short non-empty string such as 'human', got {source!r:.60}.")
+        raise BadRequest(f"'source' must be a short non-empty string such as 'human', got {short(source)}.")
     out = []
     for i, v in enumerate(ids):
         if isinstance(v, bool) or not isinstance(v, (str, int)):
-            raise BadRequest(f"ids[{i}] must be a string or an integer, got {v!r:.60}.")
+            raise BadRequest(f"ids[{i}] must be a string or an integer, got {short(v)}.")
         out.append(str(v))
     for i, v in enumerate(labels):
         if v is None or isinstance(v, (dict, list)):
-            raise BadRequest(f"labels[{i}] must be a class label (string or number), got {v!r:.60}.")
+            raise BadRequest(f"labels[{i}] must be a class label (string or number), got {short(v)}.")
     if len(set(out)) != len(out):
         seen: set[str] = set()
         dup = next(i for i in out if i in seen or seen.add(i))  # type: ignore[func-returns-value]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput, NbtError, StoreUnavailable
+from ..errors import NbtError, StoreUnavailable
 from .logwriter import DuplicateId, QueueFull
 from .journal import entry as journal_entry
 from .protocol import BadRequest, parse_body, parse_outcomes
@@ -50,7 +50,8 @@ class Service:
     """A running model server's state (see the module docstring)."""
 
     def __init__(self, settings: ServeSettings, *, plog: Any, models: Any, writer: Any, metrics: Any,
-                 monitor: Any = None, recovery: Any = None, token: str | None = None) -> None:
+                 monitor: Any = None, recovery: Any = None, token: str | None = None,
+                 contracts: Any = None) -> None:
         self.settings = settings
         self.name = settings.name
         self.plog = plog
@@ -60,6 +61,7 @@ class Service:
         self.monitor = monitor
         self.recovery = recovery
         self.token = token
+        self.contracts = contracts  # rowcontract.Contracts: rows outside their version's contract are flagged
         self.started_at = time.time()
 
     # ------------------------------------------------------------------ build / start / stop
@@ -71,6 +73,7 @@ class Service:
         from .journal import Journal
         from .journal import recover as recover_journal
         from .metrics import ServingMetrics
+        from .rowcontract import Contracts
         from .shipper import LogShipper
         from .swap import ModelSet
 
@@ -89,18 +92,22 @@ class Service:
         writer.spawn()  # the helper process starts while the models load
         models = ModelSet(settings.name, champion=settings.champion, challenger=settings.challenger,
                           traffic=settings.traffic, threshold=settings.threshold,
-                          poll_interval=settings.poll_interval, metrics=metrics)
+                          poll_interval=settings.poll_interval, metrics=metrics,
+                          require_signature=settings.require_signature)
         try:
             models.load()
             writer.start()  # connected to the log, or one line and exit 2 before anything listens
         except BaseException:
             writer.stop(0)
             raise
+        contracts = Contracts(settings.name)
+        for served in models.snapshot.versions.values():  # read now, not by the first request
+            contracts.get(served.version)
         monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
                               interval=settings.monitor_interval, webhook=settings.webhook, metrics=metrics,
                               lock_path=folder / "monitor.lock")
         return cls(settings, plog=plog, models=models, writer=writer, metrics=metrics, monitor=monitor,
-                   recovery=recovery, token=token)
+                   recovery=recovery, token=token, contracts=contracts)
 
     def start(self) -> Service:
         self.writer.start()
@@ -127,6 +134,8 @@ class Service:
                     parse_body(body, content_type, served.signature, max_rows=self.settings.max_rows)
         except BadRequest as exc:
             return error(exc.status, str(exc))
+        except RecursionError:  # a value nested past what the checks could follow
+            return error(400, "The body nests arrays or objects too deeply for a request; send scalars.")
         ids = batch.ids
         if ids is None:
             ids = new_ids(batch.n)
@@ -147,13 +156,15 @@ class Service:
             results = self._predict(snap, frame, arms)
         except Exception as exc:  # the model refused the input (e.g. a type the signature did not pin)
             return error(400, f"The model could not predict on this input ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); nothing was logged.")
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}){_missing_values(batch)}; "
+                              "nothing was logged.")
         preds, confs, humans, versions, probs = results
+        flags = self._contract_flags(snap, frame, arms)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         try:
             self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
                                              predictions=preds, confidences=confs, humans=humans,
-                                             probabilities=probs))
+                                             probabilities=probs, contract=flags))
         except QueueFull as exc:
             return error(503, f"The prediction log is behind ({exc}); nothing was logged, retry shortly.",
                          "TEMPORARILY_UNAVAILABLE")
@@ -184,6 +195,27 @@ class Service:
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
         return preds, confs, humans, versions, probs
 
+    def _contract_flags(self, snap: Any, frame: Any, arms: list[str]) -> list[str | None] | None:
+        """Per row: None, or what it broke of its version's data contract (JSON); counted in /metrics."""
+        if self.contracts is None:
+            return None
+        n = len(arms)
+        flags: list[str | None] = [None] * n
+        for alias in dict.fromkeys(arms):
+            served = snap.versions[alias]
+            contract = self.contracts.get(served.version)
+            if contract is None:
+                continue
+            idx = [k for k, a in enumerate(arms) if a == alias] if len(snap.versions) > 1 else list(range(n))
+            part = frame if len(idx) == n else frame.iloc[idx]
+            found, counts = contract.check(part)
+            for k, f in zip(idx, found):
+                flags[k] = f
+            if self.metrics is not None:
+                for (column, kind), count in counts.items():
+                    self.metrics.contract_violations.labels(column, kind).inc(count)
+        return flags if any(f is not None for f in flags) else None
+
     def _count(self, arms: list[str], versions: list[str], preds: list, confs: list, humans: list) -> None:
         m = self.metrics
         if m is None:
@@ -212,12 +244,12 @@ class Service:
         if not self.writer.flush(ids, timeout=10.0):  # outcomes for predictions still in the queue
             return error(503, "The predictions of these ids are not in the log yet; retry shortly.",
                          "TEMPORARILY_UNAVAILABLE")
-        try:
+        try:  # each label checked against the classes of the version that made the prediction
             n = self.plog.record_outcomes(ids, labels, source=source, model=self.name)
-        except BadInput as exc:
-            return error(400, str(exc))
         except StoreUnavailable as exc:
             return error(503, str(exc), "TEMPORARILY_UNAVAILABLE")
+        except NbtError as exc:  # a refused label, an unknown id: nothing was recorded
+            return error(400, str(exc))
         if self.metrics is not None:
             self.metrics.outcomes.labels(source).inc(n)
         return Reply(200, {"recorded": n, "source": source})
@@ -310,6 +342,16 @@ def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None], lis
     out = model.predict(frame)
     values = out.tolist() if hasattr(out, "tolist") else list(out)
     return values, [None] * len(values), [None] * len(values)
+
+
+def _missing_values(batch: Any) -> str:
+    """``; column 'x' has a missing value (null or NaN) in row 3`` when a column has one, else ``""``."""
+    for column in batch.columns:
+        for i, v in enumerate(batch.values[column]):
+            if v is None or (isinstance(v, float) and v != v):
+                return (f"; column {column!r} has a missing value (null or NaN) in row {i}, which this model "
+                        "cannot take: send a number there")
+    return ""
 
 
 def new_ids(n: int) -> list[str]:
