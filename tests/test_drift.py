@@ -189,6 +189,26 @@ def test_kinds_text_boolean_datetime_and_high_cardinality():
     del rng
 
 
+@pytest.mark.parametrize("gone", [np.nan, np.inf, None])
+def test_a_current_column_with_no_values_is_drifted_not_skipped(gone):
+    """The reference has values, the current data has none (all missing, or all infinite): no
+    test applies, but "no drift" would hide that the column stopped arriving."""
+    ref, cur = frame(2000, 1), frame(2000, 2)
+    cur["x"] = gone
+    cur["cat"] = None
+    report = drift(cur, ref)
+    for name in ("x", "cat"):
+        row = report.columns[name]
+        assert (row.method, row.drifted, row.statistic, row.threshold, row.n_current) == ("missing", True, 1.0, 0.0, 0)
+    what = "missing or infinite" if gone == np.inf else "missing"
+    assert report.columns["x"].note.startswith(f"every current value is {what} (reference: 0.0% missing)")
+    assert set(report.drifted_columns) == {"x", "cat"} and report.n_drifted == 2 and len(report.tested) == 4
+    assert "x: missing=1 (threshold 0)" in report.failure_message()
+    assert report.plots() is not None  # the charts of the drifted columns that have one (none here: the first)
+    with pytest.raises(BadInput, match="'x' has no chart"):
+        report.plot("x")
+
+
 def test_all_nan_inf_mixed_columns_are_skipped_or_cleaned():
     ref = frame(2000, 1)
     cur = frame(2000, 2)

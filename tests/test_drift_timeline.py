@@ -27,7 +27,7 @@ def test_timeline_flags_the_drifted_columns_after_the_change(frames):
     result = nbt.drift(cur, ref, chunk_size=4_000, threshold="reference", log=False)
     frame = result.to_frame()
     assert list(frame.columns) == ["chunk", "start", "end", "rows", "column", "method", "statistic",
-                                   "threshold", "drifted"]
+                                   "threshold", "missing", "drifted", "note"]
     assert len(frame) == 10 * 20
     after = frame[frame["start"] >= 20_000]
     for col in DRIFTED:                                   # every drifted column in every later chunk
@@ -39,6 +39,35 @@ def test_timeline_flags_the_drifted_columns_after_the_change(frames):
     assert others["drifted"].mean() < 0.1
     assert result.drifted and set(result.matrix().columns) == set(ref.columns)
     assert {m for m in frame["method"]} == {"ks", "chisquare"}
+
+
+@pytest.mark.parametrize("gone", [np.nan, np.inf])
+def test_a_column_that_stops_arriving_is_drifted_with_a_note_and_a_rising_null_rate_shows(gone):
+    """Every value missing (or infinite) in a chunk: no statistic to compare, so the cell is
+    drifted with a note; a chunk with a third of its values missing keeps its tested verdict but
+    shows the share and a note. A NannyML user sees both in the missing-values check."""
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"x": rng.normal(size=4_000), "cat": rng.choice(list("abc"), 4_000)})
+    cur = pd.DataFrame({"x": rng.normal(size=1_500), "cat": rng.choice(list("abc"), 1_500)}).astype({"cat": object})
+    cur.loc[1_000:, "x"] = gone                                 # chunk 3: x gone
+    cur.loc[1_000:, "cat"] = None                               # chunk 3: cat gone
+    cur.loc[500:665, "x"] = np.nan                              # chunk 2: a third of x missing
+    result = nbt.drift(cur, ref, chunk_size=500, log=False)
+    frame = result.to_frame().set_index(["chunk", "column"])
+    last = frame.xs("[1000:1499]")
+    assert last["drifted"].all() and (last["missing"] == 1.0).all()
+    assert last.loc["x", "note"].startswith("every value missing or infinite, nothing to compare")
+    assert last.loc["cat", "note"].startswith("every value missing, nothing to compare")
+    middle = frame.loc[("[500:999]", "x")]
+    assert middle["missing"] == pytest.approx(166 / 500)
+    assert middle["note"] == "33.2% of values missing or infinite (reference chunks: up to 0.0%)"
+    first = frame.xs("[0:499]")
+    assert (first["note"] == "").all() and (first["missing"] == 0).all() and not first["drifted"].any()
+    assert result.drifted and "[1000:1499]" in result.drifted_chunks
+    text = str(result)
+    assert "note: x in chunk [1000:1499]: every value missing" in text and "note: x in chunk [500:999]: 33.2%" in text
+    assert "33.2% of values missing" in result._repr_html_()
+    assert json.loads(json.dumps(result.to_dict()))["rows"][-1]["note"]
 
 
 def test_thresholds_are_learned_from_reference_chunks(frames):

@@ -11,6 +11,7 @@ from . import stats
 from .bins import edges_of
 
 NUMERIC_ONLY = {"ks": "chisquare", "wasserstein": "jensenshannon"}
+MISSING = "missing"  # the method of a column the reference has values for and the current data has none
 PLOT_BINS = 30
 PLOT_CATEGORIES = 20
 
@@ -28,12 +29,20 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     named it for this very column (then a method that does not apply is an error, otherwise it
     falls back to the categorical counterpart). ``raw`` holds the finite raw values of both sides
     when available (a callable, so they are only extracted for KS), for the exact KS statistic.
+
+    A column the reference has values for but whose every current value is missing (or infinite)
+    is drifted, with method :data:`MISSING`: its statistic is the current share of missing values
+    and its threshold the reference's — no distribution test applies, and "no drift" would hide
+    that the column stopped arriving.
     """
     kind = label or ref["kind"]
     for side, entry in (("reference", ref), ("current data", cur)):
-        if entry["kind"] in {"empty", "skipped"}:
+        if entry["kind"] == "skipped" or (entry["kind"] == "empty" and side == "reference"):
             reason = entry.get("reason", "no values")
             return skipped(name, kind, f"{reason} (in the {side})" if entry["kind"] == "empty" else reason)
+    if cur["kind"] == "empty":
+        return _all_missing(name, kind, ref, cur)
+    full_ref, full_cur = ref, cur
     if ref["kind"] == "text":
         ref, cur, note = ref["length"], cur["length"], "length in characters (free text)"
     else:
@@ -41,7 +50,7 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     numeric = ref["kind"] == "numeric"
     n_ref, n_cur = _size(ref), _size(cur)
     if n_cur == 0:
-        return skipped(name, kind, "no finite values in the current data")
+        return _all_missing(name, kind, full_ref, full_cur)
     chosen = method
     if method == "auto":
         chosen = stats.auto_method("numeric" if numeric else "categorical", n_ref, n_cur)
@@ -66,6 +75,17 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     return DriftColumn(column=name, type=kind, method=chosen, statistic=float(statistic),
                        p_value=None if p_value is None else float(p_value), threshold=limit,
                        drifted=bool(drifted), note=note, plot=plot, n_reference=int(n_ref), n_current=int(n_cur))
+
+
+def _all_missing(name: str, kind: str, ref: dict[str, Any], cur: dict[str, Any]) -> DriftColumn:
+    entry = ref["length"] if ref["kind"] == "text" else ref
+    n_ref = _size(entry)
+    absent = ref.get("missing", 0) + entry.get("inf", 0)
+    share = absent / max(n_ref + absent, 1)
+    what = "missing or infinite" if cur.get("inf") else "missing"
+    return DriftColumn(column=name, type=kind, method=MISSING, statistic=1.0, p_value=None, threshold=share,
+                       drifted=True, note=f"every current value is {what} (reference: {share:.1%} missing); "
+                       "no distribution to compare", plot=None, n_reference=int(n_ref), n_current=0)
 
 
 def _join(a: str, b: str) -> str:

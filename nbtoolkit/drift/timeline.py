@@ -24,6 +24,14 @@ The multivariate timeline is the PCA data-reconstruction error (NannyML's
 one matrix product, with limits learned from the reference chunks — it needs no training per
 chunk and works on chunks of a few hundred rows, where a domain classifier per chunk would need
 a cross-validated model per chunk and many rows to be stable. See :mod:`.reconstruction`.
+
+Missing values are left out of every statistic, so each row also carries ``missing``: the share of
+the chunk's rows whose value is missing (or infinite, for numbers). A chunk in which every value
+of a column is missing has no distribution to compare; it is ``drifted`` (the column stopped
+arriving — "no drift" would hide it), with a ``note``. A chunk whose missing share exceeds the
+reference chunks' mean + ``threshold_sd`` standard deviations of that share gets a ``note`` (as
+NannyML's missing-values check alerts), without changing ``drifted``: the values that did arrive
+are tested as usual.
 """
 
 from __future__ import annotations
@@ -97,6 +105,9 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
     ref_stats: list[dict[str, float]] = [{} for _ in ref_chunks]
     cur_stats: list[dict[str, float]] = [{} for _ in cur_chunks]
     ref_ids, cur_ids = _chunk_ids(len(ref), ref_chunks), _chunk_ids(len(cur), cur_chunks)
+    missing = {"reference": {n: _chunk_missing(ref[n], ref_ids, len(ref_chunks)) for n in tested},
+               "current": {n: _chunk_missing(cur[n], cur_ids, len(cur_chunks)) for n in tested}}
+    missing_limits = {n: _missing_limit(missing["reference"][n], ref[n], k) for n in tested}
     for name in fast:
         entry = ref_profile.columns[name]
         binner = _binner(entry)
@@ -132,13 +143,16 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
             limits[name] = fixed.get(name, fixed.get("*"))
     rows = []
     for period, chunks, chunk_stats in (("reference", ref_chunks, ref_stats), ("current", cur_chunks, cur_stats)):
-        for chunk, values in zip(chunks, chunk_stats):
+        for i, (chunk, values) in enumerate(zip(chunks, chunk_stats)):
             for name in tested:
                 value, limit = values[name], limits[name]
+                share = float(missing[period][name][i])
+                absent = chunk.rows > 0 and share >= 1.0
+                note = _missing_note(share, missing_limits[name], absent, ref_profile.columns[name]["kind"])
                 rows.append({"period": period, "chunk": chunk.key, "start": chunk.start, "end": chunk.end,
                              "rows": chunk.rows, "column": name, "method": chosen[name], "statistic": value,
-                             "threshold": limit,
-                             "drifted": bool(not math.isnan(value) and limit is not None and value > limit)})
+                             "threshold": limit, "missing": share, "note": note,
+                             "drifted": absent or bool(not math.isnan(value) and limit is not None and value > limit)})
     multi = None
     if multivariate and tested:
         from .reconstruction import reconstruction_timeline
@@ -190,6 +204,39 @@ def statistic(method: str, ref: dict[str, Any], cur: dict[str, Any]) -> float:
     if method == "psi":
         return stats.psi(r, c)
     return stats.jensenshannon(r, c)
+
+
+def _chunk_missing(series: Any, ids: Any, n_chunks: int) -> Any:
+    """Share of each chunk's rows whose value is missing (numbers: or not finite)."""
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        absent = ~np.isfinite(series.to_numpy(dtype="float64", na_value=np.nan))
+    else:
+        absent = series.isna().to_numpy()
+    keep = ids >= 0
+    rows = np.bincount(ids[keep], minlength=n_chunks)
+    hits = np.bincount(ids[keep], weights=absent[keep], minlength=n_chunks)
+    return hits / np.maximum(rows, 1)
+
+
+def _missing_limit(shares: Any, series: Any, k: float) -> float:
+    """The reference chunks' missing share, mean + k sd (the whole reference's when it has one chunk)."""
+    import numpy as np
+
+    if len(shares) < 2:
+        return float(_chunk_missing(series, np.zeros(len(series), dtype=np.intp), 1)[0])
+    return float(np.mean(shares) + k * np.std(shares))
+
+
+def _missing_note(share: float, limit: float, absent: bool, kind: str) -> str:
+    what = "missing or infinite" if kind in {"numeric", "discrete"} else "missing"
+    if absent:
+        return f"every value {what}, nothing to compare (reference chunks: up to {limit:.1%})"
+    if share > limit + 1e-12:
+        return f"{share:.1%} of values {what} (reference chunks: up to {limit:.1%})"
+    return ""
 
 
 def _chunk_ids(n: int, chunks: list[Any]) -> Any:

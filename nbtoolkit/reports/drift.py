@@ -174,8 +174,9 @@ class DriftReport(Result):
         """Reference vs current charts of ``columns`` (default: the drifted ones) in one figure."""
         from matplotlib.figure import Figure
 
-        columns = list(columns if columns is not None else self.drifted_columns) or [
-            r.column for r in self._sorted_rows() if r.plot][:1]
+        if columns is None:  # a column whose current values are all missing has no chart
+            columns = [c for c in self.drifted_columns if self.columns[c].plot]
+        columns = list(columns) or [r.column for r in self._sorted_rows() if r.plot][:1]
         if not columns:
             raise BadInput("No testable column to plot in this drift report.")
         ncols = min(ncols, len(columns))
@@ -193,7 +194,7 @@ class DriftReport(Result):
         row = self.columns[column]
         data = row.plot
         if not data:
-            raise BadInput(f"Column {column!r} was skipped ({row.note}); there is nothing to plot.")
+            raise BadInput(f"Column {column!r} has no chart ({row.note}); there is nothing to plot.")
         import numpy as np
         from matplotlib.figure import Figure
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .base import Result, html_table, plain
 
-COLUMNS = ["chunk", "start", "end", "rows", "column", "method", "statistic", "threshold", "drifted"]
+COLUMNS = ["chunk", "start", "end", "rows", "column", "method", "statistic", "threshold", "missing", "drifted", "note"]
 
 
 @dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
@@ -49,12 +49,21 @@ class DriftTimeline(Result):
         return self.multivariate["rows"] if self.multivariate else []
 
     def to_frame(self, *, reference: bool = False) -> Any:
-        """One row per current chunk × column (``reference=True``: reference chunks too, with ``period``)."""
+        """One row per current chunk × column (``reference=True``: reference chunks too, with ``period``).
+
+        ``missing`` is the share of the chunk's values that are missing (or infinite); ``note`` says
+        when it is above the reference's, or when every value is missing (then ``drifted``).
+        """
         import pandas as pd
 
         cols = (["period"] if reference else []) + COLUMNS
-        return pd.DataFrame([{c: r[c] for c in cols} for r in self.rows if reference or r["period"] == "current"],
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in self.rows if reference or r["period"] == "current"],
                             columns=cols)
+
+    @property
+    def chunk_notes(self) -> list[tuple[str, str, str]]:
+        """(chunk, column, note) of the current chunks with a note (missing values)."""
+        return [(r["chunk"], r["column"], r["note"]) for r in self.rows if r["period"] == "current" and r.get("note")]
 
     def multivariate_frame(self, *, reference: bool = False) -> Any:
         import pandas as pd
@@ -97,6 +106,7 @@ class DriftTimeline(Result):
             lines.append(self.multivariate_frame().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         lines += [f"skipped {c}: {why}" for c, why in self.skipped.items()]
         lines += [f"note: {n}" for n in self.notes]
+        lines += [f"note: {column} in chunk {chunk}: {note}" for chunk, column, note in self.chunk_notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -107,7 +117,7 @@ class DriftTimeline(Result):
         return render(
             "drift_timeline.html.j2", summary=self.summary(), columns=[str(c) for c in m.columns],
             cells=[(str(chunk), [bool(v) for v in row]) for chunk, row in m.iterrows()] if len(m) else [],
-            multivariate=multi, skipped=self.skipped,
+            multivariate=multi, skipped=self.skipped, chunk_notes=self.chunk_notes,
             multivariate_table=safe(html_table(self.multivariate_frame(), tone=lambda r: "bad" if r["drifted"] else ""))
             if multi else "")
 

@@ -53,6 +53,8 @@ def _profile_like(s: Any, like: dict[str, Any], dtype: str) -> dict[str, Any]:
     import pandas as pd
 
     kind = like["kind"]
+    if len(s) and s.isna().all():  # no values has no type either (a column of None is object)
+        return {"kind": "empty", "dtype": dtype, "missing": len(s), "reason": "all values are missing"}
     if kind in {"categorical", "boolean"}:
         return _categorical(s, kind, dtype)
     numeric_ok = pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
