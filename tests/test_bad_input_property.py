@@ -532,3 +532,126 @@ def test_reported_examples_are_refused_in_one_line_and_write_nothing(world):
 def test_help_record_shows_usage(world):
     text = _shell(world).run_line_magic("nbt", "help record")
     assert "usage: %nbt record NAME [EXPR]" in str(text)
+
+
+# ------------------------------------------------------------------ structural classes of input
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEPTHS = (40, 1_000, 100_000)  # past the protocol's limit, about Python's recursion limit, far past it
+# What an outcome of iris_p (classes 0, 1, 2) can never be: wrong type, not finite, not a class.
+BAD_LABELS: list[tuple[str, Any]] = [
+    ("NaN", math.nan), ("inf", math.inf), ("-inf", -math.inf), ("true", True), ("false", False),
+    ("'1' for int classes", "1"), ("a word", "penguin"), ("empty string", ""), ("not a class", 7),
+    ("fraction", 1.5), ("negative", -1), ("huge", 10**18), ("10k characters", TEN_K), ("list", [0]),
+    ("dict", {"k": 1}), ("nested", _nested(50)), ("None", None),
+]
+BAD_STAMPS: list[tuple[str, Any]] = [
+    ("year 9999", "9999-01-01"), ("year 1", "0001-01-01T00:00:00"), ("epoch", "1970-01-01T00:00:00Z"),
+    ("past the last datetime in UTC", "9999-12-31T23:59:59-05:00"),
+    ("before the first datetime in UTC", "0001-01-01T00:00:00+01:00"), ("a week ahead", "+7D"),
+    ("five digit year", "99999-01-01"), ("month 13", "2026-13-01"), ("nested", _nested(50)),
+]
+
+
+def _stamp(value: Any) -> Any:
+    import datetime
+
+    if value == "+7D":
+        return (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7)).isoformat()
+    return value
+
+
+def _http_bodies() -> list[tuple[str, str, bytes]]:
+    """(label, route, body): nested JSON in every place of both bodies, bad timestamps, NaN/Infinity."""
+    import json
+
+    cols = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    out = []
+    for depth in DEPTHS:
+        deep = b"[" * depth + b"]" * depth
+        row = b"[5.1, 3.5, 1.4, 0.2]"
+        split = b'{"dataframe_split": {"columns": ' + json.dumps(cols).encode() + b', "data": [%s]}%s}'
+        out += [
+            (f"body depth {depth}", "/invocations", deep),
+            (f"a value depth {depth}", "/invocations", split % (b"[5.1, " + deep + b", 1.4, 0.2]", b"")),
+            (f"columns depth {depth}", "/invocations", b'{"dataframe_split": {"columns": ' + deep + b', "data": []}}'),
+            (f"a record depth {depth}", "/invocations", b'{"dataframe_records": [{"sepal_length": ' + deep + b"}]}"),
+            (f"params.ids depth {depth}", "/invocations", split % (row, b', "params": {"ids": [' + deep + b"]}")),
+            (f"params.timestamps depth {depth}", "/invocations",
+             split % (row, b', "params": {"timestamps": [' + deep + b"]}")),
+            (f"labels depth {depth}", "/outcomes", b'{"ids": ["r0"], "labels": [' + deep + b"]}"),
+            (f"ids depth {depth}", "/outcomes", b'{"ids": [' + deep + b'], "labels": [0]}'),
+            (f"source depth {depth}", "/outcomes", b'{"ids": ["r0"], "labels": [0], "source": ' + deep + b"}"),
+        ]
+    for label, stamp in BAD_STAMPS:
+        body = {"dataframe_split": {"columns": cols, "data": [[5.1, 3.5, 1.4, 0.2]]},
+                "params": {"timestamps": [_stamp(stamp)]}}
+        out.append((f"params.timestamps {label}", "/invocations", json.dumps(body).encode()))
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        out.append((f"labels {constant.decode()}", "/outcomes", b'{"ids": ["r0"], "labels": [' + constant + b"]}"))
+        out.append((f"a numeric column {constant.decode()}", "/invocations",
+                    b'{"dataframe_records": [{"sepal_length": 5.1, "sepal_width": ' + constant
+                    + b', "petal_length": 1.4, "petal_width": 0.2}]}'))
+    return out
+
+
+def test_http_bodies_of_every_structural_class_are_one_line_400s():
+    """Nested JSON at every place of /invocations and /outcomes bodies, bad timestamps, NaN/Infinity:
+    the protocol refuses each with one sentence (the server answers it as a 400 JSON error), before
+    the model or the log sees anything. NaN in a numeric column is a missing value: the model's
+    refusal then names the column (tests/test_serve.py)."""
+    from nbtoolkit.serving.protocol import BadRequest, Column, parse_body, parse_outcomes
+
+    signature = [Column(c, "double") for c in ("sepal_length", "sepal_width", "petal_length", "petal_width")]
+    failures = []
+    for label, route, body in _http_bodies():
+        if label == "a numeric column NaN":
+            continue
+        for sig in (signature, None):
+            try:
+                if route == "/outcomes":
+                    parse_outcomes(body)
+                else:
+                    parse_body(body, "application/json", sig)
+                failures.append(f"{route} {label} (signature {sig is not None}): accepted")
+            except BadRequest as exc:
+                message = str(exc)
+                if "\n" in message or len(message) > 500 or exc.status != 400:
+                    failures.append(f"{route} {label}: {exc.status} {message[:200]!r}")
+            except Exception as exc:  # the property: nothing else may escape (it would be a 500)
+                failures.append(f"{route} {label}: {type(exc).__name__} escaped")
+            if route == "/outcomes":
+                break
+    assert not failures, "\n".join(failures)
+
+
+def test_outcomes_timestamps_and_labels_of_every_class_are_refused_and_write_nothing(world):
+    """Each bad label alone and mixed with a valid one (before and after it), and each bad timestamp,
+    on PredictionLog.record_outcomes and PredictionLog.log: refused in one line, nothing written."""
+    plog = nbt.PredictionLog()
+    X = world["X"]
+    cases: list[tuple[str, Any]] = []
+    for label, value in BAD_LABELS:
+        cases += [(f"record_outcomes(labels=[{label}])", lambda v=value: plog.record_outcomes(["r0"], [v])),
+                  (f"record_outcomes(labels=[0, {label}])", lambda v=value: plog.record_outcomes(["r1", "r0"], [0, v])),
+                  (f"record_outcomes(labels=[{label}, 2])", lambda v=value: plog.record_outcomes(["r0", "r1"], [v, 2]))]
+    for label, value in BAD_STAMPS:
+        cases += [(f"log(timestamps=[{label}])",
+                   lambda v=value: plog.log("iris_p/1", X.head(1), [0], ids=["stamp"], timestamps=[_stamp(v)])),
+                  (f"record_outcomes(timestamps=[{label}])",
+                   lambda v=value: plog.record_outcomes(["r0"], [0], timestamps=[_stamp(v)]))]
+    cases += [("log(an unregistered version)", lambda: plog.log("iris_p/99", X.head(1), [0], ids=["ghost"])),
+              ("log(an unregistered model)", lambda: plog.log("nomodel/1", X.head(1), [0], ids=["ghost"]))]
+    failures = []
+    for label, call in cases:
+        before = snapshot(world["root"])
+        outcome = _call(call)
+        failures += _judge(label, outcome, before, world)
+        if outcome[0] != "refused":
+            failures.append(f"{label}: {outcome[0]}, not refused")
+    assert not failures, "\n".join(failures)

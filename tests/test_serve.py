@@ -252,6 +252,18 @@ def _logged_in_order(server, home, tag: str) -> None:
     ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}, "dataframe_records": []}, 400, "exactly one"),
     ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]}, "params": {"ids": ["a", "b"]}}, 400,
      "2 ids for 1 rows"),
+    # found by the second round of bad inputs: each was a 500, a 400 naming no column, or accepted
+    (b'{"inputs": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "nests arrays or objects too deeply"),
+    (b'{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], '
+     b'"data": [[5.1, Infinity, 1.4, 0.2]]}}', 400, "Column 'sepal_width' has Infinity in row 0"),
+    (b'{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], '
+     b'"data": [[5.1, 3.5, NaN, 0.2]]}}', 400, "column 'petal_length' has a missing value (null or NaN) in row 0"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]},
+      "params": {"timestamps": ["9999-12-31T23:59:59-05:00"]}}, 400, "out of the range of date/times"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]},
+      "params": {"timestamps": ["9999-01-01T00:00:00"]}}, 400, "more than a day in the future"),
+    ({"dataframe_split": {"columns": COLUMNS, "data": [[1, 2, 3, 4]]},
+      "params": {"timestamps": ["1970-01-01T00:00:00Z"]}}, 400, "before 2000-01-01"),
 ])
 def test_bad_input_is_one_json_line_and_logs_nothing(server, home, body, status, says):
     _logged_in_order(server, home, "before")  # rows of earlier tests still in flight land first
@@ -290,6 +302,79 @@ def test_outcomes_feed_the_log_that_feedback_frame_reads(server, home):
     assert sorted(fb["prediction_id"]) == ["fb-1", "fb-2", "fb-3"] and set(COLUMNS) <= set(fb.columns)
     text = server.session.get(f"{server.url}/metrics", timeout=5).text
     assert 'nbt_outcomes_total{source="agent"} 3.0' in text
+
+
+def _outcome_of(home: Path, ident: str):
+    from nbtoolkit.monitoring import PredictionLog
+
+    frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame("iris")
+    value = frame.loc[frame["id"] == ident, "outcome"].iloc[0]
+    return value if isinstance(value, str) else None
+
+
+@pytest.mark.parametrize("labels, says", [
+    (["penguin"], "labels[0] (id 'lab-1') 'penguin' is not a class of iris/1; its classes are 0, 1, 2 ("),
+    ([2, "penguin"], "'penguin' is not a class of iris/1"),       # mixed: the valid one is not recorded
+    (["1"], "(the label is a string, the classes are numbers)"),
+    ([True], "True is not a class of iris/1"),
+    (b"NaN", "The body holds NaN, which is not a JSON value"),
+    (b"Infinity", "The body holds Infinity"),
+    (b"[" * 50_000 + b"]" * 50_000, "nests arrays or objects too deeply"),
+    ([[0]], "must be a class label"),
+])
+def test_outcomes_that_are_not_classes_of_the_model_are_refused_and_record_nothing(server, home, labels, says):
+    """The server's iris model has classes 0, 1, 2: anything else is one JSON line, nothing recorded,
+    and an outcome already recorded for the id stays."""
+    r = post(server, "/invocations", {**split_rows(2), "params": {"ids": ["lab-1", "lab-2"]}})
+    assert r.status_code in (200, 400)  # 400: an earlier case served these ids already
+    assert post(server, "/outcomes", {"ids": ["lab-1", "lab-2"], "labels": [0, 0]}).status_code == 200
+    ids = b'["lab-1"]' if isinstance(labels, bytes) else ["lab-1", "lab-2"][:len(labels)][::-1]
+    if isinstance(labels, bytes):
+        body = b'{"ids": ' + ids + b', "labels": [' + labels + b"]}"
+    else:
+        body = {"ids": ids, "labels": labels}
+    r = post(server, "/outcomes", body)
+    assert r.status_code == 400 and "\n" not in r.text and set(r.json()) == {"error_code", "message"}
+    assert says in r.json()["message"], r.json()["message"]
+    assert (_outcome_of(home, "lab-1"), _outcome_of(home, "lab-2")) == ("0", "0")
+    r = post(server, "/outcomes", {"ids": ["lab-1", "lab-2"], "labels": [2, 1.0]})  # 1.0: the class 1
+    assert r.status_code == 200 and (_outcome_of(home, "lab-1"), _outcome_of(home, "lab-2")) == ("2", "1")
+
+
+def test_rows_outside_the_contract_are_served_flagged_counted_and_alerted(server, home, iris):
+    """Out of range and a missing value in a column that had none: served, flagged on their log rows,
+    counted in /metrics, and the share fires contract>0.05 in nbt monitor."""
+    import datetime as dt
+
+    X, _ = iris
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)).replace(tzinfo=None).isoformat()
+    good = X.iloc[:6]
+    bad = good.copy()
+    bad["petal_length"] = [100.0, -5.0, 1.4, 1.4, 1.4, 1.4]  # rows 0, 1 out of [1.0, 6.9]
+    ids = [f"ct-{k}" for k in range(12)]
+    r = post(server, "/invocations", split(pd_concat(bad, good), ids))
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 12
+    wait_for(lambda: logged(home, ids) == 12, "the 12 rows in the log")
+    from nbtoolkit.monitoring import PredictionLog
+
+    frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame("iris").set_index("id").loc[ids]
+    flagged = {i: json.loads(c) for i, c in frame["contract"].items() if isinstance(c, str)}
+    assert flagged == {"ct-0": [{"column": "petal_length", "kind": "out_of_range"}],
+                       "ct-1": [{"column": "petal_length", "kind": "out_of_range"}]}
+    text = server.session.get(f"{server.url}/metrics", timeout=5).text
+    assert 'nbt_contract_violations_total{column="petal_length",kind="out_of_range"} 2.0' in text
+    env = dict(os.environ, NBT_HOME=str(home))
+    done = subprocess.run([str(VENV_BIN / "nbt"), "monitor", "iris", "--window", "1h", "--since", since,
+                           "--no-drift", "--alert", "contract>0.05"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "contract>0.05" in done.stdout and "1 alert(s) fired" in done.stderr
+
+
+def pd_concat(*frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------ the whole loop
