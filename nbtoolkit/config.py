@@ -7,6 +7,9 @@ Resolution order (SPEC §3), first match wins:
 - registry URI: override > ``MLFLOW_REGISTRY_URI`` > the tracking URI
 - home: ``NBT_HOME`` > ``<project root>/.nbtoolkit``
 - prediction log: override > ``NBT_PREDICTIONS_URL`` > ``sqlite:///<home>/predictions.db``
+- signing key (private, PEM): ``NBT_SIGNING_KEY``; trusted public keys: ``NBT_TRUSTED_KEYS``
+  (files separated by ``os.pathsep``); a signature is required when trusted keys are set or
+  ``require_signature`` is overridden (``--require-signature``, ``%config Nbt.require_signature``)
 
 Nothing here imports MLflow; :func:`mlflow_client` does so lazily.
 """
@@ -37,6 +40,7 @@ class Overrides:
     predictions_url: str | None = None
     drift_threshold: float | None = None
     notebook_path: str | None = None
+    require_signature: bool | None = None
 
 
 _overrides: contextvars.ContextVar[Overrides] = contextvars.ContextVar(
@@ -120,6 +124,21 @@ def drift_threshold() -> float | None:
 def notebook_path() -> str | None:
     """Path of the running notebook when known (set by the magics, papermill or the env)."""
     return _overrides.get().notebook_path or os.environ.get("NBT_NOTEBOOK_PATH") or None
+
+
+def signing_key() -> str | None:
+    """Path of the private key that signs versions (``NBT_SIGNING_KEY``), or None."""
+    return os.environ.get("NBT_SIGNING_KEY") or None
+
+
+def trusted_keys() -> list[str]:
+    """Paths of the public keys a signature must verify with (``NBT_TRUSTED_KEYS``, ``os.pathsep``-separated)."""
+    return [p for p in os.environ.get("NBT_TRUSTED_KEYS", "").split(os.pathsep) if p.strip()]
+
+
+def require_signature() -> bool:
+    """True when a version must be signed to be used: trusted keys set, or asked for explicitly."""
+    return bool(_overrides.get().require_signature) or bool(trusted_keys())
 
 
 def runs_dir(pipeline: str) -> Path:

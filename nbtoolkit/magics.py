@@ -35,6 +35,8 @@ class Nbt(Magics):
                         help="Default share of drifted columns that makes a dataset drift (--drift-share)."
                         ).tag(config=True)
     drift_threshold = Float(None, allow_none=True, help="Old name of drift_share.").tag(config=True)
+    require_signature = Bool(False, help="Refuse model versions that are not signed by a key in NBT_TRUSTED_KEYS "
+                                         "(--require-signature on every command).").tag(config=True)
     widgets = Union([Bool(), Unicode()], default_value="auto",
                     help="Show results as widgets: True, False or 'auto' (in Jupyter, not in pipeline "
                          "steps). NBT_WIDGETS does the same from the environment.").tag(config=True)
@@ -58,7 +60,7 @@ class Nbt(Magics):
 
         ``%nbt help SUB`` or ``%nbt SUB --help`` shows one subcommand's flags. Settings:
         ``%config Nbt.tracking_uri``, ``Nbt.experiment``, ``Nbt.predictions_url``, ``Nbt.drift_share``,
-        ``Nbt.widgets``. A user error prints one line and writes nothing.
+        ``Nbt.widgets``, ``Nbt.require_signature``. A user error prints one line and writes nothing.
         """
         try:
             with config.overrides(**self._settings()):
@@ -77,6 +79,7 @@ class Nbt(Magics):
             "predictions_url": self.predictions_url or None,
             "drift_threshold": self.drift_share if self.drift_share is not None else self.drift_threshold,
             "notebook_path": notebook if isinstance(notebook, str) else None,
+            "require_signature": self.require_signature or None,
         }
 
 

@@ -118,7 +118,8 @@ def nbt_home(tmp_path, monkeypatch, _empty_mlflow_db):
     home.mkdir()
     shutil.copy(_empty_mlflow_db, home / "mlflow.db")
     monkeypatch.setenv("NBT_HOME", str(home))
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT",
+                "NBT_SIGNING_KEY", "NBT_TRUSTED_KEYS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     yield home
@@ -149,6 +150,7 @@ def reset_nbt_config(shell) -> None:
             conf.experiment = ""
             conf.predictions_url = ""
             conf.drift_threshold = None
+            conf.require_signature = False
 
 
 @pytest.fixture

@@ -94,7 +94,7 @@ def test_the_same_word_on_every_surface():
         if c.config and "%config Nbt." in c.config:
             words.add(c.config.split("%config Nbt.")[1].split(",")[0])
         allowed = ({"metric", "metrics"}, {"alert", "alerts"}, {"p", "parameters"}, {"step", "steps"},
-                   {"no_predictions", "predictions"},  # a switch that is on by default
+                   {"key", "keys"}, {"no_predictions", "predictions"},  # a switch that is on by default
                    {"format", "serialization"})  # SPEC §9 fixes both names for register
         assert len(words) <= 1 or words in allowed, (c.concept, words)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import Command, Context
+from . import Command, Context, require_signature_option, signature_setting
 
 METHODS = ("auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare")
 MAX_PLOTS = 4
@@ -60,6 +60,7 @@ def _drift_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timestamp", metavar="COL", help="time column for --window")
     p.add_argument("--threshold-sd", type=float, default=3.0, metavar="K",
                    help="drift over time: a chunk drifted above the reference chunks' mean + K sd (default 3)")
+    require_signature_option(p)
 
 
 def _drift_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +108,8 @@ def _drift(args: argparse.Namespace, ctx: Context) -> Any:
     current = ctx.var(args.current)
     reference = ctx.var(args.reference) if args.reference else None
     try:
-        report = drift(current, reference, model=args.model, fail=args.fail, **_drift_kwargs(args))
+        with signature_setting(args):
+            report = drift(current, reference, model=args.model, fail=args.fail, **_drift_kwargs(args))
     except CheckFailed as exc:
         if not args.no_plot and exc.report is not None:
             _show_plots(exc.report, ctx)
@@ -229,7 +231,7 @@ def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
 
     _one_reference(args)
     # The model's predictions are tested too: its helper process imports skops now, beside MLflow here.
-    with loading() if args.model and args.predictions else contextlib.nullcontext():
+    with signature_setting(args), loading() if args.model and args.predictions else contextlib.nullcontext():
         from ..drift import drift
 
         current = read_table(args.current, what="current file")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import Command, Context
+from . import Command, Context, require_signature_option, signature_setting
 
 
 def _model(token: str, ctx: Context) -> Any:
@@ -42,14 +42,16 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="test", metavar="NAME",
                    help="with --log: metrics are named NAME.METRIC and X is recorded as the version's "
                         "evaluation dataset (default: test)")
+    require_signature_option(p)
 
 
 def _evaluate(args: argparse.Namespace, ctx: Context) -> Any:
     from ..evaluation import evaluate
 
     X, y = _data(args, ctx)
-    return evaluate(_model(args.ref, ctx), X, y, slices=args.slice, suite=args.suite,
-                    metrics=args.metric, log=args.log, dataset=args.dataset)
+    with signature_setting(args):
+        return evaluate(_model(args.ref, ctx), X, y, slices=args.slice, suite=args.suite,
+                        metrics=args.metric, log=args.log, dataset=args.dataset)
 
 
 # ----------------------------------------------------------------------------- compare

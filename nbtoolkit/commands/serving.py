@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import Command, Context
+from . import Command, Context, require_signature_option
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -44,6 +44,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--journal-sync", action="store_true", help="fdatasync each request's journal line before "
                    "answering (an answered prediction survives a power loss; one disk flush per request)")
     p.add_argument("--access-log", action="store_true", help="log every request (uvicorn access log)")
+    require_signature_option(p)
 
 
 def _serve_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,7 +53,8 @@ def _serve_kwargs(args: argparse.Namespace) -> dict[str, Any]:
                 challenger=args.challenger, poll_interval=args.poll, alerts=args.alert, webhook=args.webhook,
                 window=args.window, monitor_interval=args.monitor_interval, max_body=args.max_body,
                 log_batch=args.log_batch, log_queue_rows=args.log_queue, log_linger=args.log_linger,
-                journal_dir=args.journal_dir, journal_sync=args.journal_sync, access_log=args.access_log)
+                journal_dir=args.journal_dir, journal_sync=args.journal_sync, access_log=args.access_log,
+                require_signature=args.require_signature)
 
 
 def _serve_cli(args: argparse.Namespace, ctx: Context) -> Any:

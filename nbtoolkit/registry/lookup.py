@@ -114,13 +114,20 @@ def read_artifact_text(mv: Any, artifact: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------- load
-def load(ref: str | ModelRef) -> Any:
+def load(ref: str | ModelRef, *, require_signature: bool = False) -> Any:
     """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact).
 
     The model is read in the format recorded on the version (:mod:`.formats`): skops with the
     trusted types recorded at registration (re-checked against the allow-list), XGBoost's and
     LightGBM's own files, or cloudpickle — which warns once, as it runs code from the file.
+
+    With ``require_signature=True``, or whenever ``NBT_TRUSTED_KEYS`` is set, the version must
+    carry a signature by one of the trusted keys that still covers its stored files and tags
+    (:mod:`.signing`); otherwise :class:`IntegrityError` says what changed, before the file is read.
     """
+    from . import signing
+
+    keys = signing.enforced(require_signature)
     mv = resolve(ref)
     mlflow = store.mlflow_module()
     expected = (mv.tags or {}).get(TAG_SHA)
@@ -128,6 +135,8 @@ def load(ref: str | ModelRef) -> Any:
         with store.translate_errors():
             local = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=tmp))
+        if keys is not None:  # first: it names the file or tag that changed, and covers the sha256 tag
+            signing.check(mv, local, keys)
         if expected:
             actual = tree_sha256(local)
             if actual != expected:

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..errors import BadInput, NbtError
 from ..validation import sequence
 from .lifetime import die_with_parent
@@ -44,6 +45,7 @@ def serve(
     window: str = "1h",
     monitor_interval: float = 30.0,
     max_body: int | str = "5MB",
+    require_signature: bool = False,
     background: bool = False,
     **tuning: Any,
 ) -> ServerHandle | int:
@@ -63,6 +65,9 @@ def serve(
     alerts, webhook, window, monitor_interval : live monitoring rules (as ``nbt monitor``), where to
         POST fired alerts, the rolling window and how often it is evaluated
     max_body : request body limit (``5MB``)
+    require_signature : serve (and swap to) only versions signed by a key in ``NBT_TRUSTED_KEYS``
+        whose files and tags did not change since (always so when ``NBT_TRUSTED_KEYS`` is set);
+        a version that fails is refused: at start one line and exit 2, later the old one keeps serving
     background : start a separate process and return a :class:`ServerHandle` once it answers
         (for notebooks); otherwise serve in this process until SIGTERM / Ctrl-C and return 0
     tuning : ``log_batch``, ``log_queue_rows``, ``log_queue_bytes``, ``log_linger``,
@@ -73,7 +78,9 @@ def serve(
                              predictions_url=predictions_url, workers=workers, champion=champion,
                              challenger=challenger, poll_interval=poll_interval, alerts=sequence(alerts, "alerts"),
                              webhook=webhook, window=window, monitor_interval=monitor_interval,
-                             max_body=max_body, **_tuning(tuning)).check()
+                             max_body=max_body, require_signature=require_signature, **_tuning(tuning)).check()
+    if config.current_overrides().require_signature:  # %config Nbt.require_signature: the server's threads
+        settings.require_signature = True              # and processes do not see the notebook's setting
     if background:
         return start_background(settings)
     return run(settings)

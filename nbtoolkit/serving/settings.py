@@ -42,6 +42,7 @@ class ServeSettings:
     journal_dir: str | None = None
     journal_sync: bool = False
     access_log: bool = False
+    require_signature: bool = False
 
     def check(self) -> ServeSettings:
         """Validate every field; :class:`BadInput` with one sentence on the first bad one."""
@@ -63,6 +64,8 @@ class ServeSettings:
         self.log_linger = _number(self.log_linger, "--log-linger", 0.0, 86400, "seconds")
         if not isinstance(self.journal_sync, bool):
             raise BadInput(f"journal_sync must be True or False, got {self.journal_sync!r}.")
+        if not isinstance(self.require_signature, bool):
+            raise BadInput(f"require_signature must be True or False, got {self.require_signature!r}.")
         if self.journal_dir is not None:
             self.journal_dir = _journal_dir(self.journal_dir)
         if not isinstance(self.host, str) or not self.host.strip():

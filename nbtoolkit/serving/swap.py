@@ -4,9 +4,11 @@ A :class:`Snapshot` is immutable: ``alias -> Served`` (the loaded model, its ver
 signature). A request takes the current snapshot once and uses it to the end, so a request in
 flight finishes on the model it started with. A poller thread re-resolves the aliases every
 ``poll_interval`` seconds; a moved alias is loaded next to the serving one (both stay in memory),
-integrity-checked by :func:`nbtoolkit.registry.load` (sha256 of the stored files), and only then
-swapped in by replacing the snapshot reference. A version that fails the check or does not load is
-refused: the old one keeps serving and :attr:`ModelSet.problems` (``/health``) says so.
+integrity-checked by :func:`nbtoolkit.registry.load` (sha256 of the stored files; and its
+signature when one is required: ``NBT_TRUSTED_KEYS`` or ``--require-signature``), and only then
+swapped in by replacing the snapshot reference. A version that fails a check or does not load is
+refused: the old one keeps serving and :attr:`ModelSet.problems` (``/health``) says so. A refusal
+is retried when the version's tags change (e.g. it was signed since).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class ModelSet:
 
     def __init__(self, name: str, *, champion: str = "champion", challenger: str = "challenger",
                  traffic: float = 0.1, threshold: float | None = None, poll_interval: float = 5.0,
-                 metrics: Any = None) -> None:
+                 metrics: Any = None, require_signature: bool = False) -> None:
         self.name = name
         self.champion = champion
         self.challenger = challenger
@@ -70,11 +72,12 @@ class ModelSet:
         self.threshold = threshold
         self.poll_interval = poll_interval
         self.metrics = metrics
+        self.require_signature = require_signature
         self.snapshot: Snapshot = Snapshot(name, champion, challenger, traffic, {})
         self.problems: dict[str, str] = {}  # alias -> why it is not what the registry says
         self.last_poll: float | None = None
         self.last_poll_error: str | None = None
-        self._refused: dict[tuple[str, str], str] = {}  # (alias, version) -> reason
+        self._refused: dict[tuple[str, str, str], str] = {}  # (alias, version, tags digest) -> reason
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -94,7 +97,7 @@ class ModelSet:
             try:
                 versions[self.challenger] = self._reuse(versions, ch, self.challenger) or self._load(self.challenger, ch)
             except NbtError as exc:
-                self._refuse(self.challenger, str(ch.version), exc)
+                self._refuse(self.challenger, str(ch.version), exc, state=_tags_state(ch))
         self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, versions))
         self.last_poll = time.time()
         return self.snapshot
@@ -102,7 +105,8 @@ class ModelSet:
     def _load(self, alias: str, mv: Any) -> Served:
         from ..registry import load
 
-        model = load(f"{self.name}/{mv.version}")  # sha256 checked before deserialising
+        # sha256 (and signature, when required) checked before deserialising
+        model = load(f"{self.name}/{mv.version}", require_signature=self.require_signature)
         return Served(alias, str(mv.version), model, self._threshold(mv), _signature(self.name, str(mv.version)))
 
     def _threshold(self, mv: Any) -> float | None:
@@ -125,9 +129,9 @@ class ModelSet:
         if self.metrics is not None:
             self.metrics.serving(snap)
 
-    def _refuse(self, alias: str, version: str, exc: BaseException) -> None:
+    def _refuse(self, alias: str, version: str, exc: BaseException, *, state: str = "") -> None:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        key = (alias, version)
+        key = (alias, version, state)
         if key not in self._refused:
             self._refused[key] = reason
             if self.metrics is not None:
@@ -193,16 +197,17 @@ class ModelSet:
                     changes.append(f"@{alias} threshold {threshold}")
                 self.problems.pop(alias, None)
                 continue
-            if (alias, version) in self._refused:
-                self._refuse(alias, version, Exception(self._refused[(alias, version)]))
+            state = _tags_state(mv)
+            if (alias, version, state) in self._refused:
+                self._refuse(alias, version, Exception(self._refused[(alias, version, state)]), state=state)
                 continue
             try:
                 served = self._reuse(current, mv, alias) or self._load(alias, mv)
             except NbtError as exc:
-                self._refuse(alias, version, exc)
+                self._refuse(alias, version, exc, state=state)
                 continue
             except Exception as exc:  # an unloadable artefact (bad pickle, missing flavor, ...)
-                self._refuse(alias, version, exc)
+                self._refuse(alias, version, exc, state=state)
                 continue
             new[alias] = Served(alias, version, served.model, threshold, served.signature, served.loaded_at)
             self.problems.pop(alias, None)
@@ -213,6 +218,14 @@ class ModelSet:
                 self.metrics.swaps.inc(len(changes))
             logger.warning("nbt serve: %s: %s", self.name, "; ".join(changes))
         return changes
+
+
+def _tags_state(mv: Any) -> str:
+    """A digest of a version's tags: a refused version is tried again once they change (signed since)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(sorted((mv.tags or {}).items())).encode()).hexdigest()[:16]
 
 
 def _signature(name: str, version: str) -> Any:

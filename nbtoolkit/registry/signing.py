@@ -1,0 +1,375 @@
+"""Signed versions: who vouched for a version's stored files and tags, checked before it is used.
+
+The sha256 recorded at registration (:mod:`.integrity`) lives in the same store as the files it
+describes, so anyone who can write to the store can change both. A signature cannot be forged
+that way: it is made with a private key the store never sees (``NBT_SIGNING_KEY``) and checked
+with public keys the reader chose (``NBT_TRUSTED_KEYS``). Signing and checking are done by the
+OpenSSF ``model-signing`` library (elliptic-curve keys, no network); the signature is its
+Sigstore bundle, stored as the run artefact ``nbt/signature.json``, and the version gets the tag
+``nbt.signed_by`` (the signer's key fingerprint — information only: checks never read it).
+
+What a signature covers is a folder built the same way at signing and at every check
+(:func:`stage`):
+
+- ``model/...`` — every file of the registered model (what ``models:/NAME/V`` downloads);
+- ``nbt/schema.json``, ``nbt/contract.json``, ``nbt/profile.json`` — those the version has;
+- ``tags/<key>`` — one file per ``nbt.*`` version tag holding its value, so that a changed, added
+  or removed tag is named by the check (``tag nbt.format changed``). Not covered, because they are
+  written after registration on purpose and changing them does not change what is loaded:
+  :data:`UNSIGNED_TAGS` (the saved confidence threshold, the stored calibrator's pointer, the
+  signing tag itself) and tags starting with :data:`UNSIGNED_PREFIXES` (compare verdicts). The
+  calibrator artefact (``nbt/calibrator.json``) is not covered either.
+
+When a signature is required (:func:`enforced`: trusted keys set, ``--require-signature``,
+``require_signature=True``), :func:`check` runs in :func:`~.lookup.load` before the model file is
+read, and in :func:`~.artifacts.stored_profile` / ``stored_contract``; it raises
+:class:`~nbtoolkit.errors.IntegrityError` in one line naming what changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from .. import config, store
+from ..errors import BadInput, IntegrityError, NbtError
+from ..reports.signing import SignatureMade, Verification
+from .integrity import DOWNLOAD_ONLY
+from .lookup import resolve
+from .tags import COMPARE_PREFIX, CONTRACT_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_THRESHOLD
+
+SIGNATURE_ARTIFACT = "nbt/signature.json"
+TAG_SIGNED_BY = "nbt.signed_by"
+SIGNED_ARTIFACTS = (SCHEMA_ARTIFACT, CONTRACT_ARTIFACT, PROFILE_ARTIFACT)
+UNSIGNED_TAGS = frozenset({TAG_SIGNED_BY, TAG_THRESHOLD, "nbt.calibrator"})
+UNSIGNED_PREFIXES = (COMPARE_PREFIX,)
+KEYGEN = ("openssl ecparam -name prime256v1 -genkey -noout -out nbt-signing.pem && "
+          "openssl ec -in nbt-signing.pem -pubout -out nbt-signing.pub")
+_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # the curves model-signing signs with
+
+
+# ----------------------------------------------------------------------------- keys
+@dataclass(frozen=True)
+class Key:
+    """A checked key file: its path and the sha256 fingerprint of its public half."""
+
+    path: str
+    fingerprint: str
+
+
+def fingerprint(public_key: Any) -> str:
+    """sha256 of the public key's PEM (SubjectPublicKeyInfo): the hint model-signing puts in a bundle."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(pem).hexdigest()
+
+
+def signing_key(path: str | os.PathLike[str] | None = None) -> Key:
+    """The private key that signs (``path`` or ``NBT_SIGNING_KEY``), read and checked before any write."""
+    path = path if path is not None else config.signing_key()
+    if path is None:
+        raise BadInput(f"No signing key: set NBT_SIGNING_KEY to a private key file (PEM). Make a key pair "
+                       f"with: {KEYGEN}")
+    from cryptography.hazmat.primitives import serialization
+
+    data = _read_key(path, "signing key (NBT_SIGNING_KEY)")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # encrypted: it needs a password
+        raise BadInput(f"The signing key {str(path)!r} is encrypted; nbtoolkit needs an unencrypted EC key "
+                       f"file (keep it private). Make one with: {KEYGEN}") from None
+    except Exception:  # ValueError / UnsupportedAlgorithm: not a PEM private key
+        raise BadInput(f"The signing key {str(path)!r} is not a PEM private key; give an EC (P-256, P-384 or "
+                       f"P-521) private key, e.g. made with: {KEYGEN}") from None
+    _check_curve(key.public_key(), path, "signing key")
+    return Key(str(path), fingerprint(key.public_key()))
+
+
+def public_keys(paths: Iterable[str | os.PathLike[str]]) -> list[Key]:
+    """The trusted public keys at ``paths``, each read and checked (one line naming a bad file)."""
+    from cryptography.hazmat.primitives import serialization
+
+    out = []
+    for path in paths:
+        data = _read_key(path, "public key")
+        try:
+            key = serialization.load_pem_public_key(data)
+        except Exception:  # ValueError / UnsupportedAlgorithm
+            hint = " (that is the private key: give its .pub half)" if b"PRIVATE KEY" in data else ""
+            raise BadInput(f"The public key {str(path)!r} is not a PEM public key{hint}; make one with: "
+                           f"openssl ec -in nbt-signing.pem -pubout -out nbt-signing.pub") from None
+        _check_curve(key, path, "public key")
+        out.append(Key(str(path), fingerprint(key)))
+    return out
+
+
+def _read_key(path: Any, what: str) -> bytes:
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise BadInput(f"The {what} must be a file path, got {path!r}.")
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise BadInput(f"Cannot read the {what} {str(path)!r}: {exc.strerror or exc}.") from None
+    if len(data) > 64 * 1024:
+        raise BadInput(f"The {what} {str(path)!r} is {len(data)} bytes; a PEM key file is a few hundred.")
+    return data
+
+
+def _check_curve(public_key: Any, path: Any, what: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    curve = public_key.curve.name if isinstance(public_key, ec.EllipticCurvePublicKey) else None
+    if curve not in _CURVES:
+        other = type(public_key).__name__.lstrip("_").removesuffix("PublicKey") or "unknown"
+        kind = f"an EC key on curve {curve}" if curve else f"not an EC key ({other})"
+        raise BadInput(f"The {what} {str(path)!r} is {kind}; model signing takes EC P-256, P-384 or P-521 "
+                       f"keys. Make a key pair with: {KEYGEN}")
+
+
+def enforced(require_signature: bool = False) -> list[Key] | None:
+    """The trusted keys when a signature is required here (else None); refuses when none are set."""
+    if not isinstance(require_signature, bool):
+        raise BadInput(f"require_signature must be True or False, got {require_signature!r}.")
+    if not (require_signature or config.require_signature()):
+        return None
+    paths = config.trusted_keys()
+    if not paths:
+        raise BadInput("A signature is required (--require-signature) but no public key is trusted; set "
+                       "NBT_TRUSTED_KEYS to the public key file(s) whose signatures you accept.")
+    library()
+    return public_keys(paths)
+
+
+def library() -> Any:
+    """The model-signing package, or one line saying which extra installs it."""
+    try:
+        import model_signing
+    except ImportError:
+        raise NbtError("Signed versions need the model-signing library: pip install 'nbtoolkit[sign]'.") from None
+    return model_signing
+
+
+# ----------------------------------------------------------------------------- what is signed
+def covered_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The ``nbt.*`` tags a signature covers (see the module docstring for those it does not)."""
+    return {k: v for k, v in tags.items() if k.startswith("nbt.") and k not in UNSIGNED_TAGS
+            and not k.startswith(UNSIGNED_PREFIXES)}
+
+
+def stage(mv: Any, model_dir: Path, dest: Path) -> tuple[Path, Path | None]:
+    """Build the signed folder of ``mv`` under ``dest`` from its stored files and tags.
+
+    ``model_dir`` is the downloaded model folder. Returns the folder and the stored signature
+    file (None when the version has none).
+    """
+    root = dest / "version"
+    model = root / "model"
+    model.mkdir(parents=True)
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name not in DOWNLOAD_ONLY):
+        target = model / path.relative_to(model_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)  # hashed, never written: a link is as good as a copy
+        except OSError:
+            shutil.copyfile(path, target)
+    stored = _download_nbt(mv, dest / "stored")
+    signature = None
+    if stored is not None:
+        for artifact in SIGNED_ARTIFACTS:
+            source = stored.parent / artifact
+            if source.is_file():
+                (root / "nbt").mkdir(exist_ok=True)
+                shutil.copyfile(source, root / artifact)
+        if (stored.parent / SIGNATURE_ARTIFACT).is_file():
+            signature = stored.parent / SIGNATURE_ARTIFACT
+    tags = root / "tags"
+    tags.mkdir()
+    for key, value in covered_tags(mv.tags or {}).items():
+        (tags / quote(key, safe="")).write_bytes(str(value).encode("utf-8"))
+    return root, signature
+
+
+def _download_nbt(mv: Any, dest: Path) -> Path | None:
+    """The version run's ``nbt/`` artefact folder, downloaded under ``dest`` (None when absent)."""
+    if not mv.run_id:
+        return None
+    dest.mkdir(parents=True)
+    mlflow = store.mlflow_module()
+    try:
+        with store.translate_errors():
+            return Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="nbt", dst_path=str(dest)))
+    except Exception as exc:  # no nbt/ folder: MLflow raises OSError/MlflowException
+        if isinstance(exc, store.StoreUnavailable):
+            raise
+        return None
+
+
+def _download_model(mv: Any, dest: Path) -> Path:
+    mlflow = store.mlflow_module()
+    with store.translate_errors():
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mv.name}/{mv.version}",
+                                                        dst_path=str(dest)))
+
+
+def _hashing() -> Any:
+    from model_signing import hashing
+
+    return hashing.Config().use_file_serialization(hashing_algorithm="sha256", allow_symlinks=False)
+
+
+def _described(identifier: str) -> str:
+    """``model/model.skops`` -> ``file model/model.skops``; ``tags/nbt.format`` -> ``tag nbt.format``."""
+    if identifier.startswith("tags/"):
+        return f"tag {unquote(identifier.removeprefix('tags/'))}"
+    return f"file {identifier}"
+
+
+# ----------------------------------------------------------------------------- sign
+def sign(ref: Any, *, key: str | os.PathLike[str] | None = None) -> SignatureMade:
+    """Sign version ``ref``: its stored files and ``nbt.*`` tags, with ``key`` (default ``NBT_SIGNING_KEY``).
+
+    Parameters
+    ----------
+    ref : ``NAME/3``, ``NAME@alias`` or ``NAME`` (latest version)
+    key : private key file (PEM, EC P-256/384/521); default: ``NBT_SIGNING_KEY``
+
+    The key is read and checked before anything is written. Signing again (e.g. after a change
+    you made on purpose) replaces the signature. Returns what the signature covers.
+    """
+    signer = signing_key(key)
+    library()
+    mv = resolve(ref)
+    return sign_version(mv, signer)
+
+
+def sign_version(mv: Any, signer: Key) -> SignatureMade:
+    """Sign the registered version ``mv`` (tags as stored now) with the checked key ``signer``."""
+    from model_signing import signing as ms
+
+    if not mv.run_id:
+        raise BadInput(f"Model version {mv.name}/{mv.version} has no MLflow run to store its signature on; "
+                       "register it with nbtoolkit to sign it.")
+    with tempfile.TemporaryDirectory(prefix="nbt-sign-") as tmp:
+        root, _ = stage(mv, _download_model(mv, Path(tmp, "download")), Path(tmp))
+        folder = Path(tmp, "signature")
+        folder.mkdir()
+        bundle = folder / Path(SIGNATURE_ARTIFACT).name
+        ms.Config().use_elliptic_key_signer(private_key=signer.path).set_hashing_config(_hashing()).sign(root, bundle)
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                       if p.is_file() and not p.relative_to(root).as_posix().startswith("tags/"))
+        client = store.client()
+        with store.translate_errors():
+            client.log_artifact(mv.run_id, str(bundle), str(Path(SIGNATURE_ARTIFACT).parent))
+            client.set_model_version_tag(mv.name, mv.version, TAG_SIGNED_BY, signer.fingerprint)
+    return SignatureMade(mv.name, str(mv.version), signer.fingerprint, files, sorted(covered_tags(mv.tags or {})))
+
+
+# ----------------------------------------------------------------------------- verify
+def verify(ref: Any, *, keys: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None
+           ) -> Verification:
+    """Check the signature of version ``ref`` against trusted public keys.
+
+    Parameters
+    ----------
+    ref : ``NAME/3``, ``NAME@alias`` or ``NAME``
+    keys : public key file(s) (PEM); default: ``NBT_TRUSTED_KEYS``
+
+    Returns a :class:`~nbtoolkit.reports.signing.Verification`: ``signed``, ``valid``, the key,
+    and each file or tag that changed since signing. Never raises for an invalid signature.
+    """
+    if keys is None:
+        paths = config.trusted_keys()
+        if not paths:
+            raise BadInput("No public key to verify with: pass --key FILE (keys=) or set NBT_TRUSTED_KEYS.")
+    elif isinstance(keys, (str, os.PathLike)):
+        paths = [keys]
+    elif isinstance(keys, (list, tuple)) and keys:
+        paths = list(keys)
+    else:
+        raise BadInput(f"keys must be a public key file or a list of them, got {keys!r}.")
+    trusted = public_keys(paths)
+    library()
+    mv = resolve(ref)
+    with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
+        return _verify(mv, _download_model(mv, Path(tmp, "download")), trusted, Path(tmp))
+
+
+def check(mv: Any, model_dir: Path, keys: list[Key]) -> None:
+    """Refuse ``mv`` (IntegrityError, one line) unless a trusted signature covers it as stored now.
+
+    ``model_dir`` is its downloaded model folder (the one about to be loaded).
+    """
+    with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
+        outcome = _verify(mv, model_dir, keys, Path(tmp))
+    if outcome.valid:
+        return
+    ref = f"{mv.name}/{mv.version}"
+    if not outcome.signed:
+        raise IntegrityError(f"Model version {ref} is not signed and a signature is required (NBT_TRUSTED_KEYS / "
+                             f"--require-signature); refusing to use it. Sign it with `nbt model sign {ref}`.")
+    raise IntegrityError(f"Model version {ref} does not match its signature: {outcome.reason}; refusing to use "
+                         f"it. If the change is yours, sign it again with `nbt model sign {ref}`.")
+
+
+def check_stored(mv: Any, keys: list[Key]) -> None:
+    """:func:`check` for a reader that does not load the model (a stored profile or contract)."""
+    with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
+        check(mv, _download_model(mv, Path(tmp)), keys)
+
+
+def _verify(mv: Any, model_dir: Path, keys: list[Key], dest: Path) -> Verification:
+    root, signature = stage(mv, model_dir, dest)
+    out = Verification(mv.name, str(mv.version), signed=signature is not None, valid=False)
+    if signature is None:
+        out.reason = "it has no signature (nbt/signature.json)"
+        return out
+    try:
+        bundle = json.loads(signature.read_text(encoding="utf-8"))
+        named = bundle["verificationMaterial"]["publicKey"]["hint"]
+        payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+        signed = {r["name"]: r["digest"] for r in payload["predicate"]["resources"]}
+    except (ValueError, KeyError, TypeError):
+        out.reason = "its signature file nbt/signature.json is not a model-signing bundle"
+        return out
+    out.key = named if isinstance(named, str) else None
+    key = next((k for k in keys if k.fingerprint == out.key), None)
+    if key is None:
+        out.reason = (f"it was signed with key {str(out.key)[:16]}, which is not a trusted key (trusted: "
+                      f"{', '.join(k.fingerprint[:16] for k in keys)})")
+        return out
+    out.trusted_key = key.path
+    from model_signing import verifying
+
+    try:
+        verifying.Config().use_elliptic_key_verifier(public_key=key.path).verify(root, signature)
+    except Exception as exc:  # ValueError (mismatch, bad bundle), InvalidSignature: the verdict is "no"
+        out.changes = _changes(signed, root)
+        out.reason = (f"{', '.join(out.changes)} since signing" if out.changes else
+                      f"the signature does not verify with key {key.fingerprint[:16]} ({type(exc).__name__})")
+        return out
+    out.valid = True
+    return out
+
+
+def _changes(signed: Mapping[str, str], root: Path) -> list[str]:
+    """Each file or tag that differs between what was signed and what is stored now."""
+    now = {d.identifier: d.digest.digest_hex for d in _hashing().hash(root).resource_descriptors()}
+    out = []
+    for name in sorted(set(signed) | set(now)):
+        if name not in now:
+            out.append(f"{_described(name)} removed")
+        elif name not in signed:
+            out.append(f"{_described(name)} added")
+        elif signed[name] != now[name]:
+            out.append(f"{_described(name)} changed")
+    return out
