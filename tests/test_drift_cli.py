@@ -150,8 +150,11 @@ def test_the_model_helper_hands_back_load_errors_and_predictions(registered, nbt
         assert list(model.predict(X)) == list(here.predict(X))
         np.testing.assert_allclose(model.predict_proba(X), here.predict_proba(X), rtol=1e-12)
         assert not hasattr(model, "fit") and not hasattr(model, "_private")
-        with pytest.raises(IntegrityError, match=r"iris/9 records trusted types outside .*os\.system"):
-            helper.load(nbt_home, {"nbt.format": "skops", "nbt.skops_trusted_types": '["os.system"]'}, "iris/9")
+        bad = nbt_home / "bad-model"
+        bad.mkdir()
+        (bad / "model.skops").write_bytes(b"not a skops file")
+        with pytest.raises(IntegrityError, match=r"The model.skops of iris/9 is not a skops file"):
+            helper.load(bad, {"nbt.format": "skops", "nbt.skops_trusted_types": '["os.system"]'}, "iris/9")
         assert list(model.predict(X[:3])) == list(here.predict(X[:3]))  # still serving after an error
     finally:
         remote._helper.reset(token)

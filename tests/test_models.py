@@ -2,7 +2,8 @@
 
 The sweep takes every classifier and regressor of ``sklearn.utils.all_estimators()`` that fits
 with default parameters, the meta-estimators that need a base estimator, Pipelines and
-ColumnTransformers, and XGBoost / LightGBM (scikit-learn API and native Boosters); each is
+ColumnTransformers, HistGradientBoosting on a pandas ``category`` column, and XGBoost / LightGBM
+(scikit-learn API and native Boosters); each is
 registered with its training data in one shared store, loaded back through nbtoolkit, and must
 predict identically (labels equal; regression values and probabilities equal to 1e-9 relative:
 even a pickle round trip moves BLAS results in the 14th digit).
@@ -45,8 +46,8 @@ def _sweep_models():
 
 def _extra_models():
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import (RandomForestClassifier, StackingClassifier, StackingRegressor,
-                                  VotingClassifier)
+    from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                                  StackingClassifier, StackingRegressor, VotingClassifier)
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.neighbors import KNeighborsRegressor
@@ -81,8 +82,22 @@ def _extra_models():
         ("lightgbm.Booster", lambda: "lgb-booster", "regressor"),
         ("Pipeline(Scaler,XGBClassifier)", lambda: make_pipeline(StandardScaler(), xgb.XGBClassifier(n_estimators=5)),
          "classifier"),
+        # categorical_features="from_dtype" (the default) on a pandas `category` column
+        ("HistGradientBoostingClassifier(category)", lambda: HistGradientBoostingClassifier(max_iter=10), "category"),
+        ("HistGradientBoostingRegressor(category)", lambda: HistGradientBoostingRegressor(max_iter=10),
+         "category regressor"),
     ]
     return models
+
+
+def _category_data(kind: str):
+    """A frame with a pandas ``category`` column (and its target) for HistGradientBoosting."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"amount": rng.normal(size=150), "plan": pd.Categorical(rng.choice(["free", "pro", "team"], 150))})
+    y = (X["amount"] > 0).astype(int) if kind == "category" else X["amount"] * 2 + (X["plan"] == "pro")
+    return X, y
 
 
 def _mlp():
@@ -157,7 +172,7 @@ def test_every_estimator_registers_and_loads_identically(shared_home, part):
             except Exception as exc:  # needs a required argument, or multi-output targets
                 skipped.append((name, type(exc).__name__))
         for name, factory, kind in _extra_models() if part == "composite and boosting" else []:
-            X, y = (Xc, yc) if kind == "classifier" else (Xr, yr)
+            X, y = (Xc, yc) if kind == "classifier" else (Xr, yr) if kind == "regressor" else _category_data(kind)
             fitted.append((name, _fit(factory, X, y), X, y))
 
         failures = []
@@ -180,7 +195,9 @@ def test_every_estimator_registers_and_loads_identically(shared_home, part):
                                 "GaussianProcessClassifier", "MLPClassifier", "AdaBoostClassifier"}, 30),
                 "regressor": ({"GradientBoostingRegressor", "MLPRegressor", "TweedieRegressor",
                                "BaggingRegressor", "KNeighborsRegressor"}, 40),
-                "composite and boosting": ({"XGBClassifier", "LGBMRegressor", "xgboost.Booster"}, 13)}[part]
+                "composite and boosting": ({"XGBClassifier", "LGBMRegressor", "xgboost.Booster",
+                                            "HistGradientBoostingClassifier(category)",
+                                            "HistGradientBoostingRegressor(category)"}, 15)}[part]
     assert expected[0] <= names and len(fitted) >= expected[1]
 
 
@@ -219,7 +236,7 @@ def test_a_changed_trust_list_or_file_is_refused_before_skops_reads(nbt_home, ir
     X, y = iris
     nbt.register(RandomForestClassifier(5).fit(X, y), "forest")
     registry.set_version_tag("forest/1", registry.TAG_TRUSTED, json.dumps(["builtins.eval"]))
-    with pytest.raises(IntegrityError, match="outside nbtoolkit's allow-list"):
+    with pytest.raises(IntegrityError, match="holds the type 'sklearn.tree._tree.Tree', unlike the trusted types"):
         nbt.load("forest/1")
     registry.set_version_tag("forest/1", registry.TAG_TRUSTED, json.dumps(["sklearn.tree._tree.Tree"]))
     stored = next((nbt_home / "artifacts").rglob("model.skops"))

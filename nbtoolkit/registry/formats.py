@@ -4,7 +4,7 @@
 model                       flavor        file                                         safe
 ==========================  ============  ===========================================  =====
 scikit-learn estimator or   ``sklearn``   ``model.skops``: skops, types trusted only   yes
-Pipeline (any step)                       from the allow-list below
+Pipeline (any step)                       from nbtoolkit's allow-list (:mod:`.trust`)
 XGBoost (sklearn API or     ``xgboost``   ``model.ubj``: XGBoost's own binary JSON     yes
 ``Booster``)
 LightGBM ``Booster``        ``lightgbm``  ``model.lgb``: LightGBM's text model         yes
@@ -14,13 +14,17 @@ anything else, asked for    ``sklearn`` / ``model.pkl``: cloudpickle            
 "cloudpickle"``)            function``
 ==========================  ============  ===========================================  =====
 
-skops never unpickles: it rebuilds objects of *trusted* types only. At registration the types
-skops does not trust by default are computed; each must belong to :data:`ALLOWED_MODULES`
-(scikit-learn, numpy, scipy), to a boosting library whose state is its own model file
-(:data:`BOOSTING_MODULES`, so a Pipeline ending in an ``XGBClassifier`` is stored with skops
-too), or be one of :data:`ALLOWED_TYPES`. The accepted list is recorded on the version
-(:data:`~.tags.TAG_TRUSTED`) and passed to skops on load, after the sha256 check. A type outside
-the list (the user's own class) is refused, naming the type and ``serialization="cloudpickle"``.
+skops never unpickles: it rebuilds objects of *trusted* types only, but it *calls* some of them
+(a constructor node calls its type with arguments from the file). So trust is decided by
+nbtoolkit's code, from the file itself, never from a tag or a module name: :func:`.trust.audit`
+reads the file's ``schema.json`` and skops' list of the types it does not trust by default, and
+each must be on the allow-list for the kind of node it appears in — a class generated from
+scikit-learn's ``all_estimators()`` (``trusted_types.json``), one of the few hand-reviewed
+functions, or a ``functools.partial`` of such a function. The same audit refuses a model at
+registration (:class:`BadInput`, naming the type and ``serialization="cloudpickle"``) and a file
+at load (:class:`IntegrityError`), before skops reads it, and only then is exactly the audited
+list handed to skops. The list recorded on the version (:data:`~.tags.TAG_TRUSTED`) is
+information: a file whose types differ from it is refused too.
 """
 
 from __future__ import annotations
@@ -39,12 +43,8 @@ from ..errors import BadInput, NbtError, NotFitted
 SKOPS, CLOUDPICKLE = "skops", "cloudpickle"
 #: What ``register(serialization=...)`` / ``--format`` accepts (boosting models use their own).
 FORMATS = (SKOPS, CLOUDPICKLE)
-#: Modules whose types skops may rebuild (by top-level package).
-ALLOWED_MODULES = ("sklearn", "numpy", "scipy")
 #: Boosting libraries: their objects' state is their own model file (UBJ bytes, model text).
 BOOSTING_MODULES = ("xgboost", "lightgbm")
-#: Single standard-library types some estimators hold (LightGBM's parameters).
-ALLOWED_TYPES = frozenset({"collections.OrderedDict"})
 EXTRA = "boost"  # pip install 'nbtoolkit[boost]'
 
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "numpy", "pandas", "scipy")
@@ -167,46 +167,58 @@ def check_fitted(model: Any, *, doing: str = "registering", sklearn_only: bool =
 
 
 # --------------------------------------------------------------------------------- skops trust
-def allowed(type_name: str) -> bool:
-    """Whether skops may rebuild ``type_name`` (``module.Class``) from a registered model."""
-    root = type_name.split(".")[0]
-    return root in ALLOWED_MODULES or root in BOOSTING_MODULES or type_name in ALLOWED_TYPES
-
-
 def trusted_types(model: Any) -> tuple[tuple[str, ...], bytes]:
-    """The types skops needs trusted to load ``model`` (and its skops bytes); refuses any type
-    outside the allow-list."""
+    """The types skops needs trusted to load ``model`` (and its skops bytes); refuses a model
+    holding anything outside nbtoolkit's allow-list (:func:`.trust.audit`)."""
     import skops.io as sio
+
+    from .trust import audit
 
     try:
         data = sio.dumps(model)
-        untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # skops cannot represent the object at all (lambdas, locals...)
         raise BadInput(
             f"skops cannot store this {type(model).__name__} ({type(exc).__name__}: "
             f"{_first_line(exc)}); register it with --format cloudpickle (serialization="
             "'cloudpickle') and load it only from sources you trust."
         ) from None
-    refused = [t for t in untrusted if not allowed(t)]
-    if refused:
-        shown = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+    untrusted, problem = audit(data)
+    if problem is not None:
         raise BadInput(
-            f"This {type(model).__name__} holds the type {shown}, which is outside the types "
-            f"nbtoolkit trusts ({', '.join(ALLOWED_MODULES + BOOSTING_MODULES)}); register it with "
-            "--format cloudpickle (serialization='cloudpickle') and load it only from sources you trust."
+            f"This {type(model).__name__} {problem.text}, outside the types nbtoolkit trusts "
+            "(README: Safe loading); register it with --format cloudpickle (serialization='cloudpickle') "
+            "and load it only from sources you trust."
         )
-    return tuple(sorted(untrusted)), data
+    return tuple(untrusted), data
 
 
-def check_recorded(trusted: Sequence[str], where: str) -> list[str]:
-    """A recorded trust list, re-checked against the allow-list before it is handed to skops."""
-    refused = [t for t in trusted if not allowed(t)]
-    if refused:
-        from ..errors import IntegrityError
+def checked_skops(data: bytes, recorded: str | None, where: str) -> list[str]:
+    """The trusted list to hand skops for the file ``data`` of version ``where``, decided from the
+    file alone; :class:`IntegrityError` when it holds anything nbtoolkit does not trust, or types
+    other than the recorded list ``recorded`` (the JSON of :data:`~.tags.TAG_TRUSTED`)."""
+    from ..errors import IntegrityError
+    from .tags import TAG_TRUSTED
+    from .trust import audit, first_difference
 
-        raise IntegrityError(f"{where} records trusted types outside nbtoolkit's allow-list "
-                             f"({', '.join(refused[:3])}); refusing to load.")
-    return list(trusted)
+    untrusted, problem = audit(data)
+    if problem is not None:
+        raise IntegrityError(f"The model.skops of {where} {problem.text}; refusing to load it (nothing "
+                             "from the file was run). Re-register the model from its source.")
+    if recorded is not None:
+        try:
+            listed = json.loads(recorded)
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+            raise IntegrityError(f"{where} records its trusted types ({TAG_TRUSTED}) as {recorded[:80]!r}, "
+                                 "not a list of type names; refusing to load it.")
+        unexpected = first_difference(untrusted, listed)
+        if unexpected is not None:
+            held = "holds" if unexpected in untrusted else "does not hold"
+            raise IntegrityError(f"The model.skops of {where} {held} the type {unexpected!r}, unlike the "
+                                 f"trusted types recorded at registration ({TAG_TRUSTED}); refusing to "
+                                 "load it. Re-register the model from its source.")
+    return untrusted
 
 
 # --------------------------------------------------------------------------------- predicting
@@ -344,14 +356,14 @@ def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
     if fmt == SKOPS:
         import skops.io as sio
 
-        recorded = tags.get(TAG_TRUSTED)
-        trusted = check_recorded(json.loads(recorded), where) if recorded else None
         data_file = local / "model.skops"
-        if not data_file.exists():
+        if not data_file.is_file():
             raise NbtError(f"{where} has no model.skops file; it was not stored by nbtoolkit.")
-        for root in {t.split(".")[0] for t in trusted or ()} & set(BOOSTING_MODULES):
+        data = data_file.read_bytes()  # audited and loaded from the same bytes
+        trusted = checked_skops(data, tags.get(TAG_TRUSTED), where)
+        for root in {t.split(".")[0] for t in trusted} & set(BOOSTING_MODULES):
             _require(root, where)
-        return sio.load(data_file, trusted=trusted)
+        return sio.loads(data, trusted=trusted)
     if flavor == "xgboost":
         import mlflow.xgboost
 
