@@ -371,6 +371,36 @@ def test_rows_outside_the_contract_are_served_flagged_counted_and_alerted(server
     assert "contract>0.05" in done.stdout and "1 alert(s) fired" in done.stderr
 
 
+def test_row_contract_flags_unseen_categories_out_of_range_and_nulls():
+    """The per-row check against a stored contract, on values as a request parses them."""
+    import pandas as pd
+
+    from nbtoolkit.contract import Contract
+    from nbtoolkit.serving.journal import encode_entry, entry, entry_rows
+    from nbtoolkit.serving.protocol import parse_body
+    from nbtoolkit.serving.rowcontract import RowContract
+
+    ref = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"], "flag": [True, False, True],
+                        "n": [1.0, None, 2.0], "k": [1, 2, 3]})
+    contract = RowContract(json.loads(Contract.from_frame(ref).to_json())["columns"])
+    body = (b'{"dataframe_records": [{"x": 2.0, "c": "a", "flag": true, "n": null, "k": 2},'
+            b'{"x": 9.0, "c": "z", "flag": false, "n": 5.0, "k": 0},'
+            b'{"x": null, "c": null, "flag": true, "n": 1.5, "k": 3},'
+            b'{"x": NaN, "c": "b", "flag": "maybe", "n": 1.0, "k": 1}]}')
+    batch = parse_body(body, "application/json", None)
+    flags, counts = contract.check(batch.values, batch.n)
+    got = [None if f is None else [(d["column"], d["kind"]) for d in json.loads(f)] for f in flags]
+    assert got == [None,
+                   [("x", "out_of_range"), ("n", "out_of_range"), ("k", "out_of_range"), ("c", "unseen_category")],
+                   [("x", "null"), ("c", "null")],
+                   [("x", "null"), ("flag", "unseen_category")]]
+    assert counts[("x", "null")] == 2 and counts[("c", "unseen_category")] == 1 and sum(counts.values()) == 8
+    item = entry("m", batch, ids=list("abcd"), versions=["1"] * 4, aliases=["champion"] * 4,
+                 ts=__import__("datetime").datetime(2026, 1, 1), predictions=[0] * 4, confidences=[None] * 4,
+                 humans=[False] * 4, probabilities=[None] * 4, contract=flags)
+    assert [r["contract"] for r in entry_rows(json.loads(encode_entry(item)))] == flags
+
+
 def pd_concat(*frames):
     import pandas as pd
 

@@ -159,7 +159,7 @@ class Service:
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}){_missing_values(batch)}; "
                               "nothing was logged.")
         preds, confs, humans, versions, probs = results
-        flags = self._contract_flags(snap, frame, arms)
+        flags = self._contract_flags(snap, batch, arms)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         try:
             self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
@@ -195,7 +195,7 @@ class Service:
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
         return preds, confs, humans, versions, probs
 
-    def _contract_flags(self, snap: Any, frame: Any, arms: list[str]) -> list[str | None] | None:
+    def _contract_flags(self, snap: Any, batch: Any, arms: list[str]) -> list[str | None] | None:
         """Per row: None, or what it broke of its version's data contract (JSON); counted in /metrics."""
         if self.contracts is None:
             return None
@@ -206,9 +206,9 @@ class Service:
             contract = self.contracts.get(served.version)
             if contract is None:
                 continue
-            idx = [k for k, a in enumerate(arms) if a == alias] if len(snap.versions) > 1 else list(range(n))
-            part = frame if len(idx) == n else frame.iloc[idx]
-            found, counts = contract.check(part)
+            idx = [k for k, a in enumerate(arms) if a == alias]
+            values = batch.values if len(idx) == n else {c: [v[k] for k in idx] for c, v in batch.values.items()}
+            found, counts = contract.check(values, len(idx))
             for k, f in zip(idx, found):
                 flags[k] = f
             if self.metrics is not None:
