@@ -93,8 +93,18 @@ def test_three_steps_parameters_upstream_cache_force_and_step(folder, nbt_home):
     changed = run_pipeline(folder / "pipeline.yaml", parameters={"train.seed": 8})
     assert statuses(changed) == {"ingest": "cached", "train": "ok", "report": "ok"}
     assert changed.outputs["report"]["summary"] == "42 rows doubled; seed 8"
+    # judged with the parameters the last run was given: what `nbt status` says right after `-p`
     status = pipeline_status(folder / "pipeline.yaml")
-    assert status["train"] == "stale" and status["ingest"] == "cached"  # judged without the override
+    assert [status[s] for s in ("ingest", "train", "report")] == ["cached", "ok", "ok"]
+    reasons = {r["step"]: r["reason"] for r in status.steps}
+    assert reasons["train"] == "" and "stale" not in str(status)
+    cli = nbt("status", "pipeline.yaml", cwd=folder)
+    assert cli.returncode == 0 and "stale" not in cli.stdout and "ok" in cli.stdout, cli.stdout + cli.stderr
+    # against the file's defaults (parameters={}), or other -p values, the step is stale
+    defaults = pipeline_status(folder / "pipeline.yaml", parameters={})
+    assert defaults["train"] == "stale" and defaults["ingest"] == "cached"
+    assert {r["step"]: r["reason"] for r in defaults.steps}["train"] == "the parameters changed"
+    assert pipeline_status(folder / "pipeline.yaml", parameters={"train.seed": 8})["train"] == "ok"
 
     forced = run_pipeline(folder / "pipeline.yaml", force=True)
     assert statuses(forced) == {"ingest": "ok", "train": "ok", "report": "ok"}
@@ -219,6 +229,19 @@ def test_two_independent_steps_run_concurrently_with_jobs_2(folder, other_thread
         stop.set()
     assert statuses(run) == {"left": "ok", "right": "ok"}
     assert run.outputs["left"]["pid"] != run.outputs["right"]["pid"]
+
+
+def test_notebooks_with_vscode_kernelspec_names_run(folder, nbt_home):
+    """``python`` (VS Code) and ``PYTHON3`` kernelspecs run, as papermill runs them via jupyter_client."""
+    for written in ("python", "PYTHON3"):
+        nb = json.loads((folder / "echo.ipynb").read_text())
+        nb["metadata"]["kernelspec"]["name"] = written
+        (folder / f"{written}.ipynb").write_text(json.dumps(nb))
+    (folder / "k.yaml").write_text("name: kernels\nsteps:\n  - name: a\n    notebook: python.ipynb\n"
+                                   "  - name: b\n    notebook: PYTHON3.ipynb\n")
+    run = run_pipeline(folder / "k.yaml", jobs=2)
+    assert run.passed and statuses(run) == {"a": "ok", "b": "ok"}
+    assert Path(run.run_dir).parent == nbt_home.resolve() / "runs" / "kernels"
 
 
 def test_pipeline_magic_runs_and_returns_the_run(ip, folder):

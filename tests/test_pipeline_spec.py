@@ -69,6 +69,11 @@ def test_the_test_pipeline_loads_in_dependency_order(folder):
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {upstream: 1}\n", "reserved"),
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    parameters: {text: 2024-01-01}\n", "quote dates"),
     ("steps:\n  - name: a\n    notebook: echo.ipynb\n    timeout: -1\n", "positive number"),
+    ('steps:\n  - name: a\n    notebook: "echo\\0.ipynb"\n',
+     "'notebook' of step 'a' is 'echo\\x00.ipynb', which holds a NUL byte; give a path relative to p.yaml"),
+    ('steps:\n  - name: a\n    notebook: echo.ipynb\n    cwd: "da\\0ta"\n',
+     "'cwd' of step 'a' is 'da\\x00ta', which holds a NUL byte"),
+    (f"steps:\n  - name: a\n    notebook: {'n' * 300}/echo.ipynb\n", "Notebook '"),
 ])
 def test_pipeline_file_errors_are_one_sentence_and_write_nothing(folder, nbt_home, text, expected):
     (folder / "broken.ipynb").write_text('{"cells": [,]}')
@@ -79,6 +84,85 @@ def test_pipeline_file_errors_are_one_sentence_and_write_nothing(folder, nbt_hom
     assert expected in message
     assert "\n" not in message.strip()
     assert not (nbt_home / "runs").exists()
+
+
+@pytest.mark.parametrize("file_name, expected", [("...yaml", "'..'"), ("..yaml", "'.'"), (" .yaml", "' '")])
+def test_a_file_name_that_cannot_name_the_run_folder_needs_a_name(folder, nbt_home, file_name, expected):
+    """Without ``name:`` the pipeline is named after its file; '...yaml' would be '..' (runs/..)."""
+    before = sorted(p.name for p in nbt_home.parent.rglob("*"))
+    message = error_of(write(folder, "steps:\n  - name: a\n    notebook: echo.ipynb\n", name=file_name))
+    assert f"{file_name!r} has no 'name:', and {expected} (its file name) cannot name the pipeline's folder" in message
+    assert sorted(p.name for p in nbt_home.parent.rglob("*")) == sorted(before + [file_name])  # only the file
+    assert load_pipeline(write(folder, "name: ok\nsteps:\n  - name: a\n    notebook: echo.ipynb\n",
+                               name=file_name)).name == "ok"
+    assert load_pipeline(write(folder, "steps:\n  - name: a\n    notebook: echo.ipynb\n",
+                               name="my pipeline.yaml")).name == "my pipeline"
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../..", "../x", "a/b", ""])
+def test_no_run_folder_is_outside_runs(nbt_home, name):
+    from nbtoolkit.pipeline.runner import runs_folder
+
+    with pytest.raises(BadInput, match="would put its runs outside"):
+        runs_folder(name)
+    assert runs_folder("a..b") == nbt_home / "runs" / "a..b"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (bytes(range(256)) * 4, "it is not UTF-8 text; -f takes a YAML file"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "it is not UTF-8 text"),
+    (None, "the path holds a NUL byte"),
+])
+def test_parameters_file_with_binary_bytes_or_a_nul_in_its_path_exits_2(folder, nbt_home, capsys, content, expected):
+    from nbtoolkit.cli import main
+
+    target = folder / "params.bin"
+    if content is None:
+        arg = str(target) + "\0.yaml"
+    else:
+        target.write_bytes(content)
+        arg = str(target)
+    assert main(["pipeline", "run", str(folder / "pipeline.yaml"), "-f", arg]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err and "Traceback" not in err, err
+    assert not (nbt_home / "runs").exists()
+
+
+def test_papermills_own_parameters_file_with_an_unquoted_date_is_taken_as_papermill_takes_it(folder):
+    """papermill's tests/parameters/example.yaml: ``a_date: 2019-01-01`` arrives as the string."""
+    import papermill
+    from papermill.parameterize import read_yaml_file
+
+    from nbtoolkit.cli import build_parser
+    from nbtoolkit.commands.pipeline import parameters_from
+
+    example = Path(papermill.__file__).parent / "tests" / "parameters" / "example.yaml"
+    args = build_parser().parse_args(["pipeline", "run", str(folder / "pipeline.yaml"), "-f", str(example)])
+    params = parameters_from(args.parameters)
+    assert params == read_yaml_file(str(example))
+    assert params["a_date"] == "2019-01-01" and params["foo"] == 12345
+    with pytest.warns(Warning):  # unknown to every step: injected with a ParameterWarning, not refused
+        resolved = resolve_parameters(load_pipeline(folder / "pipeline.yaml"), params)
+    assert resolved["ingest"].parameters["a_date"] == "2019-01-01"
+
+
+@pytest.mark.parametrize("written, runs", [("python", "python3"), ("PYTHON3", "python3"), ("Python3", "python3")])
+def test_kernelspec_names_resolve_as_jupyter_client_resolves_them(folder, written, runs):
+    """VS Code writes ``python``; older tools ``PYTHON3``: papermill runs both through jupyter_client."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from nbtoolkit.pipeline.runner import _check_kernels
+
+    nb = json.loads((folder / "echo.ipynb").read_text())
+    nb["metadata"]["kernelspec"]["name"] = written
+    (folder / "vscode.ipynb").write_text(json.dumps(nb))
+    pipeline = load_pipeline(write(folder, "name: k\nsteps:\n  - name: a\n    notebook: vscode.ipynb\n"))
+    assert pipeline.steps["a"].kernel_name == runs
+    _check_kernels(pipeline, {"a"})  # installed: not refused
+    if written != "python":  # jupyter_client's own lookup finds the same kernelspec
+        assert KernelSpecManager().get_kernel_spec(written).language == "python"
+    step = load_pipeline(write(folder, f"name: k\nsteps:\n  - name: a\n    notebook: echo.ipynb\n    kernel: {written}\n"))
+    assert step.steps["a"].kernel_name == runs
 
 
 def test_cycle_is_named(folder):

@@ -154,6 +154,9 @@ def _yaml_parameters(text: str, *, from_file: bool) -> dict[str, Any]:
             data = yaml.load(text, Loader=NoDates)  # noqa: S506
     except OSError as exc:
         raise BadInput(f"Cannot read the parameters file {text!r} ({exc.strerror}).") from None
+    except ValueError as exc:  # a NUL byte in the path; bytes that are not UTF-8 (UnicodeDecodeError)
+        why = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "the path holds a NUL byte"
+        raise BadInput(f"Cannot read the parameters file {text!r}: {why}; -f takes a YAML file.") from None
     except yaml.YAMLError as exc:
         raise BadInput(f"{where} is not valid YAML ({' '.join(str(exc).split())[:200]}).") from None
     if data is None:
@@ -212,7 +215,8 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace, ctx: Context) -> Any:
     from ..pipeline import pipeline_status
 
-    return pipeline_status(args.file, parameters=parameters_from(args.parameters))
+    # no -p: judge each step with the parameters its last run was given (not the file's defaults)
+    return pipeline_status(args.file, parameters=parameters_from(args.parameters) if args.parameters else None)
 
 
 def _pipeline_args(p: argparse.ArgumentParser) -> None:

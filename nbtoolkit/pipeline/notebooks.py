@@ -17,10 +17,16 @@ def read_notebook(path: Path, where: str = "", *, shown: str | None = None) -> d
     """Parse an .ipynb file as JSON (no nbformat: it is slow to import) and check its shape."""
     shown = shown or str(path)
     suffix = f" {where}" if where else ""
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise BadInput(f"Notebook {shown!r}{suffix} does not exist (looked for {str(path)!r}).")
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:  # unreadable (permissions), or a folder named *.ipynb
+        raise BadInput(f"Cannot read notebook {shown!r}{suffix} ({exc.strerror or exc}).") from None
     except UnicodeDecodeError:
         raise BadInput(f"Notebook {shown!r}{suffix} is not UTF-8 text; is it really an .ipynb file?") from None
     except json.JSONDecodeError as exc:
@@ -44,6 +50,15 @@ def _tags(cell: Mapping[str, Any]) -> list[str]:
 def kernel_name(nb: Mapping[str, Any]) -> str | None:
     spec = (nb.get("metadata") or {}).get("kernelspec") or {}
     return spec.get("name") if isinstance(spec, dict) else None
+
+
+def jupyter_kernel(name: str | None) -> str | None:
+    """The kernelspec ``name`` starts, as jupyter_client resolves it for papermill: ``python`` is
+    the native ``python3`` (``KernelManager``) and names are looked up lower-cased
+    (``KernelSpecManager.get_kernel_spec``), so VS Code's ``python`` and ``PYTHON3`` both run."""
+    if not isinstance(name, str):
+        return name
+    return "python3" if name == "python" else name.lower()
 
 
 def source_hash(nb: Mapping[str, Any]) -> str:

@@ -73,6 +73,7 @@ def run_pipeline(
     """
     t0 = time.time()
     pipeline = load_pipeline(path)
+    runs_folder(pipeline.name)
     if kernel is not None:
         pipeline = _with_kernel(pipeline, kernel)
     resolved = resolve_parameters(pipeline, parameters, mapping(secrets, "secrets"))
@@ -135,12 +136,24 @@ def run_pipeline(
     return result
 
 
+def runs_folder(name: str) -> Path:
+    """``<home>/runs/<name>``, refused unless it is a folder directly inside ``runs/``."""
+    runs = config.home() / "runs"
+    folder = config.runs_dir(name)
+    if os.path.normpath(folder.parent) != os.path.normpath(runs) or folder.name in ("", ".", ".."):
+        raise BadInput(f"The pipeline name {name!r} would put its runs outside {str(runs)!r}; "
+                       "give the pipeline a name: of letters, digits, '_', '.', '-'.")
+    return folder
+
+
 def _with_kernel(pipeline: Pipeline, kernel: str) -> Pipeline:
     import dataclasses
 
     if not isinstance(kernel, str) or not kernel.strip():
         raise BadInput(f"kernel must be a Jupyter kernel name such as 'python3', got {kernel!r}.")
-    steps = {n: dataclasses.replace(s, kernel_name=kernel) for n, s in pipeline.steps.items()}
+    from .notebooks import jupyter_kernel
+
+    steps = {n: dataclasses.replace(s, kernel_name=jupyter_kernel(kernel)) for n, s in pipeline.steps.items()}
     return dataclasses.replace(pipeline, steps=steps)
 
 
@@ -194,7 +207,7 @@ class _Run:
         self.resolved = resolved
         self.callbacks = callbacks
         self.run_id = new_run_id()
-        self.dir = config.runs_dir(pipeline.name) / self.run_id
+        self.dir = runs_folder(pipeline.name) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
         self.started = time.time()
         self.tracker: Any = None

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import BadInput, did_you_mean
 from .definition import Pipeline, Step
-from .notebooks import declared_parameters, kernel_name, read_notebook, source_hash
+from .notebooks import declared_parameters, jupyter_kernel, kernel_name, read_notebook, source_hash
 from .parameters import (
     SECRET_ENV_PREFIX,
     UPSTREAM,
@@ -71,8 +71,19 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
             if need not in seen:
                 raise BadInput(f"Step {step.name!r} needs {need!r}, which is not a step of {where}."
                                + did_you_mean(need, seen, what="Steps"))
-    return Pipeline(name=data.get("name") or path.stem, path=path, parameters=defaults,
+    return Pipeline(name=data.get("name") or _name_from_file(path), path=path, parameters=defaults,
                     secret_names=frozenset(secret_names), steps={s.name: s for s in _topological(steps)})
+
+
+def _name_from_file(path: Path) -> str:
+    """A pipeline without ``name:`` is named after its file, when that name can be a folder of ``runs/``."""
+    from ..validation import path_name
+
+    try:
+        return path_name(path.stem, "pipeline name")
+    except BadInput:
+        raise BadInput(f"Pipeline file {path.name!r} has no 'name:', and {path.stem!r} (its file name) cannot name the "
+                       "pipeline's folder under runs/; add a line such as 'name: my-pipeline'.") from None
 
 
 def _read_yaml(path: Path) -> Any:
@@ -128,11 +139,11 @@ def _load_step(raw: dict[str, Any], pipeline_file: Path) -> Step:
         raise BadInput(f"Step {name!r} needs itself; remove {name!r} from its 'needs'.")
     timeout, kernel = raw.get("timeout"), raw.get("kernel")
     cwd = _step_cwd(raw.get("cwd"), pipeline_file, f"step {name!r}")
-    notebook = (pipeline_file.parent / notebook_text).resolve()
+    notebook = _file_path(notebook_text, pipeline_file, "notebook", f"step {name!r}")
     nb = read_notebook(notebook, f"of step {name!r}", shown=notebook_text)
     return Step(name=name, notebook=notebook, notebook_text=notebook_text, parameters=params,
                 needs=tuple(dict.fromkeys(needs)), declared=declared_parameters(nb),
-                source_hash=source_hash(nb), kernel_name=kernel or kernel_name(nb),
+                source_hash=source_hash(nb), kernel_name=jupyter_kernel(kernel or kernel_name(nb)),
                 timeout=float(timeout) if timeout is not None else None, cwd=cwd)
 
 
@@ -140,10 +151,24 @@ def _step_cwd(value: Any, pipeline_file: Path, where: str) -> Path | None:
     """``cwd:`` of a step, relative to the pipeline file; it must be an existing folder."""
     if value is None:
         return None
-    path = (pipeline_file.parent / os.path.expanduser(value)).resolve()
+    path = _file_path(value, pipeline_file, "cwd", where)
     if not path.is_dir():
         raise BadInput(f"'cwd' of {where} is {value!r}, which is not a folder (looked for {str(path)!r}).")
     return path
+
+
+def _file_path(value: str, pipeline_file: Path, key: str, where: str) -> Path:
+    """``value`` (a path in the pipeline file) relative to the file's folder, resolved."""
+    from ..validation import shown
+
+    problem = "holds a NUL byte" if "\0" in value else None
+    if problem is None:
+        try:
+            return (pipeline_file.parent / os.path.expanduser(value)).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # too long for the file system, a symlink loop
+            problem = f"is not a usable path ({exc})"
+    raise BadInput(f"'{key}' of {where} is {shown(value)}, which {problem}; give a path relative to "
+                   f"{pipeline_file.name}.")
 
 
 def _topological(steps: list[Step]) -> list[Step]:
