@@ -304,10 +304,10 @@ def test_outcomes_feed_the_log_that_feedback_frame_reads(server, home):
     assert 'nbt_outcomes_total{source="agent"} 3.0' in text
 
 
-def _outcome_of(home: Path, ident: str):
+def _outcome_of(home: Path, ident: str, model: str = "iris"):
     from nbtoolkit.monitoring import PredictionLog
 
-    frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame("iris")
+    frame = PredictionLog(f"sqlite:///{home}/predictions.db").frame(model)
     value = frame.loc[frame["id"] == ident, "outcome"].iloc[0]
     return value if isinstance(value, str) else None
 
@@ -369,6 +369,38 @@ def test_rows_outside_the_contract_are_served_flagged_counted_and_alerted(server
                           timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "contract>0.05" in done.stdout and "1 alert(s) fired" in done.stderr
+
+
+def test_a_female_male_model_refuses_the_outcome_penguin_and_records_nothing(home):
+    """The issue's case on a server of its own: a model of sex from penguin measurements."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbtoolkit as nbt
+
+    rng = np.random.default_rng(0)
+    sex = np.where(rng.random(120) < 0.5, "female", "male")
+    X = pd.DataFrame({"bill_length": rng.normal(40, 3, 120) + (sex == "male") * 4,
+                      "body_mass": rng.normal(3800, 300, 120) + (sex == "male") * 600})
+    nbt.register(LogisticRegression(max_iter=500).fit(X, sex), "penguins", X=X, y=pd.Series(sex), alias="champion")
+    env = dict(os.environ, NBT_HOME=str(home))
+    env.pop("NBT_SERVE_TOKEN", None)
+    srv = Server(["penguins", "--traffic", "0"], env, home.parent / "penguins.log").wait_ready()
+    srv.session = requests.Session()
+    try:
+        r = post(srv, "/invocations", {"dataframe_records": X.head(2).to_dict("records"),
+                                       "params": {"ids": ["pg-1", "pg-2"]}})
+        assert r.status_code == 200, r.text
+        r = post(srv, "/outcomes", {"ids": ["pg-1", "pg-2"], "labels": ["female", "penguin"]})
+        assert r.status_code == 400 and set(r.json()) == {"error_code", "message"}
+        assert ("labels[1] (id 'pg-2') 'penguin' is not a class of penguins/1; its classes are 'female', 'male'"
+                in r.json()["message"]), r.json()["message"]
+        assert [_outcome_of(home, i, "penguins") for i in ("pg-1", "pg-2")] == [None, None]  # in the database
+        assert post(srv, "/outcomes", {"ids": ["pg-1"], "labels": ["male"]}).status_code == 200
+        assert [_outcome_of(home, i, "penguins") for i in ("pg-1", "pg-2")] == ["male", None]
+    finally:
+        assert srv.stop() == 0, srv.output()
 
 
 def test_row_contract_flags_unseen_categories_out_of_range_and_nulls():
@@ -598,7 +630,7 @@ def test_live_alerts_reach_the_webhook_and_metrics(server, hook):
     for name in ("nbt_http_requests_total", "nbt_http_request_duration_seconds_bucket", "nbt_predictions_total",
                  "nbt_prediction_duration_seconds_bucket", "nbt_confidence_bucket", "nbt_needs_human_total",
                  "nbt_window_human_share", "nbt_window_estimated_accuracy", "nbt_window_accuracy",
-                 "nbt_window_drift_share", "nbt_log_rows_written_total", "nbt_log_queue_rows"):
+                 "nbt_window_drift_share", "nbt_window_contract", "nbt_log_rows_written_total", "nbt_log_queue_rows"):
         assert name in text, name
 
 
