@@ -82,6 +82,24 @@ BAD_WORDS: list[tuple[str, str]] = [
     ("control characters", "na\x00me\x1b\x7f"),
     ("huge version number", "iris_p/99999999999999999999"),
 ]
+# Frames derived from a parameter's valid frame: every frame parameter gets each of these.
+BAD_FRAMES: list[tuple[str, Any]] = [
+    ("frame with a duplicated column", lambda f: f.iloc[:, [*range(f.shape[1]), 0]]),
+    ("frame with a column all missing", lambda f: f.assign(**{str(f.columns[0]): None})),
+    ("frame with a column all infinite", lambda f: f.assign(**{str(f.columns[0]): math.inf})),
+    ("frame with no rows", lambda f: f.iloc[:0]),
+    ("frame with no columns", lambda f: f.iloc[:, :0]),
+]
+# Pipeline files whose path is fine and whose content is not: each replaces a valid pipeline path.
+BAD_PIPELINE_FILES: list[tuple[str, str, bytes]] = [
+    ("binary bytes", "binary.yaml", bytes(range(256))),
+    ("NUL byte in notebook:", "nul-notebook.yaml", b'steps:\n  - name: a\n    notebook: "01_ingest\\0.ipynb"\n'),
+    ("NUL byte in cwd:", "nul-cwd.yaml",
+     b'steps:\n  - name: a\n    notebook: 01_ingest.ipynb\n    cwd: "da\\0ta"\n'),
+    ("over-long notebook: path", "long-notebook.yaml",
+     b"steps:\n  - name: a\n    notebook: " + b"n" * 300 + b"/01_ingest.ipynb\n"),
+    ("no name: and a file name of dots", "...yaml", b"steps:\n  - name: a\n    notebook: 01_ingest.ipynb\n"),
+]
 STATS: Counter = Counter()
 FINDINGS: list[str] = []
 # Refusals that still write, on purpose or not yet fixed (label prefix -> why); listed by test_summary.
@@ -118,6 +136,7 @@ def world(tmp_path_factory, _empty_mlflow_db):
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "NBT_PREDICTIONS_URL", "NBT_EXPERIMENT"):
         mp.delenv(var, raising=False)
     mp.chdir(cwd)
+    _key_pair(cwd)  # nbt-signing.pem / .pub: the baselines of sign and verify
 
     X, y = load_iris(return_X_y=True, as_frame=True)
     X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -164,6 +183,17 @@ def world(tmp_path_factory, _empty_mlflow_db):
            "namespace": namespace}
     shell.reset(new_session=False)
     mp.undo()
+
+
+def _key_pair(folder: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    (folder / "nbt-signing.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / "nbt-signing.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def _shell(world: dict) -> Any:
@@ -227,6 +257,8 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
         "promote": (nbt.promote, ("iris_p", 1), {"alias": "champion"}),
         "rollback": (nbt.rollback, ("iris_p",), {"alias": "staging"}),
         "unalias": (nbt.unalias, ("iris_p",), {"alias": "staging"}),
+        "sign": (nbt.sign, ("iris_p/2",), {"key": "nbt-signing.pem"}),
+        "verify": (nbt.verify, ("iris_p/1",), {"keys": "nbt-signing.pub"}),
         "versions": (nbt.versions, ("iris_p",), {}),
         "lineage": (nbt.lineage, ("iris_p/1",), {}),
         "validate": (nbt.validate, (X,), {"reference": X}),
@@ -261,12 +293,28 @@ def api_cases(name: str, fn: Any, args: tuple, kwargs: dict) -> list[tuple[str, 
     bound = sig.bind_partial(*args, **kwargs).arguments
     cases = []
     for p in params:
-        for label, value in BAD_VALUES:
+        for label, value in BAD_VALUES + _derived(bound.get(p.name)):
             call = dict(bound)
             call[p.name] = value
             pos = tuple(call.pop(q.name) for q in params if q.kind == q.POSITIONAL_ONLY and q.name in call)
             cases.append((f"{name}({p.name}={label})", pos, call))
     return cases
+
+
+def _derived(valid: Any) -> list[tuple[str, Any]]:
+    """Bad values made from a parameter's valid one: :data:`BAD_FRAMES` for a frame, the
+    :data:`BAD_PIPELINE_FILES` (written beside it, before any snapshot) for a pipeline file."""
+    import pandas as pd
+
+    if isinstance(valid, pd.DataFrame):
+        return [(label, make(valid)) for label, make in BAD_FRAMES]
+    if isinstance(valid, str) and valid.endswith(".yaml") and os.path.isfile(valid):
+        folder = Path(valid).parent
+        for _, file_name, content in BAD_PIPELINE_FILES:
+            if not (folder / file_name).exists():
+                (folder / file_name).write_bytes(content)
+        return [(f"pipeline file with {label}", str(folder / file_name)) for label, file_name, _ in BAD_PIPELINE_FILES]
+    return []
 
 
 API_NAMES = sorted([n for n in nbt.__all__ if n not in {"__version__", "load_ipython_extension", "models"}]
@@ -387,6 +435,8 @@ MAGIC_BASELINES: dict[str, tuple[list[str], dict[str, list[str]], str | None]] =
     "register": (["clf"], {"--name": ["reg_m"]}, None),
     "rollback": (["iris_p"], {"--alias": ["staging"]}, None),
     "unalias": (["iris_p"], {"--alias": ["staging"]}, None),
+    "sign": (["iris_p/2"], {"--key": ["nbt-signing.pem"]}, None),
+    "verify": (["iris_p/1"], {"--key": ["nbt-signing.pub"]}, None),
     "serve": (["iris_p"], {"--background": []}, None),
     "threshold": (["iris_p/1", "X", "y"], {}, None),
     "track": ([], {}, "x = 1"),
@@ -493,6 +543,7 @@ def _examples(w: dict) -> list[tuple[str, Any, str]]:
     multi = X.copy()
     multi.columns = pd.MultiIndex.from_tuples([("g", c) for c in X.columns])
     pipeline = str(w["cwd"] / "pipelines" / "pipeline.yaml")
+    Path(pipeline + ".bin").write_bytes(bytes(range(256)))  # a parameters file that is not text
     return [
         ("drift_share='half'", lambda: nbt.drift(X, X, drift_share="half"), "drift_share must be a number in (0, 1]"),
         ("Deployment threshold='high'", lambda: nbt.Deployment("iris_p", threshold="high", predictions_url=False),
@@ -516,6 +567,17 @@ def _examples(w: dict) -> list[tuple[str, Any, str]]:
         ("5,000-character name", lambda: nbt.versions("x" * 5000), "is 5000 characters long"),
         ("track --experiment ../../escaped", lambda: shell.run_cell_magic("nbt", "track --experiment ../../escaped", "x = 1"),
          "Invalid experiment name '../../escaped'"),
+        ("serve --journal-dir a file", lambda: nbt.serve("iris_p", journal_dir=pipeline), "is a file"),
+        ("serve --journal-dir below a file", lambda: nbt.serve("iris_p", journal_dir=pipeline + "/journal"),
+         "is below the file"),
+        ("evaluate a slice of a frame with a duplicated column",
+         lambda: nbt.evaluate(w["clf"], X.iloc[:, [0, 1, 2, 3, 0]], w["y"], slices=["sepal_length"]),
+         "X has duplicated column names ['sepal_length']"),
+        ("estimate with an empty reference", lambda: nbt.estimate(w["est"].iloc[:0], w["est"], target="y",
+                                                                   prediction="pred", proba="p"),
+         "The reference data has no labels in 'y' or 'pred' (0 rows)"),
+        ("%nbt pipeline run -f binary", lambda: shell.run_line_magic("nbt", f"pipeline run {pipeline} -f {pipeline}.bin"),
+         "it is not UTF-8 text"),
     ]
 
 

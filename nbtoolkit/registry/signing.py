@@ -118,8 +118,8 @@ def _read_key(path: Any, what: str) -> bytes:
         raise BadInput(f"The {what} must be a file path, got {path!r}.")
     try:
         data = Path(path).expanduser().read_bytes()
-    except OSError as exc:
-        raise BadInput(f"Cannot read the {what} {str(path)!r}: {exc.strerror or exc}.") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise BadInput(f"Cannot read the {what} {str(path)!r}: {getattr(exc, 'strerror', None) or exc}.") from None
     if len(data) > 64 * 1024:
         raise BadInput(f"The {what} {str(path)!r} is {len(data)} bytes; a PEM key file is a few hundred.")
     return data
