@@ -175,7 +175,9 @@ class PredictionLog(LogReads):
         ids : ids unique per model (e.g. ticket ids); default: new UUIDs. An id this model already
             logged, or one repeated in the batch, rejects the whole batch.
         routed_to_human : whether each item went to a human (default: none did)
-        timestamps : when each prediction was made (default: now, UTC)
+        timestamps : when each prediction was made (default: now, UTC); between 2000-01-01 and a day
+            from now (an event time outside that is a clock or a typo, and would make every time
+            window of the log span centuries)
         alias : the alias that served the batch (``champion`` / ``challenger``), for A/B analysis
         probabilities : the probability of every class per row — a DataFrame whose columns are the
             classes (e.g. ``pd.DataFrame(model.predict_proba(X), columns=model.classes_)``) or a
@@ -186,7 +188,6 @@ class PredictionLog(LogReads):
             log object; its outcomes are then checked against its classes). ``False`` logs the
             predictions of a model kept elsewhere (monitor it with ``reference=``); their outcomes
             are only checked to be finite scalars.
-        timestamps must lie between 2000-01-01 and a day from now (UTC).
         """
         if not isinstance(registered, bool):
             raise BadInput(f"registered must be True or False, got {registered!r:.60}.")

@@ -4,7 +4,10 @@
 ``dataframe_split`` (``{"columns": [...], "data": [[...]]}``), ``dataframe_records``
 (``[{col: value}]``), ``instances`` or ``inputs`` (records, or ``{col: [values]}``) — plus
 ``params``: ``ids`` (one per row, unique; generated when absent) and ``timestamps`` (ISO 8601,
-when replaying traffic; default now). ``text/csv`` bodies work too (ids are then generated).
+when replaying traffic; default now; between 2000-01-01 and a day from now, UTC). ``text/csv``
+bodies work too (ids are then generated). ``NaN`` in a number column is a missing value, as
+``null``; ``Infinity`` is refused naming its column; nesting deeper than :data:`MAX_DEPTH`, or
+deeper than Python's parser follows, is refused too (it was a 500).
 
 Everything is checked against the serving version's signature before the model sees it: a missing
 column, a value of the wrong type, an empty batch, a duplicate id each raise :class:`BadRequest`
