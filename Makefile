@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test venv system-deps bench clean constraints schemas
+.PHONY: demo test venv system-deps bench clean constraints schemas docs
 
 venv: $(STAMP)
 
@@ -76,5 +76,10 @@ bench: $(STAMP)
 schemas: $(STAMP)
 	$(PY) scripts/write_schemas.py
 
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, anchor or API
+# reference fails the build (tests/test_docs.py builds it the same way in `make test`). Offline.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) .nbtoolkit .pytest_cache
+	rm -rf $(VENV) .nbtoolkit .pytest_cache site
