@@ -37,6 +37,7 @@ def test_windows_metrics_and_threshold_alerts(nbt_home):
     assert len(frame) == 2 and list(frame["volume"]) == [400, 400]
     assert frame["accuracy"].iloc[0] > 0.94 and frame["accuracy"].iloc[1] < 0.76
     assert frame["human_share"].iloc[1] > 0.5
+    assert list(frame["contract"]) == [0.0, 0.0]  # no row was flagged outside a data contract
     assert report.alerted and not report.passed
     fired = {(a["window_start"].day, a["rule"]) for a in report.alerts}
     assert fired == {(2, "accuracy<0.9"), (2, "human_share>0.4")}

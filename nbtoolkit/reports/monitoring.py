@@ -89,7 +89,7 @@ class MonitorReport(Result):
 
         cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
                 "accuracy", "macro_f1", "estimated_accuracy", "estimated_accuracy_lower",
-                "estimated_accuracy_upper", "drift_share", "drifted_columns"]
+                "estimated_accuracy_upper", "drift_share", "drifted_columns", "contract"]
         frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
         frame["alerts"] = [", ".join(a.rule for a in self.alerts if a.window_start == r["window_start"])
                            for r in self.windows]
