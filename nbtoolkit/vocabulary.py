@@ -1,6 +1,6 @@
 """One word per concept on every surface: magic flag, CLI flag, API argument, config / env.
 
-:data:`CONCEPTS` is the table the README's "One vocabulary" section shows; a test checks every
+:data:`CONCEPTS` is the table the "One vocabulary" section of docs/cli.md shows; a test checks every
 row against the real magic parsers, the ``nbt`` parser, the API signatures and the ``Nbt``
 traits, so a surface cannot drift from the others unnoticed. Old spellings keep working as
 hidden aliases for one release (:data:`OLD_SPELLINGS`).
@@ -132,7 +132,7 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
 
 
 def markdown_table() -> str:
-    """The README's vocabulary table (a test keeps the README and this table the same)."""
+    """The vocabulary table of docs/cli.md (a test keeps the page and this table the same)."""
 
     def cell(value: str | None, prefix: str = "") -> str:
         if value is None:

@@ -1,7 +1,7 @@
 """One vocabulary: each concept is spelt the same on the magic, the CLI, the API and config.
 
 The table is :data:`nbtoolkit.vocabulary.CONCEPTS`; every cell is checked against the real magic
-parsers, the ``nbt`` parser, the API signatures and the ``Nbt`` traits, and the README shows it.
+parsers, the ``nbt`` parser, the API signatures and the ``Nbt`` traits, and docs/cli.md shows it.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def test_the_same_word_on_every_surface():
         assert len(words) <= 1 or words in allowed, (c.concept, words)
 
 
-def test_readme_shows_the_table():
-    assert markdown_table() in (ROOT / "README.md").read_text()
+def test_the_docs_show_the_table():
+    assert markdown_table() in (ROOT / "docs" / "cli.md").read_text()
 
 
 def test_old_spellings_still_work(nbt_home, capsys):
