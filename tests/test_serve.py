@@ -969,3 +969,25 @@ def test_a_large_window_is_read_in_a_helper_process_with_the_same_metrics(tmp_pa
         assert there.latest["volume"] == 20 and there.latest["labeled"] == 4
     finally:
         there.stop()
+
+
+def test_the_live_monitor_fires_on_the_share_of_rows_outside_the_contract(tmp_path):
+    """contract>0.05 over the rolling window: the share of flagged rows, its gauge, the alert."""
+    import datetime as dt
+
+    from nbtoolkit.monitoring import PredictionLog
+    from nbtoolkit.serving.alerts import LiveMonitor
+    from nbtoolkit.serving.metrics import ServingMetrics
+
+    plog = PredictionLog(f"sqlite:///{tmp_path}/p.db")
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    flag = '[{"column":"x","kind":"out_of_range"}]'
+    plog.append([{"id": f"r{k}", "model_name": "m", "model_version": "1", "alias": "champion",
+                  "ts": now - dt.timedelta(minutes=k), "inputs": "{}", "prediction": "a", "confidence": 0.9,
+                  "routed_to_human": False, "probabilities": None, "contract": flag if k < 2 else None}
+                 for k in range(20)])
+    metrics = ServingMetrics()
+    live = LiveMonitor("m", plog, rules=["contract>0.05", "contract>0.2"], metrics=metrics)
+    fired = live.evaluate(now)
+    assert [a["rule"] for a in fired] == ["contract>0.05"] and live.latest["contract"] == 0.1
+    assert "nbt_window_contract 0.1" in metrics.render()[0].decode()
