@@ -158,6 +158,7 @@ def _one_page_site(tmp_path: Path, page: str, extra: str) -> Path:
     config["docs_dir"] = str(docs)
     config["nav"] = [page]
     config.pop("exclude_docs", None)
+    config["hooks"] = [str(ROOT / h) for h in config.get("hooks", [])]
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             python = plugin["mkdocstrings"]["handlers"]["python"]
