@@ -153,7 +153,8 @@ def test_loggable_metrics_include_worst_slice(binary, binary_model):
     ("one_value_slice", "has a single value"),
     ("unknown_slice", "is not a column of X"),
     ("unknown_metric", "Unknown metric 'acuracy'. Did you mean 'accuracy'"),
-    ("wrong_columns", "cannot predict on X"),
+    ("wrong_columns", r"X lacks 1 of the 4 input columns of Pipeline: 'a'; pass a frame with every column"),
+    ("renamed_columns", "cannot predict on X"),
     ("nan_labels", "missing labels"),
     ("empty", "X is empty"),
 ])
@@ -178,6 +179,8 @@ def test_bad_input_one_sentence(binary, binary_model, case, message):
         kwargs = {"metrics": ["acuracy"]}
     elif case == "wrong_columns":
         X = X.drop(columns=["a"])
+    elif case == "renamed_columns":  # as wide as the model's inputs: the model judges the names
+        X = X.rename(columns={"a": "A"})
     elif case == "nan_labels":
         y = pd.Series(y).where(np.arange(len(y)) > 2)
     elif case == "empty":

@@ -77,3 +77,71 @@ def test_help_lists_evaluation_commands(shell):
     for sub in ("evaluate", "compare", "threshold", "track"):
         assert sub in text
     assert "--target-accuracy" in shell.run_line_magic("nbt", "threshold --help")
+
+
+@pytest.fixture
+def with_region(shell):
+    """X with metadata columns the model never saw, put first (the model's columns reordered)."""
+    import numpy as np
+
+    X = shell.user_ns["X"]
+    region = np.where(np.arange(len(X)) % 3 == 0, "north", "south")
+    shell.user_ns["Xm"] = X[list(X.columns)[::-1]].assign(region=region, batch=np.arange(len(X)) % 2)[
+        ["region", "batch", *list(X.columns)[::-1]]]
+    return shell
+
+
+def test_slices_by_a_column_the_model_does_not_take(with_region):
+    shell = with_region
+    nbt.register(shell.user_ns["model"], "iris", X=shell.user_ns["X"], y=shell.user_ns["y"])
+    assert registry.load("iris")._nbt_inputs == list(shell.user_ns["X"].columns)  # the signature
+    r = shell.run_line_magic("nbt", "evaluate iris Xm y --slice region --slice batch")
+    plain = nbt.evaluate("iris", shell.user_ns["X"], shell.user_ns["y"])
+    assert r.metrics == plain.metrics
+    assert {(s["column"], s["value"]) for s in r.slices} == {
+        ("region", "north"), ("region", "south"), ("batch", 0), ("batch", 1)}
+    north = shell.user_ns["Xm"]["region"].to_numpy() == "north"
+    expected = float((shell.user_ns["model"].predict(shell.user_ns["X"][north]) == shell.user_ns["y"][north]).mean())
+    assert next(s for s in r.slices if s["value"] == "north")["accuracy"] == pytest.approx(expected)
+    # a suite selects rows by the metadata column and times predictions on the model's columns
+    suite = {"cases": [{"name": "north", "query": "region == 'north'",
+                        "expect": {"accuracy": ">= 0.5", "max_latency_ms": "< 60000"}}]}
+    s = nbt.evaluate("iris", shell.user_ns["Xm"], shell.user_ns["y"], suite=suite)
+    assert s.passed and {row["n"] for row in s.suite.rows} == {int(north.sum())}
+    t = shell.run_line_magic("nbt", "threshold iris Xm y")
+    assert t.to_frame().equals(nbt.threshold("iris", shell.user_ns["X"], shell.user_ns["y"]).to_frame())
+    c = shell.run_line_magic("nbt", "compare iris iris Xm y --resamples 100")
+    assert c.n == len(shell.user_ns["X"]) and c.verdict == "no significant difference"
+
+
+def test_the_signature_decides_without_feature_names(with_region):
+    """A loaded model without feature_names_in_ (e.g. one a helper process predicts with)."""
+    shell = with_region
+    nbt.register(shell.user_ns["model"], "iris", X=shell.user_ns["X"], y=shell.user_ns["y"])
+    est = registry.load("iris")
+    del est.feature_names_in_
+    r = nbt.evaluate(est, shell.user_ns["Xm"], shell.user_ns["y"], slices=["region"])
+    assert r.metrics["accuracy"] > 0.9 and len(r.slices) == 2
+
+
+def test_without_inputs_known_the_slice_columns_are_left_out(with_region):
+    import numpy as np
+
+    shell = with_region
+    X, y = shell.user_ns["X"], shell.user_ns["y"]
+    bare = LogisticRegression(max_iter=500).fit(np.asarray(X), y)  # no feature_names_in_, no signature
+    framed = X.assign(region=shell.user_ns["Xm"]["region"])
+    r = nbt.evaluate(bare, framed, y, slices=["region"])
+    assert r.metrics["accuracy"] == pytest.approx(float((bare.predict(np.asarray(X)) == y).mean()))
+
+
+def test_a_slice_column_absent_names_the_frame_columns(with_region):
+    shell = with_region
+    nbt.register(shell.user_ns["model"], "iris", X=shell.user_ns["X"], y=shell.user_ns["y"])
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("nbt", "evaluate iris Xm y --slice regoin --log")
+    message = str(info.value)
+    assert "Slice column 'regoin' is not a column of X" in message and "Did you mean 'region'?" in message
+    assert "Columns: batch, petal_length, petal_width, region, sepal_length, sepal_width." in message
+    assert "\n" not in message
+    assert registry.run_metrics(registry.resolve("iris/1")) == {}  # nothing written

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BadInput, did_you_mean
 from ..vocabulary import renamed
 from . import metrics as M
-from .inputs import Model, Predictions, feature_names, predict, resolve_model, task_of
+from .inputs import Model, Predictions, predict, resolve_model, task_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..reports.evaluation import ComparisonReport
@@ -196,7 +196,7 @@ def _check_comparable(a: Model, b: Model) -> str:
     task_a, task_b = task_of(a.estimator), task_of(b.estimator)
     if task_a != task_b:
         raise BadInput(f"Cannot compare a {task_a} model ({a.label}) with a {task_b} model ({b.label}).")
-    fa, fb = feature_names(a.estimator), feature_names(b.estimator)
+    fa, fb = a.inputs, b.inputs
     if fa is not None and fb is not None and fa != fb:
         only_a = [f for f in fa if f not in fb]
         only_b = [f for f in fb if f not in fa]

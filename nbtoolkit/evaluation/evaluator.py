@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +77,8 @@ def evaluate(
                                  has_proba=task == "classification" and hasattr(m.estimator, "predict_proba"),
                                  n_classes=len(classes) if classes is not None else 0, label=m.label)
     prepared = prepare_slices(X, slices)  # bad slice columns fail before predicting
+    # slice columns are metadata unless the model takes them (its inputs, when known, decide)
+    m = replace(m, exclude=tuple(c for c in slices if isinstance(c, str)))
     p = predict(m, X, y)
     cm = M.confusion(p) if task == "classification" else None
     values = M.classification_metrics(p, names, cm=cm) if cm is not None else M.regression_metrics(p, names)

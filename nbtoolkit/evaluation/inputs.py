@@ -15,11 +15,48 @@ from ..errors import BadInput
 
 @dataclass
 class Model:
-    """A fitted estimator and, when it came from the registry, its ``NAME/VERSION``."""
+    """A fitted estimator and, when it came from the registry, its ``NAME/VERSION``.
+
+    ``inputs`` are the columns the model predicts on: the registered version's signature, else
+    the estimator's ``feature_names_in_``, else unknown (None). ``exclude`` are columns that are
+    never inputs when ``inputs`` is unknown (the slice columns of an evaluation).
+    """
 
     estimator: Any
     ref: str | None
     label: str
+    inputs: list[str] | None = None
+    exclude: tuple[str, ...] = ()
+
+    def input_frame(self, X: Any) -> Any:
+        """The model's input columns of ``X``; a frame may carry more (metadata to slice by).
+
+        Without known inputs, the ``exclude`` columns are dropped when the frame is wider than
+        the model's ``n_features_in_`` (or that is unknown). Arrays are passed as they are.
+        """
+        import pandas as pd
+
+        if not isinstance(X, pd.DataFrame):
+            return X
+        columns = [str(c) for c in X.columns]
+        if self.inputs is not None:
+            if columns == self.inputs:
+                return X
+            missing = [c for c in self.inputs if c not in set(columns)]
+            if not missing:
+                return X[self.inputs]
+            if len(columns) == len(self.inputs):  # other names, same width: let the model judge
+                return X
+            shown = ", ".join(repr(c) for c in missing[:8]) + (", ..." if len(missing) > 8 else "")
+            raise BadInput(
+                f"X lacks {len(missing)} of the {len(self.inputs)} input columns of {self.label}: {shown}; "
+                "pass a frame with every column the model was registered with (other columns may be added)."
+            )
+        drop = [c for c in X.columns if str(c) in set(self.exclude)]
+        width = getattr(self.estimator, "n_features_in_", None)
+        if drop and (not isinstance(width, int) or len(columns) > width):
+            return X.drop(columns=drop)
+        return X
 
     @property
     def name(self) -> str | None:
@@ -39,7 +76,8 @@ def resolve_model(model: Any, *, what: str = "model") -> Model:
 
         estimator = registry.load(model)
         ref = getattr(estimator, "_nbt_ref", None)
-        return Model(estimator, ref, str(model) if ref is None or str(model) == ref else f"{model} ({ref})")
+        return Model(estimator, ref, str(model) if ref is None or str(model) == ref else f"{model} ({ref})",
+                     _inputs(estimator))
     if isinstance(model, type) or not hasattr(model, "predict"):
         raise BadInput(
             f"The {what} must be a registered model reference (NAME, NAME/3, NAME@alias) or a "
@@ -49,7 +87,13 @@ def resolve_model(model: Any, *, what: str = "model") -> Model:
 
     check_fitted(model, doing="evaluating")
     ref = getattr(model, "_nbt_ref", None)
-    return Model(model, ref, ref or type(model).__name__)
+    return Model(model, ref, ref or type(model).__name__, _inputs(model))
+
+
+def _inputs(estimator: Any) -> list[str] | None:
+    """The signature's columns (set by ``registry.load``), else ``feature_names_in_``."""
+    inputs = getattr(estimator, "_nbt_inputs", None)
+    return list(inputs) if inputs else feature_names(estimator)
 
 
 def task_of(estimator: Any) -> str:
@@ -181,6 +225,7 @@ def predict(model: Model, X: Any, y: Any, *, need_proba: bool = False, want_prob
         raise BadInput(
             f"{model.label} is a regressor but y is not numeric (dtype {y.dtype}); pass numeric targets."
         )
+    X = model.input_frame(X)
     y_pred = np.asarray(_call(model, "predict", X))
     if len(y_pred) != len(y):
         raise BadInput(f"{model.label} returned {len(y_pred)} predictions for {len(y)} rows.")

@@ -23,8 +23,9 @@ def slice_values(X: Any, column: Any, n: int) -> tuple[str, Any]:
             raise BadInput(f"Cannot slice by column {column!r}: X is an array without column names; "
                            "pass X as a DataFrame or the slice values as an array.")
         if column not in X.columns:
-            raise BadInput(f"Slice column {column!r} is not a column of X."
-                           + did_you_mean(column, map(str, X.columns), what="Columns"))
+            raise BadInput(f"Slice column {column!r} is not a column of X; slice by any of its columns "
+                           f"(model inputs or not).{did_you_mean(column, map(str, X.columns), what='Columns')}"
+                           + _columns_shown(X, column))
         from ..contract import check_unique_columns
 
         check_unique_columns(X, "X")  # X[column] is then one column
@@ -33,6 +34,17 @@ def slice_values(X: Any, column: Any, n: int) -> tuple[str, Any]:
     if len(values) != n:
         raise BadInput(f"Slice values have {len(values)} entries but X has {n} rows.")
     return str(values.name) if values.name is not None else "slice", values
+
+
+def _columns_shown(X: Any, column: str) -> str:
+    """The frame's columns, when did_you_mean found a close match and did not list them."""
+    from ..errors import ECHO_LIMIT
+
+    known = sorted(str(c) for c in X.columns)
+    if did_you_mean(column, known).startswith(" Known"):
+        return ""
+    shown = ", ".join(k if len(k) <= ECHO_LIMIT else k[:ECHO_LIMIT - 3] + "..." for k in known[:12])
+    return f" Columns: {shown}{', ...' if len(known) > 12 else ''}."
 
 
 def slice_labels(name: str, values: Any) -> Any:

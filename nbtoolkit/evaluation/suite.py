@@ -351,6 +351,7 @@ def _observe(e: Expectation, case: Case, suite: Suite, model: Model, sub: Predic
 
 def _latency_ms(model: Model, frame: Any) -> float:
     slowest = 0.0
+    frame = model.input_frame(frame)  # a selected frame still carries the columns it was selected by
     for i in range(min(len(frame), LATENCY_ROWS)):
         row = frame.iloc[[i]] if hasattr(frame, "iloc") else frame[i:i + 1]
         best = float("inf")

@@ -152,11 +152,31 @@ def load(ref: str | ModelRef, *, require_signature: bool = False) -> Any:
         read = elsewhere.load if elsewhere is not None else load_local
         with store.translate_errors():
             model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
+        inputs = signature_inputs(local)
     try:
         model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version
+        model._nbt_inputs = inputs  # lets evaluate predict on these columns of a wider frame
     except AttributeError:  # pragma: no cover
         pass
     return model
+
+
+def signature_inputs(model_dir: Path) -> list[str] | None:
+    """The input column names of the MLmodel signature in ``model_dir`` (None without one).
+
+    Read from the folder load has already downloaded: no further request to the store.
+    """
+    import yaml
+
+    try:
+        meta = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8")) or {}
+        inputs = json.loads((meta.get("signature") or {}).get("inputs") or "null")
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return None
+    if not isinstance(inputs, list):
+        return None
+    names = [spec.get("name") for spec in inputs if isinstance(spec, dict)]
+    return [str(n) for n in names] if names and all(n is not None for n in names) else None
 
 
 # --------------------------------------------------------------------------------- browse
