@@ -267,6 +267,49 @@ def test_prediction_drift_with_an_estimator(iris, iris_model):
     assert not drift(X, X, model=iris_model).columns["(prediction)"]["drifted"]
 
 
+def test_the_verdict_line_names_the_drifted_columns_and_predictions(iris, iris_model):
+    X, _ = iris
+    shifted = X.assign(petal_length=X["petal_length"] + 1.5)
+    report = drift(shifted, X, model=iris_model, method="psi")
+    first, second = str(report).splitlines()[:2]
+    # petal_length and both model outputs drifted: 3 of 6 tested columns reach the 50% share
+    assert first.startswith("Drift: DRIFT (3 of 6 columns, threshold 50%) — drifted: ")
+    assert set(first.split(" — drifted: ")[1].split(";")[0].split(", ")) == {
+        "petal_length", "(prediction)", "(confidence)"}
+    assert second.startswith("Prediction drift: DRIFT — ") and "(prediction) psi " in second
+    assert report.predictions_drifted and report.to_dict()["predictions_drifted"] is True
+    assert report.prediction_summary() in report._repr_html_() and second in report.failure_message()
+    calm = drift(X.assign(petal_length=X["petal_length"] * 1.02), X, model=iris_model, drift_share=0.9)
+    assert str(calm).splitlines()[0].startswith("Drift: no dataset drift (")
+    assert str(calm).splitlines()[1] == "Prediction drift: none — (prediction) no drift; (confidence) no drift"
+    plain = drift(X, X)
+    assert plain.summary().startswith("Drift: no dataset drift (0 of 4 columns, threshold 50%) — no column drifted")
+    assert plain.prediction_summary() is None and "Prediction drift" not in str(plain)
+
+
+def test_a_partial_null_rate_change_shows_without_a_distribution_change():
+    """20% of a column's values gone missing at random: its distribution is the same, the report says so."""
+    ref = frame(3000, 1)
+    cur = frame(3000, 1)
+    rng = np.random.default_rng(5)
+    cur.loc[rng.random(len(cur)) < 0.2, "x"] = np.nan
+    cur.loc[rng.random(len(cur)) < 0.03, "cat"] = None  # within the tolerance
+    report = drift(cur, ref)
+    x = report.columns["x"]
+    assert not x.drifted and x.missing_changed and x.missing_reference == 0.0
+    assert 0.18 < x.missing_current < 0.22 and not report.columns["cat"].missing_changed
+    assert report.missing_changed == ["x"] and report.to_dict()["missing_changed"] == ["x"]
+    line = report.summary()
+    assert f"missing values: x 0.0% → {x.missing_current:.1%}" in line and "cat" not in line.split("missing values")[1]
+    text = str(report)
+    assert "missing" in text.splitlines()[1] and f"0.0% → {x.missing_current:.1%} !" in text
+    assert 'class="nbt-missing-changed' in report._repr_html_() or "nbt-missing-changed" in report._repr_html_()
+    frame_ = report.to_frame().set_index("column")
+    assert frame_.loc["x", "missing_current"] == pytest.approx(x.missing_current)
+    # from a stored profile too (the reference's missing count is in the profile)
+    assert drift(cur, Profile.from_frame(ref)).missing_changed == ["x"]
+
+
 # ------------------------------------------------------------------------------ report
 def test_report_views_and_raise():
     ref, cur = frame(3000, 1), frame(3000, 2, shift=0.5, mix=[0.55, 0.15, 0.15, 0.15])
@@ -279,7 +322,8 @@ def test_report_views_and_raise():
     row = report.columns["x"]  # a typed record that still reads like the dict it was
     assert row.drifted and row["drifted"] and row.get("plot") == row.plot and not row.get("nope")
     assert list(d["columns"][0]) == ["column", "type", "method", "statistic", "p_value", "threshold",
-                                     "drifted", "note", "plot", "n_reference", "n_current"]  # JSON keys kept
+                                     "drifted", "note", "plot", "n_reference", "n_current",  # JSON keys kept
+                                     "missing_reference", "missing_current"]
     assert "plot" not in report.to_dict(plots=False)["columns"][0]
     html = report._repr_html_()
     rows = re.findall(r'<tr class="([^"]*)"[^>]*><td[^>]*>([^<]*)</td>', html)

@@ -43,6 +43,7 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     if cur["kind"] == "empty":
         return _all_missing(name, kind, ref, cur)
     full_ref, full_cur = ref, cur
+    missing = {"missing_reference": _missing_share(ref), "missing_current": _missing_share(cur)}
     if ref["kind"] == "text":
         ref, cur, note = ref["length"], cur["length"], "length in characters (free text)"
     else:
@@ -74,7 +75,8 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     drifted = (p_value < limit) if chosen in stats.P_VALUE_METHODS else (statistic >= limit)
     return DriftColumn(column=name, type=kind, method=chosen, statistic=float(statistic),
                        p_value=None if p_value is None else float(p_value), threshold=limit,
-                       drifted=bool(drifted), note=note, plot=plot, n_reference=int(n_ref), n_current=int(n_cur))
+                       drifted=bool(drifted), note=note, plot=plot, n_reference=int(n_ref), n_current=int(n_cur),
+                       **missing)
 
 
 def _all_missing(name: str, kind: str, ref: dict[str, Any], cur: dict[str, Any]) -> DriftColumn:
@@ -85,7 +87,15 @@ def _all_missing(name: str, kind: str, ref: dict[str, Any], cur: dict[str, Any])
     what = "missing or infinite" if cur.get("inf") else "missing"
     return DriftColumn(column=name, type=kind, method=MISSING, statistic=1.0, p_value=None, threshold=share,
                        drifted=True, note=f"every current value is {what} (reference: {share:.1%} missing); "
-                       "no distribution to compare", plot=None, n_reference=int(n_ref), n_current=0)
+                       "no distribution to compare", plot=None, n_reference=int(n_ref), n_current=0,
+                       missing_reference=share, missing_current=1.0)
+
+
+def _missing_share(full: dict[str, Any]) -> float:
+    """The share of a column's rows that are missing or infinite (its profile entry)."""
+    entry = full["length"] if full["kind"] == "text" else full
+    absent = full.get("missing", 0) + entry.get("inf", 0)
+    return absent / max(_size(entry) + absent, 1)
 
 
 def _join(a: str, b: str) -> str:

@@ -219,7 +219,7 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], set
     try:
         produced = model_outputs(estimator, cur)
     except Exception as exc:
-        reason = f"the model cannot predict on the current data ({type(exc).__name__}: {str(exc)[:120]})"
+        reason = f"the model cannot predict on the current data ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
         return [skipped(name, "prediction", reason) for name in outputs]
     rows = []
     for name in outputs:

@@ -8,8 +8,11 @@ from typing import Any
 from ..errors import BadInput, did_you_mean
 from .base import Record, Result, _fmt
 
-FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note"]
+FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note",
+                 "missing_reference", "missing_current"]
 SKIPPED = "skipped"  # the method of a column no test applied to
+NULL_TOLERANCE = 0.05  # a change of a column's missing share beyond this is flagged (validate's default)
+NAMES_SHOWN = 8  # column names in a verdict line before "+N more"
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,10 @@ class DriftColumn(Record):
     ``type`` is the column's kind (or ``prediction`` for a model output); ``method`` the test,
     or :data:`SKIPPED` (then ``note`` says why); ``statistic``/``p_value`` what it gave and
     ``threshold`` the limit; ``plot`` reference and current proportions on the same bins or
-    categories; ``n_reference``/``n_current`` the values tested on each side.
+    categories; ``n_reference``/``n_current`` the values tested on each side;
+    ``missing_reference``/``missing_current`` the share of rows missing (or infinite) on each side
+    (None for a skipped column) — :attr:`missing_changed` when they differ by more than
+    :data:`NULL_TOLERANCE`, whatever the distribution test says.
     """
 
     column: str
@@ -33,10 +39,26 @@ class DriftColumn(Record):
     plot: dict[str, Any] | None
     n_reference: int
     n_current: int
+    missing_reference: float | None = None
+    missing_current: float | None = None
 
     @property
     def tested(self) -> bool:
         return self.method != SKIPPED
+
+    @property
+    def missing_changed(self) -> bool:
+        """The share of missing values moved by more than :data:`NULL_TOLERANCE` (either way)."""
+        if self.missing_reference is None or self.missing_current is None:
+            return False
+        return abs(self.missing_current - self.missing_reference) > NULL_TOLERANCE + 1e-12
+
+    @property
+    def missing_text(self) -> str:
+        """``"0.0% → 20.0%"`` (reference → current share of missing values), or ``""`` when none."""
+        if not (self.missing_reference or self.missing_current):
+            return ""
+        return f"{self.missing_reference:.1%} → {self.missing_current:.1%}"
 
     @classmethod
     def skipped(cls, column: str, kind: str, reason: str) -> DriftColumn:
@@ -83,6 +105,21 @@ class DriftReport(Result):
         return [r.column for r in self.rows if r.drifted]
 
     @property
+    def missing_changed(self) -> list[str]:
+        """Columns whose share of missing values moved beyond :data:`NULL_TOLERANCE`."""
+        return [r.column for r in self.rows if r.missing_changed]
+
+    @property
+    def outputs(self) -> list[DriftColumn]:
+        """The rows of the model's outputs (prediction drift), tested or not."""
+        return [r for r in self.rows if r.type == "prediction"]
+
+    @property
+    def predictions_drifted(self) -> bool:
+        """A model output (prediction, confidence) drifted; the dataset verdict counts it too."""
+        return any(r.drifted for r in self.outputs)
+
+    @property
     def skipped(self) -> dict[str, str]:
         return {r.column: r.note for r in self.rows if not r.tested}
 
@@ -110,19 +147,54 @@ class DriftReport(Result):
         # drifted_share: what was observed; drift_share: the threshold (the drift_share= argument)
         return {"drifted": self.drifted, "drifted_share": self.share, "drift_share": self.drift_share,
                 "n_tested": len(self.tested), "n_drifted": self.n_drifted,
-                "drifted_columns": self.drifted_columns, "correction": self.correction,
+                "drifted_columns": self.drifted_columns, "missing_changed": self.missing_changed,
+                "predictions_drifted": self.predictions_drifted if self.outputs else None,
+                "correction": self.correction,
                 "multivariate": self.multivariate, "reference": self.reference,
                 "n_reference": self.n_reference, "n_current": self.n_current,
                 "extra_columns": self.extra_columns, "columns": rows}
 
     def summary(self) -> str:
-        verdict = "DRIFT" if self.drifted else "no drift"
-        text = (f"Drift: {verdict} — {self.n_drifted} of {len(self.tested)} columns drifted "
-                f"({self.share:.0%}; dataset threshold {self.drift_share:.0%})")
+        """The verdict and what it found: the drifted columns by name, changed missing shares.
+
+        ``Drift: no dataset drift (2 of 9 columns, threshold 50%) — drifted: body_mass_g, (prediction)``
+        """
+        verdict = "DRIFT" if self.drifted else "no dataset drift"
+        text = f"Drift: {verdict} ({self.n_drifted} of {len(self.tested)} columns, threshold {self.drift_share:.0%}"
         if self.multivariate and self.multivariate.get("roc_auc") is not None:
             m = self.multivariate
-            text += f"; domain classifier ROC AUC {m['roc_auc']:.3f} (threshold {m['threshold']:.2f})"
+            text += f"; domain classifier ROC AUC {m['roc_auc']:.3f}, threshold {m['threshold']:.2f}"
+        found = [r.column for r in self._sorted_rows() if r.drifted]
+        text += ") — " + (f"drifted: {names_shown(found)}" if found else "no column drifted")
+        changed = [r for r in self._sorted_rows() if r.missing_changed and r.method != "missing"]
+        if changed:
+            text += "; missing values: " + names_shown([f"{r.column} {r.missing_text}" for r in changed])
         return text + f"; reference: {self.reference}, current: {self.n_current} rows"
+
+    def prediction_summary(self) -> str | None:
+        """The verdict on the model's outputs, on its own line (None when they were not tested).
+
+        ``Prediction drift: DRIFT — (prediction) chisquare p=0.001 (threshold 0.05); (confidence) no drift``
+        """
+        outputs = self.outputs
+        if not outputs:
+            return None
+        if not any(r.tested for r in outputs):
+            return f"Prediction drift: not tested — {outputs[0].note}"
+        parts = []
+        for r in outputs:
+            if not r.tested:
+                parts.append(f"{r.column} not tested ({r.note})")
+            elif r.drifted:
+                parts.append(f"{r.column} {_finding(r)}")
+            else:
+                parts.append(f"{r.column} no drift")
+        return f"Prediction drift: {'DRIFT' if self.predictions_drifted else 'none'} — " + "; ".join(parts)
+
+    def headline(self) -> str:
+        """The verdict line and, when the model's outputs were tested, the prediction verdict."""
+        prediction = self.prediction_summary()
+        return self.summary() + (f"\n{prediction}" if prediction else "")
 
     def _sorted_rows(self) -> list[DriftColumn]:
         def key(r: DriftColumn) -> tuple:
@@ -132,26 +204,34 @@ class DriftReport(Result):
     def __str__(self) -> str:
         frame = self.to_frame()
         if not len(frame):
-            return self.summary() + "\n(no columns)"
+            return self.headline() + "\n(no columns)"
         order = [self.rows.index(r) for r in self._sorted_rows()]
         frame = frame.iloc[order]
         frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
         for col in ("statistic", "p_value", "threshold"):
             frame[col] = frame[col].map(lambda v: "" if v is None or v != v else f"{v:.4g}")
-        return self.summary() + "\n" + frame.to_string(index=False)
+        frame = frame.drop(columns=["missing_reference", "missing_current"])
+        if any(r.missing_reference or r.missing_current for r in self.rows):  # shown when there are some
+            frame.insert(len(frame.columns) - 1, "missing",
+                         [r.missing_text + (" !" if r.missing_changed else "") for r in self._sorted_rows()])
+        return self.headline() + "\n" + frame.to_string(index=False)
 
     def _repr_html_(self) -> str:
         from .render import Cell, Row, render, safe, table
 
         def row(r: DriftColumn) -> Row:
-            tone = "muted" if not r.tested else "bad" if r.drifted else "good"
+            tone = "muted" if not r.tested else "bad" if r.drifted else "warn" if r.missing_changed else "good"
             cells = [r.column, r.type, r.method, _fmt(r.statistic), _fmt(r.p_value), _fmt(r.threshold),
-                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))), Cell(r.note or "", "color:#555")]
-            return Row(cells, tone=tone, css_class="nbt-drifted" if r.drifted else "")
+                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))),
+                     Cell(r.missing_text, "font-weight:bold" if r.missing_changed else ""),
+                     Cell(r.note or "", "color:#555")]
+            return Row(cells, tone=tone, css_class="nbt-drifted" if r.drifted else
+                       "nbt-missing-changed" if r.missing_changed else "")
 
         head = ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
-                "reference / current", "note"]
-        return render("drift.html.j2", summary=self.summary(), extra_columns=self.extra_columns,
+                "reference / current", "missing (ref → cur)", "note"]
+        return render("drift.html.j2", summary=self.summary(), prediction=self.prediction_summary(),
+                      extra_columns=self.extra_columns,
                       table=safe(table(head, [row(r) for r in self._sorted_rows()], css_class="nbt-drift-table")))
 
     def to_html(self) -> str:
@@ -162,7 +242,7 @@ class DriftReport(Result):
                       body_style="font-family:sans-serif", body=safe(self._repr_html_()))
 
     def failure_message(self) -> str:
-        lines = [self.summary()]
+        lines = [self.headline()]
         for r in self._sorted_rows():
             if r.drifted:
                 p = f", p={r.p_value:.3g}" if r.p_value is not None else ""
@@ -238,6 +318,20 @@ class FigureView:
 
     def __repr__(self) -> str:
         return f"<Figure: {len(self.figure.axes)} plot(s)>"
+
+
+def names_shown(names: list[str], limit: int = NAMES_SHOWN) -> str:
+    """``a, b, c`` — the first ``limit`` names, then ``+N more``."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
+
+
+def _finding(r: DriftColumn) -> str:
+    """What a drifted column's test gave: ``ks p=0.001 (threshold 0.05)``."""
+    if r.method == "missing":
+        return f"every current value missing (reference: {r.missing_reference or 0:.1%} missing)"
+    value = f"p={r.p_value:.3g}" if r.p_value is not None else f"{r.statistic:.4g}"
+    return f"{r.method} {value} (threshold {r.threshold:.3g})"
 
 
 def _severity(row: DriftColumn) -> float:
