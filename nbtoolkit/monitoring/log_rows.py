@@ -287,7 +287,12 @@ def version_labels(name: str, version: str) -> Labels:
     except (KeyError, TypeError, ValueError):  # registered before the tag existed: ask the model itself
         from ..registry import load
 
-        classes = getattr(load(label), "classes_", None)
+        try:
+            classes = getattr(load(label), "classes_", None)
+        except StoreUnavailable:
+            raise
+        except NbtError:  # a model that may not be loaded here (unsafe format, refused file): types only
+            classes = None
         classes = None if classes is None else list(classes.tolist() if hasattr(classes, "tolist") else classes)
     if not isinstance(classes, list) or not classes:
         return Labels(label, "any")
