@@ -234,6 +234,9 @@ class Labels:
         if family == "num" and not math.isfinite(float(value)):
             raise BadInput(f"{what} is {value!r}; an outcome is a class or a finite number, nothing was recorded.")
         if self.kind == "any":
+            if len(str(value)) > OUTCOME_LENGTH:
+                raise BadInput(f"{what} is {len(str(value))} characters long; an outcome is at most "
+                               f"{OUTCOME_LENGTH} (the log's outcome column), nothing was recorded.")
             return str(value)
         if self.kind == "number":
             if family != "num":
@@ -260,6 +263,7 @@ class Labels:
 
 
 _NO_CLASS = object()
+OUTCOME_LENGTH = 255  # the prediction log's outcome column
 
 
 def version_labels(name: str, version: str) -> Labels:
