@@ -54,7 +54,14 @@ def calibrate(model: Any, X: Any, y: Any, *, save: bool = True) -> Calibrator:
         raise BadInput(f"{type(model).__name__} has no predict_proba/classes_; calibration needs a "
                        "probabilistic classifier.")
     classes = label_strings(np.asarray(model.classes_)).tolist()
-    raw = np.asarray(model.predict_proba(frame), dtype="float64")
+    try:
+        raw = np.asarray(model.predict_proba(frame), dtype="float64")
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # the estimator's own refusal of X (NaN, missing columns, ...)
+        first = str(exc).splitlines()[0][:240] if str(exc) else ""
+        raise BadInput(f"{ref or type(model).__name__} cannot predict_proba on X ({type(exc).__name__}: {first}); "
+                       "pass data with the columns and types it was trained on.") from None
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted({v for v in labels if v not in index})
     if unknown:
