@@ -386,3 +386,55 @@ def test_the_shipped_allow_list_is_generated_from_the_installed_libraries():
 
     assert CLASSES_FILE.read_text(encoding="utf-8") == text(), \
         "nbtoolkit/registry/trusted_types.json is stale: run python scripts/write_trusted_types.py"
+
+
+def _rewrite_array(data: bytes, class_name: str, key: str, change) -> bytes:
+    """``data`` with the ``key`` array of the first ``class_name`` node changed by ``change(array)``."""
+    import numpy as np
+
+    from nbtoolkit.registry.trust import name_of, nodes
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(src.read("schema.json"))
+    node = next(n for n in nodes(schema) if name_of(n).endswith("." + class_name))
+    member = node["content"]["content"][key]["file"]
+    array = np.load(io.BytesIO(src.read(member)), allow_pickle=False).copy()
+    change(array)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, buffer.getvalue() if name == member else src.read(name))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("case", ["child out of range", "child before its parent (a cycle)", "feature out of range",
+                                  "hist child out of range", "hist categorical bitset out of range"])
+def test_a_tree_whose_indices_scikit_learn_would_not_check_is_refused(case, iris):
+    """scikit-learn indexes tree node arrays without bounds checks: a crafted index would read
+    outside them at predict time (a crash), so the arrays are checked in the file first."""
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from nbtoolkit.registry.formats import checked_skops
+
+    X, y = iris
+    if case.startswith("hist"):
+        data = sio.dumps(HistGradientBoostingClassifier(max_iter=3).fit(X, y))
+        assert checked_skops(data, None, "m/1")  # as written: accepted
+        field, value = ("left", 10**6) if "child" in case else ("bitset_idx", 10**6)
+
+        def change(a):
+            a[field][0] = value
+            if field == "bitset_idx":
+                a["is_categorical"][0] = 1
+        data = _rewrite_array(data, "TreePredictor", "nodes", change)
+    else:
+        data = forest_bytes(iris)
+        field, value = {"child out of range": ("left_child", 10**6), "child before its parent (a cycle)": ("right_child", 0),
+                        "feature out of range": ("feature", 99)}[case]
+        data = _rewrite_array(data, "Tree", "nodes", lambda a: a[field].__setitem__(0, value))
+    with pytest.raises(IntegrityError) as err:
+        checked_skops(data, None, "m/1")
+    assert "node array is not one scikit-learn builds" in one_line(err.value)

@@ -20,11 +20,12 @@ nbtoolkit's code, from the file itself, never from a tag or a module name: :func
 reads the file's ``schema.json`` and skops' list of the types it does not trust by default, and
 each must be on the allow-list for the kind of node it appears in — a class generated from
 scikit-learn's ``all_estimators()`` (``trusted_types.json``), one of the few hand-reviewed
-functions, or a ``functools.partial`` of such a function. The same audit refuses a model at
-registration (:class:`BadInput`, naming the type and ``serialization="cloudpickle"``) and a file
-at load (:class:`IntegrityError`), before skops reads it, and only then is exactly the audited
-list handed to skops. The list recorded on the version (:data:`~.tags.TAG_TRUSTED`) is
-information: a file whose types differ from it is refused too.
+functions, or a ``functools.partial`` of such a function — and checks the file's shape (its zip
+members, tree node arrays). The same audit refuses a model at registration (:class:`BadInput`,
+naming the type and ``serialization="cloudpickle"``) and a file at load (:class:`IntegrityError`),
+before skops builds anything; only then is exactly the audited list handed to skops. The list
+recorded on the version (:data:`~.tags.TAG_TRUSTED`) is information: a file whose types differ
+from it is refused too.
 """
 
 from __future__ import annotations

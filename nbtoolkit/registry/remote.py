@@ -6,7 +6,7 @@ trusted-type list with ``all_estimators()`` at import) — ~2.2 s of CPU, on top
 to find the version. In one interpreter they add up; here a helper process
 (``python -m nbtoolkit.registry.remote``) imports skops and scikit-learn on the other core while
 the command imports MLflow, then loads the downloaded, already sha256-checked folder with the same
-:func:`~.formats.load_local` (trusted types re-checked, formats as recorded) and answers
+:func:`~.formats.load_local` (the file audited against the allow-list, formats as recorded) and answers
 ``predict`` / ``predict_proba`` calls. Errors and warnings of the load come back as they are.
 
 Used only where nothing has imported skops yet (a fresh ``nbt`` process); a notebook loads

@@ -14,6 +14,8 @@ arguments from the file (``ConstructorFromReduceNode``, ``ReduceNode``/``LossNod
   ``functools.partial`` listed in :data:`PARTIALS`.
 - Nothing is trusted by module: ``sklearn.linear_model.EvilRegression`` or ``numpy.save`` are as
   unknown as ``os.system``.
+- The file holds exactly the members its schema names; an object id names one kind of node; a
+  dict's key types are types; a tree's node array is one scikit-learn builds (:data:`TREES`).
 
 :func:`audit` reads the file's own ``schema.json`` and skops' report of the types it does not trust
 (:func:`skops.io.get_untrusted_types`, which builds the node tree without importing or calling
@@ -117,51 +119,100 @@ def audit(data: bytes) -> tuple[list[str], Problem | None]:
     import skops.io as sio
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            members = zf.namelist()
-            schema = json.loads(zf.read(SCHEMA))
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        members = zf.namelist()
+        schema = json.loads(zf.read(SCHEMA))
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # not a zip, no schema.json, a malformed or too deeply nested schema
         return [], Problem(f"is not a skops file nbtoolkit can read ({type(exc).__name__}: "
                            f"{str(exc).strip()[:120]})", "")
+    with zf:
+        return untrusted, _audit_schema(schema, members, set(untrusted), zf)
+
+
+def _audit_schema(schema: Any, members: list[str], reported: set[str], zf: zipfile.ZipFile) -> Problem | None:
     extra = sorted(set(members) - _referenced_files(schema) - {SCHEMA})
     if extra or len(members) != len(set(members)):
         member = extra[0] if extra else next(m for m in members if members.count(m) > 1)
-        return untrusted, Problem(f"holds a file {member!r} that skops did not write", member)
-    reported = set(untrusted)
+        return Problem(f"holds a file {member!r} that skops did not write", member)
     seen: set[str] = set()
-    shapes: dict[Any, tuple[str, str]] = {}
+    shapes: dict[Any, tuple[str, str, Any]] = {}
     wrapped: set[int] = set()  # the function nodes of accepted partials
     for node in nodes(schema):
         name, loader = name_of(node), str(node.get("__loader__"))
         # skops builds one node per __id__ and reuses it wherever the id appears again: every
-        # appearance must be the same kind of node of the same type, or the checks below would
-        # judge one node while skops builds another
-        if "__id__" in node and shapes.setdefault(node["__id__"], (loader, name)) != (loader, name):
-            return untrusted, Problem(f"reuses the object id {node['__id__']!r} for a {loader} of {name!r} "
-                                      f"(first a {shapes[node['__id__']][0]} of {shapes[node['__id__']][1]!r})",
-                                      name)
+        # appearance must be the same kind of node of the same type (and file), or the checks
+        # below would judge one node while skops builds another
+        shape = (loader, name, node.get("file"))
+        if "__id__" in node and shapes.setdefault(node["__id__"], shape) != shape:
+            first = shapes[node["__id__"]]
+            return Problem(f"reuses the object id {node['__id__']!r} for a {loader} of {name!r} "
+                           f"(first a {first[0]} of {first[1]!r})", name)
         odd = _odd_key_type(node) if loader == "DictNode" else None
         if odd is not None:
-            return untrusted, Problem(f"holds a dict whose key type is a {odd}, not a type", name)
+            return Problem(f"holds a dict whose key type is a {odd}, not a type", name)
+        if name in TREES:
+            problem = _check_tree(node, name, zf)
+            if problem is not None:
+                return problem
         if name not in reported:  # skops trusts this type for this kind of node by default
             if loader == "FunctionNode" and not _is_ufunc(node):
-                return untrusted, Problem(f"holds the function {name!r} that skops trusts as a ufunc, "
-                                          "but it is not one", name)
+                return Problem(f"holds the function {name!r} that skops trusts as a ufunc, but it is not one", name)
             continue
         seen.add(name)
         if id(node) in wrapped:
             continue
         problem = _check_node(node, name)
         if problem is not None:
-            return untrusted, problem
+            return problem
         if loader == "PartialNode":
             wrapped.add(id(node["content"]["func"]))
-    for name in untrusted:  # reported through a path that is not a node's own type
-        if name not in seen:
-            return untrusted, Problem(f"holds the type {name!r}, which is not on nbtoolkit's list of "
-                                      "trusted types", name)
-    return untrusted, None
+    for name in sorted(reported - seen):  # reported through a path that is not a node's own type
+        return Problem(f"holds the type {name!r}, which is not on nbtoolkit's list of trusted types", name)
+    return None
+
+
+# --------------------------------------------------------------------------------- trees
+TREE = "sklearn.tree._tree.Tree"
+TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+#: Types whose node arrays scikit-learn indexes without bounds checks (skops trusts neither by
+#: default for that reason): a crafted child or feature index would read outside the arrays
+#: when the model predicts. Their arrays are checked in the file before anything is built.
+TREES = frozenset({TREE, TREE_PREDICTOR})
+
+
+def _check_tree(node: dict[str, Any], name: str, zf: zipfile.ZipFile) -> Problem | None:
+    """Every split's children come after it in the node array (scikit-learn builds them so: no
+    cycle, no index outside the array), leaves have none, and a Tree's split features exist."""
+    import numpy as np
+
+    try:
+        state = node["content"]["content"]
+        arr = np.load(io.BytesIO(zf.read(state["nodes"]["file"])), allow_pickle=False)
+        n = len(arr)
+        index = np.arange(n)
+        if name == TREE:
+            args = node["__reduce__"]["args"]["content"]
+            n_features = json.loads(args[0]["content"])
+            count = json.loads(state["node_count"]["content"])
+            left, right, feature = arr["left_child"], arr["right_child"], arr["feature"]
+            leaf = left == -1
+            ok = (isinstance(n_features, int) and count == n and bool(np.all((right == -1) == leaf))
+                  and bool(np.all(((left > index) & (left < n) & (right > index) & (right < n)
+                                   & (feature >= 0) & (feature < n_features))[~leaf])))
+        else:
+            bitsets = [np.load(io.BytesIO(zf.read(state[k]["file"])), allow_pickle=False)
+                       for k in ("binned_left_cat_bitsets", "raw_left_cat_bitsets")]
+            split = arr["is_leaf"] == 0
+            left, right = arr["left"].astype(np.int64), arr["right"].astype(np.int64)
+            categorical = split & (arr["is_categorical"] != 0)
+            ok = (bool(np.all(((left > index) & (left < n) & (right > index) & (right < n)
+                               & (arr["feature_idx"] >= 0))[split]))
+                  and bool(np.all(arr["bitset_idx"][categorical] < min(len(b) for b in bitsets))))
+    except Exception:  # missing keys or files, arrays of another layout: not a tree skops wrote
+        ok = False
+    return None if ok else Problem(f"holds a {name.rsplit('.', 1)[1]} whose node array is not one scikit-learn "
+                                   "builds (child or feature indices out of range)", name)
 
 
 def _odd_key_type(node: dict[str, Any]) -> str | None:
