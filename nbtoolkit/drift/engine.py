@@ -91,10 +91,16 @@ def drift(
     chunk_size, chunk_number, window, timestamp : drift over time
         Cut both frames into chunks of N rows, into N chunks, or by time (``window="1D"`` with
         ``timestamp=COLUMN``) and return a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`
-        (chunk × column: statistic, threshold, drifted; plus the PCA reconstruction error with
-        ``multivariate=True``). ``threshold="reference"`` (the default there) learns each
-        column's limit as the mean + ``threshold_sd`` sd of its statistic over the reference chunks;
-        see :mod:`.timeline`.
+        (chunk × column: statistic, threshold, missing share, drifted, note; plus the PCA
+        reconstruction error with ``multivariate=True``). ``threshold="reference"`` (the default
+        there) learns each column's limit as the mean + ``threshold_sd`` sd of its statistic over
+        the reference chunks; see :mod:`.timeline`.
+
+    Missing values are left out of the tests. A column the reference has values for and whose
+    current values are all missing (or infinite) has no distribution to test: it is drifted, with
+    method ``"missing"`` (statistic 1.0, the current missing share; threshold the reference's) —
+    the column stopped arriving, which "no drift" would hide. Over time the same holds per chunk,
+    and a chunk's rising missing share gets a note.
     """
     from ..data import as_frame
 
