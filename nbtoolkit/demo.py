@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not run.passed:
         print(f"demo: the pipeline failed; see the executed notebooks in {run.run_dir}", file=sys.stderr)
         return 1
-    # The report re-reads monitoring; its alerts were already reported by the monitor step.
+    # The report re-reads the prediction log (the A/B test); the steps already reported on it.
     import logging
 
     monitoring_log = logging.getLogger("nbtoolkit.monitoring")
@@ -76,58 +76,180 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------ the report
+#: the pipeline's steps in order, with the title of their section of the report
+STEPS = (("ingest", "Ingest the tickets"), ("train", "Train the classifier"),
+         ("evaluate", "Evaluate, pick the hand-off threshold, promote"),
+         ("monitor", "Serve and monitor the champion"),
+         ("feedback", "Feed corrections back: challenger, canary, A/B test"))
+
+
 def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
-    """One self-contained HTML page summarising a run of the support-ticket pipeline
-    (``reports/templates/demo.html.j2``; every value is escaped there)."""
+    """One self-contained HTML page telling a run of the support-ticket pipeline as a story
+    (``reports/templates/demo.html.j2``; every value is escaped there): what happened in one
+    line per step, then one section per step in pipeline order, then the registry after the run.
+
+    A cached step links the executed notebook of the earlier run that produced it. Monitoring is
+    shown once, as the monitor step saw it (its saved report: the champion's own days of traffic).
+    """
     from .reports.render import render
 
     outputs = run.outputs
     model = _model_name(outputs)
-    blocks: list[tuple[str, Any]] = [("h2", "Pipeline steps"), ("html", _steps_table(run))]
-    blocks += _section("Model versions", lambda: _html(_versions(model)))
-    ev = outputs.get("evaluate", {})
-    if ev:
-        facts = [("evaluated", ev.get("ref")), ("accuracy", _num(ev.get("accuracy"))),
-                 ("macro F1", _num(ev.get("macro_f1"))), ("human hand-off threshold", _num(ev.get("threshold"))),
-                 ("edge-case suite passed", ev.get("suite_passed"))]
-        blocks += [("h2", "Evaluation"), _facts(facts)]
-        blocks += _section(None, lambda: _html(_read(ev.get("evaluation_html"))))
-    mon = outputs.get("monitor", {})
-    if mon:
-        blocks += [("h2", "Monitoring: drift, windows and alerts"),
-                   _facts([("served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
-                           ("alerts fired", mon.get("alerts")),
-                           ("rules that fired", ", ".join(mon.get("alert_rules") or []))])]
-        blocks += _section(None, lambda: _image(mon.get("monitoring_png")))
-        blocks += _section(None, lambda: _html(_monitoring(mon)))
-        if mon.get("estimate_png"):
-            inside = mon.get("estimate_inside_band")
-            blocks += [("h3", "Label-free estimate per day (calibrated on the test tickets, ±3 se band)"),
-                       _facts([("days with realised accuracy inside the band", _pct(inside)),
-                               ("days whose estimate left its alert limits", mon.get("estimate_alerts"))])]
-            blocks += _section(None, lambda: _image(mon.get("estimate_png")))
-    fb = outputs.get("feedback", {})
-    if fb:
-        blocks += [("h2", "Feedback loop and A/B test"),
-                   _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
-                           ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
-                           ("p-value", _num(fb.get("p_value"))),
-                           ("recommendation", str(fb.get("recommendation", "")).upper()),
-                           ("champion after the run", fb.get("champion_after"))])]
-        blocks += _section(None, lambda: _html(_abtest(model, fb)))
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "h2{border-bottom:1px solid #ccc;margin-top:1.6em} table{margin:.5em 0}")
+    sections = []
+    for number, (step, title) in enumerate(STEPS, 1):
+        if step not in run.steps:
+            continue
+        build = _SECTIONS[step]
+        sections.append({"id": step, "title": f"{number} · {title}", "meta": _step_meta(run, step),
+                         "blocks": _guarded(lambda: build(run, outputs.get(step) or {}, model))})
+    sections.append({"id": "registry", "title": f"The registry after the run: {model}", "meta": None,
+                     "blocks": _guarded(lambda: _registry(model))})
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#202124}"
+             "h2{border-bottom:1px solid #ccc;margin-top:1.8em} h3{margin:1.2em 0 .3em} table{margin:.3em 0}"
+             ".nbt-box{overflow-x:auto;max-width:100%}"  # a wide table scrolls inside its box
+             ".nbt-meta{color:#5f6368;font-size:13px;margin-top:-.4em} .nbt-story li{margin:.25em 0}"
+             "details>summary{cursor:pointer;color:#1a73e8;margin:.6em 0}")
     return render("demo.html.j2", run_id=run.run_id, summary=run.summary(), wall_seconds=wall_seconds,
-                  blocks=blocks, style=style)
+                  story=_story(run, outputs), steps_table=_steps_table(run), sections=sections, style=style)
 
 
-def _section(title: str | None, build: Any) -> list[tuple[str, Any]]:
-    """A report section that says why it is missing instead of failing the whole report."""
-    head = [("h2", title)] if title else []
+# each step's section: (run, its outputs, model name) -> blocks (kind, value); see demo.html.j2
+def _ingest(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    categories = out.get("categories") or []
+    return [("text", "Seeded support tickets (subject, body, channel, tier), split by time: the last quarter "
+                     "is held out as the test set; the test batch is checked against the training data's contract."),
+            _facts([("training tickets", out.get("n_train")), ("test tickets", out.get("n_test")),
+                    ("categories", ", ".join(map(str, categories)) or None)])]
+
+
+def _train(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    return [("text", "TF-IDF of subject and body plus channel and tier into a logistic regression, registered "
+                     "with its training data (fingerprint, schema, contract, drift profile)."),
+            _facts([("registered", out.get("ref")), ("training accuracy", _num(out.get("train_accuracy")))])]
+
+
+def _evaluate(run: Any, ev: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    gate = (run.steps["evaluate"].get("parameters") or {}).get("gate_accuracy")
+    blocks = [_facts([("evaluated on the test tickets", ev.get("ref")), ("accuracy", _num(ev.get("accuracy"))),
+                      ("macro F1", _num(ev.get("macro_f1"))),
+                      ("human hand-off threshold (confidence below it goes to an agent)", _num(ev.get("threshold"))),
+                      ("edge-case suite passed", ev.get("suite_passed")),
+                      ("promoted to @champion", f"{ev.get('ref')} (gate test.accuracy >= {gate})"
+                       if ev.get("ref") and gate is not None else None)])]
+    if ev.get("evaluation_html"):
+        blocks.append(("details", ("The full evaluation: metrics, per class, confusion matrix, slices by channel "
+                                   "and tier, edge cases, coverage by threshold",
+                                   _html(_read(ev.get("evaluation_html"))))))
+    return blocks
+
+
+def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    from .reports.monitoring import MonitorReport
+
+    report = MonitorReport(**json.loads(Path(mon["monitoring_json"]).read_text(encoding="utf-8")))
+    frame = report.to_frame()
+    days = f"{len(report.windows)} window(s) of {report.window}"
+    if report.windows:
+        days += f", {_day(report.windows[0]['window_start'])} to {_day(report.windows[-1]['window_start'])}"
+    groups = alert_groups(report.alerts)
+    blocks: list[tuple[str, Any]] = [
+        ("text", f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
+                 f"({days}), before the canary of step 5; drift is injected from the second week. "
+                 "The same report as nbt monitor over those days."),
+        _facts([("predictions served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
+                ("windows", len(report.windows)),
+                ("alerts fired", f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
+                                 f"window(s), from {len(groups)} rule(s)" if report.alerts else "none")]),
+    ]
+    if mon.get("monitoring_png"):
+        blocks.append(_guarded_one(lambda: _image(mon.get("monitoring_png"), f"{model}: quality per window")))
+    if groups:
+        blocks += [("h3", "Alerts by rule"), ("html", _alerts_table(groups))]
+    blocks.append(("details", (f"Every window ({len(frame)})", ("html", _windows_table(frame)))))
+    if mon.get("estimate_png"):
+        blocks += [("h3", "Label-free accuracy estimate per day (calibrated on the test tickets, ±3 se band)"),
+                   _facts([("days with realised accuracy inside the band", _pct(mon.get("estimate_inside_band"))),
+                           ("days whose estimate left its alert limits", mon.get("estimate_alerts"))]),
+                   _guarded_one(lambda: _image(mon.get("estimate_png"), "label-free estimate per day"))]
+    return blocks
+
+
+def _feedback(run: Any, fb: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    return [("text", "The tickets agents corrected train a challenger, served to a canary share of a week of "
+                     "traffic; the A/B test on that week recommends, and the run acts on it."),
+            _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
+                    ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
+                    ("p-value", _num(fb.get("p_value"))),
+                    ("recommendation", str(fb.get("recommendation", "")).upper() or None),
+                    ("champion after the run", fb.get("champion_after"))]),
+            ("h3", "A/B test on the canary week"),
+            _guarded_one(lambda: _html(_abtest(model, fb)))]
+
+
+_SECTIONS = {"ingest": _ingest, "train": _train, "evaluate": _evaluate, "monitor": _monitor, "feedback": _feedback}
+
+
+def _story(run: Any, outputs: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """One line per step, in pipeline order: (section id, step, what it did)."""
+    ing, tr, ev = outputs.get("ingest") or {}, outputs.get("train") or {}, outputs.get("evaluate") or {}
+    mon, fb = outputs.get("monitor") or {}, outputs.get("feedback") or {}
+    said = {
+        "ingest": ing and f"{ing.get('n_train')} training and {ing.get('n_test')} test tickets generated and checked",
+        "train": tr and f"{tr.get('ref')} registered (training accuracy {_num(tr.get('train_accuracy'))})",
+        "evaluate": ev and (f"{ev.get('ref')}: accuracy {_num(ev.get('accuracy'))} on the test tickets, "
+                            f"hand-off threshold {_num(ev.get('threshold'))}, promoted to @champion"),
+        "monitor": mon and (f"{mon.get('served')} live tickets served by {mon.get('champion')}; "
+                            f"{mon.get('alerts')} alert(s) from {', '.join(mon.get('alert_rules') or []) or 'no rule'}"),
+        "feedback": fb and (f"{fb.get('corrections')} corrections trained {fb.get('challenger')}; A/B: "
+                            f"{str(fb.get('recommendation', '')).upper()} "
+                            f"(difference {_num(fb.get('accuracy_difference'))}, p {_num(fb.get('p_value'))}); "
+                            f"champion now {fb.get('champion_after')}"),
+    }
+    lines = []
+    for step, _ in STEPS:
+        if step in run.steps:
+            status = str(run.steps[step].get("status"))
+            if status in ("ok", "cached"):
+                text = said.get(step) or status
+            else:
+                text = ": ".join(x for x in (status, (run.steps[step].get("error") or {}).get("line")) if x)
+            lines.append((step, step, text))
+    return lines
+
+
+def _step_meta(run: Any, step: str) -> tuple[str, str | None, str]:
+    """Under a section's title: the step's status and duration, and its executed notebook as
+    ``(text, href, file name)`` (a cached step's is the notebook of the run it reused)."""
+    rec = run.steps[step]
+    status = str(rec.get("status"))
+    text = f"step {step}: {status}"
+    if status == "ok" and isinstance(rec.get("duration"), (int, float)):
+        text += f" in {rec['duration']:.1f} s"
+    path, source = _notebook_of(run, step)
+    if status == "cached":
+        text += f", reused from run {source}"
+    if path and Path(path).is_absolute():
+        return text, Path(path).as_uri(), Path(path).name
+    return text, None, ""
+
+
+def _notebook_of(run: Any, step: str) -> tuple[str | None, str]:
+    if hasattr(run, "notebook_of"):
+        return run.notebook_of(step)
+    rec = run.steps[step]
+    return rec.get("executed_notebook") or rec.get("notebook"), str(rec.get("cached_from") or run.run_id)
+
+
+def _guarded(build: Any) -> list[tuple[str, Any]]:
+    """A section's blocks, or why it is missing: one missing part must not lose the rest."""
     try:
-        return head + [build()]
-    except Exception as exc:  # the report is a summary; one missing part must not lose the rest
-        return head + [("unavailable", f"{type(exc).__name__}: {' '.join(str(exc).split())}")]
+        return list(build())
+    except Exception as exc:  # the report is a summary of files and a store that may be gone
+        return [("unavailable", f"{type(exc).__name__}: {' '.join(str(exc).split())}")]
+
+
+def _guarded_one(build: Any) -> tuple[str, Any]:
+    return _guarded(lambda: [build()])[0]
 
 
 def _html(markup: str) -> tuple[str, Any]:
@@ -150,27 +272,87 @@ def _steps_table(run: Any) -> Any:
 
     rows = []
     for name, rec in run.steps.items():
-        nb = rec.get("executed_notebook") or rec.get("notebook") or ""
+        nb, source = _notebook_of(run, name)
         link = (Cell(safe(macro("fragments.html.j2", "link", href=Path(nb).as_uri(), text=Path(nb).name)))
-                if nb and Path(nb).is_absolute() else str(nb))
-        rows.append(Row([name, str(rec.get("status")), f"{_num(rec.get('duration'))} s", link], style=""))
-    return safe(table(["step", "status", "duration", "executed notebook"], rows))
+                if nb and Path(nb).is_absolute() else str(nb or ""))
+        step = Cell(safe(macro("fragments.html.j2", "link", href=f"#{name}", text=name))) \
+            if name in _SECTIONS else name
+        status = str(rec.get("status"))
+        duration = f"{rec.get('duration'):.1f} s" if isinstance(rec.get("duration"), (int, float)) \
+            and status != "cached" else ""
+        made = "this run" if source == run.run_id else f"run {source}"
+        rows.append(Row([step, status, duration, link, made], tone=_TONE.get(status, "")))
+    return safe(table(["step", "status", "duration", "executed notebook", "notebook from"], rows))
 
 
-def _versions(model: str) -> str:
-    from .registry import versions
-
-    return versions(model)._repr_html_()
+_TONE = {"cached": "info", "failed": "bad", "skipped": "muted"}
 
 
-def _monitoring(mon: dict[str, Any]) -> str:
-    from .monitoring import monitor
+def alert_groups(alerts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Fired alerts grouped by rule, in the order the rules first fired: ``rule``, ``metric``,
+    ``count`` (windows), ``first`` / ``last`` window start, ``low`` / ``high`` value."""
+    groups: dict[str, dict[str, Any]] = {}
+    for alert in sorted(alerts, key=lambda a: str(_get(a, "window_start"))):
+        rule, value = str(_get(alert, "rule")), _get(alert, "value")
+        group = groups.setdefault(rule, {"rule": rule, "metric": _get(alert, "metric"), "count": 0,
+                                         "first": _get(alert, "window_start"), "last": None,
+                                         "low": value, "high": value})
+        group["count"] += 1
+        group["last"] = _get(alert, "window_start")
+        if isinstance(value, (int, float)):
+            group["low"] = value if not isinstance(group["low"], (int, float)) else min(group["low"], value)
+            group["high"] = value if not isinstance(group["high"], (int, float)) else max(group["high"], value)
+    return list(groups.values())
 
-    saved = json.loads(Path(mon["monitoring_json"]).read_text())
-    champion = str(mon.get("champion", "")).split("/")
-    report = monitor(champion[0], window=saved.get("window", "1D"), version=champion[1],
-                     alerts=saved.get("rules", []))
-    return report._repr_html_()
+
+def _get(alert: Any, key: str) -> Any:
+    return alert.get(key) if isinstance(alert, dict) else getattr(alert, key)
+
+
+def _alerts_table(groups: list[dict[str, Any]]) -> Any:
+    from .reports.render import Row, safe, table
+
+    rows = []
+    for g in groups:
+        values = _num(g["low"]) if g["low"] == g["high"] else f"{_num(g['low'])} to {_num(g['high'])}"
+        rows.append(Row([g["rule"], g["count"], _day(g["first"]), _day(g["last"]), f"{g['metric']} {values}"],
+                        tone="bad", css_class="nbt-alert-rule"))
+    return safe(table(["rule", "windows", "first window", "last window", "values when it fired"], rows))
+
+
+def _windows_table(frame: Any) -> Any:
+    """The monitoring windows, narrow enough for the page (the full frame is MonitorReport.to_frame())."""
+    from .reports.render import Row, cell_text, safe, table
+
+    def band(r: Any) -> str:
+        low, high = r.get("estimated_accuracy_lower"), r.get("estimated_accuracy_upper")
+        if low is None or high is None or low != low or high != high:
+            return ""
+        return f"{_fixed(low)}–{_fixed(high)}"
+
+    rows = [Row([_day(r["window_start"]), cell_text(r["volume"]), cell_text(r["labeled"]), _fixed(r["accuracy"]),
+                 _fixed(r["estimated_accuracy"]), band(r), _fixed(r["human_share"]), _fixed(r["mean_confidence"]),
+                 _fixed(r["drift_share"]), cell_text(r["drifted_columns"]), cell_text(r["alerts"])],
+                tone="bad" if r["alerts"] else "")
+            for _, r in frame.iterrows()]
+    return safe(table(["window", "predictions", "labelled", "accuracy", "estimated", "band", "to humans",
+                       "confidence", "drift share", "drifted columns", "alerts"], rows))
+
+
+def _registry(model: str) -> list[tuple[str, Any]]:
+    from .registry import resolve, run_metrics, versions
+
+    blocks: list[tuple[str, Any]] = []
+    try:
+        champion = resolve(f"{model}@champion")
+    except Exception:  # no champion (the gate refused): the table alone says so
+        champion = None
+    if champion is not None:
+        metrics = run_metrics(champion)
+        blocks.append(_facts([("@champion", f"{model}/{champion.version}")] +
+                             [(k, _num(v)) for k, v in sorted(metrics.items())]))
+    blocks.append(_html(versions(model)._repr_html_()))
+    return blocks
 
 
 def _abtest(model: str, fb: dict[str, Any]) -> str:
@@ -183,8 +365,8 @@ def _abtest(model: str, fb: dict[str, Any]) -> str:
     return report._repr_html_()
 
 
-def _image(path: str | None) -> tuple[str, str]:
-    return ("image", base64.b64encode(Path(str(path)).read_bytes()).decode())
+def _image(path: str | None, alt: str) -> tuple[str, Any]:
+    return ("image", (base64.b64encode(Path(str(path)).read_bytes()).decode(), alt))
 
 
 def _read(path: str | None) -> str:
@@ -197,6 +379,21 @@ def _facts(items: list[tuple[str, Any]]) -> tuple[str, Any]:
 
     return ("html", safe(table(None, [Row([k, Cell(str(v), "font-weight:bold")], style="")
                                       for k, v in items if v is not None])))
+
+
+def _day(value: Any) -> str:
+    """A window start as its day (``2026-02-03``), or day and time when it is not midnight."""
+    text = str(value).replace("T", " ")
+    return text[:10] if text[10:].strip() in ("", "00:00:00", "00:00") else text[:16]
+
+
+def _fixed(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    try:
+        return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _num(value: Any) -> str | None:

@@ -151,11 +151,46 @@ def test_failing_step_exits_1_names_the_cell_and_resumes(folder, nbt_home):
     last = sorted((nbt_home / "runs" / "three-steps").iterdir())[-1]
     doc = json.loads((last / "run.json").read_text())
     assert {n: r["status"] for n, r in doc["steps"].items()} == {"ingest": "ok", "train": "failed", "report": "skipped"}
+    assert "KeyboardInterrupt" not in res.stdout + res.stderr  # the kernel is not interrupted on shutdown
 
     resumed = nbt("run", "pipeline.yaml", "--json", cwd=folder)
     assert resumed.returncode == 0, resumed.stderr
     steps = json.loads(resumed.stdout)["steps"]
     assert {n: r["status"] for n, r in steps.items()} == {"ingest": "cached", "train": "ok", "report": "ok"}
+
+
+def test_a_step_kernel_is_shut_down_by_request_without_an_interrupt(monkeypatch):
+    """jupyter_client's shutdown sends SIGINT first, and a failing step printed a spurious
+    ``KeyboardInterrupt caught in kernel``; a step's kernel gets the shutdown request alone."""
+    import asyncio
+
+    from jupyter_client.manager import KernelManager
+
+    from nbtoolkit.pipeline.task import _kernel_manager_class
+
+    interrupts = []
+    original = KernelManager._async_interrupt_kernel
+
+    async def spy(self):
+        interrupts.append(self)
+        await original(self)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", spy)
+
+    async def start_and_shut_down():
+        km = _kernel_manager_class()(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        kc.stop_channels()
+        process = km.provisioner.process
+        await km.shutdown_kernel()
+        return process
+
+    process = asyncio.run(start_and_shut_down())
+    assert interrupts == []
+    assert process.wait(timeout=30) == 0  # it exited on the request, not by SIGTERM or SIGKILL
 
 
 def test_sigkill_leaves_a_readable_run_json_and_the_next_run_resumes(folder, nbt_home):

@@ -41,32 +41,91 @@ def test_jinja2_is_imported_only_when_rendering():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def _demo_run(tmp_path, steps, outputs):
+    """A PipelineRun as run_pipeline returns it, with these step records and outputs."""
+    from nbtoolkit.reports.pipeline import PipelineRun, StepRecord
+
+    records = {name: StepRecord(**{**rec, "outputs": outputs.get(name, {})}) for name, rec in steps.items()}
+    return PipelineRun(pipeline="support-tickets", run_id="run<2>", run_dir=str(tmp_path / "runs" / "run<2>"),
+                       status="ok", steps=records, duration=3.0)
+
+
 def test_demo_report_escapes_and_says_what_is_missing(tmp_path, monkeypatch):
     from nbtoolkit import demo
 
     (tmp_path / "evaluation.html").write_text("<p class='evaluation'>EVAL</p>")
     notebook = tmp_path / "train <1>.ipynb"
-
-    class Run:  # the parts of a PipelineRun the report reads
-        run_id = "run<1>"
-        steps = {"train": {"status": "ok", "duration": 1.5, "executed_notebook": str(notebook)},
-                 "<b>step</b>": {"status": "failed", "duration": None}}
-        outputs = {"evaluate": {"ref": "tickets/1", "accuracy": 0.91234,
-                                "evaluation_html": str(tmp_path / "evaluation.html")},
-                   "monitor": {"served": 10, "monitoring_png": str(tmp_path / "missing.png"),
-                               "monitoring_json": str(tmp_path / "missing.json")}}
-
-        def summary(self) -> str:
-            return "Pipeline <x>: ok"
-
-    monkeypatch.setattr(demo, "_versions", lambda model: "<table class='versions'></table>")
-    page = demo.summary_html(Run(), wall_seconds=12.3)
+    run = _demo_run(tmp_path, {
+        "train": {"status": "ok", "duration": 1.5, "executed_notebook": str(notebook)},
+        "evaluate": {"status": "ok", "duration": 2.0, "parameters": {"gate_accuracy": 0.8}},
+        "monitor": {"status": "failed", "error": {"line": "ValueError: <no log>"}},
+        "<b>step</b>": {"status": "skipped"},
+    }, {"train": {"ref": "tickets/1"},
+        "evaluate": {"ref": "tickets/1", "accuracy": 0.91234, "evaluation_html": str(tmp_path / "evaluation.html")},
+        "monitor": {"served": 10, "monitoring_json": str(tmp_path / "missing.json")}})
+    monkeypatch.setattr(demo, "_registry", lambda model: [("html", render.safe("<table class='versions'></table>"))])
+    page = demo.summary_html(run, wall_seconds=12.3)
     assert page.startswith("<!doctype html>") and page.endswith("</html>")
-    assert "run&lt;1&gt;" in page and "Pipeline &lt;x&gt;: ok; demo wall time 12 s" in page
+    assert "run&lt;2&gt;" in page and "; demo wall time 12 s" in page
     assert "&lt;b&gt;step&lt;/b&gt;" in page and "<b>step</b>" not in page
     assert f'href="{notebook.as_uri()}">train &lt;1&gt;.ipynb</a>' in page
     assert "<p class='evaluation'>EVAL</p>" in page and "<table class='versions'>" in page  # reports' own HTML
-    assert ">0.9123<" in page and page.count("<p><i>unavailable: FileNotFoundError") == 2
+    assert ">0.9123<" in page and "failed: ValueError: &lt;no log&gt;" in page  # the story says why
+    assert page.count("<p><i>unavailable: FileNotFoundError") == 1  # the monitor section, not the page
+
+
+def test_demo_report_tells_the_pipeline_in_order_with_grouped_alerts(tmp_path, monkeypatch):
+    """Sections in pipeline order; one monitoring view (the monitor step's own report); alerts
+    grouped by rule with counts and first/last window; wide tables scroll inside their box; a
+    cached step links the executed notebook of the run that produced it."""
+    import json
+
+    from nbtoolkit import demo
+    from nbtoolkit.reports.monitoring import Alert, MonitorReport
+
+    days = [f"2026-02-{d:02d}T00:00:00" for d in range(1, 6)]
+    windows = [{"window_start": d, "versions": "1", "volume": 100, "human_share": 0.1, "mean_confidence": 0.9,
+                "labeled": 40, "accuracy": 0.9, "macro_f1": 0.8, "drift_share": 0.5 if i >= 2 else 0.0,
+                "drifted_columns": "channel" if i >= 2 else ""} for i, d in enumerate(days)]
+    alerts = [Alert(days[i], "drift_share>0.3", "drift_share", 0.5 + i / 100, f"window {i}: drift") for i in (2, 3, 4)]
+    alerts.insert(0, Alert(days[1], "accuracy<0.85", "accuracy", 0.8, "window 1: accuracy"))
+    saved = MonitorReport(name="tickets", window="1D", windows=windows, alerts=alerts, rules=["drift_share>0.3"])
+    (tmp_path / "monitoring.json").write_text(saved.to_json())
+    first = tmp_path / "runs" / "run1"
+    steps = {name: {"status": "cached", "cached_from": "run1", "executed_notebook": str(first / f"{name}.ipynb")}
+             for name in ("ingest", "train", "evaluate")}
+    steps.update({"monitor": {"status": "ok", "duration": 4.0}, "feedback": {"status": "ok", "duration": 5.0}})
+    run = _demo_run(tmp_path, steps, {
+        "ingest": {"n_train": 30, "n_test": 10, "categories": ["bug", "login"]},
+        "train": {"ref": "tickets/1", "train_accuracy": 0.99}, "evaluate": {"ref": "tickets/1", "accuracy": 0.9},
+        "monitor": {"champion": "tickets/1", "served": 500, "alerts": 4,
+                    "monitoring_json": str(tmp_path / "monitoring.json")},
+        "feedback": {"challenger": "tickets/2", "recommendation": "promote", "abtest_json": "x"}})
+    monkeypatch.setattr(demo, "_abtest", lambda model, fb: "<p class='ab'>AB</p>")
+    monkeypatch.setattr(demo, "_registry", lambda model: [("html", render.safe("<table class='versions'></table>"))])
+    page = demo.summary_html(run)
+
+    ids = [page.index(f'<section id="{s}">') for s in ("ingest", "train", "evaluate", "monitor", "feedback", "registry")]
+    assert ids == sorted(ids) and page.index('id="story"') < ids[0]
+    assert [page.index(f"{n} · ") for n in range(1, 6)] == sorted(page.index(f"{n} · ") for n in range(1, 6))
+    # one monitoring view, named for what it covers: the monitor step's 5 windows, not the whole log
+    assert "5 window(s) of 1D, 2026-02-01 to 2026-02-05" in page and "4 in 4 window(s), from 2 rule(s)" in page
+    # alerts grouped by rule, in the order they first fired, with counts and first / last window
+    rows = page.split('class="nbt-alert-rule nbt-bad"')[1:]
+    assert len(rows) == 2 and "window 2: drift" not in page  # no bullet per alert
+    cells = [[c.rsplit(">", 1)[1] for c in row.split("</td>")[:4]] for row in rows]
+    assert cells == [["accuracy&lt;0.85", "1", "2026-02-02", "2026-02-02"],
+                     ["drift_share&gt;0.3", "3", "2026-02-03", "2026-02-05"]]
+    assert "drift_share 0.52 to 0.54" in page
+    # every table scrolls inside its box instead of widening the page
+    assert ".nbt-box{overflow-x:auto" in page
+    assert '<h3>Alerts by rule</h3><div class="nbt-box"><table' in page
+    assert '<details><summary>Every window (5)</summary><div class="nbt-box"><table' in page
+    assert '<div class="nbt-box"><p class=\'ab\'>AB</p></div>' in page
+    # a cached step links the notebook of the run that made it; a step of this run links its own
+    assert f'href="{(first / "train.ipynb").as_uri()}">train.ipynb</a>' in page
+    assert "step train: cached, reused from run run1" in page and page.count(">run run1<") == 3
+    assert page.count(">this run<") == 2
 
 
 def test_threshold_chart_is_drawn_once_and_the_marker_moves():

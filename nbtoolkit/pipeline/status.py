@@ -3,17 +3,20 @@
 A step is ``ok`` / ``cached`` when its last run succeeded and its cache key (notebook source,
 parameters, upstream outputs) is unchanged, ``stale`` when something changed since (or a step it
 needs is stale), ``failed`` / ``skipped`` as last run, ``running`` while a live run executes it,
-``killed`` when that run's process is gone, and ``never run``.
+``killed`` when that run's process is gone, and ``never run``. Each step is judged with the
+parameters its last run was given (``-p`` included) unless other parameters are asked for.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..errors import NbtError
 from ..reports.pipeline import PipelineStatus
 from .cache import DONE, last_records, last_success, pid_alive, step_key
 from .spec import load_pipeline, resolve_parameters
@@ -63,23 +66,48 @@ class LastRun:
 
 
 def pipeline_status(path: str | os.PathLike[str], *, parameters: Mapping[str, Any] | None = None) -> PipelineStatus:
-    """Status of each step of the pipeline file at ``path`` (SPEC §5 ``nbt status``)."""
+    """Status of each step of the pipeline file at ``path`` (SPEC §5 ``nbt status``).
+
+    Parameters
+    ----------
+    path : the pipeline file
+    parameters : the overrides (``-p``) to judge staleness against. ``None`` (the default) judges
+        each step with the overrides its last run was given, so a step just run or reused with
+        ``-p n=1`` is ``ok`` / ``cached``, not stale; ``{}`` judges against the file's defaults.
+    """
     pipeline = load_pipeline(path)
-    resolved = resolve_parameters(pipeline, parameters)
+    given = resolve_parameters(pipeline, parameters) if parameters is not None else None
     latest = last_records(pipeline.name, pipeline.steps)
     success = last_success(pipeline.name, pipeline.steps)
+    by_run: dict[str, Mapping[str, Any]] = {}
     status: dict[str, str] = {}
     rows = []
     for name, step in pipeline.steps.items():
         row = StatusRow(step=name)
         if name in latest:
-            last = LastRun.of(*latest[name])
+            run, rec = latest[name]
+            last = LastRun.of(run, rec)
             row.last_run, row.executed_notebook, row.finished = last.run_id, last.executed_notebook, _when(last.finished)
             row.duration_s = round(last.duration, 2) if last.duration is not None else None
+            resolved = given if given is not None else _as_run(pipeline, run, by_run)
             row.status, row.reason = _judge(last, step, resolved[name], status, success)
         status[name] = row.status
         rows.append(asdict(row))
     return PipelineStatus(pipeline=pipeline.name, steps=rows)
+
+
+def _as_run(pipeline: Any, run: Mapping[str, Any], cache: dict[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The file's parameters resolved with the overrides ``run`` was given (``run.json``)."""
+    run_id = str(run.get("run_id"))
+    if run_id not in cache:
+        overrides = run.get("parameters")
+        with warnings.catch_warnings():  # the run already warned about keys no step takes
+            warnings.simplefilter("ignore")
+            try:
+                cache[run_id] = resolve_parameters(pipeline, overrides if isinstance(overrides, Mapping) else {})
+            except NbtError:  # the file changed since (a step it targeted is gone): judge by the file
+                cache[run_id] = resolve_parameters(pipeline, {})
+    return cache[run_id]
 
 
 def _judge(last: LastRun, step: Any, resolved: Any, status: Mapping[str, str],

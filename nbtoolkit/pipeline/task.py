@@ -208,6 +208,7 @@ def _engine_class() -> type:
             # The kernel's own start-up warnings (e.g. "running over TCP without encryption") are
             # noise on every step of a pipeline; errors still show.
             final_kwargs.setdefault("extra_arguments", ["--IPKernelApp.log_level=ERROR"])
+            final_kwargs.setdefault("kernel_manager_class", _kernel_manager_class())
             launch: dict[str, Any] = {}
             if nbt_env is not None:
                 launch["env"] = dict(nbt_env)
@@ -216,6 +217,35 @@ def _engine_class() -> type:
             return PapermillNotebookClient(nb_man, **final_kwargs).execute(**launch)
 
     return NbtEngine
+
+
+def _kernel_manager_class() -> type:
+    """jupyter_client's kernel manager, shutting a kernel down without interrupting it first.
+
+    ``shutdown_kernel`` sends SIGINT before its ``shutdown_request``; a kernel still inside a
+    message handler then logs ``KeyboardInterrupt caught in kernel`` under a step that failed
+    for another reason. The request alone ends an idle kernel (ipykernel serves it on its control
+    thread even while busy), and jupyter_client still sends SIGTERM, then SIGKILL, to a kernel
+    that does not exit within its ``shutdown_wait_time``. An interrupt asked for directly
+    (``interrupt_kernel``, e.g. on a cell timeout) is sent as before.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class NbtKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        _closing = False
+
+        async def _async_interrupt_kernel(self) -> None:
+            if not self._closing:
+                await super()._async_interrupt_kernel()
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
+            self._closing = True
+            try:
+                await AsyncKernelManager.shutdown_kernel(self, now=now, restart=restart)
+            finally:
+                self._closing = False
+
+    return NbtKernelManager
 
 
 def _inject_secret_lookups(nb: Any, names: list[str]) -> None:

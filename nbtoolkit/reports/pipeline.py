@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .base import Record, Result, html_table
@@ -102,6 +103,24 @@ class PipelineRun(Result):
     def failed_steps(self) -> list[str]:
         return [n for n, r in self.steps.items() if r.get("status") == "failed"]
 
+    def notebook_of(self, step: str) -> tuple[str | None, str]:
+        """``(executed notebook, run that produced it)`` of ``step``: this run's own folder, or for
+        a cached step the notebook of the earlier run whose outputs it reused (``cached_from``)."""
+        rec = self.steps[step]
+        source = rec.get("cached_from") or self.run_id
+        path = rec.get("executed_notebook")
+        if not path and rec.get("cached_from"):  # a record without the path: the producing run's folder
+            path = str(Path(self.run_dir).parent / str(rec["cached_from"]) / f"{step}.ipynb")
+        return path, str(source)
+
+    def reused(self) -> dict[str, list[str]]:
+        """Cached steps by the earlier run whose executed notebooks they reuse (run id -> steps)."""
+        out: dict[str, list[str]] = {}
+        for name, rec in self.steps.items():
+            if rec.get("status") == "cached" and rec.get("cached_from"):
+                out.setdefault(str(rec["cached_from"]), []).append(name)
+        return out
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for rec in self.steps.values():
@@ -140,14 +159,17 @@ class PipelineRun(Result):
                 line += f"  {_short(rec['outputs'])}"
             lines.append(line)
         lines.append(f"  executed notebooks: {self.run_dir}")
+        lines += [f"  reused from run {run_id} ({', '.join(steps)}): {Path(self.run_dir).parent / run_id}"
+                  for run_id, steps in self.reused().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from .render import render, result
 
+        reused = [(run_id, steps, str(Path(self.run_dir).parent / run_id)) for run_id, steps in self.reused().items()]
         return result(self.summary(), tables=[("", html_table(self.to_frame(), tone=_tone))],
-                      after=render("run_dir.html.j2", run_dir=self.run_dir))
+                      after=render("run_dir.html.j2", run_dir=self.run_dir, reused=reused))
 
 
 @dataclass(repr=False)
