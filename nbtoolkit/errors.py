@@ -13,6 +13,7 @@
     ├── CheckFailed(NbtError, AssertionError) a check failed on purpose (drift --fail, alerts)
     ├── IntegrityError(NbtError)             a stored artefact changed since it was registered
     ├── StoreUnavailable(NbtError, ConnectionError)  tracking server / database unreachable
+    ├── PermissionDenied(NbtError, PermissionError)  the tracking server refused the user (auth)
     └── StepFailed(NbtError, RuntimeError)   a pipeline step failed
 
 Magics turn any ``NbtError`` into a one-line ``UsageError``; the CLI prints it and exits with
@@ -114,6 +115,11 @@ class IntegrityError(NbtError):
 
 class StoreUnavailable(NbtError, ConnectionError):
     """The tracking server or database could not be reached."""
+
+
+class PermissionDenied(NbtError, PermissionError):
+    """A tracking server with authentication refused the request: the credentials were not
+    accepted, or the user lacks the permission (READ / EDIT / MANAGE) the action needs."""
 
 
 class StepFailed(NbtError, RuntimeError):

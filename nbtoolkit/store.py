@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import config
 from .backoff import retry
-from .errors import BadInput, ModelNotFound, NbtError, StoreUnavailable
+from .errors import BadInput, ModelNotFound, NbtError, PermissionDenied, StoreUnavailable
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -238,8 +238,13 @@ def is_new_store() -> bool:
 
 
 @contextlib.contextmanager
-def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
-    """Map MLflow / transport exceptions to nbtoolkit's errors (one boundary)."""
+def translate_errors(*, not_found: str | None = None, denied: str | None = None) -> Iterator[None]:
+    """Map MLflow / transport exceptions to nbtoolkit's errors (one boundary).
+
+    ``not_found`` replaces MLflow's message for a missing resource; ``denied`` says what a
+    server with authentication refused ("EDIT permission on model 'churn', which adding a
+    version needs"), see :func:`auth_error`.
+    """
     try:
         with http_settings():
             yield
@@ -250,9 +255,84 @@ def translate_errors(*, not_found: str | None = None) -> Iterator[None]:
 
         if is_connection_error(exc):
             raise unavailable(exc) from exc
+        refused = auth_error(exc, denied=denied)
+        if refused is not None:
+            raise refused from exc
         if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             raise ModelNotFound(not_found or str(exc.message)) from exc
         raise
+
+
+# A tracking server with authentication (``mlflow server --app-name basic-auth``) answers 401 to
+# credentials it does not accept and 403 to a user without the permission; MLflow's client turns
+# the status into these error codes (also when the body is plain text).
+UNAUTHENTICATED_CODES = frozenset({"UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"})
+DENIED_CODES = frozenset({"PERMISSION_DENIED"})
+
+
+def auth_error(exc: BaseException, *, denied: str | None = None) -> PermissionDenied | None:
+    """The :class:`PermissionDenied` an MLflow 401 / 403 means (by error code), else None."""
+    code = getattr(exc, "error_code", None)
+    if code not in UNAUTHENTICATED_CODES and code not in DENIED_CODES:
+        return None
+    uri, user = config.tracking_uri(), os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if code in UNAUTHENTICATED_CODES:
+        if user:
+            return PermissionDenied(
+                f"The MLflow server at {uri!r} did not accept the credentials of user {user!r}; check "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.")
+        return PermissionDenied(
+            f"The MLflow server at {uri!r} requires a login; set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD.")
+    who = f"user {user!r}" if user else "this user"
+    return PermissionDenied(
+        f"The MLflow server at {uri!r} denied {who} {denied or 'permission for this request'}; "
+        "nothing was written. Ask the owner or an admin of the server to grant it.")
+
+
+# Never set by nbtoolkit: deleting them changes nothing, but needs the permission (see below).
+PROBE_TAG = "nbt.permission_probe"
+PROBE_ALIAS = "nbt_permission_probe"
+
+
+def _has_users(uri: str) -> bool:
+    """Only a tracking server can have users and permissions (an embedded store has neither)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def require_model_permission(name: str, permission: str, action: str) -> None:
+    """Refuse, before anything is written, when the tracking server would deny the current user
+    ``permission`` (``"EDIT"`` or ``"MANAGE"``) on registered model ``name``.
+
+    MLflow has no call that tells a user their own permission, so a request that needs it and
+    changes nothing is sent: deleting a tag (EDIT) or an alias (MANAGE) that nbtoolkit never sets.
+    A model that does not exist yet is not checked: any user may create one, and then owns it.
+    """
+    if not _has_users(config.registry_uri()):
+        return
+    c = client()
+    try:
+        read(c.get_registered_model, name)
+    except ModelNotFound:
+        return
+    with translate_errors(denied=f"{permission} permission on model {name!r}, which {action} needs"):
+        if permission == "MANAGE":
+            c.delete_registered_model_alias(name, PROBE_ALIAS)
+        else:
+            c.delete_registered_model_tag(name, PROBE_TAG)
+
+
+def require_experiment_permission(experiment_id: str, action: str, *, name: str | None = None) -> None:
+    """Like :func:`require_model_permission` for EDIT on an experiment (creating runs in it)."""
+    if not _has_users(config.tracking_uri()):
+        return
+    c = client()
+    shown = repr(name) if name else f"#{experiment_id}"
+    try:
+        with translate_errors(denied=f"EDIT permission on experiment {shown}, which {action} needs"):
+            c.delete_experiment_tag(experiment_id, PROBE_TAG)
+    except ModelNotFound:  # the server allowed it and found no such tag: nothing was deleted
+        pass
 
 
 def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -26,6 +26,7 @@ pytest_plugins = ["tests.services"]
 # `make test` runs two pytest-xdist workers (--dist loadgroup): the tests of one service share a
 # worker, so PostgreSQL + the MLflow server, the Dask cluster and JupyterLab each start once.
 _SERVICE_GROUPS = {"postgres": "postgres", "mlflow_server": "postgres", "server_home": "postgres",
+                   "auth_mlflow_server": "postgres",
                    "jupyterlab": "browser", "chromium": "browser",
                    "dask_local_cluster": "dask", "dask_scheduler": "dask", "example_run": "dask"}
 

@@ -1,8 +1,8 @@
 """Session-scoped services on 127.0.0.1, started by the tests themselves.
 
 Each service fixture starts its server once per test session and stops it afterwards, even when
-tests fail: PostgreSQL + an MLflow server on it, JupyterLab + headless Chromium, Dask scheduler and
-workers.
+tests fail: PostgreSQL + an MLflow server on it, an MLflow server with authentication (basic-auth
+app, SQLite), JupyterLab + headless Chromium, Dask scheduler and workers.
 """
 
 from __future__ import annotations
@@ -125,11 +125,15 @@ class MlflowServer:
     """``mlflow server`` on 127.0.0.1: PostgreSQL backend store, artefacts served by the server.
 
     ``stop()`` / ``start()`` may be called mid-session (fault tests); the port stays the same.
+    ``app_name`` / ``env`` start another server app (``basic-auth``) with its settings.
     """
 
-    def __init__(self, backend_store_uri: str, artifacts: Path) -> None:
+    def __init__(self, backend_store_uri: str, artifacts: Path, *, app_name: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifacts = artifacts
+        self.app_name = app_name
+        self.env = env or {}
         self.port = free_port()
         self.log = artifacts.parent / "mlflow-server.log"
         self.proc: subprocess.Popen | None = None
@@ -150,11 +154,15 @@ class MlflowServer:
         argv = [str(mlflow_exe), "server", "--backend-store-uri", self.backend_store_uri,
                 "--artifacts-destination", str(self.artifacts), "--serve-artifacts",
                 "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+        if self.app_name:
+            argv += ["--app-name", self.app_name]
         with open(self.log, "ab") as log:
             # Own process group: stop() ends the server and its worker together.
             # MLflow 3 also starts a job runner (three huey consumers, 20 worker threads) for
             # GenAI jobs nbtoolkit never submits: off, as on a server that needs none.
-            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+            # The test's own credentials (MLFLOW_TRACKING_*) are not the server's business.
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+            env.update({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.env})
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                          start_new_session=True)
         wait_until_healthy(self, "mlflow server", timeout, self._tail)
@@ -198,6 +206,85 @@ def mlflow_server(postgres):
     root = Path(tempfile.mkdtemp(prefix="nbt-mlflow-server-"))
     (root / "artifacts").mkdir()
     server = MlflowServer(backend, root / "artifacts")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# MLflow's basic-auth app: users and permissions in their own SQLite database, configured by an
+# ini file (MLFLOW_AUTH_CONFIG_PATH). MLflow ships no admin password (and refuses the old default
+# 'password1234'): a random one is written for the session. Users without a grant get READ.
+class AuthMlflowServer(MlflowServer):
+    """``mlflow server --app-name basic-auth`` on SQLite; ``admin`` / ``admin_password`` is its admin.
+
+    :meth:`add_user` creates a user through the auth REST API (as admin) and returns the password.
+    """
+
+    def __init__(self, root: Path) -> None:
+        import secrets
+
+        self.admin_password = secrets.token_urlsafe(16)
+        ini = root / "basic_auth.ini"
+        ini.write_text("[mlflow]\n"
+                       "default_permission = READ\n"
+                       f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+                       "admin_username = admin\n"
+                       f"admin_password = {self.admin_password}\n"
+                       "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                       # a PBKDF2 check per request otherwise: minutes per test on a busy machine
+                       "auth_cache_ttl_seconds = 300\n")
+        (root / "artifacts").mkdir()
+        # the auth app's CSRF protection needs a fixed secret key
+        super().__init__(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts", app_name="basic-auth",
+                         env={"MLFLOW_AUTH_CONFIG_PATH": str(ini),
+                              "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)})
+
+    def auth_client(self) -> Any:
+        """MLflow's auth client, as admin (credentials for the block of each request only)."""
+        from mlflow.server import get_app_client
+
+        client = get_app_client("basic-auth", tracking_uri=self.uri)
+        return _AsAdmin(client, self.admin_password)
+
+    def add_user(self, username: str) -> str:
+        import secrets
+
+        password = secrets.token_urlsafe(12)
+        self.auth_client().create_user(username, password)
+        return password
+
+
+class _AsAdmin:
+    """Calls an auth client's methods with the admin's credentials in the environment."""
+
+    def __init__(self, client: Any, password: str) -> None:
+        self._client, self._password = client, password
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+            os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=self._password)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+        return call
+
+
+@pytest.fixture(scope="session")
+def auth_mlflow_server():
+    """An MLflow server with its basic-auth app on 127.0.0.1 for the session (SQLite in a temp dir)."""
+    root = Path(tempfile.mkdtemp(prefix="nbt-mlflow-auth-"))
+    server = AuthMlflowServer(root)
     try:
         yield server.start()
     finally:

@@ -7,10 +7,11 @@ otherwise create a second alias that nothing serves while the real one stays whe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,14 +165,13 @@ def promote(
             f"Refused to move {name}@{alias} to version {version}: gate failed: {detail}."
         )
     c = store.client()
+    store.require_model_permission(name, "EDIT", "moving an alias")  # before the lock: a refusal writes nothing
     with _alias_lock(name, alias):
         rm = store.read(c.get_registered_model, name)
         previous = (rm.aliases or {}).get(alias)
-        with store.translate_errors():
-            if previous is not None and str(previous) != version:
-                history = _history(rm, alias) + [str(previous)]
-                c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
-            c.set_registered_model_alias(name, alias, version)
+        moved = previous is not None and str(previous) != version
+        _write(c, rm, alias, _history(rm, alias) + [str(previous)] if moved else None,
+               lambda: c.set_registered_model_alias(name, alias, version))
     return PromotionResult(name=name, alias=alias, version=version,
                            previous=str(previous) if previous is not None else None,
                            gates=rows, action="promote")
@@ -189,6 +189,7 @@ def rollback(name: str, *, alias: str) -> PromotionResult:
         raise _no_alias(name, alias, rm.aliases, "to roll back")
     if not _history(rm, alias):
         raise BadInput(f"{name}@{alias} (version {rm.aliases[alias]}) has no earlier holder to roll back to.")
+    store.require_model_permission(name, "EDIT", "moving an alias")
     with _alias_lock(name, alias):  # see promote(): moves of one alias are serialised
         rm = _require_model(name)
         current = (rm.aliases or {}).get(alias)
@@ -203,9 +204,7 @@ def rollback(name: str, *, alias: str) -> PromotionResult:
             raise BadInput(f"{name}@{alias} ({held}) has no earlier holder to roll back to.")
         target = history.pop()
         c = store.client()
-        with store.translate_errors():
-            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history))
-            c.set_registered_model_alias(name, alias, target)
+        _write(c, rm, alias, history, lambda: c.set_registered_model_alias(name, alias, target))
     return PromotionResult(name=name, alias=alias, version=target,
                            previous=str(current) if current is not None else None,
                            gates=[], action="rollback")
@@ -234,6 +233,8 @@ def unalias(name: str, *, alias: str) -> PromotionResult:
     rm = _require_model(name)
     if (rm.aliases or {}).get(alias) is None:
         raise _no_alias(name, alias, rm.aliases, "to remove")
+    # MLflow's permission model: deleting an alias needs MANAGE (moving one needs EDIT)
+    store.require_model_permission(name, "MANAGE", "removing an alias")
     with _alias_lock(name, alias):  # the same lock as promote and rollback: one move at a time
         rm = _require_model(name)
         current = (rm.aliases or {}).get(alias)
@@ -241,11 +242,7 @@ def unalias(name: str, *, alias: str) -> PromotionResult:
             raise _no_alias(name, alias, rm.aliases, "to remove")
         history = _history(rm, alias) + [str(current)]
         c = store.client()
-        with store.translate_errors():
-            # history first: a failure in between leaves the alias and a rollback target, never a
-            # removed alias whose holder is forgotten
-            c.set_registered_model_tag(name, ALIAS_HISTORY + alias, json.dumps(history[-HISTORY_KEEP:]))
-            c.delete_registered_model_alias(name, alias)
+        _write(c, rm, alias, history, lambda: c.delete_registered_model_alias(name, alias))
     return PromotionResult(name=name, alias=alias, version=str(current), previous=str(current),
                            gates=[], action="unalias")
 
@@ -326,6 +323,26 @@ def _no_alias(name: str, alias: str, aliases: Any, purpose: str) -> ModelNotFoun
     else:
         hint = " It has no aliases."
     return ModelNotFound(f"Model {name!r} has no alias {alias!r} {purpose}.{hint}")
+
+
+def _write(c: Any, rm: Any, alias: str, history: list[str] | None, change: Callable[[], Any]) -> None:
+    """Write the alias history (unless None), then ``change`` the alias; when the change fails
+    the history is put back, so the alias and its history never disagree."""
+    key = ALIAS_HISTORY + alias
+    before = (rm.tags or {}).get(key)
+    with store.translate_errors(denied=f"permission to change {rm.name}@{alias}"):
+        if history is not None:
+            c.set_registered_model_tag(rm.name, key, json.dumps(history[-HISTORY_KEEP:]))
+        try:
+            change()
+        except Exception:
+            if history is not None:
+                with contextlib.suppress(Exception):
+                    if before is None:
+                        c.delete_registered_model_tag(rm.name, key)
+                    else:
+                        c.set_registered_model_tag(rm.name, key, before)
+            raise
 
 
 def _alias_lock(name: str, alias: str) -> Any:

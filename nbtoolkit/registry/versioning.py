@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,12 @@ def register(
     all_params = {**hyperparameters(model), **user_params}
 
     mlflow = store.mlflow_module()
+    # a user a tracking server would refuse is refused here, before a run or a version exists
+    store.require_model_permission(name, "EDIT", "adding a version")
     experiment_id = store.ensure_experiment()
+    if mlflow.active_run() is None:
+        store.require_experiment_permission(experiment_id, "logging the version's run",
+                                            name=config.experiment_name())
     version_tags = {**tags, TAG_TASK: formats.task_of(model), "nbt.model_class": type(model).__name__,
                     **plan.tags(), **_classes_tag(model)}
     if fingerprint:
@@ -182,6 +188,9 @@ def _signer() -> Any:
 def _failed(name: str, exc: BaseException) -> NbtError:
     if store.is_connection_error(exc):
         return store.unavailable(exc)
+    refused = store.auth_error(exc, denied=f"permission to write model {name!r}")
+    if refused is not None:
+        return refused
     first = (str(exc).strip().splitlines() or [""])[0][:200]
     return NbtError(f"Registering {name!r} failed ({type(exc).__name__}: {first}); nothing was written. "
                     "Fix the cause and register again.")
@@ -288,7 +297,13 @@ def _log_model(mlflow: Any, flavor: formats.Flavor, model: Any, frame: Any, plan
         example = frame.head(3)
         try:
             head = frame.head(100)
-            signature = infer_signature(head, formats.predictor(model)(head))
+            with warnings.catch_warnings():
+                # MLflow's 8-line hint on any integer column, whatever the data: that a missing
+                # value would arrive as a float. The version's data contract already records
+                # each column's kind and null rate, and `validate` / `nbt serve` check them.
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer",
+                                        category=UserWarning)
+                signature = infer_signature(head, formats.predictor(model)(head))
         except Exception as exc:  # a signature is a nicety; never fail registration on it
             log.debug("no signature: %s", exc)
     # Model.log is what mlflow.<flavor>.log_model calls; going through it directly lets us pass
