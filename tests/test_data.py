@@ -82,6 +82,10 @@ def test_null_rate_jump_dtype_change_mixed_types_and_tolerances(ref):
     assert found[("count", "dtype")]["severity"] == "warning"
     assert "int" in found[("channel", "mixed types")]["observed"]
     assert found[("amount", "dtype")]["expected"].startswith("numeric")
+    first = str(validate(bad, reference=ref)).splitlines()[0]  # the verdict line names what failed
+    assert first.startswith("Validation FAILED: ") and "note: null rate" in first and "amount: dtype" in first
+    assert "warning(s) (count: dtype" in first and validate(ref, reference=ref).summary().startswith(
+        "Validation PASSED: 0 error(s), 0 warning(s) — ")
     ok = ref.copy()
     ok.loc[0, "amount"] = ref.amount.max() + 1
     found = checks(validate(ok, reference=ref))

@@ -40,8 +40,15 @@ def files(tmp_path):
 def test_cli_exit_codes_and_formats(files, tmp_path, capsys, nbt_home):
     assert main(["drift", files["same"], "--reference", files["ref"], "--fail-on-drift"]) == 0
     out = capsys.readouterr().out
-    assert "no drift" in out and "created_at" in out and "skipped" in out  # ISO dates parsed from CSV
+    assert "no dataset drift" in out and "created_at" in out and "skipped" in out  # ISO dates parsed from CSV
+    assert out.splitlines()[0].startswith("Drift: no dataset drift (0 of 2 columns, threshold 50%) — no column drifted")
     assert main(["drift", files["drifted"], "--reference", files["ref"], "--fail-on-drift"]) == 1
+    assert capsys.readouterr().out.startswith("Drift: DRIFT (2 of 2 columns, threshold 50%) — drifted: ")
+    # columns drifted but fewer than the dataset share: exit 0 under --fail, and the line names them
+    assert main(["data", "drift", files["drifted"], "--reference", files["ref"], "--fail", "--drift-share", "1",
+                 "--threshold", "amount=10"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "Drift: no dataset drift (1 of 2 columns, threshold 100%) — drifted: channel; ")
     assert main(["drift", files["drifted"], "--reference", files["ref"]]) == 0
     capsys.readouterr()
     assert main(["drift", files["drifted"], "--reference", files["ref"], "--format", "json"]) == 0

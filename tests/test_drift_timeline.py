@@ -205,3 +205,35 @@ def test_magic_and_cli_drift_over_time(ip, frames, tmp_path, capsys):
     assert code == 1
     data = json.loads(capsys.readouterr().out)
     assert data["drifted"] and data["threshold"] == "reference"
+
+
+def _title_inside(fig) -> bool:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    box = fig._suptitle.get_window_extent()
+    return box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+
+
+def test_the_timeline_figure_is_drawn_once_by_the_magic(ip, frames):
+    """%nbt drift --chunk-size displayed the figure, and the inline backend drew its pyplot twin again."""
+    import matplotlib.pyplot as plt
+
+    ref, cur = frames
+    ip.user_ns.update(ref=ref.iloc[:8000], cur=cur.iloc[-8000:])
+    shown = []
+    ip.display_pub.publish = lambda data, **kw: shown.append(data)
+    ip.display_formatter.active_types = [*ip.display_formatter.active_types, "image/png"]
+    plt.close("all")
+    result = ip.run_line_magic("nbt", "drift cur --reference ref --chunk-size 2000")
+    assert result.drifted and sum("image/png" in d for d in shown) == 1
+    assert plt.get_fignums() == []  # nothing left for the inline backend to show at the end of the cell
+
+
+def test_timeline_plot_title_fits_and_chunk_labels_are_unique(frames):
+    ref, cur = frames
+    result = nbt.drift(cur, ref, chunk_size=4000, columns=["num_0", "cat_0"], log=False)
+    fig = result.plot()
+    assert _title_inside(fig) and fig._suptitle.get_text().replace("\n", " ") == result.summary()
+    labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert len(labels) == len(set(labels)) and labels[0] == "ref [0:3999]" and "[0:3999]" in labels

@@ -223,6 +223,14 @@ def test_result_views(drifting):
     matplotlib.use("Agg")
     fig = result.plot()
     assert len(fig.axes) == 2
+    # reference and analysis chunks are both cut from row 0: their labels used to repeat
+    labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
+    assert len(labels) == len(set(labels)) and labels[0].startswith("ref [0:")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # the summary as title, wrapped to fit (it was cut at the figure's edge)
+    box = fig._suptitle.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and fig._suptitle.get_text().replace("\n", " ") == result.summary()
 
 
 def test_calibrator_round_trips_as_json(drifting):

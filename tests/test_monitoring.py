@@ -45,6 +45,7 @@ def test_windows_metrics_and_threshold_alerts(nbt_home):
     hourly = monitor("m", window="6h", drift=False)
     assert len(hourly.windows) == 8 and sum(w["volume"] for w in hourly.windows) == 800
     assert "2 alert(s) fired" in str(report) and "Alerts" in report._repr_html_()
+    assert report.summary().endswith("2 alert(s) fired — accuracy<0.9 in 1 window, human_share>0.4 in 1 window")
     json.dumps(report.to_dict())  # JSON-safe
 
 

@@ -14,7 +14,8 @@ def test_results_pretty_print_as_text_tables():
     moved = PromotionResult("iris", "champion", "2", "1", gates=[{"gate": "accuracy>=0.9", "observed": 0.95,
                                                                   "passed": True}])
     text = pretty(moved)
-    assert text.startswith("Moved iris@champion to version 2 (was version 1)") and "PromotionResult(" not in text
+    assert text.startswith("Moved iris@champion to version 2 (was version 1) — gates held: accuracy>=0.9 (0.95)")
+    assert "PromotionResult(" not in text
     lin = Lineage(name="iris", version="2", aliases=[], created=None, data_fingerprint=None, schema=None,
                   params={}, metrics={"accuracy": 0.95}, git_commit=None, notebook=None, pipeline_run=None,
                   run_id="r", artifact_sha256=None)

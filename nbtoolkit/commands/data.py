@@ -127,7 +127,9 @@ def _show_plots(report: Any, ctx: Context) -> None:
         return
     if not hasattr(report, "drifted_columns"):  # drift over time: the timeline plots itself
         if report.drifted:
-            ctx.display(report.plot())
+            from ..reports.drift import FigureView
+
+            ctx.display(FigureView(report.plot()))  # a PNG, shown once (the figure is no pyplot one)
         return
     columns = report.drifted_columns[:MAX_PLOTS]
     if columns:

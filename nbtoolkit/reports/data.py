@@ -48,8 +48,16 @@ class ValidationReport(Result):
         return pd.DataFrame(self.issues, columns=FRAME_COLUMNS)
 
     def summary(self) -> str:
+        """The verdict and what failed: ``Validation FAILED: 1 error(s) (x: missing column), ...``."""
+        from .drift import names_shown
+
+        def found(issues: list[dict[str, Any]]) -> str:
+            named = [f"{i['column'] or '(frame)'}: {i['check']}" for i in issues]
+            return f" ({names_shown(list(dict.fromkeys(named)), 6)})" if named else ""
+
         verdict = "PASSED" if self.passed else "FAILED"
-        return (f"Validation {verdict}: {len(self.errors)} error(s), {len(self.warnings)} warning(s) — "
+        return (f"Validation {verdict}: {len(self.errors)} error(s){found(self.errors)}, "
+                f"{len(self.warnings)} warning(s){found(self.warnings)} — "
                 f"{self.n_rows} rows × {self.n_columns} columns checked against {self.source}")
 
     def __str__(self) -> str:

@@ -313,7 +313,7 @@ class FigureView:
         import io
 
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=90)
+        self.figure.savefig(buf, format="png", dpi=90, bbox_inches="tight")  # no clipped title or labels
         return buf.getvalue()
 
     def __repr__(self) -> str:

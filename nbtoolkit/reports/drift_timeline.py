@@ -123,8 +123,12 @@ class DriftTimeline(Result):
 
     def plot(self, columns: list[str] | str | None = None, *, max_columns: int = 8) -> Any:
         """The multivariate error (when computed) and each column's statistic per chunk, with its
-        threshold; drifted chunks in red, the reference period shaded. Returns the figure."""
-        import matplotlib.pyplot as plt
+        threshold; drifted chunks in red, the reference period shaded. Returns the figure.
+
+        A plain matplotlib Figure, not one pyplot keeps: Jupyter's inline backend would otherwise
+        draw it a second time at the end of the cell that displayed it.
+        """
+        from matplotlib.figure import Figure
 
         frame = self.to_frame(reference=True)
         if columns is None:
@@ -133,7 +137,8 @@ class DriftTimeline(Result):
         elif isinstance(columns, str):
             columns = [columns]
         panels = (["(multivariate)"] if self.multivariate else []) + list(columns)
-        fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.6 * len(panels) + 0.6), sharex=True, squeeze=False)
+        fig = Figure(figsize=(8, 1.6 * len(panels) + 0.9), layout="constrained")
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
         for ax, name in zip(axes[:, 0], panels):
             if name == "(multivariate)":
                 part = self.multivariate_frame(reference=True)
@@ -155,11 +160,24 @@ class DriftTimeline(Result):
             ax.plot(hits, y.iloc[hits].astype(float), "o", color="#d62728", markersize=6)
             ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
             ax.tick_params(labelsize=7)
-        axes[0, 0].set_title(self.summary(), fontsize=8)
-        labels = self.multivariate_frame(reference=True)["chunk"].tolist() if self.multivariate else \
-            frame[frame.column == panels[-1]]["chunk"].tolist()
+        fig.suptitle(wrapped(self.summary()), fontsize=8)
+        part = self.multivariate_frame(reference=True) if self.multivariate else frame[frame.column == panels[-1]]
+        labels = chunk_labels(part["chunk"], part["period"])
         step = max(1, len(labels) // 12)
         axes[-1, 0].set_xticks(range(0, len(labels), step))
-        axes[-1, 0].set_xticklabels([str(lab)[:16] for lab in labels[::step]], rotation=30, ha="right", fontsize=7)
-        fig.tight_layout()
+        axes[-1, 0].set_xticklabels(labels[::step], rotation=30, ha="right", fontsize=7)
         return fig
+
+
+def wrapped(title: str, width: int = 110) -> str:
+    """A long summary as a title of several lines (one line would run off the figure)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width)) or title
+
+
+def chunk_labels(chunks: Any, periods: Any) -> list[str]:
+    """Tick labels that tell reference chunks from current ones: both are cut from row 0, so
+    ``[0:499]`` names one chunk of each; the reference's get a ``ref`` prefix."""
+    return [("ref " if period == "reference" else "") + (str(c) if len(str(c)) <= 22 else str(c)[:21] + "…")
+            for c, period in zip(chunks, periods)]

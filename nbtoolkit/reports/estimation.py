@@ -88,17 +88,19 @@ class EstimationResult(Result):
         """One panel per metric: estimate with its band, realised values, alert limits, alerts.
 
         Low-confidence chunks (fewer than 50 rows) are drawn hollow; the reference chunks, grey.
-        Returns the matplotlib figure.
+        Returns the matplotlib figure (a plain Figure, as :meth:`DriftTimeline.plot` explains).
         """
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
+
+        from .drift_timeline import chunk_labels, wrapped
 
         wanted = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
         frame = self.to_frame(reference=True)
         if not reference:
             frame = frame[frame["period"] == "analysis"]
         if axes is None:
-            fig, axes = plt.subplots(len(wanted), 1, figsize=(8, 2.4 * len(wanted)), sharex=True, squeeze=False)
-            axes = axes[:, 0]
+            fig = Figure(figsize=(8, 2.4 * len(wanted) + 0.4), layout="constrained")
+            axes = fig.subplots(len(wanted), 1, sharex=True, squeeze=False)[:, 0]
         else:
             fig = axes[0].figure
         for ax, metric in zip(axes, wanted):
@@ -129,10 +131,10 @@ class EstimationResult(Result):
             ax.set_ylabel(metric)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=7, loc="lower left", ncol=3)
-        axes[0].set_title(self.summary(), fontsize=8)
-        labels = frame[frame["metric"] == wanted[0]]["chunk"].tolist()
+        fig.suptitle(wrapped(self.summary()), fontsize=8)
+        first = frame[frame["metric"] == wanted[0]]
+        labels = chunk_labels(first["chunk"], first["period"])
         step = max(1, len(labels) // 12)
         axes[-1].set_xticks(range(0, len(labels), step))
-        axes[-1].set_xticklabels([str(label)[:16] for label in labels[::step]], rotation=30, ha="right", fontsize=7)
-        fig.tight_layout()
+        axes[-1].set_xticklabels(labels[::step], rotation=30, ha="right", fontsize=7)
         return fig

@@ -103,9 +103,16 @@ class MonitorReport(Result):
     def summary(self) -> str:
         if not self.windows:
             return f"Monitoring {self.name}: no logged predictions"
-        verdict = f"{len(self.alerts)} alert(s) fired" if self.alerts else "no alerts"
+        verdict = f"{len(self.alerts)} alert(s) fired — {self.fired()}" if self.alerts else "no alerts"
         return (f"Monitoring {self.name}: {len(self.windows)} window(s) of {self.window}, "
                 f"{sum(r['volume'] for r in self.windows)} predictions, {verdict}")
+
+    def fired(self) -> str:
+        """The rules that fired with their number of windows: ``accuracy<0.9 in 12 windows, ...``."""
+        counts: dict[str, int] = {}
+        for a in self.alerts:
+            counts[a.rule] = counts.get(a.rule, 0) + 1
+        return ", ".join(f"{rule} in {n} window{'s' if n > 1 else ''}" for rule, n in counts.items())
 
     def __str__(self) -> str:
         lines = [self.summary()]

@@ -157,7 +157,9 @@ class PromotionResult(Result):
                     f"rollback puts it back there)")
         verb = "Rolled back" if self.action == "rollback" else "Moved"
         was = f" (was version {self.previous})" if self.previous else ""
-        return f"{verb} {self.name}@{self.alias} to version {self.version}{was}"
+        held = [f"{g['gate']} ({_observed(g['observed'])})" for g in self.gates if g["passed"]]
+        gates = f" — gates held: {', '.join(held)}" if held else ""
+        return f"{verb} {self.name}@{self.alias} to version {self.version}{was}{gates}"
 
     def __str__(self) -> str:
         lines = [self.summary()]
@@ -227,6 +229,16 @@ class Lineage(Result):
 
     def summary(self) -> str:
         return f"Lineage of {self.name}/{self.version}"
+
+
+def user_tags(tags: Any) -> dict[str, str]:
+    """A version's tags without nbtoolkit's and MLflow's own (``nbt.*``, ``mlflow.*``): the
+    ``tags=`` / ``--tag`` given at register, or set later."""
+    return {str(k): v for k, v in sorted((tags or {}).items()) if not str(k).startswith(("nbt.", "mlflow."))}
+
+
+def _observed(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _number(value: Any) -> Any:
