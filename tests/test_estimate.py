@@ -255,3 +255,14 @@ def test_isotonic_breakpoints_match_scikit_learn():
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
     grid = np.linspace(-0.1, 1.1, 2_001)
     assert np.allclose(np.interp(grid, ours["x"], ours["y"]), iso.predict(grid), atol=1e-12)
+
+
+def test_a_list_of_classes_cut_short_says_how_many_are_left_out():
+    """'the reference has 10 classes (0, ..., 7)' listed eight of ten as if they were all."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 500)
+    ref = pd.DataFrame({"y": labels, "pred": labels, "p": rng.random(500)})
+    with pytest.raises(BadInput) as err:
+        nbt.estimate(ref, ref, target="y", prediction="pred", proba="p")
+    assert "the reference has 10 classes (0, 1, 2, 3, 4, 5, 6, 7 and 2 more); pass proba={class: column}" in str(
+        err.value)

@@ -255,7 +255,7 @@ class _Spec:
                 classes = pair[classes[0]]
             if len(classes) > 2:
                 raise BadInput(f"proba={proba!r} names one column, but the reference has {len(classes)} "
-                               f"classes ({', '.join(classes[:8])}); pass proba={{class: column}} for each.")
+                               f"classes ({_first(classes)}); pass proba={{class: column}} for each.")
             return cls(target, prediction, {classes[1]: proba}, classes, proba)
         if not isinstance(proba, Mapping) or not proba:
             raise BadInput(f"proba must be a column name or a {{class: column}} dict, got {proba!r}.")
@@ -350,3 +350,9 @@ def _indices(series: Any, index: dict[str, int], what: str, col: str, *, allow_m
     if len(missing) and not allow_missing:
         raise BadInput(f"Column {col!r} of the {what} has a missing value at row {int(missing[0])}.")
     return out
+
+
+def _first(labels: list[str], limit: int = 8) -> str:
+    """``0, 1, ..., 7 and 2 more``: a list cut short says so (it read as the whole list)."""
+    rest = len(labels) - limit
+    return ", ".join(labels[:limit]) + (f" and {rest} more" if rest > 0 else "")

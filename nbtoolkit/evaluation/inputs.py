@@ -218,7 +218,8 @@ def predict(model: Model, X: Any, y: Any, *, need_proba: bool = False, want_prob
             shown = ", ".join(repr(_py(v)) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
             raise BadInput(
                 f"y has labels the model never saw: {shown} ({int(unseen.sum())} rows); "
-                f"{model.label} knows {', '.join(repr(c) for c in classes.tolist()[:12])}. "
+                f"{model.label} knows {', '.join(repr(c) for c in classes.tolist()[:12])}"
+                f"{f' and {len(classes) - 12} more' if len(classes) > 12 else ''}. "
                 "Drop those rows or retrain with them."
             )
     elif y.dtype.kind not in "iufb":
