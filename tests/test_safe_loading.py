@@ -78,9 +78,11 @@ def forest_bytes(iris) -> bytes:
     return sio.dumps(RandomForestClassifier(3, random_state=0).fit(X, y))
 
 
-def rewrite_version(name: str, version: str, data: bytes, trusted: list[str] | None = None) -> None:
-    """What a writer of the store can do: replace the stored model.skops, then set the version's
-    sha256 and trusted-types tags to match the new files (plain MLflow client calls)."""
+def rewrite_version(name: str, version: str, data: bytes | None = None, *, files: dict[str, bytes] | None = None,
+                    tags: dict[str, str] | None = None) -> Path:
+    """What a writer of the store can do: replace stored files (``data``: the model.skops), then set
+    the version's sha256 tag, its trusted-types tag (to the file's own list) and ``tags`` to match
+    (plain MLflow client calls). Returns the stored model folder."""
     import mlflow
     import skops.io as sio
 
@@ -89,14 +91,20 @@ def rewrite_version(name: str, version: str, data: bytes, trusted: list[str] | N
     client = mlflow.MlflowClient()
     info = mlflow.models.get_model_info(f"models:/{name}/{version}")
     artifacts = Path(os.environ["NBT_HOME"]) / "artifacts"
-    stored = [p for p in artifacts.rglob("model.skops") if info.model_id in str(p)]
-    assert len(stored) == 1, stored
-    stored[0].write_bytes(data)
+    folder = [p.parent for p in artifacts.rglob("MLmodel") if info.model_id in str(p)]
+    assert len(folder) == 1, folder
+    if data is not None:
+        (folder[0] / "model.skops").write_bytes(data)
+    for file, content in (files or {}).items():
+        (folder[0] / file).write_bytes(content)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}",
-                                                     dst_path=str(stored[0].parents[3] / f"dl-{name}-{version}")))
+                                                     dst_path=str(folder[0].parents[2] / f"dl-{name}-{version}")))
     client.set_model_version_tag(name, version, registry.TAG_SHA, tree_sha256(local))
-    listed = sio.get_untrusted_types(data=data) if trusted is None else trusted
-    client.set_model_version_tag(name, version, registry.TAG_TRUSTED, json.dumps(listed))
+    if data is not None:
+        client.set_model_version_tag(name, version, registry.TAG_TRUSTED, json.dumps(sio.get_untrusted_types(data=data)))
+    for key, value in (tags or {}).items():
+        client.set_model_version_tag(name, version, key, value)
+    return folder[0]
 
 
 @pytest.fixture
@@ -199,6 +207,53 @@ def test_serve_refuses_the_crafted_version_at_start_and_at_swap(evil, iris, nbt_
     finally:
         assert srv.stop() == 0, srv.output()
     assert not evil.exists()
+
+
+class Opens:
+    """A pickle payload: unpickling it opens (creates) the marker file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_boosting_version_whose_mlmodel_names_another_class_or_a_pickle_is_refused(nbt_home, iris, tmp_path):
+    """MLflow's LightGBM loader unpickles when the MLmodel file says "cloudpickle", and its XGBoost
+    loader imports and calls whatever class the file names: nbtoolkit reads that file itself."""
+    import pickle
+
+    import mlflow.lightgbm
+    import yaml
+
+    lgb = pytest.importorskip("lightgbm")
+    xgb = pytest.importorskip("xgboost")
+    X, y = iris
+    nbt.register(lgb.train({"verbose": -1}, lgb.Dataset(X, y), 3), "booster")
+    marker = tmp_path / "unpickled.txt"
+    mlmodel = yaml.safe_load((next(p for p in (nbt_home / "artifacts").rglob("MLmodel"))).read_text())
+    mlmodel["flavors"]["lightgbm"].update(model_class="lightgbm.sklearn.LGBMClassifier", data="model.pkl",
+                                          serialization_format="cloudpickle")
+    folder = rewrite_version("booster", "1", files={"MLmodel": yaml.safe_dump(mlmodel).encode(),
+                                                    "model.pkl": pickle.dumps(Opens(marker))})
+    with pytest.raises(IntegrityError) as err:
+        nbt.load("booster/1")
+    assert "names the class 'lightgbm.sklearn.LGBMClassifier'" in one_line(err.value)
+    assert not marker.exists()
+    mlflow.lightgbm.load_model(str(folder))  # plain MLflow runs the file's pickle: the test is meaningful
+    assert marker.exists()
+
+    nbt.register(xgb.XGBClassifier(n_estimators=3).fit(X, y), "boosted")
+    stored = next(p for p in (nbt_home / "artifacts").rglob("MLmodel") if "model.ubj" in p.read_text())
+    mlmodel = yaml.safe_load(stored.read_text())
+    for model_class, data, says in (("sklearn.linear_model.LinearRegression", "model.ubj", "names the class"),
+                                    ("xgboost.sklearn.XGBClassifier", "../../../MLmodel", "names the model file")):
+        mlmodel["flavors"]["xgboost"].update(model_class=model_class, data=data)
+        rewrite_version("boosted", "1", files={"MLmodel": yaml.safe_dump(mlmodel).encode()})
+        with pytest.raises(IntegrityError) as err:
+            nbt.load("boosted/1")
+        assert says in one_line(err.value)
 
 
 # --------------------------------------------------------------------------------- crafted inputs

@@ -25,7 +25,9 @@ members, tree node arrays). The same audit refuses a model at registration (:cla
 naming the type and ``serialization="cloudpickle"``) and a file at load (:class:`IntegrityError`),
 before skops builds anything; only then is exactly the audited list handed to skops. The list
 recorded on the version (:data:`~.tags.TAG_TRUSTED`) is information: a file whose types differ
-from it is refused too.
+from it is refused too. XGBoost's and LightGBM's own files are read here as well, never by MLflow's
+flavor loaders (which import the class the ``MLmodel`` file names, or unpickle): only the classes
+in :data:`XGBOOST_CLASSES` / :data:`LIGHTGBM_CLASSES` are rebuilt.
 """
 
 from __future__ import annotations
@@ -365,15 +367,50 @@ def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
         for root in {t.split(".")[0] for t in trusted} & set(BOOSTING_MODULES):
             _require(root, where)
         return sio.loads(data, trusted=trusted)
-    if flavor == "xgboost":
-        import mlflow.xgboost
-
-        return mlflow.xgboost.load_model(str(local))
-    if flavor == "lightgbm":
-        import mlflow.lightgbm
-
-        return mlflow.lightgbm.load_model(str(local))
+    if flavor == "xgboost" and fmt == "ubj":
+        cls, data_file = _booster_file(local, flavor, XGBOOST_CLASSES, where)
+        model = cls()
+        model.load_model(str(data_file))
+        return model
+    if flavor == "lightgbm" and fmt == "lgb":
+        cls, data_file = _booster_file(local, flavor, LIGHTGBM_CLASSES, where)
+        return cls(model_file=str(data_file))
     raise NbtError(f"{where} is stored as {flavor}/{fmt}, which this nbtoolkit cannot read; upgrade it.")
+
+
+#: The classes a version in XGBoost's / LightGBM's own file may be rebuilt as. MLflow's loaders
+#: import and call whatever class the ``MLmodel`` file names (and LightGBM's unpickles when it says
+#: "cloudpickle"): nbtoolkit reads that file itself and accepts only these.
+XGBOOST_CLASSES = frozenset({"xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor",
+                             "xgboost.sklearn.XGBRanker", "xgboost.sklearn.XGBRFClassifier",
+                             "xgboost.sklearn.XGBRFRegressor"})
+LIGHTGBM_CLASSES = frozenset({"lightgbm.basic.Booster"})
+
+
+def _booster_file(local: Path, flavor: str, classes: frozenset[str], where: str) -> tuple[Any, Path]:
+    """The class (from ``classes``) and model file a boosting flavor's ``MLmodel`` names."""
+    import importlib
+
+    import yaml
+
+    from ..errors import IntegrityError
+
+    try:
+        conf = yaml.safe_load((local / "MLmodel").read_text())["flavors"][flavor]
+        model_class, data = str(conf.get("model_class", "")), str(conf["data"])
+    except Exception as exc:  # no MLmodel, not YAML, no such flavor
+        raise IntegrityError(f"{where} has no readable {flavor} flavor in its MLmodel file "
+                             f"({type(exc).__name__}); refusing to load it.") from None
+    if model_class not in classes:
+        raise IntegrityError(f"The MLmodel file of {where} names the class {model_class!r}, which nbtoolkit does "
+                             f"not load as a {flavor} model (only {', '.join(sorted(classes))}); refusing to load it "
+                             "(nothing from the file was run). Re-register the model from its source.")
+    data_file = local / data
+    if Path(data).name != data or data in {"MLmodel", ""} or not data_file.is_file():
+        raise IntegrityError(f"The MLmodel file of {where} names the model file {data!r}, which is not a file "
+                             "beside it; refusing to load it.")
+    module, _, name = model_class.rpartition(".")
+    return getattr(importlib.import_module(module), name), data_file
 
 
 def _require(library: str, where: str) -> None:
