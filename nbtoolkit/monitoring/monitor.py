@@ -152,8 +152,8 @@ def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], 
         count = (last - first.normalize()) // td + 1
         if count > MAX_WINDOWS:
             raise BadInput(
-                f"The predictions of {name!r} span {first} to {last}: {count:,} windows of {td}, more than "
-                f"{MAX_WINDOWS:,}; narrow the range (start=/end=, --since) or use a longer window.")
+                f"The predictions of {name!r} span {first} to {last}: {count:,} windows of {_length(td)}, more "
+                f"than {MAX_WINDOWS:,}; narrow the range (start=/end=, --since) or use a longer window.")
         parts = list(logged.groupby(pd.Grouper(key="ts", freq=td, origin="start_day"), sort=True))
     out = []
     drift_cache: dict[str, Any] = {} if profile is None else {"*": profile}
@@ -169,6 +169,15 @@ def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], 
             row.update(_window_drift(part, name, drift_cache, notes))
         out.append(row)
     return out
+
+
+def _length(td: Any) -> str:
+    """A window length as the user writes it: ``1h``, ``30min``, ``7D``, ``90s``."""
+    seconds = int(td.total_seconds())
+    for unit, size in (("D", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{td.total_seconds():g}s"
 
 
 def _window_estimate(part: Any, name: str, cache: dict[str, Any], given: Any, notes: list[str]) -> dict[str, Any]:
