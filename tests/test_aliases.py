@@ -192,3 +192,39 @@ def test_version_out_of_range_is_one_line(two_versions, ref):
         nbt.load(ref)
     with pytest.raises(BadInput, match="out of range"):
         nbt.promote("iris", ref.split("/")[1], alias="champion")
+
+
+# ------------------------------------------------------------------ a server whose alias is removed
+def test_a_server_keeps_its_last_version_when_the_alias_is_removed(nbt_home, iris, tmp_path):
+    """Real ``nbt serve``: unalias champion -> still served, /health says it is gone; rollback restores."""
+    import os
+
+    import requests
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.test_serve import AUTH, TOKEN, Server, split, wait_for
+
+    X, y = iris
+    nbt.register(LogisticRegression(max_iter=500).fit(X, y), "srv", X=X, y=y, alias="champion")
+    env = dict(os.environ, NBT_HOME=str(nbt_home), NBT_SERVE_TOKEN=TOKEN)
+    server = Server(["srv", "--poll", "0.2"], env, tmp_path / "server.log").wait_ready()
+    try:
+        s = requests.Session()
+        s.headers.update(AUTH)
+
+        def health() -> dict:
+            return s.get(f"{server.url}/health", timeout=10).json()
+
+        assert health()["problems"] == []
+        nbt.unalias("srv", alias="champion")
+        body = wait_for(lambda: (h := health())["problems"] and h, "/health to say the alias is gone")
+        assert body["status"] == "degraded"
+        assert body["problems"] == ["@champion no longer exists in the registry (removed); still serving "
+                                    "version 1, the last one loaded, until the alias is set again."]
+        r = s.post(f"{server.url}/invocations", json=split(X.head(3), ["a1", "a2", "a3"]), timeout=30)
+        assert r.status_code == 200, r.text
+        assert {p["model_version"] for p in r.json()["predictions"]} == {"1"}
+        nbt.rollback("srv", alias="champion")  # back on the version that held it
+        wait_for(lambda: health()["problems"] == [], "/health to clear once the alias is back")
+    finally:
+        assert server.stop() == 0, server.output()

@@ -178,11 +178,15 @@ class ModelSet:
         changes = []
         for alias, mv in wanted.items():
             if mv is None:
-                if alias == self.champion:
+                if alias == self.champion:  # never left without a model: keep the last one loaded
                     if alias in current:
-                        self.problems[alias] = (f"@{alias} no longer exists in the registry; still serving "
-                                                f"version {current[alias].version}.")
+                        gone = (f"@{alias} no longer exists in the registry (removed); still serving version "
+                                f"{current[alias].version}, the last one loaded, until the alias is set again.")
+                        if self.problems.get(alias) != gone:
+                            logger.error("nbt serve: %s: %s", self.name, gone)
+                        self.problems[alias] = gone
                     continue
+                # a removed challenger ends the A/B split: its share goes back to the champion
                 if alias in new:
                     del new[alias]
                     changes.append(f"@{alias} removed")
