@@ -188,6 +188,46 @@ def test_models_and_versions_tables(nbt_home, iris, iris_model):
     json.dumps(nbt.versions("iris").to_dict(), default=str)
 
 
+def test_description_and_tags_given_at_register_show_in_versions_and_lineage(nbt_home, iris, iris_model):
+    X, y = iris
+    nbt.register(iris_model, "iris", X=X, y=y, description="baseline <v1>", tags={"team": "ml", "owner": "ana"})
+    nbt.register(iris_model, "iris", X=X, y=y)
+    table = nbt.versions("iris")
+    frame = table.to_frame()
+    assert list(frame["description"]) == ["", "baseline <v1>"]
+    assert list(frame["tags"]) == ["", "owner=ana, team=ml"]  # the user's tags, not nbt.* / mlflow.*
+    assert table.to_dict()["versions"][1]["tags"] == {"owner": "ana", "team": "ml"}
+    assert "baseline &lt;v1&gt;" in table._repr_html_() and "owner=ana, team=ml" in str(table)
+    lineage = nbt.lineage("iris/1")
+    assert lineage.description == "baseline <v1>" and lineage.to_dict()["description"] == "baseline <v1>"
+    fields = dict(zip(lineage.to_frame()["field"], lineage.to_frame()["value"]))
+    assert fields["description"] == "baseline <v1>" and fields["tag.team"] == "ml" and fields["tag.owner"] == "ana"
+    assert not any(f.startswith("tag.nbt.") for f in fields)
+    # a version without either keeps the table narrow: no empty columns
+    nbt.register(iris_model, "plain", X=X, y=y)
+    assert {"description", "tags"}.isdisjoint(nbt.versions("plain").to_frame().columns)
+
+
+def test_register_with_integer_columns_prints_no_mlflow_hint(nbt_home, iris):
+    """MLflow's 8-line 'Integer columns in Python cannot represent missing values' hint came on
+    every register with an integer column; the version's contract records null rates instead."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    counts = (X * 10).round().astype("int64")
+    model = LogisticRegression(max_iter=500).fit(counts, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        v = nbt.register(model, "counts", X=counts, y=y)
+    assert not [w for w in caught if "Integer columns" in str(w.message)], [str(w.message)[:80] for w in caught]
+    from mlflow.models import get_model_info
+
+    signature = get_model_info(f"models:/counts/{v.version}").signature
+    assert signature is not None and {c.type.name for c in signature.inputs.inputs} == {"long"}  # still inferred
+
+
 def test_unreachable_tracking_uri(nbt_home, monkeypatch, iris_model):
     from nbtoolkit.errors import StoreUnavailable
 

@@ -991,3 +991,26 @@ def test_the_live_monitor_fires_on_the_share_of_rows_outside_the_contract(tmp_pa
     fired = live.evaluate(now)
     assert [a["rule"] for a in fired] == ["contract>0.05"] and live.latest["contract"] == 0.1
     assert "nbt_window_contract 0.1" in metrics.render()[0].decode()
+
+
+def test_an_ordinary_alias_move_is_logged_at_info_in_words(nbt_home, iris, iris_model, caplog):
+    """A challenger arriving is the registry doing its job: INFO, ``@challenger: none -> 2``
+    (it was a WARNING reading ``@challenger - -> 2``)."""
+    import logging
+
+    import nbtoolkit as nbt
+    from nbtoolkit.serving.swap import ModelSet
+
+    X, y = iris
+    nbt.register(iris_model, name="iris", X=X, y=y, alias="champion")
+    models = ModelSet("iris")
+    models.load()
+    nbt.register(iris_model, name="iris", X=X, y=y, alias="challenger")
+    with caplog.at_level(logging.INFO, logger="nbtoolkit.serving"):
+        assert models.poll() == ["@challenger: none -> 2"]
+        nbt.promote("iris", 2, alias="champion")
+        assert models.poll() == ["@champion: 1 -> 2"]
+    moves = [r for r in caplog.records if r.name == "nbtoolkit.serving"]
+    assert [r.getMessage() for r in moves] == ["nbt serve: iris: @challenger: none -> 2",
+                                               "nbt serve: iris: @champion: 1 -> 2"]
+    assert {r.levelno for r in moves} == {logging.INFO}

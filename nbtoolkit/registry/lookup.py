@@ -16,7 +16,7 @@ from .. import store
 from ..errors import IntegrityError, ModelNotFound, did_you_mean
 from ..locks import is_lock_name
 from ..refs import ModelRef, check_name, parse_ref
-from ..reports.registry import Lineage, ModelsTable, VersionsTable
+from ..reports.registry import Lineage, ModelsTable, VersionsTable, user_tags
 from .integrity import tree_sha256
 from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG_GIT, TAG_NOTEBOOK,
                    TAG_PIPELINE_RUN, TAG_SHA, TAG_THRESHOLD, TAG_TRAINING_RUN)
@@ -216,8 +216,11 @@ def versions(name: str) -> VersionsTable:
             "data_fingerprint": tags.get(TAG_FINGERPRINT),
             "threshold": tags.get(TAG_THRESHOLD),
             "run_id": mv.run_id,
+            "description": mv.description or "",
+            "tags": user_tags(tags),
         })
     return VersionsTable(name, rows)
+
 
 
 def lineage(ref: str | ModelRef) -> Lineage:
@@ -256,6 +259,7 @@ def lineage(ref: str | ModelRef) -> Lineage:
         metric_sources=sources,
         model_format="/".join(x for x in (tags.get(TAG_FLAVOR), tags.get(TAG_FORMAT)) if x) or None,
         training_run=tags.get(TAG_TRAINING_RUN),
+        description=mv.description or None,
     )
 
 

@@ -110,6 +110,10 @@ class VersionsTable(Result):
                 "data": (r["data_fingerprint"] or "")[:8],
                 "threshold": _number(r.get("threshold")),
             }
+            if any(x.get("tags") for x in self.rows):  # columns only when some version has them
+                rec["tags"] = ", ".join(f"{k}={v}" for k, v in (r.get("tags") or {}).items())
+            if any(x.get("description") for x in self.rows):
+                rec["description"] = r.get("description") or ""
             records.append(rec)
         return pd.DataFrame(records)
 
@@ -197,6 +201,7 @@ class Lineage(Result):
     metric_sources: dict[str, str] = field(default_factory=dict)
     model_format: str | None = None
     training_run: str | None = None
+    description: str | None = None  # the version's, as given at register
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -206,6 +211,7 @@ class Lineage(Result):
 
         rows = [
             ("model", f"{self.name}/{self.version}"),
+            ("description", self.description),
             ("aliases", ", ".join(self.aliases)),
             ("created", self.created),
             ("data_fingerprint", self.data_fingerprint),
@@ -217,6 +223,7 @@ class Lineage(Result):
             ("format", self.model_format),
             ("training_run", self.training_run),
         ]
+        rows += [(f"tag.{k}", v) for k, v in user_tags(self.tags).items()]
         rows += [(f"dataset.{d['context']}", f"{d['name']} (digest {d['digest']})") for d in self.datasets]
         rows += [(f"param.{k}", v) for k, v in sorted(self.params.items())]
         rows += [(f"metric.{k}", f"{v:.4g}" + (f"  ({self.metric_sources[k]})" if k in self.metric_sources else ""))

@@ -189,7 +189,7 @@ class ModelSet:
                 # a removed challenger ends the A/B split: its share goes back to the champion
                 if alias in new:
                     del new[alias]
-                    changes.append(f"@{alias} removed")
+                    changes.append(f"@{alias}: removed")
                 self.problems.pop(alias, None)
                 continue
             version = str(mv.version)
@@ -198,7 +198,7 @@ class ModelSet:
             if have is not None and have.version == version:
                 if have.threshold != threshold:
                     new[alias] = Served(alias, version, have.model, threshold, have.signature, have.loaded_at)
-                    changes.append(f"@{alias} threshold {threshold}")
+                    changes.append(f"@{alias}: threshold {threshold}")
                 self.problems.pop(alias, None)
                 continue
             state = _tags_state(mv)
@@ -215,12 +215,13 @@ class ModelSet:
                 continue
             new[alias] = Served(alias, version, served.model, threshold, served.signature, served.loaded_at)
             self.problems.pop(alias, None)
-            changes.append(f"@{alias} {have.version if have else '-'} -> {version}")
+            changes.append(f"@{alias}: {have.version if have else 'none'} -> {version}")
         if changes:
             self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, new))
             if self.metrics is not None:
                 self.metrics.swaps.inc(len(changes))
-            logger.warning("nbt serve: %s: %s", self.name, "; ".join(changes))
+            # an alias moving is the registry doing its job, not a problem (refusals are errors)
+            logger.info("nbt serve: %s: %s", self.name, "; ".join(changes))
         return changes
 
 
