@@ -231,8 +231,15 @@ class Labels:
         if family is None:
             raise BadInput(f"{what} must be a class label (a string or a number), got a {type(value).__name__}; "
                            "nothing was recorded.")
-        if family == "num" and not math.isfinite(float(value)):
-            raise BadInput(f"{what} is {value!r}; an outcome is a class or a finite number, nothing was recorded.")
+        number = 0.0  # the value as a float, for a number (classes 1 and 1.0 are one class)
+        if family == "num":
+            try:
+                number = float(value)
+            except OverflowError:  # an integer past what a float holds
+                number = math.inf
+            if not math.isfinite(number):
+                raise BadInput(f"{what} is {value!r:.60}; an outcome is a class or a finite number, nothing was "
+                               "recorded.")
         if self.kind == "any":
             if len(str(value)) > OUTCOME_LENGTH:
                 raise BadInput(f"{what} is {len(str(value))} characters long; an outcome is at most "
@@ -243,7 +250,7 @@ class Labels:
                 raise BadInput(f"{what} is {value!r:.60}, but {self.version} is a regression model: its outcomes "
                                "are finite numbers; nothing was recorded.")
             return str(value)
-        match = self._index.get((family, float(value) if family == "num" else value), _NO_CLASS)
+        match = self._index.get((family, number if family == "num" else value), _NO_CLASS)
         if match is not _NO_CLASS:
             return str(match)
         shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
@@ -298,6 +305,6 @@ def version_labels(name: str, version: str) -> Labels:
         except NbtError:  # a model that may not be loaded here (unsafe format, refused file): types only
             classes = None
         classes = None if classes is None else list(classes.tolist() if hasattr(classes, "tolist") else classes)
-    if not isinstance(classes, list) or not classes:
+    if not isinstance(classes, list) or not classes or not all(_family(c) for c in classes):
         return Labels(label, "any")
     return Labels(label, "classes", classes)
