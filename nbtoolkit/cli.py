@@ -309,8 +309,10 @@ _MAGIC = re.compile(r"%%?nbt (\w+)")
 
 
 def _for_cli(message: str) -> str:
-    """Messages written for the notebook name ``%nbt X``; on the CLI say ``nbt GROUP X``."""
+    """Messages written for the notebook name ``%nbt X``; on the CLI say ``nbt GROUP X``; the
+    API's argument spellings (``columns=[...]``) become the flags (``--columns a,b``)."""
     from .commands import cli_commands
+    from .vocabulary import for_flags
 
     commands = cli_commands()
 
@@ -321,7 +323,7 @@ def _for_cli(message: str) -> str:
             return f"nbt {group} {verb}".rstrip()
         return f"nbtoolkit.{word}() in Python (%nbt {word} in a notebook)"
 
-    return _MAGIC.sub(replace, message)
+    return for_flags(_MAGIC.sub(replace, message))
 
 
 def _print(result: Any, *, fmt: str) -> None:

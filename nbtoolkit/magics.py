@@ -84,7 +84,9 @@ class Nbt(Magics):
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    from .vocabulary import for_flags
+
+    return for_flags(" ".join(str(exc).split())) or type(exc).__name__  # a magic takes flags, not arguments
 
 
 def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: Any = None) -> Any:

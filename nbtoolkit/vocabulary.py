@@ -107,6 +107,30 @@ OLD_SPELLINGS: dict[str, dict[str, str]] = {
 }
 
 
+# Messages raised by the API name its arguments (``columns=[...]``); a magic or an ``nbt`` command
+# takes flags instead, so their surfaces rewrite these phrases (longest first) before showing
+# the message: :func:`for_flags`. A test checks every flag here against the real parsers.
+FLAG_SPELLINGS: dict[str, str] = {
+    "columns=[...]": "--columns a,b",
+    "reference=DataFrame or Profile": "--reference",
+    "reference=DataFrame as well": "--reference as well",
+    "reference=DataFrame": "--reference",
+    "model='NAME@alias'": "--model NAME@alias",
+    "chunk_number=.": "--chunk-number.",
+    "timestamp='COLUMN'": "--timestamp COL",
+    "timestamp=NAME": "--timestamp COL",
+    "slices=[...] (--slice COL)": "--slice COL",
+}
+
+
+def for_flags(message: str) -> str:
+    """``message`` with the API's argument spellings replaced by the flags (:data:`FLAG_SPELLINGS`)."""
+    for api in sorted(FLAG_SPELLINGS, key=len, reverse=True):
+        if api in message:
+            message = message.replace(api, FLAG_SPELLINGS[api])
+    return message
+
+
 def renamed(**old_to_new: str) -> Callable[[F], F]:
     """Accept old keyword names of a function: ``@renamed(raise_on_drift="fail")``.
 

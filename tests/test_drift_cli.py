@@ -247,3 +247,34 @@ def test_support_ticket_shaped_model(nbt_home):
     assert {"channel", "(prediction)"} <= set(report.drifted_columns)
     assert "tier" not in report.drifted_columns
     assert report.plot("(prediction)").axes
+
+
+def test_the_cli_and_the_magic_name_flags_where_the_api_names_arguments(files, tmp_path, capsys, ip, nbt_home):
+    """'pass columns=[...]' was printed by `nbt data drift`, which takes --columns."""
+    from nbtoolkit.errors import BadInput
+
+    ref = pd.read_parquet(files["ref"])
+    short = tmp_path / "short.csv"
+    ref.drop(columns=["channel"]).to_csv(short, index=False)
+    with pytest.raises(BadInput, match=r"pass columns=\[\.\.\.\] to compare a subset"):
+        nbt.drift(ref.drop(columns=["channel"]), ref)  # the API keeps its own spelling
+    assert main(["data", "drift", str(short), "--reference", files["ref"]]) == 2
+    err = capsys.readouterr().err
+    assert "pass --columns a,b to compare a subset" in err and "columns=[" not in err
+    ip.user_ns.update(ref=ref, short=ref.drop(columns=["channel"]))
+    with pytest.raises(UsageError, match="pass --columns a,b to compare a subset"):
+        ip.run_line_magic("nbt", "drift short --reference ref")
+    with pytest.raises(UsageError, match=r"use at most 3000, or --chunk-number\.$"):
+        ip.run_line_magic("nbt", "drift ref --reference ref --chunk-size 5000")
+
+
+def test_every_flag_spelling_is_a_real_flag():
+    from nbtoolkit.commands import cli_commands, magic_commands
+    from nbtoolkit.vocabulary import FLAG_SPELLINGS
+
+    flags = set()
+    for command in [*cli_commands().values(), *magic_commands().values()]:
+        for action in command.parser()._actions:
+            flags.update(action.option_strings)
+    for api, flag in FLAG_SPELLINGS.items():
+        assert flag.split()[0].rstrip(".") in flags, (api, flag)
