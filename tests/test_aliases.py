@@ -228,3 +228,8 @@ def test_a_server_keeps_its_last_version_when_the_alias_is_removed(nbt_home, iri
         wait_for(lambda: health()["problems"] == [], "/health to clear once the alias is back")
     finally:
         assert server.stop() == 0, server.output()
+
+
+def test_output_names_with_a_trailing_newline_are_refused(nbt_home):
+    with pytest.raises(BadInput, match=r"Invalid output name 'out\\n'"):
+        nbt.record("out\n", 1)

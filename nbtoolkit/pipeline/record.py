@@ -44,7 +44,7 @@ def record(name: str, value: Any) -> Recorded:
     Recorded
         ``.name`` and ``.value`` (the JSON form that the pipeline will see).
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):  # match() allows "out\n"
         raise BadInput(f"Invalid output name {name!r}; use letters, digits, '_', '.', '-' and start with a "
                        "letter or '_'.")
     from ..reports.pipeline import Recorded

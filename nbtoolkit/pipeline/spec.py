@@ -112,7 +112,7 @@ def _check_shape(data: dict[str, Any], where: str) -> None:
     place, of, rest = where, "in", found.path
     if len(rest) >= 2 and rest[0] == "steps" and isinstance(rest[1], int):
         raw = data["steps"][rest[1]]
-        named = isinstance(raw, dict) and isinstance(raw.get("name"), str) and _STEP_NAME.match(raw["name"])
+        named = isinstance(raw, dict) and isinstance(raw.get("name"), str) and _STEP_NAME.fullmatch(raw["name"])
         place, of, rest = (f"step {raw['name']!r}" if named else f"step {rest[1] + 1} of {where}"), "of", rest[2:]
         if not rest and not isinstance(raw, dict):
             raise BadInput(f"{place.capitalize()} must be a mapping with 'name' and 'notebook', got {raw!r}.")
