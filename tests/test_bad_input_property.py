@@ -609,7 +609,8 @@ DEPTHS = (40, 1_000, 100_000)  # past the protocol's limit, about Python's recur
 BAD_LABELS: list[tuple[str, Any]] = [
     ("NaN", math.nan), ("inf", math.inf), ("-inf", -math.inf), ("true", True), ("false", False),
     ("'1' for int classes", "1"), ("a word", "penguin"), ("empty string", ""), ("not a class", 7),
-    ("fraction", 1.5), ("negative", -1), ("huge", 10**18), ("10k characters", TEN_K), ("list", [0]),
+    ("fraction", 1.5), ("negative", -1), ("huge", 10**18), ("int past a float", 10**400),
+    ("10k characters", TEN_K), ("list", [0]),
     ("dict", {"k": 1}), ("nested", _nested(50)), ("None", None),
 ]
 BAD_STAMPS: list[tuple[str, Any]] = [
@@ -654,7 +655,7 @@ def _http_bodies() -> list[tuple[str, str, bytes]]:
         body = {"dataframe_split": {"columns": cols, "data": [[5.1, 3.5, 1.4, 0.2]]},
                 "params": {"timestamps": [_stamp(stamp)]}}
         out.append((f"params.timestamps {label}", "/invocations", json.dumps(body).encode()))
-    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+    for constant in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
         out.append((f"labels {constant.decode()}", "/outcomes", b'{"ids": ["r0"], "labels": [' + constant + b"]}"))
         out.append((f"a numeric column {constant.decode()}", "/invocations",
                     b'{"dataframe_records": [{"sepal_length": 5.1, "sepal_width": ' + constant

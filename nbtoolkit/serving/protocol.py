@@ -414,6 +414,8 @@ def parse_outcomes(body: bytes) -> tuple[list[str], list[Any], str]:
     for i, v in enumerate(labels):
         if v is None or isinstance(v, (dict, list)):
             raise BadRequest(f"labels[{i}] must be a class label (string or number), got {short(v)}.")
+        if isinstance(v, float) and not math.isfinite(v):  # 1e400 parses as inf
+            raise BadRequest(f"labels[{i}] is {v!r}, not a finite number; send a class label.")
     if len(set(out)) != len(out):
         seen: set[str] = set()
         dup = next(i for i in out if i in seen or seen.add(i))  # type: ignore[func-returns-value]
