@@ -16,6 +16,7 @@ import math
 import os
 import time
 from pathlib import Path
+from collections import Counter
 from typing import Any
 
 from ..errors import NbtError, StoreUnavailable
@@ -159,7 +160,7 @@ class Service:
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}){_missing_values(batch)}; "
                               "nothing was logged.")
         preds, confs, humans, versions, probs = results
-        flags = self._contract_flags(snap, batch, arms)
+        flags, broken = self._contract_flags(snap, batch, arms)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         try:
             self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
@@ -171,6 +172,9 @@ class Service:
         except DuplicateId as exc:
             return error(400, f"Id {exc.ident!r} was already served; ids must be unique, nothing was logged.")
         self._count(arms, versions, preds, confs, humans)
+        if self.metrics is not None:  # counted once the rows are served and logged, as the predictions are
+            for (column, kind), count in broken.items():
+                self.metrics.contract_violations.labels(column, kind).inc(count)
         return Reply(200, {"predictions": [
             {"id": i, "prediction": p, "confidence": c, "needs_human": h, "alias": a, "model_version": v}
             for i, p, c, h, a, v in zip(ids, preds, confs, humans, arms, versions)]})
@@ -195,10 +199,12 @@ class Service:
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
         return preds, confs, humans, versions, probs
 
-    def _contract_flags(self, snap: Any, batch: Any, arms: list[str]) -> list[str | None] | None:
-        """Per row: None, or what it broke of its version's data contract (JSON); counted in /metrics."""
+    def _contract_flags(self, snap: Any, batch: Any, arms: list[str]) -> tuple[list[str | None] | None, Counter]:
+        """Per row: None, or what it broke of its version's data contract (JSON; None for the whole
+        request when no row broke anything); and the count per (column, kind) for /metrics."""
+        broken: Counter = collections.Counter()
         if self.contracts is None:
-            return None
+            return None, broken
         n = len(arms)
         flags: list[str | None] = [None] * n
         for alias in dict.fromkeys(arms):
@@ -211,10 +217,8 @@ class Service:
             found, counts = contract.check(values, len(idx))
             for k, f in zip(idx, found):
                 flags[k] = f
-            if self.metrics is not None:
-                for (column, kind), count in counts.items():
-                    self.metrics.contract_violations.labels(column, kind).inc(count)
-        return flags if any(f is not None for f in flags) else None
+            broken.update(counts)
+        return (flags if broken else None), broken
 
     def _count(self, arms: list[str], versions: list[str], preds: list, confs: list, humans: list) -> None:
         m = self.metrics
@@ -349,8 +353,8 @@ def _missing_values(batch: Any) -> str:
     for column in batch.columns:
         for i, v in enumerate(batch.values[column]):
             if v is None or (isinstance(v, float) and v != v):
-                return (f"; column {column!r} has a missing value (null or NaN) in row {i}, which this model "
-                        "cannot take: send a number there")
+                return (f"; column {column!r} has a missing value (null or NaN) in row {i}, which the model "
+                        "may not take")
     return ""
 
 
