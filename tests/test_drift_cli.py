@@ -278,3 +278,22 @@ def test_every_flag_spelling_is_a_real_flag():
             flags.update(action.option_strings)
     for api, flag in FLAG_SPELLINGS.items():
         assert flag.split()[0].rstrip(".") in flags, (api, flag)
+
+
+def test_the_api_reads_the_files_the_cli_takes(files, tmp_path):
+    """nbt.drift("a.csv", "b.parquet") was refused although `nbt data drift` takes the same files."""
+    from pathlib import Path
+
+    from nbtoolkit.commands.data import read_table
+    from nbtoolkit.errors import BadInput
+
+    by_path = nbt.drift(files["drifted"], Path(files["ref"]), log=False)
+    by_frame = nbt.drift(read_table(files["drifted"]), read_table(files["ref"]), log=False)
+    pd.testing.assert_frame_equal(by_path.to_frame(), by_frame.to_frame())
+    assert by_path.columns["created_at"].method == "skipped"  # ISO dates parsed as the CLI parses them
+    assert nbt.drift(files["drifted"], files["ref"], chunk_size=1000, log=False).n_current == 3000
+    with pytest.raises(BadInput, match=r"^No such current file: 'nope\.csv'; give the path of a CSV or Parquet file\.$"):
+        nbt.drift("nope.csv", files["ref"])
+    (tmp_path / "bad.parquet").write_text("a,b\n1,2\n")
+    with pytest.raises(BadInput, match=r"Cannot read reference file '.*bad\.parquet' as CSV or Parquet"):
+        nbt.drift(files["drifted"], tmp_path / "bad.parquet")

@@ -171,48 +171,11 @@ def _validate(args: argparse.Namespace, ctx: Context) -> Any:
 
 # ----------------------------------------------------------------------------- nbt drift
 def read_table(path: str, *, what: str = "file") -> Any:
-    """Read a CSV (.csv, .tsv, .csv.gz) or Parquet file; ISO timestamps in CSV become datetimes."""
-    import pandas as pd
+    """Read a CSV (.csv, .tsv, .csv.gz) or Parquet file: :func:`nbtoolkit.drift.inputs.read_table`,
+    the reader ``nbt.drift("a.csv", "b.csv")`` uses too."""
+    from ..drift.inputs import read_table as read
 
-    from ..errors import BadInput
-
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"No such {what}: {path!r}.")
-    name = p.name.lower()
-    try:
-        with p.open("rb") as fh:
-            is_parquet = fh.read(4) == b"PAR1"
-        if is_parquet:
-            return pd.read_parquet(p)
-        if name.endswith((".parquet", ".pq")):
-            raise ValueError("not a Parquet file (no PAR1 magic)")
-        frame = pd.read_csv(p, sep="\t" if ".tsv" in name else ",", low_memory=False)
-    except BadInput:
-        raise
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:200]
-        raise BadInput(f"Cannot read {what} {path!r} as CSV or Parquet ({type(exc).__name__}: {reason}).") from None
-    if frame.shape[1] == 0:
-        raise BadInput(f"The {what} {path!r} has no columns; is it a CSV or Parquet file?")
-    return _parse_timestamps(frame)
-
-
-def _parse_timestamps(frame: Any) -> Any:
-    import pandas as pd
-
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            continue
-        sample = s.dropna().head(50).astype(str)
-        if not len(sample) or not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
-            continue
-        try:
-            frame[col] = pd.to_datetime(s, format="ISO8601")
-        except (ValueError, TypeError):
-            pass
-    return frame
+    return read(path, what=what)
 
 
 def _cli_drift_args(p: argparse.ArgumentParser) -> None:

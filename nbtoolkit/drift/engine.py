@@ -14,7 +14,7 @@ from ..errors import BadInput, CheckFailed, did_you_mean
 from ..validation import names as column_names  # `names` is a local list in drift()
 from ..vocabulary import renamed
 from .columns import skipped
-from .inputs import MIN_ROWS, checked_frame, column_list, resolve_reference
+from .inputs import MIN_ROWS, checked_frame, column_list, is_path, read_table, resolve_reference
 from .profile import Profile
 from .scale import is_dask_frame, profile_dask
 from .settings import CORRECTIONS, DEFAULT_SHARE, Settings
@@ -52,11 +52,11 @@ def drift(
 
     Parameters
     ----------
-    current : DataFrame, dask DataFrame or Profile
-        The data to check; or its profile built ``like=`` the reference profile (for data too
+    current : DataFrame, dask DataFrame, Profile, or the path of a CSV or Parquet file
+        The data to check (a path is read as ``nbt data drift`` reads it); or its profile built ``like=`` the reference profile (for data too
         large for memory: ``Profile.from_parquet(path, like=reference_profile)``). A dask
         DataFrame is profiled per partition on the reference's bins (:mod:`.scale`).
-    reference : DataFrame or Profile, optional
+    reference : DataFrame, Profile or the path of a CSV or Parquet file, optional
         Reference data, or its :class:`Profile`. Without it, ``model`` names a registered version
         whose stored profile is the reference (no raw reference data needed).
     model : str or fitted estimator, optional
@@ -105,6 +105,10 @@ def drift(
     from ..data import as_frame
 
     columns = column_names(columns, "columns")
+    if is_path(current):  # read as `nbt data drift` reads its files
+        current = read_table(current, what="current file")
+    if is_path(reference):
+        reference = read_table(reference, what="reference file")
     if threshold == "reference" or chunk_size is not None or chunk_number is not None or window is not None:
         return _over_time(current, reference, model=model, columns=columns, method=method,
                           threshold=threshold, threshold_sd=threshold_sd, chunk_size=chunk_size,

@@ -3,12 +3,20 @@ resolved (a frame, a Profile, or a registered version's stored profile) and the 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
+from ..validation import shown
 from .profile import Profile
 
 MIN_ROWS = 2
+
+
+def is_path(data: Any) -> bool:
+    """A file name given where data is expected (``drift("current.csv", "reference.parquet")``)."""
+    return isinstance(data, (str, os.PathLike))
 
 
 def checked_frame(frame: Any, what: str) -> Any:
@@ -79,3 +87,53 @@ def column_list(columns: Any, profile: Profile | None, raw_ref: Any, cur: Any) -
         raise BadInput(f"Column(s) {missing!r} are in the reference but not in the current data; "
                        "fix the data or pass columns=[...] to compare a subset.")
     return known
+
+
+def read_table(path: str | os.PathLike[str], *, what: str = "file") -> Any:
+    """Read a CSV (.csv, .tsv, .csv.gz) or Parquet file; ISO timestamps in CSV become datetimes.
+
+    What ``nbt data drift`` reads its files with, and ``drift()`` a path it is given.
+    """
+    import pandas as pd
+
+    try:
+        p = Path(path)
+        exists = p.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long for the file system
+        exists = False
+    if not exists:
+        raise BadInput(f"No such {what}: {shown(str(path))}; give the path of a CSV or Parquet file.")
+    name = p.name.lower()
+    try:
+        with p.open("rb") as fh:
+            is_parquet = fh.read(4) == b"PAR1"
+        if is_parquet:
+            return pd.read_parquet(p)
+        if name.endswith((".parquet", ".pq")):
+            raise ValueError("not a Parquet file (no PAR1 magic)")
+        frame = pd.read_csv(p, sep="\t" if ".tsv" in name else ",", low_memory=False)
+    except BadInput:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise BadInput(f"Cannot read {what} {shown(str(path))} as CSV or Parquet ({type(exc).__name__}: {reason}).") from None
+    if frame.shape[1] == 0:
+        raise BadInput(f"The {what} {shown(str(path))} has no columns; is it a CSV or Parquet file?")
+    return _parse_timestamps(frame)
+
+
+def _parse_timestamps(frame: Any) -> Any:
+    import pandas as pd
+
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        sample = s.dropna().head(50).astype(str)
+        if not len(sample) or not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
+            continue
+        try:
+            frame[col] = pd.to_datetime(s, format="ISO8601")
+        except (ValueError, TypeError):
+            pass
+    return frame
