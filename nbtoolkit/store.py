@@ -285,9 +285,24 @@ def auth_error(exc: BaseException, *, denied: str | None = None) -> PermissionDe
             f"The MLflow server at {uri!r} requires a login; set MLFLOW_TRACKING_USERNAME and "
             "MLFLOW_TRACKING_PASSWORD.")
     who = f"user {user!r}" if user else "this user"
-    return PermissionDenied(
+    refused = PermissionDenied(
         f"The MLflow server at {uri!r} denied {who} {denied or 'permission for this request'}; "
         "nothing was written. Ask the owner or an admin of the server to grant it.")
+    refused.unnamed = denied is None  # type: ignore[attr-defined]
+    return refused
+
+
+@contextlib.contextmanager
+def denied_as(what: str) -> Iterator[None]:
+    """Say what a denial inside the block was about ("READ permission on model 'churn', which
+    reading it needs"), when the call that was refused could not (:func:`read` knows no names)."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        cause = exc.__cause__
+        if getattr(exc, "unnamed", False) and cause is not None:
+            raise auth_error(cause, denied=what) from cause
+        raise
 
 
 # Never set by nbtoolkit: deleting them changes nothing, but needs the permission (see below).

@@ -159,3 +159,16 @@ def test_bad_or_missing_credentials_are_one_line(auth_home, monkeypatch, capsys,
     assert main(["model", "list"]) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
+
+
+def test_a_user_denied_the_model_cannot_read_it(auth_home, iris_model, monkeypatch):
+    name = f"auth-secret-{uuid.uuid4().hex[:8]}"
+    user = f"outsider{uuid.uuid4().hex[:6]}"
+    password = auth_home.add_user(user)
+    nbt.register(iris_model, name, alias="champion")
+    auth_home.auth_client().grant_user_permission(user, "registered_model", name, "DENY")
+
+    login(monkeypatch, user, password)
+    for ref in (f"{name}@champion", f"{name}/1", name):
+        with pytest.raises(PermissionDenied, match=f"denied user {user!r} READ permission on model {name!r}"):
+            nbt.load(ref)

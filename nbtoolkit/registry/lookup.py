@@ -26,6 +26,11 @@ from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG
 def resolve(ref: str | ModelRef) -> Any:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
     r = parse_ref(ref)
+    with store.denied_as(f"READ permission on model {r.name!r}, which reading it needs"):
+        return _resolve(r)
+
+
+def _resolve(r: ModelRef) -> Any:
     _require_store(r.name)
     c = store.client()
     if r.version:  # one query on the common path; the model is looked up only to explain a miss
