@@ -235,5 +235,10 @@ def test_timeline_plot_title_fits_and_chunk_labels_are_unique(frames):
     result = nbt.drift(cur, ref, chunk_size=4000, columns=["num_0", "cat_0"], log=False)
     fig = result.plot()
     assert _title_inside(fig) and fig._suptitle.get_text().replace("\n", " ") == result.summary()
+    # the verdict line names the drifted columns and in how many chunks
+    counts = result.to_frame().groupby("column")["drifted"].sum()
+    named = result.summary().split(" — drifted: ")[1]
+    assert {part.split(" in ")[0] for part in named.split(", ")} == set(counts[counts > 0].index)
+    assert f"num_0 in {int(counts['num_0'])} chunk" in named
     labels = [t.get_text() for t in fig.axes[-1].get_xticklabels()]
     assert len(labels) == len(set(labels)) and labels[0] == "ref [0:3999]" and "[0:3999]" in labels

@@ -94,8 +94,22 @@ class DriftTimeline(Result):
         chunks = len({r["chunk"] for r in self.rows if r["period"] == "current"})
         how = (f"thresholds: reference mean + {self.threshold_sd:g} sd" if self.threshold == "reference"
                else "fixed thresholds")
-        return (f"Drift over time: {chunks} chunk(s) ({self.chunking}) × {len(self.columns)} column(s), {how} — "
+        text = (f"Drift over time: {chunks} chunk(s) ({self.chunking}) × {len(self.columns)} column(s), {how} — "
                 f"{len(self.drifted_cells)} drifted chunk×column cell(s) in {len(self.drifted_chunks)} chunk(s)")
+        return text + (f" — drifted: {self.found()}" if self.drifted else "")
+
+    def found(self) -> str:
+        """The drifted columns with their number of drifted chunks: ``num_0 in 5 chunks, ...``."""
+        from .drift import names_shown
+
+        counts: dict[str, int] = {}
+        for _, column in self.drifted_cells:
+            counts[column] = counts.get(column, 0) + 1
+        multi = sum(r["period"] == "current" and bool(r["drifted"]) for r in self._multi_rows())
+        if multi:
+            counts["(multivariate)"] = multi
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        return names_shown([f"{c} in {n} chunk{'s' if n > 1 else ''}" for c, n in ranked])
 
     def __str__(self) -> str:
         lines = [self.summary()]
