@@ -3,6 +3,8 @@ run_pipeline on real papermill kernels, then the demo's HTML report and ``nbt mo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -10,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_SIZES, ROOT
 
 
 @pytest.mark.slow
 def test_support_ticket_pipeline_end_to_end(example_run, monkeypatch):
-    from nbtoolkit import registry
+    from nbtoolkit import demo, registry
     from nbtoolkit.monitoring import PredictionLog
 
     monkeypatch.setenv("NBT_HOME", str(example_run.home))  # the store the run wrote to
@@ -48,10 +50,43 @@ def test_support_ticket_pipeline_end_to_end(example_run, monkeypatch):
     assert logged["outcome"].notna().sum() > 100
 
     html = report.read_text()
-    for section in ("Pipeline steps", "Model versions", "Evaluation", "Monitoring: drift", "A/B",
-                    "data:image/png;base64"):
-        assert section in html, section
-    assert "unavailable:" not in html
+    assert "unavailable:" not in html and "data:image/png;base64" in html
+    # the story: what happened, the steps, then one section per step in pipeline order, the registry
+    order = ['id="story"', 'id="steps"'] + [f'<section id="{s}">' for s in
+                                             ("ingest", "train", "evaluate", "monitor", "feedback", "registry")]
+    assert [html.index(x) for x in order] == sorted(html.index(x) for x in order)
+    # one monitoring view: the monitor step's own windows and alerts (not the whole log re-read)
+    saved = json.loads(Path(mon["monitoring_json"]).read_text())
+    days = len(saved["windows"])
+    assert days == 14 and f"{days} window(s) of 1D" in html and len(saved["alerts"]) == mon["alerts"]
+    # alerts grouped by rule: one row per rule that fired, counts adding up to the alerts
+    rows = html.split('class="nbt-alert-rule nbt-bad"')[1:]
+    assert len(rows) == len(mon["alert_rules"]) and "<li>window " not in html
+    counts = [int(r.split("</td>")[1].rsplit(">", 1)[1]) for r in rows]
+    assert sum(counts) == mon["alerts"]
+    assert '<h3>Alerts by rule</h3><div class="nbt-box"><table' in html and ".nbt-box{overflow-x:auto" in html
+    # the champion's metrics are shown: every version has the test.* columns filled
+    versions = registry.versions("tickets").to_frame()
+    assert {"test.accuracy", "test.f1_macro"} <= set(versions.columns)
+    assert versions[["test.accuracy", "test.f1_macro"]].notna().all().all(), versions
+    champion = str(registry.resolve("tickets@champion").version)
+    assert f">@champion</td><td style=\"padding:2px 8px;font-weight:bold\">tickets/{champion}<" in html
+
+    # a cached rerun: every step reused, its report links the notebooks of the run that made them
+    again = example_run.home.parent / "again.html"
+    argv = ["--pipeline", str(ROOT / "notebooks" / "pipeline.yaml"), "--output", str(again)]
+    for key, value in EXAMPLE_SIZES.items():
+        argv += ["-p", f"{key}={value}"]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert demo.main(argv) == 0
+    text, first = buffer.getvalue(), example_run.run["run_id"]
+    assert "(5 cached)" in text and f"reused from run {first} (ingest, train, evaluate, monitor, feedback)" in text
+    page = again.read_text()
+    for name, step in steps.items():
+        assert f'href="{Path(step["executed_notebook"]).as_uri()}">{name}.ipynb</a>' in page
+        assert f"step {name}: cached, reused from run {first}" in page
+    assert page.count(f">run {first}<") == 5 and "unavailable:" not in page
 
     # the same log from a terminal: alerts → exit code 1
     cli = subprocess.run([sys.executable, "-m", "nbtoolkit.cli", "monitor", "tickets", "--version", "1",

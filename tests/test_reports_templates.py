@@ -128,6 +128,21 @@ def test_demo_report_tells_the_pipeline_in_order_with_grouped_alerts(tmp_path, m
     assert page.count(">this run<") == 2
 
 
+def test_a_cached_run_names_the_runs_whose_notebooks_it_reused(tmp_path):
+    """A cached rerun's folder holds only run.json: its text and HTML views say where each cached
+    step's executed notebook is (``cached_from``; the producing run's folder when the path is missing)."""
+    run = _demo_run(tmp_path, {
+        "ingest": {"status": "cached", "cached_from": "run1", "executed_notebook": str(tmp_path / "run1" / "ingest.ipynb")},
+        "train": {"status": "cached", "cached_from": "run1"},
+        "report": {"status": "ok", "executed_notebook": str(tmp_path / "runs" / "run<2>" / "report.ipynb")},
+    }, {})
+    assert run.notebook_of("ingest") == (str(tmp_path / "run1" / "ingest.ipynb"), "run1")
+    assert run.notebook_of("train") == (str(tmp_path / "runs" / "run1" / "train.ipynb"), "run1")
+    assert run.notebook_of("report")[1] == "run<2>" and run.reused() == {"run1": ["ingest", "train"]}
+    assert f"  reused from run run1 (ingest, train): {tmp_path / 'runs' / 'run1'}" in str(run)
+    assert f"reused from run run1 (ingest, train): <code>{tmp_path / 'runs' / 'run1'}</code>" in run._repr_html_()
+
+
 def test_threshold_chart_is_drawn_once_and_the_marker_moves():
     import re
 
