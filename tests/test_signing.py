@@ -168,6 +168,25 @@ def test_signing_later_from_the_cli_and_verify_exit_codes(world, env):
     nbt.load(ref)  # now accepted
 
 
+def test_the_magics_register_sign_verify_and_require(world, env, ip):
+    from nbtoolkit.registry.signing import TAG_SIGNED_BY
+
+    a_key, a_pub = world["a"]
+    ip.user_ns.update({"clf": world["forest"], "X": world["X"], "y": world["y"]})
+    env.setenv("NBT_SIGNING_KEY", str(a_key))
+    mv = ip.run_line_magic("nbt", "register clf --name iris --data X y --sign")
+    ref = f"iris/{mv.version}"
+    assert mv.tags[TAG_SIGNED_BY]
+    result = ip.run_line_magic("nbt", f"model verify {ref} --key {a_pub}")
+    assert result.valid and result.key == mv.tags[TAG_SIGNED_BY]
+    again = ip.run_line_magic("nbt", f"sign {ref} --key {a_key}")
+    assert again.key == mv.tags[TAG_SIGNED_BY] and "model/model.skops" in again.files
+    assert "nbt/profile.json" in again.files and "nbt.threshold" not in again.tags
+    env.setenv("NBT_TRUSTED_KEYS", str(a_pub))
+    ip.run_line_magic("nbt", f"load {ref} --as m --require-signature")
+    assert hasattr(ip.user_ns["m"], "predict")
+
+
 def test_a_changed_file_is_refused_naming_the_file(world, env):
     import nbtoolkit as nbt
     from nbtoolkit.errors import IntegrityError

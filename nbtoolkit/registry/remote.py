@@ -9,6 +9,10 @@ the command imports MLflow, then loads the downloaded, already sha256-checked fo
 :func:`~.formats.load_local` (the file audited against the allow-list, formats as recorded) and answers
 ``predict`` / ``predict_proba`` calls. Errors and warnings of the load come back as they are.
 
+When a signature is required (``NBT_TRUSTED_KEYS``, ``--require-signature``) the helper also
+imports model-signing (~0.6 s) and checks the staged version there (:func:`.signing.check` asks
+it), so that import too runs beside MLflow's rather than after it.
+
 Used only where nothing has imported skops yet (a fresh ``nbt`` process); a notebook loads
 in-process as before.
 """
@@ -37,7 +41,9 @@ def loading() -> Iterator[None]:
     if "skops.io" in sys.modules:
         yield
         return
-    helper = ModelHelper()
+    from .. import config
+
+    helper = ModelHelper(signing=config.require_signature())
     token = _helper.set(helper)
     try:
         yield
@@ -53,8 +59,9 @@ def current() -> ModelHelper | None:
 class ModelHelper:
     """The command's side of the helper process: pickled requests and answers over its pipes."""
 
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.registry.remote"],
+    def __init__(self, *, signing: bool = False) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.registry.remote",
+                                       *(["--signing"] if signing else [])],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def _ask(self, *request: Any) -> Any:
@@ -78,6 +85,10 @@ class ModelHelper:
         """Load the checked folder ``local`` in the helper; a stand-in that predicts there."""
         methods, type_name = self._ask("load", str(local), tags, where)
         return RemoteModel(self, methods, type_name)
+
+    def verify(self, root: str, signature: str | None, keys: list[Any], name: str, version: str) -> Any:
+        """:func:`.signing.verify_folder` run in the helper: the verdict on a staged version."""
+        return self._ask("verify", root, signature, keys, name, version)
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -113,6 +124,12 @@ class RemoteModel:
 def _serve() -> int:
     import skops.io  # noqa: F401  (the point: imported while the command imports MLflow)
 
+    if "--signing" in sys.argv[1:]:  # the same: the signature check runs here
+        try:
+            import model_signing  # noqa: F401
+        except ImportError:  # the command says which extra to install
+            pass
+
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     model: Any = None
     while True:
@@ -128,6 +145,10 @@ def _serve() -> int:
 
                     model = load_local(Path(request[1]), request[2], request[3])
                     answer: Any = ([m for m in METHODS if hasattr(model, m)], type(model).__name__)
+                elif request[0] == "verify":
+                    from .signing import verify_folder
+
+                    answer = verify_folder(*request[1:])
                 else:
                     _, name, args, kwargs = request
                     answer = getattr(model, name)(*args, **kwargs)

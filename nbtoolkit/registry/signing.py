@@ -150,13 +150,13 @@ def enforced(require_signature: bool = False) -> list[Key] | None:
     return public_keys(paths)
 
 
-def library() -> Any:
-    """The model-signing package, or one line saying which extra installs it."""
-    try:
-        import model_signing
-    except ImportError:
-        raise NbtError("Signed versions need the model-signing library: pip install 'nbtoolkit[sign]'.") from None
-    return model_signing
+def library() -> None:
+    """Refuse in one line, naming the extra, when model-signing is not installed (without importing it:
+    ~0.6 s, which a cold command's helper process pays instead)."""
+    import importlib.util
+
+    if importlib.util.find_spec("model_signing") is None:
+        raise NbtError("Signed versions need the model-signing library: pip install 'nbtoolkit[sign]'.")
 
 
 # ----------------------------------------------------------------------------- what is signed
@@ -224,7 +224,9 @@ def _download_model(mv: Any, dest: Path) -> Path:
 def _hashing() -> Any:
     from model_signing import hashing
 
-    return hashing.Config().use_file_serialization(hashing_algorithm="sha256", allow_symlinks=False)
+    # one hashing thread: a version is a handful of small files, and a pool of threads only adds
+    # hand-offs (they cost more than the hashing on a busy machine)
+    return hashing.Config().use_file_serialization(hashing_algorithm="sha256", allow_symlinks=False, max_workers=1)
 
 
 def _described(identifier: str) -> str:
@@ -309,8 +311,11 @@ def check(mv: Any, model_dir: Path, keys: list[Key]) -> None:
 
     ``model_dir`` is its downloaded model folder (the one about to be loaded).
     """
+    from .remote import current
+
+    helper = current()  # a cold command: its helper process has model-signing imported already
     with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
-        outcome = _verify(mv, model_dir, keys, Path(tmp))
+        outcome = _verify(mv, model_dir, keys, Path(tmp), check=helper.verify if helper is not None else None)
     if outcome.valid:
         return
     ref = f"{mv.name}/{mv.version}"
@@ -327,14 +332,21 @@ def check_stored(mv: Any, keys: list[Key]) -> None:
         check(mv, _download_model(mv, Path(tmp)), keys)
 
 
-def _verify(mv: Any, model_dir: Path, keys: list[Key], dest: Path) -> Verification:
+def _verify(mv: Any, model_dir: Path, keys: list[Key], dest: Path, *, check: Any = None) -> Verification:
     root, signature = stage(mv, model_dir, dest)
-    out = Verification(mv.name, str(mv.version), signed=signature is not None, valid=False)
+    return (check or verify_folder)(str(root), None if signature is None else str(signature), keys,
+                                    mv.name, str(mv.version))
+
+
+def verify_folder(root: str, signature: str | None, keys: list[Key], name: str, version: str) -> Verification:
+    """The verdict on a staged folder (:func:`stage`) and its signature file; files only, no store."""
+    root_path = Path(root)
+    out = Verification(name, version, signed=signature is not None, valid=False)
     if signature is None:
         out.reason = "it has no signature (nbt/signature.json)"
         return out
     try:
-        bundle = json.loads(signature.read_text(encoding="utf-8"))
+        bundle = json.loads(Path(signature).read_text(encoding="utf-8"))
         named = bundle["verificationMaterial"]["publicKey"]["hint"]
         payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
         signed = {r["name"]: r["digest"] for r in payload["predicate"]["resources"]}
@@ -351,9 +363,10 @@ def _verify(mv: Any, model_dir: Path, keys: list[Key], dest: Path) -> Verificati
     from model_signing import verifying
 
     try:
-        verifying.Config().use_elliptic_key_verifier(public_key=key.path).verify(root, signature)
+        verifying.Config().use_elliptic_key_verifier(public_key=key.path).set_hashing_config(_hashing()).verify(
+            root_path, Path(signature))
     except Exception as exc:  # ValueError (mismatch, bad bundle), InvalidSignature: the verdict is "no"
-        out.changes = _changes(signed, root)
+        out.changes = _changes(signed, root_path)
         out.reason = (f"{', '.join(out.changes)} since signing" if out.changes else
                       f"the signature does not verify with key {key.fingerprint[:16]} ({type(exc).__name__})")
         return out
