@@ -105,10 +105,6 @@ def name_of(node: dict[str, Any]) -> str:
     return f"{node.get('__module__')}.{node.get('__class__')}"
 
 
-def _referenced_files(schema: Any) -> set[str]:
-    return {n["file"] for n in nodes(schema) if isinstance(n.get("file"), str)}
-
-
 # --------------------------------------------------------------------------------- the audit
 def audit(data: bytes) -> tuple[list[str], Problem | None]:
     """The types skops reports as untrusted in ``data`` and the first reason to refuse it (or None).
@@ -131,14 +127,15 @@ def audit(data: bytes) -> tuple[list[str], Problem | None]:
 
 
 def _audit_schema(schema: Any, members: list[str], reported: set[str], zf: zipfile.ZipFile) -> Problem | None:
-    extra = sorted(set(members) - _referenced_files(schema) - {SCHEMA})
+    every = list(nodes(schema))
+    extra = sorted(set(members) - {n["file"] for n in every if isinstance(n.get("file"), str)} - {SCHEMA})
     if extra or len(members) != len(set(members)):
         member = extra[0] if extra else next(m for m in members if members.count(m) > 1)
         return Problem(f"holds a file {member!r} that skops did not write", member)
     seen: set[str] = set()
     shapes: dict[Any, tuple[str, str, Any]] = {}
     wrapped: set[int] = set()  # the function nodes of accepted partials
-    for node in nodes(schema):
+    for node in every:
         name, loader = name_of(node), str(node.get("__loader__"))
         # skops builds one node per __id__ and reuses it wherever the id appears again: every
         # appearance must be the same kind of node of the same type (and file), or the checks
