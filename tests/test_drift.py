@@ -235,7 +235,8 @@ def test_all_nan_inf_mixed_columns_are_skipped_or_cleaned():
     (lambda ref: drift(ref, ref, correction="sidak"), "Unknown correction"),
     (lambda ref: drift(ref), "No reference"),
     (lambda ref: drift(ref, Profile.from_frame(ref), multivariate=True), "raw rows"),
-    (lambda ref: drift(ref, "not a frame"), "must be a pandas DataFrame"),
+    (lambda ref: drift(ref, "not a frame"), "No such reference file: 'not a frame'; give the path of a CSV"),
+    (lambda ref: drift(ref, 42), "must be a pandas DataFrame"),
 ])
 def test_bad_input_is_one_clear_sentence(call, match):
     with pytest.raises(BadInput, match=match):

@@ -159,8 +159,11 @@ class DriftReport(Result):
 
         ``Drift: no dataset drift (2 of 9 columns, threshold 50%) — drifted: body_mass_g, (prediction)``
         """
-        verdict = "DRIFT" if self.drifted else "no dataset drift"
-        text = f"Drift: {verdict} ({self.n_drifted} of {len(self.tested)} columns, threshold {self.drift_share:.0%}"
+        return f"Drift: {'DRIFT' if self.drifted else 'no dataset drift'} {self.finding()}"
+
+    def finding(self) -> str:
+        """The verdict line after its verdict word: counts, the drifted columns, missing shares."""
+        text = f"({self.n_drifted} of {len(self.tested)} columns, threshold {self.drift_share:.0%}"
         if self.multivariate and self.multivariate.get("roc_auc") is not None:
             m = self.multivariate
             text += f"; domain classifier ROC AUC {m['roc_auc']:.3f}, threshold {m['threshold']:.2f}"

@@ -46,7 +46,7 @@ class DriftDashboard(Composite):
 
         colour = BAD if report.drifted else OK
         verdict = "DRIFT" if report.drifted else "No drift"
-        detail = report.summary().split(" — ", 1)[-1]  # the summary repeats the verdict first
+        detail = report.finding() + (f" · {report.prediction_summary()}" if report.prediction_summary() else "")
         self.verdict_html = W.HTML(macro(FRAGMENTS, "drift_verdict", verdict=verdict, detail=detail, colour=colour))
         self.sort_select = W.Dropdown(options=list(SORTS), value="drifted first", description="Sort by",
                                       layout=W.Layout(width="220px"))
