@@ -195,7 +195,7 @@ def stage(mv: Any, model_dir: Path, dest: Path) -> tuple[Path, Path | None]:
     tags = root / "tags"
     tags.mkdir()
     for key, value in covered_tags(mv.tags or {}).items():
-        (tags / quote(key, safe="")).write_bytes(str(value).encode("utf-8"))
+        (tags / _tag_file(key)).write_bytes(str(value).encode("utf-8"))
     return root, signature
 
 
@@ -229,8 +229,17 @@ def _hashing() -> Any:
     return hashing.Config().use_file_serialization(hashing_algorithm="sha256", allow_symlinks=False, max_workers=1)
 
 
+def _tag_file(key: str) -> str:
+    """A tag's file name: the key, %-quoted (one flat folder); a key too long for a file name
+    (MLflow allows 250 characters, quoting triples some) by its sha256."""
+    name = quote(key, safe="")
+    return name if len(name) <= 200 else "sha256-" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 def _described(identifier: str) -> str:
     """``model/model.skops`` -> ``file model/model.skops``; ``tags/nbt.format`` -> ``tag nbt.format``."""
+    if identifier.startswith("tags/sha256-"):  # covered keys start with nbt.: never this prefix
+        return f"a tag with a long key ({identifier.removeprefix('tags/')[:19]}...)"
     if identifier.startswith("tags/"):
         return f"tag {unquote(identifier.removeprefix('tags/'))}"
     return f"file {identifier}"
