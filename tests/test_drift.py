@@ -304,7 +304,8 @@ def test_a_partial_null_rate_change_shows_without_a_distribution_change():
     assert f"missing values: x 0.0% → {x.missing_current:.1%}" in line and "cat" not in line.split("missing values")[1]
     text = str(report)
     assert "missing" in text.splitlines()[1] and f"0.0% → {x.missing_current:.1%} !" in text
-    assert 'class="nbt-missing-changed' in report._repr_html_() or "nbt-missing-changed" in report._repr_html_()
+    assert "nbt-missing-changed" in report._repr_html_() and "missing (ref → cur)" in report._repr_html_()
+    assert "missing (ref → cur)" not in drift(ref, ref)._repr_html_()  # no column of blanks
     frame_ = report.to_frame().set_index("column")
     assert frame_.loc["x", "missing_current"] == pytest.approx(x.missing_current)
     # from a stored profile too (the reference's missing count is in the profile)

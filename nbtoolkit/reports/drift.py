@@ -222,17 +222,19 @@ class DriftReport(Result):
     def _repr_html_(self) -> str:
         from .render import Cell, Row, render, safe, table
 
+        missing = any(r.missing_text for r in self.rows)  # the column only when some values are missing
+
         def row(r: DriftColumn) -> Row:
             tone = "muted" if not r.tested else "bad" if r.drifted else "warn" if r.missing_changed else "good"
             cells = [r.column, r.type, r.method, _fmt(r.statistic), _fmt(r.p_value), _fmt(r.threshold),
-                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))),
-                     Cell(r.missing_text, "font-weight:bold" if r.missing_changed else ""),
-                     Cell(r.note or "", "color:#555")]
+                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot)))]
+            cells += [Cell(r.missing_text, "font-weight:bold" if r.missing_changed else "")] * missing
+            cells += [Cell(r.note or "", "color:#555")]
             return Row(cells, tone=tone, css_class="nbt-drifted" if r.drifted else
                        "nbt-missing-changed" if r.missing_changed else "")
 
         head = ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
-                "reference / current", "missing (ref → cur)", "note"]
+                "reference / current", *["missing (ref → cur)"] * missing, "note"]
         return render("drift.html.j2", summary=self.summary(), prediction=self.prediction_summary(),
                       extra_columns=self.extra_columns,
                       table=safe(table(head, [row(r) for r in self._sorted_rows()], css_class="nbt-drift-table")))
