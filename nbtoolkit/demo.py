@@ -1,9 +1,10 @@
 """``make demo`` / ``python -m nbtoolkit.demo``: the support-ticket example end to end.
 
 Runs ``notebooks/pipeline.yaml`` (ingest → train → evaluate → monitor → feedback) through
-:func:`nbtoolkit.run_pipeline` on the configured store, then writes one HTML summary report —
-pipeline steps, model versions, evaluation, threshold, drift and monitoring windows with alerts,
-the A/B verdict — and prints where it and the executed notebooks are.
+:func:`nbtoolkit.run_pipeline` on the configured store, then writes one HTML report telling the
+run as a story — a line per step, then a section per step in pipeline order (evaluation and
+threshold, the monitor step's windows with its alerts grouped by rule, the A/B verdict), then the
+registry — and prints where it and the executed notebooks are.
 """
 
 from __future__ import annotations
@@ -57,18 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not run.passed:
         print(f"demo: the pipeline failed; see the executed notebooks in {run.run_dir}", file=sys.stderr)
         return 1
-    # The report re-reads the prediction log (the A/B test); the steps already reported on it.
-    import logging
-
-    monitoring_log = logging.getLogger("nbtoolkit.monitoring")
-    level = monitoring_log.level
-    monitoring_log.setLevel(logging.ERROR)
-    try:
-        out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
-    finally:  # main() is also called in-process (tests, notebooks): leave logging as it was
-        monitoring_log.setLevel(level)
+    # the report reads what the steps saved (monitoring is not re-run, so no alert fires twice)
+    out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
     print(f"\nExecuted notebooks: {run.run_dir}")
     print(f"HTML report:        {out}")
     print(f"Demo wall time:     {wall:.0f} s")
@@ -106,7 +99,8 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
                      "blocks": _guarded(lambda: _registry(model))})
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#202124}"
              "h2{border-bottom:1px solid #ccc;margin-top:1.8em} h3{margin:1.2em 0 .3em} table{margin:.3em 0}"
-             ".nbt-box{overflow-x:auto;max-width:100%}"  # a wide table scrolls inside its box
+             # a wide table scrolls inside its box rather than widening the page or wrapping dates
+             ".nbt-box{overflow-x:auto;max-width:100%} .nbt-box td{white-space:nowrap}"
              ".nbt-meta{color:#5f6368;font-size:13px;margin-top:-.4em} .nbt-story li{margin:.25em 0}"
              "details>summary{cursor:pointer;color:#1a73e8;margin:.6em 0}")
     return render("demo.html.j2", run_id=run.run_id, summary=run.summary(), wall_seconds=wall_seconds,
@@ -152,10 +146,11 @@ def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]
     if report.windows:
         days += f", {_day(report.windows[0]['window_start'])} to {_day(report.windows[-1]['window_start'])}"
     groups = alert_groups(report.alerts)
+    drift_day = (run.steps["monitor"].get("parameters") or {}).get("drift_from_day")
+    drift = f"; the world changes from day {drift_day + 1} on" if isinstance(drift_day, int) else ""
     blocks: list[tuple[str, Any]] = [
         ("text", f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
-                 f"({days}), before the canary of step 5; drift is injected from the second week. "
-                 "The same report as nbt monitor over those days."),
+                 f"({days}), before the canary of step 5{drift}. The same report as nbt monitor over those days."),
         _facts([("predictions served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
                 ("windows", len(report.windows)),
                 ("alerts fired", f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
@@ -225,19 +220,12 @@ def _step_meta(run: Any, step: str) -> tuple[str, str | None, str]:
     text = f"step {step}: {status}"
     if status == "ok" and isinstance(rec.get("duration"), (int, float)):
         text += f" in {rec['duration']:.1f} s"
-    path, source = _notebook_of(run, step)
+    path, source = run.notebook_of(step)
     if status == "cached":
         text += f", reused from run {source}"
     if path and Path(path).is_absolute():
         return text, Path(path).as_uri(), Path(path).name
     return text, None, ""
-
-
-def _notebook_of(run: Any, step: str) -> tuple[str | None, str]:
-    if hasattr(run, "notebook_of"):
-        return run.notebook_of(step)
-    rec = run.steps[step]
-    return rec.get("executed_notebook") or rec.get("notebook"), str(rec.get("cached_from") or run.run_id)
 
 
 def _guarded(build: Any) -> list[tuple[str, Any]]:
@@ -272,7 +260,7 @@ def _steps_table(run: Any) -> Any:
 
     rows = []
     for name, rec in run.steps.items():
-        nb, source = _notebook_of(run, name)
+        nb, source = run.notebook_of(name)
         link = (Cell(safe(macro("fragments.html.j2", "link", href=Path(nb).as_uri(), text=Path(nb).name)))
                 if nb and Path(nb).is_absolute() else str(nb or ""))
         step = Cell(safe(macro("fragments.html.j2", "link", href=f"#{name}", text=name))) \
@@ -289,24 +277,21 @@ _TONE = {"cached": "info", "failed": "bad", "skipped": "muted"}
 
 
 def alert_groups(alerts: Sequence[Any]) -> list[dict[str, Any]]:
-    """Fired alerts grouped by rule, in the order the rules first fired: ``rule``, ``metric``,
-    ``count`` (windows), ``first`` / ``last`` window start, ``low`` / ``high`` value."""
+    """Fired alerts (:class:`~nbtoolkit.reports.monitoring.Alert`) grouped by rule, in the order
+    the rules first fired: ``rule``, ``metric``, ``count`` (windows), ``first`` / ``last`` window
+    start, ``low`` / ``high`` value."""
     groups: dict[str, dict[str, Any]] = {}
-    for alert in sorted(alerts, key=lambda a: str(_get(a, "window_start"))):
-        rule, value = str(_get(alert, "rule")), _get(alert, "value")
-        group = groups.setdefault(rule, {"rule": rule, "metric": _get(alert, "metric"), "count": 0,
-                                         "first": _get(alert, "window_start"), "last": None,
-                                         "low": value, "high": value})
+    for alert in sorted(alerts, key=lambda a: str(a.window_start)):
+        value = alert.value
+        group = groups.setdefault(alert.rule, {"rule": alert.rule, "metric": alert.metric, "count": 0,
+                                               "first": alert.window_start, "last": None,
+                                               "low": value, "high": value})
         group["count"] += 1
-        group["last"] = _get(alert, "window_start")
+        group["last"] = alert.window_start
         if isinstance(value, (int, float)):
             group["low"] = value if not isinstance(group["low"], (int, float)) else min(group["low"], value)
             group["high"] = value if not isinstance(group["high"], (int, float)) else max(group["high"], value)
     return list(groups.values())
-
-
-def _get(alert: Any, key: str) -> Any:
-    return alert.get(key) if isinstance(alert, dict) else getattr(alert, key)
 
 
 def _alerts_table(groups: list[dict[str, Any]]) -> Any:
@@ -348,11 +333,24 @@ def _registry(model: str) -> list[tuple[str, Any]]:
     except Exception:  # no champion (the gate refused): the table alone says so
         champion = None
     if champion is not None:
-        metrics = run_metrics(champion)
-        blocks.append(_facts([("@champion", f"{model}/{champion.version}")] +
-                             [(k, _num(v)) for k, v in sorted(metrics.items())]))
+        blocks += [_facts([("@champion", f"{model}/{champion.version}")]),
+                   ("html", _metrics_table(run_metrics(champion)))]
     blocks.append(_html(versions(model)._repr_html_()))
     return blocks
+
+
+def _metrics_table(metrics: dict[str, float]) -> Any:
+    """A version's metrics as one row per data set (``test.accuracy`` -> row test, column
+    accuracy; a metric given at register has no data set)."""
+    from .reports.render import Row, safe, table
+
+    by_data: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        data, _, metric = key.rpartition(".")
+        by_data.setdefault(data or "given at register", {})[metric] = value
+    names = sorted({m for row in by_data.values() for m in row})
+    rows = [Row([data] + [_num(row.get(m)) or "" for m in names]) for data, row in sorted(by_data.items())]
+    return safe(table(["measured on"] + names, rows, css_class="nbt-table nbt-champion-metrics"))
 
 
 def _abtest(model: str, fb: dict[str, Any]) -> str:

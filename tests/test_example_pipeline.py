@@ -71,6 +71,9 @@ def test_support_ticket_pipeline_end_to_end(example_run, monkeypatch):
     assert versions[["test.accuracy", "test.f1_macro"]].notna().all().all(), versions
     champion = str(registry.resolve("tickets@champion").version)
     assert f">@champion</td><td style=\"padding:2px 8px;font-weight:bold\">tickets/{champion}<" in html
+    shown = html.split('class="nbt-table nbt-champion-metrics"')[1].split("</table>")[0]
+    test_row = shown.split('>test</td>')[1].split("</tr>")[0]
+    assert test_row.count("<td") >= 5 and '8px"></td>' not in test_row  # every test metric has a value
 
     # a cached rerun: every step reused, its report links the notebooks of the run that made them
     again = example_run.home.parent / "again.html"
