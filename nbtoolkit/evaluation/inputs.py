@@ -7,6 +7,7 @@ model's classes (``pandas.Index.get_indexer``, hash-based, O(n)), one ``predict`
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,13 +39,14 @@ class Model:
 
         if not isinstance(X, pd.DataFrame):
             return X
-        columns = [str(c) for c in X.columns]
+        by_name = {str(c): c for c in X.columns}  # signatures name columns by strings
+        columns = list(by_name)
         if self.inputs is not None:
             if columns == self.inputs:
                 return X
-            missing = [c for c in self.inputs if c not in set(columns)]
+            missing = [c for c in self.inputs if c not in by_name]
             if not missing:
-                return X[self.inputs]
+                return X[[by_name[c] for c in self.inputs]]
             if len(columns) == len(self.inputs):  # other names, same width: let the model judge
                 return X
             shown = ", ".join(repr(c) for c in missing[:8]) + (", ..." if len(missing) > 8 else "")
@@ -54,7 +56,7 @@ class Model:
             )
         drop = [c for c in X.columns if str(c) in set(self.exclude)]
         width = getattr(self.estimator, "n_features_in_", None)
-        if drop and (not isinstance(width, int) or len(columns) > width):
+        if drop and (not isinstance(width, numbers.Integral) or len(columns) > width):
             return X.drop(columns=drop)
         return X
 
