@@ -326,7 +326,8 @@ def test_a_bad_signing_key_is_one_line_and_nothing_is_written(world, env, case, 
     before = _count_versions_and_runs(world)
     expected = {"missing file": "Cannot read the signing key", "a folder": "Cannot read the signing key",
                 "not a key": "is not a PEM private key", "a public key": "is not a PEM private key",
-                "an RSA key": "is not an EC key (RSA); model signing takes EC P-256", "an encrypted key": "is encrypted",
+                "an RSA key": "is not an EC key (RSA); model signing takes EC P-256",
+                "an encrypted key": "is encrypted",
                 "empty variable": "No signing key: set NBT_SIGNING_KEY"}[case]
     with pytest.raises(BadInput) as caught:
         nbt.register(world["forest"], "iris", X=world["X"], y=world["y"], sign=True)
@@ -381,7 +382,8 @@ def test_an_unsigned_version_is_refused_on_load_evaluate_and_drift(world, env, i
     env.setenv("NBT_TRUSTED_KEYS", str(world["a"][1]))
     with pytest.raises(IntegrityError, match="is not signed"):
         nbt.evaluate(ref, X, y)
-    for line in (f"load {ref}", f"evaluate {ref} X y", f"drift X --model {ref}", f"data drift X --model {ref} --no-plot"):
+    for line in (f"load {ref}", f"evaluate {ref} X y", f"drift X --model {ref}",
+                 f"data drift X --model {ref} --no-plot"):
         with pytest.raises(UsageError, match=f"Model version {ref} is not signed"):
             ip.run_line_magic("nbt", line)
     ip.run_line_magic("nbt", "evaluate iris/1 X y")  # a signed one passes
@@ -396,15 +398,15 @@ def test_an_unsigned_version_is_refused_on_load_evaluate_and_drift(world, env, i
     X.to_csv(current, index=False)
     base = {"NBT_HOME": str(world["home"])}
     # a cold CLI: the model is loaded by the helper process, after the check in this one
-    refused = _cli("data", "drift", str(current), "--model", ref, env_extra={**base, "NBT_TRUSTED_KEYS": str(world["a"][1])})
+    trusted = {**base, "NBT_TRUSTED_KEYS": str(world["a"][1])}
+    refused = _cli("data", "drift", str(current), "--model", ref, env_extra=trusted)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.strip().splitlines() == [
         f"nbt data drift: Model version {ref} is not signed and a signature is required (NBT_TRUSTED_KEYS / "
         f"--require-signature); refusing to use it. Sign it with `nbt model sign {ref}`."]
     flagged = _cli("data", "drift", str(current), "--model", ref, "--require-signature", env_extra=base)
     assert flagged.returncode == 2 and "no public key is trusted" in flagged.stderr
-    accepted = _cli("data", "drift", str(current), "--model", "iris/1", "--format", "json",
-                    env_extra={**base, "NBT_TRUSTED_KEYS": str(world["a"][1])})
+    accepted = _cli("data", "drift", str(current), "--model", "iris/1", "--format", "json", env_extra=trusted)
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads(accepted.stdout)["drifted"] is False
 

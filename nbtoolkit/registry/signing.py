@@ -13,12 +13,14 @@ What a signature covers is a folder built the same way at signing and at every c
 
 - ``model/...`` — every file of the registered model (what ``models:/NAME/V`` downloads);
 - ``nbt/schema.json``, ``nbt/contract.json``, ``nbt/profile.json`` — those the version has;
-- ``tags/<key>`` — one file per ``nbt.*`` version tag holding its value, so that a changed, added
-  or removed tag is named by the check (``tag nbt.format changed``). Not covered, because they are
-  written after registration on purpose and changing them does not change what is loaded:
-  :data:`UNSIGNED_TAGS` (the saved confidence threshold, the stored calibrator's pointer, the
-  signing tag itself) and tags starting with :data:`UNSIGNED_PREFIXES` (compare verdicts). The
-  calibrator artefact (``nbt/calibrator.json``) is not covered either.
+- ``tags/<key>`` — one file per ``nbt.*`` version tag (the key %-quoted) holding its value, so
+  that a changed, added or removed tag is named by the check (``tag nbt.format changed``).
+
+Not covered, because they are decisions written after registration on purpose and none of them
+changes which files are read or how: :data:`UNSIGNED_TAGS` (the saved confidence threshold, the
+stored calibrator's pointer, the signing tag itself), tags starting with
+:data:`UNSIGNED_PREFIXES` (compare verdicts), the calibrator artefact ``nbt/calibrator.json``,
+tags outside ``nbt.*``, the run's metrics and parameters, aliases.
 
 When a signature is required (:func:`enforced`: trusted keys set, ``--require-signature``,
 ``require_signature=True``), :func:`check` runs in :func:`~.lookup.load` before the model file is
@@ -50,6 +52,7 @@ from .tags import COMPARE_PREFIX, CONTRACT_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_AR
 SIGNATURE_ARTIFACT = "nbt/signature.json"
 TAG_SIGNED_BY = "nbt.signed_by"
 SIGNED_ARTIFACTS = (SCHEMA_ARTIFACT, CONTRACT_ARTIFACT, PROFILE_ARTIFACT)
+# "nbt.calibrator" is estimation.stored.TAG_CALIBRATOR (a layer above this one)
 UNSIGNED_TAGS = frozenset({TAG_SIGNED_BY, TAG_THRESHOLD, "nbt.calibrator"})
 UNSIGNED_PREFIXES = (COMPARE_PREFIX,)
 KEYGEN = ("openssl ecparam -name prime256v1 -genkey -noout -out nbt-signing.pem && "
