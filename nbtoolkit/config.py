@@ -154,4 +154,6 @@ def describe() -> dict[str, str]:
         "registry_uri": registry_uri(),
         "experiment": experiment_name(),
         "predictions_url": predictions_url(),
+        "signing_key": signing_key() or "(none: NBT_SIGNING_KEY)",
+        "trusted_keys": os.pathsep.join(trusted_keys()) or "(none: NBT_TRUSTED_KEYS; signatures not required)",
     }
