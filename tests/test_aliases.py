@@ -42,6 +42,9 @@ def two_versions(nbt_home, iris_model):
     ("ab", ["cd"], []),  # every letter replaced: another word, not a typo
     ("b", ["a"], []),
     ("gold", ["gilt", "bold", "silver"], ["bold", "gilt"]),  # closest first
+    ("w1", ["w0", "w2"], []),  # numbered on purpose
+    ("canary2", ["canary"], []),
+    ("champion2", ["champoin2"], ["champoin2"]),
 ])
 def test_near_misses(alias, known, expected):
     assert near_misses(alias, known) == expected

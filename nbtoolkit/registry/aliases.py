@@ -251,7 +251,8 @@ def refuse_near_miss(name: str, alias: str, aliases: Any, *, hint: str = "") -> 
     """Raise :class:`BadInput` when ``alias`` is new to the model but a near miss of one it has.
 
     A near miss is equal ignoring case, or within two edits (Levenshtein; a swap of two letters,
-    ``champoin``, is two) of an existing alias. ``hint`` replaces the default way out
+    ``champoin``, is two) of an existing alias, with the same digits (``w1`` beside ``w0`` is
+    numbered on purpose) and not a whole word replaced (``ab`` beside ``cd``). ``hint`` replaces the default way out
     ("pass --new-alias").
     """
     aliases = dict(aliases or {})
@@ -290,11 +291,17 @@ def near_misses(alias: str, known: Any) -> list[str]:
         if other.casefold() == alias.casefold():
             scored.append((0, other))
             continue
+        if _digits(other) != _digits(alias):
+            continue  # numbered aliases (w1 beside w0, canary2 beside canary) are deliberate
         d = _edits(alias.casefold(), other.casefold(), limit=2)
         # replacing a whole short word ("ab" -> "cd") is another word, not a typo
         if d <= 2 and d < min(len(alias), len(other)):
             scored.append((d, other))
     return [other for _, other in sorted(scored)]
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
 
 
 def _edits(a: str, b: str, *, limit: int) -> int:

@@ -157,7 +157,9 @@ def register(
         mlflow.end_run()
     result = RegisteredVersion(mv, metrics=metrics, params=user_params)
     if alias:
-        promote(name, mv.version, alias=alias)
+        # near misses were refused before anything was written; an alias another process created
+        # meanwhile must not leave this version behind half-done
+        promote(name, mv.version, alias=alias, new_alias=True)
         result.aliases.append(alias)
     return result
 
