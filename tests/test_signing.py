@@ -216,6 +216,9 @@ def test_a_changed_file_is_refused_naming_the_file(world, env):
     assert result.changes == ["file model/model.skops changed", "file nbt/profile.json changed"]
     with pytest.raises(IntegrityError, match="file model/model.skops changed, file nbt/profile.json changed"):
         nbt.load(ref)
+    env.setenv("NBT_SIGNING_KEY", str(world["a"][0]))
+    with pytest.raises(IntegrityError, match=rf"stored files of {ref} changed since registration .* refusing to sign"):
+        nbt.sign(ref)  # signing again would vouch for the changed model file
 
 
 def test_a_changed_tag_is_refused_naming_the_tag_and_later_decisions_are_not_covered(world, env):

@@ -45,9 +45,9 @@ from urllib.parse import quote, unquote
 from .. import config, store
 from ..errors import BadInput, IntegrityError, NbtError
 from ..reports.signing import SignatureMade, Verification
-from .integrity import DOWNLOAD_ONLY
+from .integrity import DOWNLOAD_ONLY, tree_sha256
 from .lookup import resolve
-from .tags import COMPARE_PREFIX, CONTRACT_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_THRESHOLD
+from .tags import COMPARE_PREFIX, CONTRACT_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_SHA, TAG_THRESHOLD
 
 SIGNATURE_ARTIFACT = "nbt/signature.json"
 TAG_SIGNED_BY = "nbt.signed_by"
@@ -274,7 +274,13 @@ def sign_version(mv: Any, signer: Key) -> SignatureMade:
         raise BadInput(f"Model version {mv.name}/{mv.version} has no MLflow run to store its signature on; "
                        "register it with nbtoolkit to sign it.")
     with tempfile.TemporaryDirectory(prefix="nbt-sign-") as tmp:
-        root, _ = stage(mv, _download_model(mv, Path(tmp, "download")), Path(tmp))
+        model_dir = _download_model(mv, Path(tmp, "download"))
+        recorded = (mv.tags or {}).get(TAG_SHA)
+        if recorded and tree_sha256(model_dir) != recorded:  # never vouch for files changed since registration
+            raise IntegrityError(f"The stored files of {mv.name}/{mv.version} changed since registration (their "
+                                 "sha256 differs from the recorded one); refusing to sign them. Re-register the "
+                                 "model from its source and sign that version.")
+        root, _ = stage(mv, model_dir, Path(tmp))
         folder = Path(tmp, "signature")
         folder.mkdir()
         bundle = folder / Path(SIGNATURE_ARTIFACT).name
