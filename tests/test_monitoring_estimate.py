@@ -112,6 +112,8 @@ def test_monitor_by_row_count_against_a_reference_frame_without_a_registry(nbt_h
     assert frame["volume"].tolist() == [200, 200, 200]
     assert frame["drift_share"].tolist()[0] < 0.5 and frame["drift_share"].tolist()[-1] >= 0.5
     assert report.alerted and report.window == "200 rows"
+    last = frame["drifted_columns"].tolist()[-1].split(",")  # the verdict names what drifted where it fired
+    assert last and report.summary().endswith(f"(drifted: {', '.join(dict.fromkeys(last))})")
     path = tmp_path / "reference.json"
     path.write_text(nbt.Profile.from_frame(reference).to_json())
     again = monitor("unregistered", rows=200, reference=str(path))

@@ -112,7 +112,15 @@ class MonitorReport(Result):
         counts: dict[str, int] = {}
         for a in self.alerts:
             counts[a.rule] = counts.get(a.rule, 0) + 1
-        return ", ".join(f"{rule} in {n} window{'s' if n > 1 else ''}" for rule, n in counts.items())
+        text = ", ".join(f"{rule} in {n} window{'s' if n > 1 else ''}" for rule, n in counts.items())
+        fired = {str(a.window_start) for a in self.alerts if a.metric.startswith("drift")}
+        drifted = [c for r in self.windows if str(r.get("window_start")) in fired
+                   for c in str(r.get("drifted_columns") or "").split(",") if c]
+        if drifted:  # the columns that drifted in the windows a drift rule fired on
+            from .drift import names_shown
+
+            text += f" (drifted: {names_shown(list(dict.fromkeys(drifted)))})"
+        return text
 
     def __str__(self) -> str:
         lines = [self.summary()]
