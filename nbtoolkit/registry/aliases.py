@@ -138,7 +138,16 @@ def promote(
     An alias the model does not have yet that is a near miss of one it has (equal ignoring case,
     or within two edits) is refused with the alias it probably means, unless ``new_alias=True``.
 
-    Concurrency rule: every move of one alias (promote or rollback, from any process or
+    Parameters
+    ----------
+    name : registered model name
+    version : the version to move the alias to (a whole number, ``3`` or ``"3"``)
+    alias : the alias to move, e.g. ``"champion"``
+    require : gates that must hold on the version's logged metrics (``"accuracy>=0.9"``,
+        ``"accuracy:0.9"``, ``"beats=NAME@champion"``)
+    new_alias : create ``alias`` even when it is a near miss of an alias the model has
+
+    Concurrency rule: every move of one alias (promote, rollback or unalias, from any process or
     machine) runs under a registry lock (:func:`nbtoolkit.locks.registry_lock`), so racing moves
     apply one after the other and the end state is that of some serial order. A promote racing a
     rollback therefore ends either as "rollback, then promote" (the alias holds the promoted
