@@ -136,6 +136,16 @@ def trusted_keys() -> list[str]:
     return [p for p in os.environ.get("NBT_TRUSTED_KEYS", "").split(os.pathsep) if p.strip()]
 
 
+def allow_unsafe() -> bool:
+    """True when versions stored with cloudpickle may be loaded (``NBT_ALLOW_UNSAFE=1``).
+
+    Off by default: a cloudpickle file runs code when it is read, and anyone who can write to the
+    store can tag a version cloudpickle. A version whose signature verifies with a trusted key loads
+    without it (the signature covers its format tag).
+    """
+    return os.environ.get("NBT_ALLOW_UNSAFE", "").strip().lower() in ("1", "true", "yes")
+
+
 def require_signature() -> bool:
     """True when a version must be signed to be used: trusted keys set, or asked for explicitly."""
     return bool(_overrides.get().require_signature) or bool(trusted_keys())

@@ -289,12 +289,16 @@ def test_cloudpickle_by_choice_tagged_unsafe_and_warned_once(nbt_home, iris, mon
     model = Custom().fit(X, y)
     v = nbt.register(model, "mine", X=X, y=y, serialization="cloudpickle")
     assert v.tags[registry.TAG_UNSAFE] == "true" and v.tags[registry.TAG_FORMAT] == "cloudpickle"
+    with pytest.raises(IntegrityError, match="NBT_ALLOW_UNSAFE=1") as refused:  # not without being asked
+        nbt.load("mine/1")
+    assert "\n" not in str(refused.value)
     with pytest.warns(nbt.registry.formats.UnsafeModelWarning, match="mine/1 is stored with cloudpickle"):
-        loaded = nbt.load("mine/1")
+        loaded = nbt.load("mine/1", allow_unsafe=True)
     assert np.array_equal(loaded.predict(X), model.predict(X))
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("default")
-        nbt.load("mine/1")
+        nbt.load("mine/1", allow_unsafe=True)
+        monkeypatch.setenv("NBT_ALLOW_UNSAFE", "1")  # the same, for every load path (evaluate, serve...)
         nbt.load("mine/1")
     assert not [w for w in seen if issubclass(w.category, nbt.registry.formats.UnsafeModelWarning)]
 
@@ -312,7 +316,7 @@ def test_python_model_needs_cloudpickle_and_then_works(nbt_home, iris, monkeypat
         nbt.register(Doubler(), "doubler", X=X)
     nbt.register(Doubler(), "doubler", X=X, serialization="cloudpickle")
     with pytest.warns(nbt.registry.formats.UnsafeModelWarning):
-        loaded = nbt.load("doubler")
+        loaded = nbt.load("doubler", allow_unsafe=True)
     assert np.allclose(loaded.predict(X.head(3)), X["sepal_length"].head(3) * 2)
 
 

@@ -256,6 +256,38 @@ def test_a_boosting_version_whose_mlmodel_names_another_class_or_a_pickle_is_ref
         assert says in one_line(err.value)
 
 
+def test_a_version_retagged_as_cloudpickle_is_not_unpickled_unless_allowed(nbt_home, iris, tmp_path, monkeypatch):
+    """A writer of the store replaces the skops file with a pickle and tags the version cloudpickle
+    (sha256 rewritten to match): the tag proves nothing, so nothing is unpickled on any load path
+    unless the user allows cloudpickle (NBT_ALLOW_UNSAFE=1 / allow_unsafe=True)."""
+    import pickle
+
+    import yaml
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.delenv("NBT_ALLOW_UNSAFE", raising=False)
+    X, y = iris
+    nbt.register(LogisticRegression(max_iter=500).fit(X, y), "swapped", X=X, y=y)
+    marker = tmp_path / "unpickled.txt"
+    mlmodel = yaml.safe_load(next((nbt_home / "artifacts").rglob("MLmodel")).read_text())
+    mlmodel["flavors"]["sklearn"].update(pickled_model="model.pkl", serialization_format="cloudpickle")
+    rewrite_version("swapped", "1", files={"MLmodel": yaml.safe_dump(mlmodel).encode(),
+                                           "model.pkl": pickle.dumps(Opens(marker))},
+                    tags={registry.TAG_FORMAT: "cloudpickle"})
+    for call in (lambda: nbt.load("swapped/1"), lambda: nbt.evaluate("swapped/1", X, y),
+                 lambda: nbt.drift(X, model="swapped/1")):
+        with pytest.raises(IntegrityError) as err:
+            call()
+        assert "NBT_ALLOW_UNSAFE=1" in one_line(err.value)
+        assert not marker.exists()
+    cli = subprocess.run([sys.executable, "-m", "nbtoolkit.cli", "model", "lineage", "swapped/1"],
+                         capture_output=True, text=True)  # reading its story never loads it
+    assert cli.returncode == 0, cli.stderr
+    with pytest.warns(registry.formats.UnsafeModelWarning):
+        nbt.load("swapped/1", allow_unsafe=True)  # allowed by the user: the pickle runs (what cloudpickle means)
+    assert marker.exists()
+
+
 # --------------------------------------------------------------------------------- crafted inputs
 def _cases(marker: Path) -> dict[str, tuple[dict | None, dict[str, bytes] | None, str]]:
     """name -> (node replacing n_estimators, extra zip members, what the refusal names)."""

@@ -252,6 +252,32 @@ def test_a_changed_tag_is_refused_naming_the_tag_and_later_decisions_are_not_cov
     assert result.changes[2].startswith("a tag with a long key (sha256-") and result.changes[2].endswith("...) added")
 
 
+def test_a_signed_cloudpickle_version_loads_without_allow_unsafe_only_when_the_signature_is_trusted(world, env):
+    """cloudpickle is refused by default (its format is a tag a writer of the store could set); a
+    signature by a trusted key covers that tag, so such a version loads without NBT_ALLOW_UNSAFE."""
+    import warnings
+
+    import nbtoolkit as nbt
+    from nbtoolkit.errors import IntegrityError
+    from sklearn.linear_model import LogisticRegression
+
+    env.delenv("NBT_ALLOW_UNSAFE", raising=False)
+    env.setenv("NBT_SIGNING_KEY", str(world["a"][0]))
+    X, y = world["X"], world["y"]
+    mv = nbt.register(LogisticRegression(max_iter=500).fit(X, y), "pickled", X=X, y=y, sign=True,
+                      serialization="cloudpickle")
+    with pytest.raises(IntegrityError, match="NBT_ALLOW_UNSAFE=1"):
+        nbt.load(f"pickled/{mv.version}")
+    env.setenv("NBT_TRUSTED_KEYS", str(world["b"][1]))  # another key: still refused (not signed by it)
+    with pytest.raises(IntegrityError, match="not a trusted key"):
+        nbt.load(f"pickled/{mv.version}")
+    env.setenv("NBT_TRUSTED_KEYS", str(world["a"][1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = nbt.load(f"pickled/{mv.version}")
+    assert (model.predict(X) == nbt.load("iris/1").predict(X)).mean() > 0.9
+
+
 def test_a_signature_by_another_key_is_refused(world, env):
     import nbtoolkit as nbt
     from nbtoolkit.errors import IntegrityError

@@ -336,14 +336,26 @@ def _save_skops(plan: Plan, model: Any, path: Path, *, mlflow_model: Any, signat
 
 
 # --------------------------------------------------------------------------------- load
-def load_local(local: Path, tags: dict[str, str], where: str) -> Any:
-    """Read a downloaded, already integrity-checked model folder the way its tags say."""
+def load_local(local: Path, tags: dict[str, str], where: str, *, unsafe_ok: bool = False) -> Any:
+    """Read a downloaded, already integrity-checked model folder the way its tags say.
+
+    A cloudpickle version is read only with ``unsafe_ok`` (the user allowed it, or a trusted
+    signature vouches for its format tag): the tag alone proves nothing, since whoever can write
+    to the store can set it.
+    """
     from .tags import TAG_FLAVOR, TAG_FORMAT, TAG_TRUSTED
 
     flavor = tags.get(TAG_FLAVOR, "sklearn")  # versions registered before formats were recorded
     fmt = tags.get(TAG_FORMAT, SKOPS)
     if flavor in {"xgboost", "lightgbm"}:
         _require(flavor, where)
+    if fmt == CLOUDPICKLE and not unsafe_ok:
+        from ..errors import IntegrityError
+
+        raise IntegrityError(
+            f"{where} is stored with cloudpickle, which runs code from its file when it is read; refusing "
+            "to load it. If you trust everyone who can write to this store, set NBT_ALLOW_UNSAFE=1 (or "
+            "load(..., allow_unsafe=True)); or sign the version (nbt model sign) and set NBT_TRUSTED_KEYS.")
     if fmt == CLOUDPICKLE and where not in _WARNED:
         _WARNED.add(where)  # once per version and process, whatever the warning filters say
         warnings.warn(f"{where} is stored with cloudpickle: loading it runs code from its file. "

@@ -119,7 +119,7 @@ def read_artifact_text(mv: Any, artifact: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------- load
-def load(ref: str | ModelRef, *, require_signature: bool = False) -> Any:
+def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: bool = False) -> Any:
     """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact).
 
     The model is read in the format recorded on the version (:mod:`.formats`): skops with the
@@ -129,10 +129,20 @@ def load(ref: str | ModelRef, *, require_signature: bool = False) -> Any:
     With ``require_signature=True``, or whenever ``NBT_TRUSTED_KEYS`` is set, the version must
     carry a signature by one of the trusted keys that still covers its stored files and tags
     (:mod:`.signing`); otherwise :class:`IntegrityError` says what changed, before the file is read.
+
+    A version stored with cloudpickle is refused (:class:`IntegrityError`) unless
+    ``allow_unsafe=True``, ``NBT_ALLOW_UNSAFE=1``, or a trusted signature covers it: its format
+    is only a tag, which anyone who can write to the store can set.
     """
     from . import signing
 
+    from .. import config
+    from ..errors import BadInput
+
+    if not isinstance(allow_unsafe, bool):
+        raise BadInput(f"allow_unsafe must be True or False, got {allow_unsafe!r}.")
     keys = signing.enforced(require_signature)
+    unsafe_ok = allow_unsafe or config.allow_unsafe() or keys is not None
     mv = resolve(ref)
     mlflow = store.mlflow_module()
     expected = (mv.tags or {}).get(TAG_SHA)
@@ -156,7 +166,7 @@ def load(ref: str | ModelRef, *, require_signature: bool = False) -> Any:
         elsewhere = helper()  # a cold `nbt` command: a helper process loads it
         read = elsewhere.load if elsewhere is not None else load_local
         with store.translate_errors():
-            model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}")
+            model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}", unsafe_ok=unsafe_ok)
         inputs = signature_inputs(local)
     try:
         model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version

@@ -81,9 +81,9 @@ class ModelHelper:
             raise value
         return value
 
-    def load(self, local: Path, tags: dict[str, str], where: str) -> RemoteModel:
+    def load(self, local: Path, tags: dict[str, str], where: str, *, unsafe_ok: bool = False) -> RemoteModel:
         """Load the checked folder ``local`` in the helper; a stand-in that predicts there."""
-        methods, type_name = self._ask("load", str(local), tags, where)
+        methods, type_name = self._ask("load", str(local), tags, where, unsafe_ok)
         return RemoteModel(self, methods, type_name)
 
     def verify(self, root: str, signature: str | None, keys: list[Any], name: str, version: str) -> Any:
@@ -143,7 +143,7 @@ def _serve() -> int:
                 if request[0] == "load":
                     from .formats import load_local
 
-                    model = load_local(Path(request[1]), request[2], request[3])
+                    model = load_local(Path(request[1]), request[2], request[3], unsafe_ok=request[4])
                     answer: Any = ([m for m in METHODS if hasattr(model, m)], type(model).__name__)
                 elif request[0] == "verify":
                     from .signing import verify_folder
