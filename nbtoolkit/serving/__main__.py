@@ -1,21 +1,26 @@
-"""``python -m nbtoolkit.serving NAME ...`` — the same as ``nbt serve NAME ...`` (used for background servers)."""
+"""``python -m nbtoolkit.serving``: a background server (``serve(..., background=True)``).
+
+The parent checked the settings and hands them over in ``NBT_SERVE_SETTINGS`` (JSON, every field);
+this process serves with exactly those, as ``--workers N`` processes do, and exits as ``nbt serve``
+does (2 with one line on a start-up problem).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ..commands import ArgumentParser
-    from ..commands.serving import _serve_args, _serve_kwargs
-    from ..errors import NbtError
-    from . import serve
+def main() -> int:
+    from ..errors import BadInput, NbtError
+    from .server import run
+    from .settings import ENV, ServeSettings
 
-    parser = ArgumentParser(prog="nbt serve")
-    _serve_args(parser)
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        return serve(args.name, **_serve_kwargs(args))
+        if ENV not in os.environ:
+            raise BadInput(f"python -m nbtoolkit.serving serves settings handed over in {ENV} by "
+                           "serve(..., background=True); to start a server yourself run `nbt serve NAME`.")
+        return run(ServeSettings.from_json(os.environ.pop(ENV)))
     except NbtError as exc:
         print(f"nbt serve: {' '.join(str(exc).split())}", file=sys.stderr, flush=True)
         return exc.exit_code

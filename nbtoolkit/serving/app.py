@@ -163,4 +163,4 @@ def app_from_env() -> Any:
 
     from .settings import ENV, ServeSettings
 
-    return create_app(settings=ServeSettings.from_env(os.environ[ENV]))
+    return create_app(settings=ServeSettings.from_json(os.environ[ENV]))

@@ -11,6 +11,7 @@ drained and the journal removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -23,7 +24,6 @@ from typing import Any
 
 from .. import config
 from ..errors import BadInput, NbtError
-from ..validation import sequence
 from .lifetime import die_with_parent
 from .settings import ENV, ServeSettings
 
@@ -74,27 +74,14 @@ def serve(
         ``drain_timeout``, ``journal_dir``, ``journal_sync`` (fdatasync each request's journal line
         before answering: survives a power loss), ``max_rows``, ``access_log``
     """
-    settings = ServeSettings(name=name, host=host, port=port, traffic=traffic, threshold=threshold,
-                             predictions_url=predictions_url, workers=workers, champion=champion,
-                             challenger=challenger, poll_interval=poll_interval, alerts=sequence(alerts, "alerts"),
-                             webhook=webhook, window=window, monitor_interval=monitor_interval,
-                             max_body=max_body, require_signature=require_signature, **_tuning(tuning)).check()
+    given = dict(locals())  # the parameters above, by name: each is a field of ServeSettings
+    del given["background"], given["tuning"]
+    settings = ServeSettings.checked(**given, **tuning)
     if config.current_overrides().require_signature:  # %config Nbt.require_signature: the server's threads
-        settings.require_signature = True              # and processes do not see the notebook's setting
+        settings = dataclasses.replace(settings, require_signature=True)  # and processes do not see it
     if background:
         return start_background(settings)
     return run(settings)
-
-
-def _tuning(tuning: dict[str, Any]) -> dict[str, Any]:
-    known = {"log_batch", "log_queue_rows", "log_queue_bytes", "log_linger", "drain_timeout", "journal_dir",
-             "journal_sync", "max_rows", "access_log"}
-    unknown = sorted(set(tuning) - known)
-    if unknown:
-        from ..errors import did_you_mean
-
-        raise BadInput(f"serve() got an unknown argument {unknown[0]!r}." + did_you_mean(unknown[0], known))
-    return tuning
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -141,13 +128,13 @@ def run(settings: ServeSettings) -> int:
           flush=True)
     import uvicorn
 
-    common = dict(log_level="warning", access_log=settings.access_log, lifespan="on",
-                  timeout_graceful_shutdown=max(5, int(settings.drain_timeout)), server_header=False)
+    common = dict(log_level=None, log_config=_uvicorn_logging(settings.access_log), access_log=settings.access_log,
+                  lifespan="on", timeout_graceful_shutdown=max(5, int(settings.drain_timeout)), server_header=False)
     if settings.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
         service.models.stop()
-        os.environ[ENV] = settings.to_env()
+        os.environ[ENV] = settings.to_json()  # each worker reads it: app_from_env
         service.writer.stop()  # the workers journal and write for themselves
         config = uvicorn.Config("nbtoolkit.serving.app:app_from_env", factory=True, workers=settings.workers,
                                 **common)
@@ -184,6 +171,20 @@ def _signals_end_quietly() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _uvicorn_logging(access_log: bool) -> dict[str, Any]:
+    """uvicorn's own logging at WARNING; its access log (one line a request, on stdout) at INFO when
+    asked for — a ``log_level`` would set both, and an access log at WARNING prints nothing."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    out = copy.deepcopy(LOGGING_CONFIG)
+    for name in ("uvicorn", "uvicorn.error"):
+        out["loggers"][name]["level"] = "WARNING"
+    out["loggers"]["uvicorn.access"]["level"] = "INFO" if access_log else "WARNING"
+    return out
 
 
 def _configure_logging() -> None:
@@ -251,30 +252,6 @@ class ServerHandle:
         p.text(repr(self))
 
 
-def command_line(settings: ServeSettings) -> list[str]:
-    """The ``nbt serve`` argument list for ``settings``."""
-    args = [settings.name, "--host", settings.host, "--port", str(settings.port),
-            "--traffic", str(settings.traffic), "--workers", str(settings.workers),
-            "--champion", settings.champion, "--challenger", settings.challenger,
-            "--poll", str(settings.poll_interval), "--window", settings.window,
-            "--monitor-interval", str(settings.monitor_interval), "--max-body", str(settings.max_body),
-            "--log-batch", str(settings.log_batch), "--log-queue", str(settings.log_queue_rows),
-            "--log-linger", str(settings.log_linger)]
-    if settings.threshold is not None:
-        args += ["--threshold", str(settings.threshold)]
-    if settings.predictions_url:
-        args += ["--predictions-url", settings.predictions_url]
-    for rule in settings.alerts:
-        args += ["--alert", rule]
-    if settings.webhook:
-        args += ["--webhook", settings.webhook]
-    if settings.journal_dir:
-        args += ["--journal-dir", settings.journal_dir]
-    if settings.journal_sync:
-        args += ["--journal-sync"]
-    return args
-
-
 def start_background(settings: ServeSettings, *, timeout: float = 120.0) -> ServerHandle:
     """Start ``nbt serve`` as a child process (stopped with the kernel) and wait until it answers."""
     import atexit
@@ -284,19 +261,19 @@ def start_background(settings: ServeSettings, *, timeout: float = 120.0) -> Serv
     if settings.port == 0:
         with socket.socket() as s:
             s.bind((settings.host, 0))
-            settings.port = s.getsockname()[1]
+            settings = dataclasses.replace(settings, port=s.getsockname()[1])
     else:
         bind(settings.host, settings.port).close()  # port in use: say so now, in the notebook
+    if not settings.predictions_url:  # the notebook's log, not whatever the child's environment names
+        settings = dataclasses.replace(settings, predictions_url=config.predictions_url())
     env = dict(os.environ)
     env.update({"NBT_HOME": str(config.home()), "MLFLOW_TRACKING_URI": config.tracking_uri(),
-                "MLFLOW_REGISTRY_URI": config.registry_uri()})
-    if not settings.predictions_url:
-        settings.predictions_url = config.predictions_url()
+                "MLFLOW_REGISTRY_URI": config.registry_uri(), ENV: settings.to_json()})
     folder = config.home() / "serve" / settings.name
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"server-{settings.port}.log"
     out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving", *command_line(settings)],
+    proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving"],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                             preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
     out.close()

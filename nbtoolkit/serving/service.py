@@ -68,7 +68,10 @@ class Service:
     # ------------------------------------------------------------------ build / start / stop
     @classmethod
     def build(cls, settings: ServeSettings, *, recover: bool = True, token: str | None = None) -> Service:
-        """Run the start-up checks and load the models (raises NbtError: exit 2, one line)."""
+        """Run the start-up checks and load the models (raises NbtError: exit 2, one line).
+
+        ``settings`` arrive checked: :meth:`ServeSettings.checked` ran once, where they were given.
+        """
         from ..monitoring import PredictionLog
         from .alerts import LiveMonitor
         from .journal import Journal
@@ -78,7 +81,6 @@ class Service:
         from .shipper import LogShipper
         from .swap import ModelSet
 
-        settings.check()
         plog = PredictionLog(settings.predictions_url or None)
         plog.existing_ids([])  # connects and creates the table: an unreachable log fails here
         metrics = ServingMetrics()
@@ -308,6 +310,7 @@ class Service:
         snap = self.models.snapshot
         return Reply(200, {"nbtoolkit": v("nbtoolkit"), "mlflow": v("mlflow"), "model": self.name,
                            "pid": os.getpid(),  # with --workers N: which worker answered
+                           "settings": self.settings.public(),  # what this process was handed
                            "aliases": {"champion": snap.champion, "challenger": snap.challenger},
                            "traffic": snap.traffic, "serving": snap.describe()})
 
