@@ -173,3 +173,23 @@ def test_a_background_server_and_its_workers_run_with_every_field_given(nbt_home
         assert handle.stop() == 0, handle.log_path.read_text()
     log = handle.log_path.read_text()
     assert "POST /invocations" in log  # access_log reached uvicorn in the workers
+
+
+@pytest.mark.slow
+def test_a_background_server_that_cannot_start_says_why_in_one_line(nbt_home, iris, iris_model):
+    """The child reads its settings and fails as ``nbt serve`` does: exit 2, one line, told to the notebook."""
+    import nbtoolkit as nbt
+
+    X, y = iris
+    nbt.register(iris_model, "iris", X=X, y=y, alias="champion")
+    with pytest.raises(BadInput, match=r"^nbt serve did not start: .*no alias 'prod'"):
+        nbt.serve("iris", champion="prod", port=0, background=True)
+
+
+def test_the_background_module_alone_says_how_to_start_a_server(monkeypatch, capsys):
+    from nbtoolkit.serving.__main__ import main
+    from nbtoolkit.serving.settings import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert main() == 2
+    assert "run `nbt serve NAME`" in capsys.readouterr().err
