@@ -17,6 +17,7 @@ import pytest
 
 from nbtoolkit.errors import BadInput, NbtError
 from nbtoolkit.serving.settings import ServeSettings, fingerprint, from_namespace
+from nbtoolkit.vocabulary import OLD_SPELLINGS
 from tests.test_serve import free_port, requests
 
 FIELDS = {f.name: f for f in dataclasses.fields(ServeSettings)}
@@ -78,8 +79,9 @@ def test_the_parser_is_the_fields_one_by_one(surface, tmp_path):
         action = by_flag.get(option.flag)
         assert action is not None and action.dest == name, (option.flag, name)
         assert action.help != "==SUPPRESS==" and action.help, option.flag
-        for old in option.old:
+        for old in option.old:  # hidden, and listed among the old spellings the docs name
             assert by_flag[old].dest == name and by_flag[old].help == "==SUPPRESS==", old
+            assert OLD_SPELLINGS["cli"][old] == option.flag, old
     flags = {f.metadata["option"].flag for f in FIELDS.values()} | {o for f in FIELDS.values()
                                                                      for o in f.metadata["option"].old}
     others = sorted(s for s in by_flag if s not in flags)
