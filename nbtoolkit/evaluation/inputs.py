@@ -76,6 +76,13 @@ def resolve_model(model: Any, *, what: str = "model") -> Model:
     if isinstance(model, (str, ModelRef)):
         from .. import registry
 
+        # Evaluating needs scikit-learn (and so scipy) anyway: imported before MLflow, not after it.
+        # skops' import names every scipy ufunc by scanning sys.modules in import order for the
+        # first module holding it (pickle's whichmodule); with scipy behind MLflow's ~2,000
+        # modules that scan costs ~0.5 s of a cold evaluate. The names found are the same
+        # (tests/test_cold_start.py).
+        import sklearn.base  # noqa: F401
+
         estimator = registry.load(model)
         ref = getattr(estimator, "_nbt_ref", None)
         return Model(estimator, ref, str(model) if ref is None or str(model) == ref else f"{model} ({ref})",
