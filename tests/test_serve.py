@@ -817,7 +817,7 @@ def test_a_journal_dir_that_cannot_be_a_folder_exits_2_with_one_line(home, tmp_p
             journal, says = locked / "journal", "cannot be written"
     else:
         journal = afile if case == "a file" else afile / "deeper" / "journal"
-        says = "is a file" if case == "a file" else f"is below the file {str(afile)!r}"
+        says = "is a file" if case == "a file" else "is below the file '"  # a long tmp path is cut in the middle
     before = sorted(p.name for p in tmp_path.iterdir())
     assert main(["serve", "iris", "--port", str(free_port()), "--journal-dir", str(journal)]) == 2
     err = capsys.readouterr().err.strip()

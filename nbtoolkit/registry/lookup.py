@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..errors import IntegrityError, ModelNotFound, did_you_mean
+from ..errors import IntegrityError, ModelNotFound, NbtError, did_you_mean
 from ..locks import is_lock_name
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable, user_tags
@@ -45,18 +45,27 @@ def _resolve(r: ModelRef) -> Any:
             ) from None
     rm = _require_model(r.name)
     if r.alias:
-        aliases = rm.aliases or {}
-        if r.alias not in aliases:
-            raise ModelNotFound(
-                f"Model {r.name!r} has no alias {r.alias!r}."
-                + (did_you_mean(r.alias, aliases, what="Aliases") if aliases else
-                   " It has no aliases yet; set one with %nbt promote NAME VERSION --alias A.")
-            )
-        return store.read(c.get_model_version_by_alias, r.name, r.alias)
+        _require_alias(r.name, r.alias, rm.aliases or {})
+        try:
+            return store.read(c.get_model_version_by_alias, r.name, r.alias)
+        except NbtError:
+            raise
+        except Exception:  # MLflow's error for an alias removed since the read above: say that, by state
+            _require_alias(r.name, r.alias, _require_model(r.name).aliases or {})
+            raise
     latest = _all_versions(r.name)
     if not latest:
         raise ModelNotFound(f"Model {r.name!r} has no versions yet; register one first.")
     return latest[0]
+
+
+def _require_alias(name: str, alias: str, aliases: Any) -> None:
+    if alias not in aliases:
+        raise ModelNotFound(
+            f"Model {name!r} has no alias {alias!r}."
+            + (did_you_mean(alias, aliases, what="Aliases") if aliases else
+               " It has no aliases yet; set one with %nbt promote NAME VERSION --alias A.")
+        )
 
 
 def _require_store(name: str) -> None:
