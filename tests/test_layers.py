@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
     ("data model and results", ("contract", "contract_checks", "data", "drift.profile", "drift.bins", "drift.stats",
                                 "registry.artifacts", "registry.lookup", "registry.formats", "registry.trust", "registry.remote",
-                                "registry.signing",
+                                "registry.signing", "registry.loading",
                                 "reports", "examples")),
     ("computation", ("registry", "drift", "evaluation", "estimation", "monitoring", "pipeline", "testing")),
     # the package itself: the public API table (imported lazily) and load_ipython_extension

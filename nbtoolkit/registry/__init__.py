@@ -22,7 +22,8 @@ from __future__ import annotations
 from .aliases import Gate, check_gates, promote, rollback, unalias
 from .artifacts import stored_contract, stored_profile
 from .integrity import tree_sha256
-from .lookup import lineage, load, models, read_artifact_text, resolve, run_metrics, versions
+from .loading import load
+from .lookup import lineage, models, read_artifact_text, resolve, run_metrics, versions
 from .tags import (ALIAS_HISTORY, CONTRACT_ARTIFACT, HISTORY_KEEP, MODEL_ARTIFACT, PROFILE_ARTIFACT,
                    SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA,
                    TAG_FLAVOR, TAG_FORMAT, TAG_TASK, TAG_THRESHOLD, TAG_TRAINING_RUN, TAG_TRUSTED, TAG_UNSAFE)

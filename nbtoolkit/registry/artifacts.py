@@ -26,12 +26,12 @@ def stored_profile(ref: Any) -> tuple[Any, str]:
 
 
 def _stored(ref: Any, artifact: str, what: str, hint: str) -> tuple[Any, str]:
-    from . import signing
+    from . import remote, signing
 
     keys = signing.enforced()
     mv = resolve(ref)
     if keys is not None:  # a signed version's profile and contract are covered by its signature
-        signing.check_stored(mv, keys)
+        signing.check_stored(mv, keys, helper=remote.current())
     text = read_artifact_text(mv, artifact)
     if text is None:
         raise NotFound(f"Model version {mv.name}/{mv.version} (from {str(ref)!r}) has no stored {what}; {hint}")

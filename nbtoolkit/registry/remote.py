@@ -36,7 +36,7 @@ METHODS = ("predict", "predict_proba", "decision_function", "transform")
 
 @contextlib.contextmanager
 def loading() -> Iterator[None]:
-    """Inside: :func:`~.lookup.load` loads through a helper process (started now) when skops is not
+    """Inside: :func:`~.loading.load` loads through a helper process (started now) when skops is not
     imported in this process yet; the helper stops at the end."""
     if "skops.io" in sys.modules:
         yield

@@ -23,7 +23,7 @@ stored calibrator's pointer, the signing tag itself), tags starting with
 tags outside ``nbt.*``, the run's metrics and parameters, aliases.
 
 When a signature is required (:func:`enforced`: trusted keys set, ``--require-signature``,
-``require_signature=True``), :func:`check` runs in :func:`~.lookup.load` before the model file is
+``require_signature=True``), :func:`check` runs in :func:`~.loading.load` before the model file is
 read, and in :func:`~.artifacts.stored_profile` / ``stored_contract``; it raises
 :class:`~nbtoolkit.errors.IntegrityError` in one line naming what changed.
 """
@@ -324,14 +324,13 @@ def verify(ref: Any, *, keys: str | os.PathLike[str] | Iterable[str | os.PathLik
         return _verify(mv, _download_model(mv, Path(tmp, "download")), trusted, Path(tmp))
 
 
-def check(mv: Any, model_dir: Path, keys: list[Key]) -> None:
+def check(mv: Any, model_dir: Path, keys: list[Key], *, helper: Any = None) -> None:
     """Refuse ``mv`` (IntegrityError, one line) unless a trusted signature covers it as stored now.
 
-    ``model_dir`` is its downloaded model folder (the one about to be loaded).
+    ``model_dir`` is its downloaded model folder (the one about to be loaded); ``helper``, a cold
+    command's helper process (:mod:`.remote`), which has model-signing imported already, verifies
+    there when given.
     """
-    from .remote import current
-
-    helper = current()  # a cold command: its helper process has model-signing imported already
     with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
         outcome = _verify(mv, model_dir, keys, Path(tmp), check=helper.verify if helper is not None else None)
     if outcome.valid:
@@ -344,10 +343,10 @@ def check(mv: Any, model_dir: Path, keys: list[Key]) -> None:
                          f"it. If the change is yours, sign it again with `nbt model sign {ref}`.")
 
 
-def check_stored(mv: Any, keys: list[Key]) -> None:
+def check_stored(mv: Any, keys: list[Key], *, helper: Any = None) -> None:
     """:func:`check` for a reader that does not load the model (a stored profile or contract)."""
     with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:
-        check(mv, _download_model(mv, Path(tmp)), keys)
+        check(mv, _download_model(mv, Path(tmp)), keys, helper=helper)
 
 
 def _verify(mv: Any, model_dir: Path, keys: list[Key], dest: Path, *, check: Any = None) -> Verification:
