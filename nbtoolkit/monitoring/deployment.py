@@ -62,7 +62,7 @@ class Deployment:
         traffic: float = 0.1,
         threshold: float | None = None,
     ) -> None:
-        # the one vocabulary (README); log=, champion_alias=, challenger_alias= are the old names
+        # the one vocabulary (docs/cli.md); log=, champion_alias=, challenger_alias= are the old names
         log, champion_alias, challenger_alias = predictions_url, champion, challenger
         check_name(name)
         check_alias(champion_alias)

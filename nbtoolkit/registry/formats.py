@@ -189,7 +189,7 @@ def trusted_types(model: Any) -> tuple[tuple[str, ...], bytes]:
     if problem is not None:
         raise BadInput(
             f"This {type(model).__name__} {problem.text}, outside the types nbtoolkit trusts "
-            "(README: Safe loading); register it with --format cloudpickle (serialization='cloudpickle') "
+            "(docs/models.md, Safe loading); register it with --format cloudpickle (serialization='cloudpickle') "
             "and load it only from sources you trust."
         )
     return tuple(untrusted), data
