@@ -295,5 +295,5 @@ def test_the_api_reads_the_files_the_cli_takes(files, tmp_path):
     with pytest.raises(BadInput, match=r"^No such current file: 'nope\.csv'; give the path of a CSV or Parquet file\.$"):
         nbt.drift("nope.csv", files["ref"])
     (tmp_path / "bad.parquet").write_text("a,b\n1,2\n")
-    with pytest.raises(BadInput, match=r"Cannot read reference file '.*' (\(\d+ characters\) )?as CSV or Parquet"):
+    with pytest.raises(BadInput, match=r"Cannot read reference file '.*as CSV or Parquet \(ValueError"):
         nbt.drift(files["drifted"], tmp_path / "bad.parquet")
