@@ -188,7 +188,10 @@ def test_a_step_kernel_is_shut_down_by_request_without_an_interrupt(monkeypatch)
         await km.shutdown_kernel()
         return process
 
-    process = asyncio.run(start_and_shut_down())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # its own event loop: an earlier test may leave one running here
+        process = pool.submit(asyncio.run, start_and_shut_down()).result()
     assert interrupts == []
     assert process.wait(timeout=30) == 0  # it exited on the request, not by SIGTERM or SIGKILL
 
