@@ -46,7 +46,10 @@ def profile_dask(frame: Any, *, like: Profile | None = None, model: Any = None,
         Equal, up to floating-point summation order, to ``Profile.from_frame(frame.compute(),
         like=like)`` — without ever holding the whole frame.
     """
-    import dask
+    try:
+        import dask
+    except ImportError:  # only a dask frame reaches here, but say which extra brings it
+        raise BadInput("Profiling a dask DataFrame needs dask: pip install 'nbtoolkit[dask]'.") from None
 
     if not is_dask_frame(frame):
         raise BadInput(f"Expected a dask DataFrame, got {type(frame).__name__}.")
