@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test venv system-deps bench clean constraints schemas docs
+.PHONY: demo test venv system-deps bench clean constraints schemas docs lint
 
 venv: $(STAMP)
 
@@ -85,3 +85,8 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .nbtoolkit .pytest_cache site
+
+# ruff and mypy, configured in pyproject.toml (tests/test_lint.py runs both in make test).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check nbtoolkit
+	$(VENV)/bin/mypy

@@ -116,8 +116,8 @@ def chunker(*, chunk_size: Any = None, chunk_number: Any = None, window: Any = N
     for name, value in (("chunk_size", chunk_size), ("chunk_number", chunk_number)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-                hasattr(value, "is_integer") and float(value).is_integer()):
+        if isinstance(value, bool) or (not isinstance(value, (int,)) and not (
+                hasattr(value, "is_integer") and float(value).is_integer())):
             raise BadInput(f"{name} must be a positive whole number, got {value!r}.")
         if int(value) <= 0:
             raise BadInput(f"{name} must be a positive whole number, got {value!r}.")

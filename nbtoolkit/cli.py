@@ -67,7 +67,7 @@ class _JsonAlias(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: Any, option_string: str | None = None) -> None:
-        setattr(namespace, "json", True)
+        namespace.json = True
 
 
 def _version() -> str:

@@ -200,7 +200,7 @@ def _describe_column(s: Any) -> dict[str, Any]:
             entry["categories"] = sorted(levels.tolist())
         else:
             entry["kind"] = "text"
-            entry["n_unique"] = int(len(levels))
+            entry["n_unique"] = len(levels)
     return entry
 
 

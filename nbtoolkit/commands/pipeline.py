@@ -23,7 +23,7 @@ def _record(args: argparse.Namespace, ctx: Context) -> Any:
     source = " ".join(args.expr).strip() or args.name
     try:
         namespace = ctx.user_ns if isinstance(ctx.user_ns, dict) else dict(ctx.user_ns)
-        value = eval(compile(source, "<%nbt record>", "eval"), namespace)  # noqa: S307 - the user's own code
+        value = eval(compile(source, "<%nbt record>", "eval"), namespace)
     except SyntaxError as exc:
         raise BadInput(f"Cannot parse {source!r} for %nbt record: {exc.msg}; give a Python expression.") from None
     except Exception as exc:
@@ -149,9 +149,9 @@ def _yaml_parameters(text: str, *, from_file: bool) -> dict[str, Any]:
     try:
         if from_file:
             with open(text, encoding="utf-8") as fh:
-                data = yaml.load(fh, Loader=NoDates)  # noqa: S506 - a SafeLoader
+                data = yaml.load(fh, Loader=NoDates)
         else:
-            data = yaml.load(text, Loader=NoDates)  # noqa: S506
+            data = yaml.load(text, Loader=NoDates)
     except OSError as exc:
         raise BadInput(f"Cannot read the parameters file {text!r} ({exc.strerror}).") from None
     except ValueError as exc:  # a NUL byte in the path; bytes that are not UTF-8 (UnicodeDecodeError)

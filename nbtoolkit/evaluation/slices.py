@@ -98,7 +98,7 @@ def slice_table(p: Predictions, prepared: list[tuple[str, Any]], names: list[str
         for i, level in enumerate(levels):
             take = order[bounds[i]:bounds[i + 1]]
             sub = p.take(take)
-            row = {"column": name, "value": _py(level), "n": int(len(take)),
+            row = {"column": name, "value": _py(level), "n": len(take),
                    "share": float(len(take) / p.n)}
             row.update(M.compute(sub, slice_metrics))
             group_rows.append(row)

@@ -131,7 +131,7 @@ def track_cell(cell: str, *, shell: Any = None, user_ns: Any = None, experiment:
             result = shell.run_cell(cell)
             error = result.error_in_exec or result.error_before_exec
         else:
-            exec(compile(cell, "<%%nbt track>", "exec"), user_ns if user_ns is not None else {})  # noqa: S102
+            exec(compile(cell, "<%%nbt track>", "exec"), user_ns if user_ns is not None else {})
             error = None
         if isinstance(error, KeyboardInterrupt):
             raise error

@@ -131,8 +131,8 @@ def _arm(arm: str, version: str, frame: Any) -> dict[str, Any]:
     return {
         "arm": arm,
         "version": version,
-        "predictions": int(len(frame)),
-        "labeled": int(len(labeled)),
+        "predictions": len(frame),
+        "labeled": len(labeled),
         "accuracy": float(correct.mean()) if len(correct) else math.nan,
         "human_share": float(frame["routed_to_human"].mean()) if len(frame) else math.nan,
         "mean_confidence": float(frame["confidence"].mean()) if len(frame) else math.nan,

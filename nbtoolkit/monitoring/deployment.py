@@ -56,7 +56,7 @@ class Deployment:
         self,
         name: str,
         *,
-        predictions_url: PredictionLog | str | None | bool = None,
+        predictions_url: PredictionLog | str | bool | None = None,
         champion: str = "champion",
         challenger: str = "challenger",
         traffic: float = 0.1,

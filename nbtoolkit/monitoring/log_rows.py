@@ -131,7 +131,7 @@ AHEAD = dt.timedelta(days=1)
 
 def plausible(stamp: dt.datetime, what: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """``stamp`` (naive UTC) if it is an event time the log accepts (see :data:`EARLIEST`), else BadInput."""
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if stamp < EARLIEST:
         raise BadInput(f"{what} is {stamp.isoformat()}, before {EARLIEST:%Y-%m-%d}; event times must lie "
                        "between 2000-01-01 and a day from now (UTC), nothing was written.")
@@ -161,7 +161,7 @@ def _to_utc(value: Any, what: str) -> dt.datetime:
 
 def _timestamps(values: Any, n: int) -> list[dt.datetime]:
     if values is None:
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return [now] * n
     import pandas as pd
 
@@ -177,7 +177,7 @@ def _timestamps(values: Any, n: int) -> list[dt.datetime]:
             bad = int(missing.argmax())
             raise BadInput(f"timestamps[{bad}] must be a date/time, got {values[bad]!r}.")
     if out:
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         low, high = min(out), max(out)
         for stamp in (low, high):
             plausible(stamp, f"timestamps[{out.index(stamp)}]", now=now)

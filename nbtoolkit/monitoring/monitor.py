@@ -264,12 +264,12 @@ def window_metrics(part: Any) -> dict[str, Any]:
     conf = part["confidence"].dropna()
     row: dict[str, Any] = {
         "versions": ",".join(sorted(map(str, part["model_version"].unique()), key=_version_key)),
-        "volume": int(len(part)),
+        "volume": len(part),
         "human_share": float(part["routed_to_human"].mean()),
         "mean_confidence": float(conf.mean()) if len(conf) else math.nan,
         # CBPE: expected accuracy of calibrated top-class probabilities is their mean.
         "estimated_accuracy": float(conf.mean()) if len(conf) else math.nan,
-        "labeled": int(len(labeled)),
+        "labeled": len(labeled),
         # rows the server flagged as outside their version's data contract (NULL: inside, or unchecked)
         "contract": float(part["contract"].notna().mean()) if "contract" in part.columns else math.nan,
         "accuracy": math.nan,

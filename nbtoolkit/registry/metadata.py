@@ -151,7 +151,7 @@ def log_dataset(run_id: str, frame: Any, fingerprint: str | None, *, name: str, 
 
     # The entity mlflow.data.from_pandas would build, minus its schema inference (a third of a
     # linear model's register): the schema is in nbt/schema.json, the digest is our fingerprint.
-    profile = {"num_rows": int(len(frame)), "num_elements": int(frame.size)}
+    profile = {"num_rows": len(frame), "num_elements": int(frame.size)}
     dataset = Dataset(name=name, digest=dataset_digest(fingerprint) or "", source_type="code",
                       source=json.dumps({"tags": {"nbt.context": context}}), profile=json.dumps(profile))
     entity = DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])

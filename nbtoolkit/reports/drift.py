@@ -134,7 +134,7 @@ class DriftReport(Result):
     @property
     def drifted(self) -> bool:
         multi = bool(self.multivariate and self.multivariate.get("drifted"))
-        return bool(self.tested) and self.share >= self.drift_share or multi
+        return (bool(self.tested) and self.share >= self.drift_share) or multi
 
     # ------------------------------------------------------------------ views
     def to_frame(self) -> Any:

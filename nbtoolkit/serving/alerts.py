@@ -106,7 +106,7 @@ class LiveMonitor:
         from ..monitoring.alerts import evaluate_rules
         from ..monitoring.monitor import MIN_DRIFT_ROWS
 
-        now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         start = now - self.window.to_pytimedelta()
         clock = time.monotonic()
         with_drift = self._drift_at is None or clock - self._drift_at >= max(self.interval, DRIFT_EVERY_S)

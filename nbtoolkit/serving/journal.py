@@ -67,7 +67,7 @@ class Journal:
         path = self._path(self._n)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         header = json.dumps({"journal": 1, "pid": self.pid, "log": self.log_url,
-                             "started": dt.datetime.now(dt.timezone.utc).isoformat()}) + "\n"
+                             "started": dt.datetime.now(dt.UTC).isoformat()}) + "\n"
         os.write(self._fd, header.encode())
         self._size = len(header)
         _sync_dir(self.folder)  # the new file's name survives a power loss

@@ -156,9 +156,7 @@ class LogWriter(InFlight):
             self._bytes += nbytes
             if self.metrics is not None:
                 self.metrics.log_queue_rows.set(self._rows)
-            if self._rows >= self.batch_rows:
-                self._cond.notify_all()
-            elif len(self._queue) == 1:
+            if self._rows >= self.batch_rows or len(self._queue) == 1:
                 self._cond.notify_all()
             return self._seq
 

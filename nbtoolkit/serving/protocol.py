@@ -351,7 +351,7 @@ def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
     from ..errors import BadInput
     from ..monitoring.log_rows import plausible
 
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     out = []
     for i, v in enumerate(raw):
         try:
@@ -362,7 +362,7 @@ def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
             raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {short(v)}.") from None
         try:
             if t.tzinfo is not None:
-                t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+                t = t.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:  # e.g. 9999-12-31T23:00-05:00: past the last datetime once in UTC
             raise BadRequest(f"params.timestamps[{i}] is out of the range of date/times once in UTC: "
                              f"{short(v)}.") from None

@@ -29,7 +29,7 @@ from .settings import ServeSettings
 class Reply:
     """An HTTP answer: status and a JSON-able body."""
 
-    __slots__ = ("status", "body")
+    __slots__ = ("body", "status")
 
     def __init__(self, status: int, body: Any) -> None:
         self.status = status
@@ -163,7 +163,7 @@ class Service:
                               "nothing was logged.")
         preds, confs, humans, versions, probs = results
         flags, broken = self._contract_flags(snap, batch, arms)
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         try:
             self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
                                              predictions=preds, confidences=confs, humans=humans,
