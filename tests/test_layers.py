@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 
 # Bottom to top. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "schemas")),
+    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "limits", "schemas")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
     ("data model and results", ("contract", "contract_checks", "data", "drift.profile", "drift.bins", "drift.stats",
                                 "registry.artifacts", "registry.lookup", "registry.formats", "registry.trust", "registry.remote",
