@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 DEFAULT_CHUNKS = 10
 _WINDOW = re.compile(r"^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$")
@@ -23,9 +28,9 @@ class Chunk:
     """One chunk: its label, first/last row position (or timestamp), and the row positions."""
 
     key: str
-    start: Any
-    end: Any
-    positions: Any  # numpy int array of row positions in the chunked frame
+    start: pd.Timestamp | int
+    end: pd.Timestamp | int
+    positions: np.ndarray  # int row positions in the chunked frame
 
     @property
     def rows(self) -> int:
@@ -38,7 +43,7 @@ class Chunker:
 
     chunk_size: int | None = None
     chunk_number: int | None = None
-    window: Any = None          # pandas Timedelta or offset string
+    window: pd.Timedelta | str | None = None  # a duration, or a calendar period's offset string
     window_text: str | None = None
     timestamp: str | None = None
 
@@ -49,7 +54,7 @@ class Chunker:
             return f"windows of {self.window_text}"
         return f"{self.chunk_number} chunks"
 
-    def split(self, frame: Any, *, what: str = "analysis data") -> list[Chunk]:
+    def split(self, frame: pd.DataFrame, *, what: str = "analysis data") -> list[Chunk]:
         """Chunks of ``frame`` (row positions), oldest first."""
         import numpy as np
         import pandas as pd
@@ -57,30 +62,34 @@ class Chunker:
         n = len(frame)
         stamps = self._stamps(frame, what) if self.timestamp else None
         if self.window is not None:
+            assert stamps is not None  # chunker() accepts window= only with timestamp=
             order = np.argsort(stamps.to_numpy(), kind="stable")
             sorted_stamps = stamps.iloc[order]
             groups = pd.Series(order).groupby(
                 sorted_stamps.dt.floor(self.window).to_numpy() if isinstance(self.window, pd.Timedelta)
                 else sorted_stamps.dt.to_period(self.window).dt.start_time.to_numpy(), sort=True)
             chunks = []
-            for start, pos in groups:
-                pos = pos.to_numpy()
-                chunks.append(Chunk(str(pd.Timestamp(start)), pd.Timestamp(stamps.iloc[pos].min()),
+            for first, group in groups:
+                pos = group.to_numpy()
+                chunks.append(Chunk(str(pd.Timestamp(first)), pd.Timestamp(stamps.iloc[pos].min()),
                                     pd.Timestamp(stamps.iloc[pos].max()), pos))
             return chunks
         if self.chunk_size:
             if self.chunk_size > n:
                 raise BadInput(f"chunk_size={self.chunk_size} is larger than the {what} ({n} rows); "
                                f"use at most {n}, or chunk_number=.")
-            bounds = list(range(0, n, self.chunk_size)) + [n]
+            bounds = [*range(0, n, self.chunk_size), n]
         else:
-            if self.chunk_number > n:
-                raise BadInput(f"chunk_number={self.chunk_number} is more than the {n} rows of the {what}; "
+            number = self.chunk_number or DEFAULT_CHUNKS
+            if number > n:
+                raise BadInput(f"chunk_number={number} is more than the {n} rows of the {what}; "
                                "use fewer chunks.")
-            bounds = [int(round(i * n / self.chunk_number)) for i in range(self.chunk_number + 1)]
+            bounds = [round(i * n / number) for i in range(number + 1)]
         chunks = []
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for a, b in pairwise(bounds):
             pos = np.arange(a, b)
+            start: pd.Timestamp | int
+            end: pd.Timestamp | int
             if stamps is not None:
                 start, end = pd.Timestamp(stamps.iloc[a]), pd.Timestamp(stamps.iloc[b - 1])
             else:
@@ -88,7 +97,7 @@ class Chunker:
             chunks.append(Chunk(f"[{a}:{b - 1}]", start, end, pos))
         return chunks
 
-    def _stamps(self, frame: Any, what: str) -> Any:
+    def _stamps(self, frame: pd.DataFrame, what: str) -> pd.Series:
         import pandas as pd
 
         if self.timestamp not in frame.columns:

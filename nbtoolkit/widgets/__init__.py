@@ -28,7 +28,7 @@ _EXPORTS = {
     "widgets_enabled": "display",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605  computed from _EXPORTS, the one table of names
 
 
 def __getattr__(name: str) -> Any:
