@@ -22,10 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mlflow import MlflowClient
+from typing import Any
 
 DEFAULT_EXPERIMENT = "nbtoolkit"
 
@@ -44,7 +41,7 @@ class Overrides:
 
 
 _overrides: contextvars.ContextVar[Overrides] = contextvars.ContextVar(
-    "nbtoolkit_overrides", default=Overrides()
+    "nbtoolkit_overrides", default=Overrides()  # noqa: B039  a frozen dataclass, never mutated
 )
 
 

@@ -72,7 +72,9 @@ def kind_rule(name: str, s: Any, kind: str, expected: Mapping[str, Any]) -> list
 
 def dtype_rule(name: str, s: Any, expected: Mapping[str, Any]) -> list[Issue]:
     """The same kind in another dtype (int32 for int64): a warning."""
-    return [issue(name, "dtype", expected["dtype"], str(s.dtype), "warning")] if str(s.dtype) != expected["dtype"] else []
+    if str(s.dtype) == expected["dtype"]:
+        return []
+    return [issue(name, "dtype", expected["dtype"], str(s.dtype), "warning")]
 
 
 def nulls_rule(name: str, s: Any, expected: Mapping[str, Any], null_tolerance: float) -> list[Issue]:

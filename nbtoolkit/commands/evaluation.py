@@ -105,7 +105,8 @@ def _track_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--register", metavar="NAME",
                    help="register the model fitted in the cell as a new version of NAME, linked to this run")
     p.add_argument("--model", metavar="VAR",
-                   help="with --register: the variable holding the model (default: the one fitted model the cell assigned)")
+                   help="with --register: the variable holding the model "
+                        "(default: the one fitted model the cell assigned)")
     p.add_argument("--data", nargs="+", metavar="X [y]", help="with --register: training data variables")
 
 
@@ -135,5 +136,6 @@ MAGIC_COMMANDS = (
     Command("threshold", "Coverage vs accuracy of auto-handled predictions by confidence threshold; "
             "--save stores the chosen one on the version.", _threshold_args, _threshold),
     Command("track", "(cell magic) Run the cell inside an MLflow run with scikit-learn autologging.",
-            _track_args, _track, usage="%%nbt track [--experiment E] [--name R] [--log-models] [--register NAME [--model VAR] [--data X [y]]]"),
+            _track_args, _track, usage="%%nbt track [--experiment E] [--name R] [--log-models] "
+                                       "[--register NAME [--model VAR] [--data X [y]]]"),
 )

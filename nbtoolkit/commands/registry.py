@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import Command, Context, parse_kv, parse_metrics, require_signature_option, signature_setting
+from . import Command, Context, parse_kv, parse_metrics, require_signature_option
 
 
 # ----------------------------------------------------------------------------- register
@@ -203,7 +203,9 @@ MAGIC_COMMANDS = (
             "valid, by which key, and what changed since signing.", _verify_args, _verify),
 )
 
-CLI_COMMANDS = tuple(c for c in MAGIC_COMMANDS if c.name in {"models", "versions", "promote", "rollback", "unalias", "lineage"})
-CLI_COMMANDS += tuple(c for c in MAGIC_COMMANDS if c.name == "sign") + (
+_CLI_NAMES = {"models", "versions", "promote", "rollback", "unalias", "lineage", "sign"}
+CLI_COMMANDS = (
+    *(c for c in MAGIC_COMMANDS if c.name in _CLI_NAMES),
     Command("verify", "Check a version's signature against trusted public keys (--key or NBT_TRUSTED_KEYS); "
-            "exit 1 when it is unsigned or does not verify, naming what changed.", _verify_args, _verify_cli),)
+            "exit 1 when it is unsigned or does not verify, naming what changed.", _verify_args, _verify_cli),
+)
