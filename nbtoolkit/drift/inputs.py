@@ -3,6 +3,7 @@ resolved (a frame, a Profile, or a registered version's stored profile) and the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def checked_frame(frame: Any, what: str) -> Any:
 
 
 def resolve_reference(reference: Any, model: Any, *, predictions: bool = True) -> tuple[Any, Profile | None, Any, str]:
-    from ..data import as_frame
+    from ..contract import as_frame
 
     estimator = model if model is not None and not isinstance(model, str) else None
     if isinstance(reference, Profile):
@@ -116,7 +117,8 @@ def read_table(path: str | os.PathLike[str], *, what: str = "file") -> Any:
         raise
     except Exception as exc:
         reason = " ".join(str(exc).split())[:200]
-        raise BadInput(f"Cannot read {what} {shown(str(path))} as CSV or Parquet ({type(exc).__name__}: {reason}).") from None
+        raise BadInput(f"Cannot read {what} {shown(str(path))} as CSV or Parquet "
+                       f"({type(exc).__name__}: {reason}).") from None
     if frame.shape[1] == 0:
         raise BadInput(f"The {what} {shown(str(path))} has no columns; is it a CSV or Parquet file?")
     return _parse_timestamps(frame)
@@ -132,8 +134,6 @@ def _parse_timestamps(frame: Any) -> Any:
         sample = s.dropna().head(50).astype(str)
         if not len(sample) or not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
             continue
-        try:
+        with contextlib.suppress(ValueError, TypeError):  # not dates after all: the column stays text
             frame[col] = pd.to_datetime(s, format="ISO8601")
-        except (ValueError, TypeError):
-            pass
     return frame

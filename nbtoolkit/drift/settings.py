@@ -43,7 +43,8 @@ class Settings:
         """The report over ``rows``, p-values adjusted first when a correction is set."""
         from ..reports.drift import DriftReport
 
-        return DriftReport(_corrected(rows, self.correction), drift_share=self.share, correction=self.correction, **describe)
+        return DriftReport(_corrected(rows, self.correction), drift_share=self.share, correction=self.correction,
+                           **describe)
 
     @classmethod
     def from_arguments(cls, method: Any, threshold: Any, drift_share: float | None,
@@ -102,15 +103,16 @@ def _correction(correction: str | None) -> str | None:
 def _corrected(rows: list[DriftColumn], correction: str | None) -> list[DriftColumn]:
     """``rows`` with the p-values of the p-value tests adjusted across columns (and the verdicts
     they give) when a correction is set."""
-    tested = [i for i, r in enumerate(rows) if r.method in stats.P_VALUE_METHODS and r.p_value is not None]
+    tested = [(i, r.p_value, r.threshold) for i, r in enumerate(rows)
+              if r.method in stats.P_VALUE_METHODS and r.p_value is not None and r.threshold is not None]
     if not correction or not tested:
         return rows
     from dataclasses import replace
 
     rows = list(rows)
-    adjusted = stats.adjust([rows[i].p_value for i in tested], correction)
-    for i, p in zip(tested, adjusted):
+    adjusted = stats.adjust([p for _, p, _ in tested], correction)
+    for (i, _, threshold), p in zip(tested, adjusted):
         note = f"{correction}-adjusted p"
-        rows[i] = replace(rows[i], p_value=p, drifted=p < rows[i].threshold,
+        rows[i] = replace(rows[i], p_value=p, drifted=p < threshold,
                           note=f"{rows[i].note}; {note}" if rows[i].note else note)
     return rows
