@@ -1,6 +1,8 @@
-"""Frames, fingerprints, one vocabulary of column kinds, and the data contract (:class:`Contract`, :func:`validate`).
+"""Frames, fingerprints, one vocabulary of column kinds, and the data contract (:class:`Contract`).
 
-Imports pandas/numpy lazily: this module is imported by the registry, not by ``%load_ext``.
+The data model: it knows no model version (:func:`nbtoolkit.conformance.validate` fetches a
+version's stored contract and checks a frame against it). Imports pandas/numpy lazily: the
+registry imports this module, ``%load_ext`` does not.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadInput, did_you_mean
-from .vocabulary import renamed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reports.data import ValidationReport
@@ -147,7 +148,7 @@ class Contract:
         return cls(data["columns"], n_rows=data["n_rows"], min_rows=data.get("min_rows", 1),
                    freshness=data.get("freshness"))
 
-    def check(self, frame: Any, **options: Any) -> Any:
+    def check(self, frame: Any, **options: Any) -> ValidationReport:
         """Compare ``frame`` with this contract; a :class:`~nbtoolkit.reports.data.ValidationReport`."""
         return _check_contract(self, frame, **options)
 
@@ -226,81 +227,9 @@ def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict
     return stamps[0]
 
 
-@renamed(raise_on_fail="fail")
-def validate(
-    frame: Any,
-    *,
-    model: str | None = None,
-    reference: Any = None,
-    contract: Contract | None = None,
-    fail: bool = False,
-    max_age: str | None = None,
-    timestamp: str | None = None,
-    null_tolerance: float = 0.05,
-    range_tolerance: float = 0.0,
-) -> ValidationReport:
-    """Check ``frame`` against a data contract; return a ValidationReport (``.passed``).
-
-    Parameters
-    ----------
-    frame : DataFrame
-    model : str, optional
-        ``NAME``, ``NAME/3`` or ``NAME@alias``: the contract stored with that version.
-    reference : DataFrame, optional
-        Infer the contract from this frame instead.
-    contract : Contract, optional
-        Use this contract.
-    fail : bool
-        (old name ``raise_on_fail``)
-        Raise :class:`~nbtoolkit.errors.ContractViolation` (carrying the report) on any error,
-        so a pipeline step fails.
-    max_age : str, optional
-        Freshness: the newest value of the timestamp column must be at most this old (``"2D"``).
-    timestamp : str, optional
-        The timestamp column for ``max_age`` (default: the only datetime column).
-    null_tolerance : float
-        Allowed increase of a column's null rate over the contract's before it is an error.
-    range_tolerance : float
-        Allowed excursion outside the contract's numeric range, as a fraction of its span. Values
-        outside it are a warning when they are at most 1% of the rows and within one span of the
-        range, an error otherwise.
-    """
-    from .validation import fraction, number
-
-    null_tolerance = fraction(null_tolerance, "null_tolerance", hint=" (an allowed rise of the null rate, e.g. 0.05)")
-    range_tolerance = number(range_tolerance, "range_tolerance", low=0, hint=" (a fraction of the range, e.g. 0.1)")
-    if max_age is not None:
-        _timedelta(max_age)
-    sources = [x is not None for x in (model, reference, contract)]
-    if sum(sources) != 1:
-        raise BadInput("Pass exactly one of model='NAME@alias', reference=DataFrame or contract=Contract "
-                       f"(got {sum(sources)}).")
-    source = "contract"
-    if model is not None:
-        contract, source = _stored_contract(model)
-    elif reference is not None:
-        contract, source = Contract.from_frame(reference), f"reference frame ({len(reference)} rows)"
-    elif not isinstance(contract, Contract):
-        raise BadInput(f"contract must be a Contract, got {type(contract).__name__}.")
-    report = contract.check(frame, max_age=max_age, timestamp=timestamp, null_tolerance=null_tolerance,
-                            range_tolerance=range_tolerance, source=source)
-    if fail and not report.passed:
-        from .errors import ContractViolation
-
-        raise ContractViolation(report.failure_message(), report)
-    return report
-
-
-def _stored_contract(ref: str) -> tuple[Contract, str]:
-    from .registry.artifacts import stored_contract
-
-    mv, text = stored_contract(ref)
-    return Contract.from_json(text), f"{mv.name}/{mv.version} contract"
-
-
 def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = None,
                     timestamp: str | None = None, null_tolerance: float = 0.05,
-                    range_tolerance: float = 0.0, source: str = "contract", now: Any = None) -> Any:
+                    range_tolerance: float = 0.0, source: str = "contract", now: Any = None) -> ValidationReport:
     """Every contract check on ``frame`` (one rule function per check in :mod:`.contract_checks`)."""
     from . import contract_checks as rules
     from .reports.data import ValidationReport

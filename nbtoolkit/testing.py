@@ -44,7 +44,7 @@ def assert_valid(frame: Any, *, model: str | None = None, reference: Any = None,
     ``range_tolerance``, ``contract``). The message lists every error: column, check, expected
     and observed values.
     """
-    from .data import validate
+    from .conformance import validate
 
     report = validate(frame, model=model, reference=reference, **options)
     if not report.passed:

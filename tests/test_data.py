@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import nbtoolkit as nbt
-from nbtoolkit.contract import Contract, as_frame, fingerprint, validate
+from nbtoolkit.conformance import validate
+from nbtoolkit.contract import Contract, as_frame, fingerprint
 from nbtoolkit.errors import BadInput, ContractViolation, NotFound
 from nbtoolkit.testing import assert_valid
 
@@ -151,10 +152,16 @@ def test_contract_and_profile_stored_at_register(nbt_home, iris, iris_model):
         validate(X, model="bare")
 
 
-def test_the_old_import_path_gives_the_same_objects():
-    import nbtoolkit.contract as contract
-    import nbtoolkit.data as data
+def test_the_public_names_come_from_the_contract_and_the_layer_above_it():
+    """nbtoolkit.data (an old path used only inside the package) is gone; validate(model=) reads the
+    registry, so it lives above the contract (nbtoolkit.conformance), and the contract knows no registry."""
+    import importlib.util
+    from pathlib import Path
 
-    assert data.__all__ == ["COLUMN_KINDS", "CONTRACT_FORMAT", "MAX_CATEGORIES", "Contract", "as_frame",
-                            "column_kind", "fingerprint", "validate"]
-    assert all(getattr(data, name) is getattr(contract, name) for name in data.__all__)
+    import nbtoolkit
+    import nbtoolkit.conformance as conformance
+    import nbtoolkit.contract as contract
+
+    assert nbtoolkit.validate is conformance.validate and nbtoolkit.Contract is contract.Contract
+    assert importlib.util.find_spec("nbtoolkit.data") is None
+    assert "registry" not in Path(contract.__file__).read_text(encoding="utf-8").split('"""', 2)[2]

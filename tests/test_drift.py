@@ -373,7 +373,7 @@ def test_text_column_with_few_distinct_lengths_against_raw_reference():
 
 
 def test_contract_and_profile_share_one_vocabulary_of_column_kinds():
-    from nbtoolkit.data import COLUMN_KINDS, column_kind
+    from nbtoolkit.contract import COLUMN_KINDS, column_kind
     from nbtoolkit.drift.profile import profile_column
 
     rng = np.random.default_rng(0)

@@ -16,11 +16,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "limits", "schemas")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
-    ("data model and results", ("contract", "contract_checks", "data", "drift.profile", "drift.bins", "drift.stats",
+    ("data model and results", ("contract", "contract_checks", "drift.profile", "drift.bins", "drift.stats",
                                 "registry.artifacts", "registry.lookup", "registry.formats", "registry.trust", "registry.remote",
                                 "registry.signing", "registry.loading",
                                 "reports", "examples")),
-    ("computation", ("registry", "drift", "evaluation", "estimation", "monitoring", "pipeline", "testing")),
+    ("computation", ("registry", "conformance", "drift", "evaluation", "estimation", "monitoring", "pipeline",
+                     "testing")),
     # the package itself: the public API table (imported lazily) and load_ipython_extension
     ("surfaces", ("__init__", "commands", "magics", "cli", "widgets", "serving", "demo")),
 ]
@@ -44,19 +45,51 @@ def _module_name(path: Path) -> tuple[str, list[str]]:
     return ".".join(parts), parts[:-1]
 
 
+def _absolute(name: str, level: int, package: list[str]) -> str | None:
+    """The module a (possibly relative) import names, without the ``nbtoolkit.`` prefix; None outside it."""
+    if level:
+        return ".".join(package[: len(package) - level + 1] + ([name] if name else []))
+    if name == "nbtoolkit" or name.startswith("nbtoolkit."):
+        return name.removeprefix("nbtoolkit").lstrip(".") or "__init__"
+    return None
+
+
+def _imported_by_call(node: ast.Call) -> tuple[str, int] | None:
+    """``importlib.import_module("...")`` / ``import_module("...")`` / ``__import__("...")`` with a literal
+    name: ``(name, level)``. A name built at run time cannot be read here."""
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if called not in ("import_module", "__import__") or not node.args:
+        return None
+    first = node.args[0]
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    name = first.value
+    return name.lstrip("."), len(name) - len(name.lstrip("."))
+
+
 def _imports(path: Path, package: list[str]) -> list[tuple[str, int]]:
-    out = []
+    """Every module of the package that ``path`` imports: ``from ... import``, ``import x`` /
+    ``import x.y as z``, and ``import_module``/``__import__`` with a literal name; lazy ones included."""
+    out: list[tuple[str, int]] = []
+
+    def add(name: str, level: int, line: int) -> None:
+        target = _absolute(name, level, package)
+        if target is not None:
+            out.append((target, line))
+
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not isinstance(node, ast.ImportFrom):
-            continue
-        if node.level:
-            base = package[: len(package) - node.level + 1]
+        if isinstance(node, ast.ImportFrom):
             if node.module:
-                out.append((".".join(base + [node.module]), node.lineno))
-            else:
-                out += [(".".join(base + [a.name]), node.lineno) for a in node.names]
-        elif node.module and (node.module == "nbtoolkit" or node.module.startswith("nbtoolkit.")):
-            out.append((node.module.removeprefix("nbtoolkit").lstrip(".") or "__init__", node.lineno))
+                add(node.module, node.level, node.lineno)
+            else:  # from . import x, y: each name is a module of the package
+                for alias in node.names:
+                    add(alias.name, node.level, node.lineno)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name, 0, node.lineno)
+        elif isinstance(node, ast.Call) and (call := _imported_by_call(node)):
+            add(*call, node.lineno)
     return out
 
 
@@ -90,3 +123,26 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert upward_imports() == [
         "reports.bad (data model and results) imports registry (computation) at line 2"]
+
+
+def test_the_check_reads_every_form_of_import(tmp_path, monkeypatch):
+    """``import x``, ``import x.y as z`` and import_module with a literal name are imports too; a name
+    built at run time is not read (it cannot be)."""
+    fake = tmp_path / "nbtoolkit"
+    fake.mkdir()
+    (fake / "contract.py").write_text(
+        "import nbtoolkit.monitoring\n"
+        "import nbtoolkit.pipeline.runner as runner\n"
+        "import importlib\n"
+        "from importlib import import_module\n"
+        "def f(name):\n"
+        "    importlib.import_module('nbtoolkit.evaluation')\n"
+        "    import_module('.estimation', __package__)\n"
+        "    __import__('nbtoolkit.drift')\n"
+        "    importlib.import_module(f'nbtoolkit.{name}')\n"
+        "    import os.path, nbtoolkit.errors\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    assert upward_imports() == [
+        f"contract (data model and results) imports {target} (computation) at line {line}"
+        for target, line in [("monitoring", 1), ("pipeline.runner", 2), ("evaluation", 6), ("estimation", 7),
+                             ("drift", 8)]]

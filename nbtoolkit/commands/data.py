@@ -160,7 +160,7 @@ def _validate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _validate(args: argparse.Namespace, ctx: Context) -> Any:
-    from ..data import validate
+    from ..conformance import validate
 
     _one_reference(args)
     frame = ctx.var(args.frame)
@@ -217,7 +217,7 @@ def _cli_validate_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cli_validate(args: argparse.Namespace, ctx: Context) -> int:
-    from ..data import validate
+    from ..conformance import validate
 
     _one_reference(args)
     frame = read_table(args.data, what="file")

@@ -35,7 +35,7 @@ def drift(
     model: Any = None,
     columns: Iterable[str] | str | None = None,
     method: str | Mapping[str, str] = "auto",
-    threshold: float | Mapping[str, float] | None = None,
+    threshold: float | Mapping[str, float] | Literal["reference"] | None = None,
     drift_share: float | None = None,
     correction: str | None = None,
     multivariate: bool = False,
@@ -53,8 +53,9 @@ def drift(
     Parameters
     ----------
     current : DataFrame, dask DataFrame, Profile, or the path of a CSV or Parquet file
-        The data to check (a path is read as ``nbt data drift`` reads it); or its profile built ``like=`` the reference profile (for data too
-        large for memory: ``Profile.from_parquet(path, like=reference_profile)``). A dask
+        The data to check (a path is read as ``nbt data drift`` reads it); or its profile built
+        ``like=`` the reference profile (for data too large for memory:
+        ``Profile.from_parquet(path, like=reference_profile)``). A dask
         DataFrame is profiled per partition on the reference's bins (:mod:`.scale`).
     reference : DataFrame, Profile or the path of a CSV or Parquet file, optional
         Reference data, or its :class:`Profile`. Without it, ``model`` names a registered version
@@ -102,7 +103,7 @@ def drift(
     the column stopped arriving, which "no drift" would hide. Over time the same holds per chunk,
     and a chunk's rising missing share gets a note.
     """
-    from ..data import as_frame
+    from ..contract import as_frame
 
     columns = column_names(columns, "columns")
     if is_path(current):  # read as `nbt data drift` reads its files
@@ -130,6 +131,7 @@ def drift(
             ref_profile = Profile.from_frame(raw_ref, model=estimator)
         if dask_current:
             cur_profile = profile_dask(current, like=ref_profile, model=estimator if ref_profile.outputs else None)
+        assert cur_profile is not None  # the Profile given as current, or the dask frame's
         report = _profiles_report(cur_profile, ref_profile, source, columns, settings)
     return _finish(report, log=log, raise_on_drift=fail)
 
@@ -229,7 +231,8 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], set
     try:
         produced = model_outputs(estimator, cur)
     except Exception as exc:
-        reason = f"the model cannot predict on the current data ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+        reason = (f"the model cannot predict on the current data "
+                  f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
         return [skipped(name, "prediction", reason) for name in outputs]
     rows = []
     for name in outputs:

@@ -57,7 +57,7 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
     Returns a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`.
     """
     from ..chunking import chunker
-    from ..data import as_frame
+    from ..contract import as_frame
     from ..reports.drift_timeline import DriftTimeline
 
     chunks_of = chunker(chunk_size=chunk_size, chunk_number=chunk_number, window=window, timestamp=timestamp)

@@ -63,7 +63,7 @@ def estimate(
     realised, alert, ...), ``.plot()``, ``.alerted``.
     """
     from ..chunking import chunker
-    from ..data import as_frame
+    from ..contract import as_frame
     from ..reports.estimation import EstimationResult
 
     from ..validation import mapping

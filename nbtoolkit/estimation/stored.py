@@ -28,7 +28,7 @@ def calibrate(model: Any, X: Any, y: Any, *, save: bool = True) -> Calibrator:
     """
     import numpy as np
 
-    from ..data import as_frame
+    from ..contract import as_frame
     from . import metrics as M
     from .engine import label_strings
 

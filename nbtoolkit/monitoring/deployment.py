@@ -152,7 +152,7 @@ class Deployment:
         import numpy as np
         import pandas as pd
 
-        from ..data import as_frame
+        from ..contract import as_frame
 
         frame = as_frame(frame, what="frame")
         if ids is None:

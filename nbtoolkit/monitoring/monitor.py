@@ -251,7 +251,7 @@ def _reference_profile(reference: Any) -> Any:
             raise BadInput(f"Cannot read {str(path)!r} as a drift reference; use a .json profile, "
                            "a .csv or a .parquet file.")
         return Profile.from_frame(reader(path))
-    from ..data import as_frame
+    from ..contract import as_frame
 
     return Profile.from_frame(as_frame(reference, what="reference data"))
 

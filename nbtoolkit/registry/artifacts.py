@@ -1,7 +1,7 @@
 """The one way to fetch what a version stores beside its model: its data contract and profile.
 
 Returns the JSON text, not the parsed object, so that this module needs neither
-:mod:`nbtoolkit.data` nor :mod:`nbtoolkit.drift` — they call it, and the registry imports them
+:mod:`nbtoolkit.contract` nor :mod:`nbtoolkit.drift` — they call it, and the registry imports them
 to write these files at registration, without an import circle.
 """
 

@@ -38,7 +38,7 @@ def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str 
         check_name(dataset, what="dataset name")
         metrics = {f"{dataset}.{k}": v for k, v in metrics.items()}
         if X is not None:
-            from ..data import as_frame, fingerprint
+            from ..contract import as_frame, fingerprint
 
             frame = as_frame(X, what="X")
             digest = fingerprint(frame, y)

@@ -248,7 +248,7 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
         if y is not None:
             raise BadInput("Got y without X; pass --data X y (or X=..., y=...).")
         return None, None, None, None, None
-    from ..data import as_frame, fingerprint
+    from ..contract import as_frame, fingerprint
 
     frame = as_frame(X, what="X")
     if len(frame) == 0:
@@ -267,7 +267,7 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
             f"The model cannot predict on X ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
             "pass the frame it was fitted on."
         ) from None
-    from ..data import Contract
+    from ..contract import Contract
     from ..drift.profile import Profile
 
     contract_json = Contract.from_frame(frame).to_json()

@@ -1,7 +1,7 @@
 """The reference profile: a small, mergeable, JSON summary of a frame's distributions.
 
 Per column kind (decided on the first frame or chunk a profile sees; the words of
-:data:`nbtoolkit.data.COLUMN_KINDS`, shared with the contract):
+:data:`nbtoolkit.contract.COLUMN_KINDS`, shared with the contract):
 
 ``numeric``
     Counts on fixed bins: values are counted on a grid of :data:`.bins.GRID` equal cells (unit cells for
@@ -94,7 +94,7 @@ class Profile:
             and can be compared with it bin by bin
         columns : only these columns
         """
-        from ...data import as_frame
+        from ...contract import as_frame
 
         frame = as_frame(frame)
         if frame.columns.duplicated().any():

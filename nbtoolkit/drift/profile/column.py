@@ -1,11 +1,11 @@
-"""One column's profile: its kind (the words of :data:`nbtoolkit.data.COLUMN_KINDS`), counts or bins,
+"""One column's profile: its kind (the words of :data:`nbtoolkit.contract.COLUMN_KINDS`), counts or bins,
 built alone or ``like=`` a reference column; and the exact merge of two profiles of one column."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...data import MAX_CATEGORIES
+from ...contract import MAX_CATEGORIES
 from ...errors import BadInput
 from ..bins import numeric_profile
 
