@@ -88,6 +88,10 @@ CONCEPTS: tuple[Concept, ...] = (
             "run_pipeline(force=)", None),
     Concept("Jupyter kernel of the steps (papermill's -k; step key kernel:)", "pipeline run --kernel",
             "pipeline run --kernel", "run_pipeline(kernel=)", None),
+    Concept("how performance is estimated without labels (cbpe / shift / auto)", "estimate --method",
+            "estimate --method", "estimate(method=)", None),
+    Concept("the model's input columns (the domain classifier of a shift-aware estimate)", "estimate --features",
+            "estimate --features", "estimate(features=)", None),
     Concept("machine-readable output", None, "model list --format", "to_dict()", None),
     Concept("tracking store", None, None, None, "%config Nbt.tracking_uri, MLFLOW_TRACKING_URI"),
 )

@@ -40,6 +40,11 @@ def _estimate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alert-sd", type=float, default=3.0, metavar="K",
                    help="alert limits: reference chunks' mean ± K sd (default 3)")
     p.add_argument("--model", metavar="REF", help="use the calibrator stored with this version (%%nbt calibrate)")
+    p.add_argument("--method", default="cbpe", metavar="cbpe|shift|auto",
+                   help="cbpe (default): calibrate on the whole reference; shift: reweight the reference per "
+                        "chunk by a domain classifier on --features; auto: both, disagreements flagged")
+    p.add_argument("--features", metavar="a,b", help="the model's input columns, for --method shift|auto "
+                                                     "(not ids or timestamps)")
 
 
 def _estimate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,7 +60,7 @@ def _estimate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"target": args.target, "prediction": args.prediction, "proba": _proba(args.proba),
             "metrics": args.metrics, "chunk_size": args.chunk_size, "chunk_number": args.chunk_number,
             "window": args.window, "timestamp": args.timestamp, "alert_sd": args.alert_sd,
-            "calibrator": calibrator}
+            "calibrator": calibrator, "method": args.method, "features": args.features}
 
 
 def _estimate_args(p: argparse.ArgumentParser) -> None:

@@ -33,6 +33,8 @@ def estimate(
     alert_sd: float = 3.0,
     thresholds: Mapping[str, tuple[float | None, float | None]] | None = None,
     calibrator: Calibrator | None = None,
+    method: str = "cbpe",
+    features: Iterable[str] | str | None = None,
 ) -> EstimationResult:
     """Estimate classification performance per chunk of ``analysis`` without its labels (CBPE).
 
@@ -56,6 +58,13 @@ def estimate(
     thresholds : ``{metric: (lower, upper)}`` overrides the learned limits (``None`` = no limit).
     calibrator : a fitted :class:`Calibrator` (e.g. stored with a model version by
         :func:`calibrate`); by default one is fitted on ``reference``.
+    method : ``"cbpe"`` (calibration on the whole reference, as NannyML's CBPE), ``"shift"`` (per
+        analysis chunk, the reference reweighted by a domain classifier's density ratio before
+        calibrating; ``ess`` and ``low_confidence`` per chunk) or ``"auto"`` (both, ``method``
+        column; ``disagree`` marks chunks where they differ beyond their bands). See
+        :mod:`nbtoolkit.estimation.shift`.
+    features : the model's input columns, for the domain classifier of ``method="shift"|"auto"``
+        (identifiers and timestamps are left out, with a note).
 
     Returns
     -------
@@ -68,6 +77,9 @@ def estimate(
 
     from ..validation import mapping
 
+    from .shift import MIN_ESS, ShiftAware, check_features, check_method, mark
+
+    method = check_method(method, regression=proba is None)  # before any dispatch on the task
     wanted = _metrics(metrics)
     thresholds = mapping(thresholds, "thresholds") or None
     if calibrator is not None and not isinstance(calibrator, Calibrator):
@@ -85,6 +97,7 @@ def estimate(
     spec = _Spec.of(ref, target=target, prediction=prediction, proba=proba)
     ref_data = spec.extract(ref, "reference data", labels="required")
     cur_data = spec.extract(cur, "analysis data", labels="optional")
+    named = check_features(features, method, ref, cur, [target])
     cur_chunks = chunks_of.split(cur, what="analysis data")
     notes: list[str] = []
     try:
@@ -103,11 +116,21 @@ def estimate(
         calibrator.components = comps
     ref_data["cal"] = calibrator.calibrate(ref_data["raw"])
     cur_data["cal"] = calibrator.calibrate(cur_data["raw"])
+    shifted = None
+    if method != "cbpe":  # shift-aware: each analysis chunk calibrated on the reweighted reference
+        shifted = ShiftAware(ref, cur, named, ref_data["raw"], ref_data["y"], spec.classes)
+        notes += shifted.notes
+    methods = ["cbpe", "shift"] if method == "auto" else [method]
 
     rows = []
     for period, data, chunks in (("reference", ref_data, ref_chunks), ("analysis", cur_data, cur_chunks)):
-        for chunk in chunks:
-            rows += _chunk_rows(period, chunk, data, spec.classes, wanted, comps)
+        for i, chunk in enumerate(chunks):
+            for how in methods:
+                cal, ess = None, float(len(ref))  # reference chunks keep the reference's own calibration
+                if how == "shift" and period == "analysis" and shifted is not None:
+                    cal, ess = shifted.chunk(chunk.positions, data["raw"], i)
+                rows += _chunk_rows(period, chunk, data, spec.classes, wanted, comps, method=how, ess=ess,
+                                    cal=cal, min_ess=MIN_ESS)
     # Alert limits: each metric's realised value over the reference chunks (or the overrides).
     limits = {m: limits_override.get(m) or _learned([r["realised"] for r in rows if r["period"] == "reference"
                                                      and r["metric"] == m], k) for m in wanted}
@@ -117,19 +140,25 @@ def estimate(
         row["alert_lower"], row["alert_upper"] = low, high
         row["alert"] = bool(not math.isnan(est) and ((low is not None and est < low)
                                                      or (high is not None and est > high)))
-    small = [r for r in rows if r["period"] == "analysis" and r["low_confidence"] and r["metric"] == wanted[0]]
+    small = [r for r in rows if r["period"] == "analysis" and r["rows"] < LOW_CONFIDENCE_ROWS
+             and r["metric"] == wanted[0] and r["method"] == methods[0]]
     if small:
         notes.append(f"{len(small)} analysis chunk(s) have fewer than {LOW_CONFIDENCE_ROWS} rows; their "
                      "estimates are marked low_confidence (wide bands).")
+    if method != "cbpe":
+        notes += mark(rows, method, M.BAND_SE)
     return EstimationResult(rows=rows, metrics=list(wanted), classes=spec.classes,
                             chunking=chunks_of.describe(), calibrated=calibrator.calibrated_classes,
-                            alert_sd=k, notes=notes, n_reference=len(ref), n_analysis=len(cur))
+                            alert_sd=k, notes=notes, n_reference=len(ref), n_analysis=len(cur),
+                            method=method)
 
 
 def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str], wanted: list[str],
-                comps: dict[str, Any]) -> list[dict]:
+                comps: dict[str, Any], *, method: str = "cbpe", ess: float = math.nan, cal: Any = None,
+                min_ess: float = 0.0) -> list[dict]:
     pos = chunk.positions
-    pred, raw, cal = data["pred"][pos], data["raw"][pos], data["cal"][pos]
+    reweighted = cal is not None  # shift-aware: the calibration rests on `ess` reference rows, not all
+    pred, raw, cal = data["pred"][pos], data["raw"][pos], data["cal"][pos] if cal is None else cal
     y = data["y"][pos] if data["y"] is not None else None
     known = y >= 0 if y is not None else None
     labelled = int(known.sum()) if known is not None else 0
@@ -137,6 +166,8 @@ def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str
     for metric in wanted:
         est = M.expected(metric, cal, raw, pred, classes)
         se = M.standard_error(comps[metric], chunk.rows)
+        if reweighted:
+            se *= math.sqrt(1.0 + chunk.rows / ess)
         real = math.nan
         if labelled:
             real = M.realised(metric, y[known], raw[known], pred[known], classes)
@@ -147,7 +178,8 @@ def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str
             "upper": min(1.0, est + M.BAND_SE * se) if not math.isnan(est) else math.nan,
             "sampling_error": se, "realised": real, "labelled": labelled,
             "alert_lower": None, "alert_upper": None, "alert": False,
-            "low_confidence": chunk.rows < LOW_CONFIDENCE_ROWS,
+            "low_confidence": chunk.rows < LOW_CONFIDENCE_ROWS or (reweighted and ess < min_ess),
+            "method": method, "ess": ess, "disagree": False,
         })
     return out
 

@@ -8,14 +8,17 @@ from typing import Any
 from .base import Result, html_table, plain
 
 COLUMNS = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised", "alert",
-           "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence"]
+           "alert_lower", "alert_upper", "sampling_error", "labelled", "low_confidence", "method", "ess",
+           "disagree"]
 
 
 @dataclass(repr=False)  # keep Result._repr_pretty_ (text view) in IPython
 class EstimationResult(Result):
     """Per chunk × metric: estimate, its band (``lower``..``upper``), realised value, alert.
 
-    ``.alerted`` is True when an analysis chunk's estimate left its alert limits.
+    ``.alerted`` is True when an analysis chunk's estimate left its alert limits. ``method`` is
+    ``"cbpe"``, ``"shift"`` or ``"auto"`` (rows of both, in the ``method`` column; ``.disagreeing``
+    lists the chunks where they differ beyond their bands).
     """
 
     rows: list[dict[str, Any]]
@@ -27,6 +30,12 @@ class EstimationResult(Result):
     notes: list[str] = field(default_factory=list)
     n_reference: int = 0
     n_analysis: int = 0
+    method: str = "cbpe"
+
+    @property
+    def disagreeing(self) -> list[Any]:
+        """Analysis chunks (keys) where CBPE and the shift-aware estimate disagree (``method="auto"``)."""
+        return list(dict.fromkeys(r["chunk"] for r in self.rows if r["period"] == "analysis" and r.get("disagree")))
 
     @property
     def alerts(self) -> list[dict[str, Any]]:
@@ -47,13 +56,13 @@ class EstimationResult(Result):
 
         rows = [r for r in self.rows if reference or r["period"] == "analysis"]
         cols = (["period"] if reference else []) + COLUMNS
-        return pd.DataFrame([{c: r[c] for c in cols} for r in rows], columns=cols)
+        return pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
 
     def to_dict(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "classes": self.classes, "chunking": self.chunking,
                 "calibrated": self.calibrated, "alert_sd": self.alert_sd, "notes": self.notes,
                 "n_reference": self.n_reference, "n_analysis": self.n_analysis,
-                "alerted": self.alerted,
+                "alerted": self.alerted, "method": self.method, "disagreeing": [plain(c) for c in self.disagreeing],
                 "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows]}
 
     def summary(self) -> str:
@@ -62,24 +71,38 @@ class EstimationResult(Result):
         cal = f"isotonic for {', '.join(self.calibrated)}" if self.calibrated else "raw probabilities"
         verdict = (f"{len(self.alerts)} alert(s): " + ", ".join(sorted({a['metric'] for a in self.alerts}))
                    if self.alerts else "no alerts")
+        how = {"shift": "; shift-aware (reference reweighted per chunk)",
+               "auto": "; CBPE and shift-aware"}.get(self.method, "")
+        if self.method == "auto":
+            gone = self.disagreeing
+            verdict += (f"; they disagree on {len(gone)} chunk(s): {', '.join(map(str, gone[:6]))}"
+                        + (f" and {len(gone) - 6} more" if len(gone) > 6 else "") if gone else "; they agree")
         return (f"Estimated {', '.join(self.metrics)} on {chunks} analysis chunk(s) ({self.chunking}; "
-                f"{kind}; calibration: {cal}) — {verdict}")
+                f"{kind}; calibration: {cal}{how}) — {verdict}")
 
     def __str__(self) -> str:
-        frame = self.to_frame()[["chunk", "rows", "metric", "estimate", "lower", "upper", "realised", "alert"]]
+        cols = ["chunk", "rows", "metric", "estimate", "lower", "upper", "realised", "alert"]
+        if self.method != "cbpe":
+            cols[3:3] = ["method", "ess"] + (["disagree"] if self.method == "auto" else [])
+        frame = self.to_frame()[cols]
         lines = [self.summary(), frame.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         frame = self.to_frame()
-        shown = frame[["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised",
-                       "alert", "alert_lower", "alert_upper"]]
+        cols = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised",
+                "alert", "alert_lower", "alert_upper"]
+        if self.method != "cbpe":
+            cols[4:4] = ["method", "ess"] + (["disagree"] if self.method == "auto" else [])
+        shown = frame[cols]
 
         from .render import result
 
         def tone(row: Any) -> str:  # an alert is bad; a low-confidence chunk (few rows) is shown faint
-            return "bad" if row["alert"] else "faint" if frame.at[row.name, "low_confidence"] else ""
+            if row["alert"] or frame.at[row.name, "disagree"]:
+                return "bad"
+            return "faint" if frame.at[row.name, "low_confidence"] else ""
 
         return result(self.summary(), tables=[("", html_table(shown, tone=tone))],
                       notes=[f"note: {n}" for n in self.notes])
@@ -87,7 +110,9 @@ class EstimationResult(Result):
     def plot(self, metrics: list[str] | str | None = None, *, reference: bool = True, axes: Any = None) -> Any:
         """One panel per metric: estimate with its band, realised values, alert limits, alerts.
 
-        Low-confidence chunks (fewer than 50 rows) are drawn hollow; the reference chunks, grey.
+        Low-confidence chunks (fewer than 50 rows, or a low effective sample size) are drawn hollow;
+        the reference chunks, grey. With ``method="auto"`` the shift-aware estimate is drawn with its
+        band, CBPE's as a dashed line, and disagreeing chunks ringed.
         Returns the matplotlib figure (a plain Figure, as :meth:`DriftTimeline.plot` explains).
         """
         from matplotlib.figure import Figure
@@ -96,6 +121,9 @@ class EstimationResult(Result):
 
         wanted = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
         frame = self.to_frame(reference=True)
+        cbpe = frame[frame["method"] == "cbpe"] if self.method == "auto" else None
+        if cbpe is not None:
+            frame = frame[frame["method"] == "shift"]
         if not reference:
             frame = frame[frame["period"] == "analysis"]
         if axes is None:
@@ -105,6 +133,13 @@ class EstimationResult(Result):
             fig = axes[0].figure
         for ax, metric in zip(axes, wanted):
             part = frame[frame["metric"] == metric].reset_index(drop=True)
+            if cbpe is not None:
+                other = cbpe[(cbpe["metric"] == metric) & cbpe["period"].isin(part["period"].unique())]
+                ax.plot(range(len(other)), other["estimate"].astype(float), "--", color="#636363",
+                        label="CBPE", zorder=2)
+                gone = part[part["disagree"].astype(bool)]
+                ax.plot(gone.index, gone["estimate"].astype(float), "o", markerfacecolor="none",
+                        color="#d62728", markersize=10, label="disagree", zorder=4)
             x = list(range(len(part)))
             ref = part["period"] == "reference"
             if ref.any():
@@ -117,7 +152,7 @@ class EstimationResult(Result):
                     markersize=4, zorder=3)
             if (~solid).any():
                 ax.plot([i for i in x if not solid[i]], part["estimate"][~solid].astype(float), "o",
-                        markerfacecolor="white", color="#3182bd", markersize=5, label="< 50 rows", zorder=3)
+                        markerfacecolor="white", color="#3182bd", markersize=5, label="low confidence", zorder=3)
             if part["realised"].notna().any():
                 ax.plot(x, part["realised"].astype(float), "s--", color="#e6550d", markersize=3.5,
                         label="realised", zorder=2)
