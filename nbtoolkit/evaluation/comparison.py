@@ -161,15 +161,15 @@ def compare(
     task = _check_comparable(a, b)
     metric = metric or M.PRIMARY[task]
     if metric not in COMPARE_METRICS[task]:
-        raise BadInput(f"Cannot compare on {metric!r}; for {'classifiers' if task == 'classification' else 'regressors'} "
+        kinds = "classifiers" if task == "classification" else "regressors"
+        raise BadInput(f"Cannot compare on {metric!r}; for {kinds} "
                        f"use one of {', '.join(COMPARE_METRICS[task])}." + did_you_mean(metric, COMPARE_METRICS[task]))
     need_proba = M.METRICS[metric].needs_proba
     pa = predict(a, X, y, need_proba=need_proba)
     pb = predict(b, X, y, need_proba=need_proba)
     names = [m for m in M.default_metrics(pa) if m in set(M.default_metrics(pb))]
     ma, mb = M.compute(pa, names), M.compute(pb, names)
-    side = [{"metric": m, "A": ma[m], "B": mb[m],
-             "difference": None if ma[m] is None or mb[m] is None else mb[m] - ma[m]} for m in names]
+    side = [{"metric": m, "A": ma[m], "B": mb[m], "difference": _difference(ma[m], mb[m])} for m in names]
     values, stat = _per_row(metric, pa, pb)
     boot = paired_bootstrap(values, stat, n_resamples=int(resamples), seed=seed)
     observed = float(stat(values.mean(axis=0, keepdims=True))[0])
@@ -186,10 +186,16 @@ def compare(
         from .. import registry
         from ..registry.tags import compare_tag
 
+        assert a.name is not None and a.version is not None and b.ref is not None  # both registered: checked above
         key = compare_tag(a.name, a.version)
         registry.set_version_tag(b.ref, key, verdict)
         report.logged = key
     return report
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    """B's value minus A's, None when either is missing."""
+    return None if a is None or b is None else b - a
 
 
 def _check_comparable(a: Model, b: Model) -> str:

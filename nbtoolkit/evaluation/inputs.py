@@ -88,9 +88,10 @@ def resolve_model(model: Any, *, what: str = "model") -> Model:
         return Model(estimator, ref, str(model) if ref is None or str(model) == ref else f"{model} ({ref})",
                      _inputs(estimator))
     if isinstance(model, type) or not hasattr(model, "predict"):
+        given = model.__name__ if isinstance(model, type) else type(model).__name__
         raise BadInput(
             f"The {what} must be a registered model reference (NAME, NAME/3, NAME@alias) or a "
-            f"fitted estimator with .predict, got {type(model).__name__ if not isinstance(model, type) else model.__name__}."
+            f"fitted estimator with .predict, got {given}."
         )
     from ..registry.formats import check_fitted
 
@@ -196,7 +197,9 @@ class Predictions:
 
     def take(self, rows: Any) -> Predictions:
         """The predictions on a subset (boolean mask or positions), without predicting again."""
-        pick = (lambda a: None if a is None else a[rows])
+        def pick(a: Any) -> Any:
+            return None if a is None else a[rows]
+
         return Predictions(self.task, pick(self.y_true), pick(self.y_pred), self.classes,
                            pick(self.true_codes), pick(self.pred_codes), pick(self.proba))
 

@@ -105,7 +105,8 @@ def per_class(p: Predictions, cm: Any = None) -> list[dict[str, Any]]:
              "f1": float(f1[i]), "support": int(support[i])} for i, c in enumerate(p.classes)]
 
 
-def classification_metrics(p: Predictions, names: list[str] | None = None, *, cm: Any = None) -> dict[str, float]:
+def classification_metrics(p: Predictions, names: list[str] | None = None, *,
+                           cm: Any = None) -> dict[str, float | None]:
     """Scalar metrics of a classifier's predictions; None where a metric is undefined."""
     names = names or default_metrics(p)
     cm = confusion(p) if cm is None else cm
@@ -136,7 +137,7 @@ def classification_metrics(p: Predictions, names: list[str] | None = None, *, cm
             out[name] = _proba_metric(name, p)
         else:  # pragma: no cover - guarded by check_metric_names
             raise BadInput(f"Unknown metric {name!r}.")
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _proba_metric(name: str, p: Predictions) -> float | None:
@@ -145,10 +146,10 @@ def _proba_metric(name: str, p: Predictions) -> float | None:
 
     k = len(p.classes)
     labels = np.arange(k)
-    present = np.unique(p.true_codes) if name == "roc_auc" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "roc_auc":
+            present = np.unique(p.true_codes)
             if len(present) < 2 or (k > 2 and len(present) < k):
                 return None  # undefined: ROC AUC needs every class among the true labels
             if k == 2:

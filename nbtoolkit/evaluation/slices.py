@@ -78,7 +78,8 @@ def prepare(X: Any, columns: list[Any]) -> list[tuple[str, Any]]:
             (slice_values(X, column, n) for column in columns)]
 
 
-def slice_table(p: Predictions, prepared: list[tuple[str, Any]], names: list[str] | None = None) -> list[dict[str, Any]]:
+def slice_table(p: Predictions, prepared: list[tuple[str, Any]],
+                names: list[str] | None = None) -> list[dict[str, Any]]:
     """Rows ``{column, value, n, share, <metrics>..., worst}``; the worst slice per column flagged."""
     import numpy as np
 

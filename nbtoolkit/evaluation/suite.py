@@ -19,6 +19,7 @@ Literal rows need ``labels: [...]`` (or ``label: X``) for metric expectations.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import re
@@ -130,6 +131,7 @@ def _check_shape(data: Any, lines: list[int], source: str) -> None:
             raise BadInput(f"Suite {source}: {found.path[0]!r} must be {found.valid}, got {found.value!r}.")
         raise BadInput(f"Suite {source} must be a mapping with a non-empty 'cases' list.")
     index = found.path[1]
+    assert isinstance(index, int)  # the position in the 'cases' list
     raw = data["cases"][index]
     if not isinstance(raw, dict):
         raise BadInput(f"Suite {source}: case {index + 1} must be a mapping with name, query or rows, "
@@ -248,10 +250,9 @@ def run_suite(suite: Suite, model: Model, X: Any, y: Any, p: Predictions) -> lis
     for case, (sub, frame) in zip(suite.cases, selections, strict=True):
         for e in case.expect:
             observed, note = _observe(e, case, suite, model, sub, frame)
-            if e.key == "predicts":
-                ok = observed == 1.0  # every selected row
-            else:
-                ok = observed is not None and bool(OPS[e.op](observed, e.value))
+            # predicts: every selected row
+            ok = (observed == 1.0 if e.key == "predicts"
+                  else observed is not None and bool(OPS[e.op](observed, e.value)))
             rows.append({
                 "case": case.name, "line": case.line, "n": int(sub.n), "expectation": str(e),
                 "observed": None if observed is None else float(np.round(observed, 6)),
@@ -316,23 +317,24 @@ def _literal_frame(case: Case, X: Any, at: str) -> Any:
             return np.asarray(case.rows, dtype=X.dtype)
         except (TypeError, ValueError) as exc:
             raise BadInput(f"{at}: rows must be lists of {X.shape[1]} values ({exc}).") from None
-    if not all(isinstance(r, dict) for r in case.rows or []):
+    rows = case.rows or []
+    if not all(isinstance(r, dict) for r in rows):
         raise BadInput(f"{at}: rows must be mappings of column to value, e.g. {{text: 'refund please'}}.")
     columns = [str(c) for c in X.columns]
-    extra = sorted({k for r in case.rows for k in r} - set(columns))
+    extra = sorted({k for r in rows for k in r} - set(columns))
     if extra:
         raise BadInput(f"{at}: rows name column {extra[0]!r}, which X does not have."
                        + did_you_mean(str(extra[0]), columns, what="Columns"))
-    frame = pd.DataFrame(case.rows).reindex(columns=list(X.columns))
+    frame = pd.DataFrame(rows).reindex(columns=list(X.columns))
     for col in X.columns:
-        try:
+        # missing values in a column of ints, etc.: keep pandas' inferred type
+        with contextlib.suppress(TypeError, ValueError):
             frame[col] = frame[col].astype(X[col].dtype)
-        except (TypeError, ValueError):
-            pass  # missing values in a column of ints, etc.: keep pandas' inferred type
     return frame
 
 
-def _observe(e: Expectation, case: Case, suite: Suite, model: Model, sub: Predictions, frame: Any) -> tuple[float | None, str]:
+def _observe(e: Expectation, case: Case, suite: Suite, model: Model, sub: Predictions,
+             frame: Any) -> tuple[float | None, str]:
     import numpy as np
 
     if sub.n == 0:
