@@ -8,6 +8,7 @@ it is reused when the key matches. Only the standard library is used here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,16 +24,18 @@ FINAL = ("ok", "cached", "failed", "skipped")
 
 
 def step_key(source_hash: str, parameters: Mapping[str, Any], upstream: Mapping[str, Any],
-             secret_names: Any = ()) -> str:
+             secret_names: Any = (), partition: Mapping[str, Any] | None = None) -> str:
     """sha256 of a step's notebook source, resolved parameters, upstream outputs, nbtoolkit version.
 
     Secret values are not part of the key (they must never be written down); their names are.
+    In a partitioned pipeline, the partition's key value and data hash are part of it too
+    (changed data reruns the step; unchanged data is cached).
     """
-    payload = json.dumps(
-        {"source": source_hash, "parameters": parameters, "upstream": upstream,
-         "secrets": sorted(secret_names), "nbtoolkit": __version__},
-        sort_keys=True, default=repr, ensure_ascii=False,
-    )
+    fields = {"source": source_hash, "parameters": parameters, "upstream": upstream,
+              "secrets": sorted(secret_names), "nbtoolkit": __version__}
+    if partition is not None:
+        fields["partition"] = dict(partition)
+    payload = json.dumps(fields, sort_keys=True, default=repr, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -53,10 +56,8 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         # (no fsync: it protects against power loss, not SIGKILL, and costs ~10 ms per step change)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -82,11 +83,14 @@ def past_runs(pipeline: str) -> Iterator[dict[str, Any]]:
             yield run
 
 
-def last_success(pipeline: str, steps: Any) -> dict[str, dict[str, Any]]:
-    """For each step name, its newest ``ok``/``cached`` record (with ``run_id`` added)."""
+def last_success(pipeline: str, steps: Any, partition: str | None = None) -> dict[str, dict[str, Any]]:
+    """For each step name, its newest ``ok``/``cached`` record (with ``run_id`` added); with
+    ``partition``, its newest one of that partition."""
     wanted = set(steps)
     found: dict[str, dict[str, Any]] = {}
     for run in past_runs(pipeline):
+        if partition is not None and (run.get("partition") or {}).get("value") != partition:
+            continue
         for name in wanted - set(found):
             rec = run["steps"].get(name)
             if isinstance(rec, dict) and rec.get("status") in DONE and rec.get("key"):

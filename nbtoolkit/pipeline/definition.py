@@ -29,6 +29,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Partitions:
+    """``partitions:`` of a pipeline file: the key and where its values come from (files or a table)."""
+
+    key: str
+    source: str | None = None  # a file pattern relative to the pipeline file, naming {key}
+    sql: Mapping[str, str] | None = None  # {"url", "table", "column"}
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A validated pipeline file; ``steps`` are in a topological order."""
 
@@ -37,6 +46,7 @@ class Pipeline:
     parameters: Mapping[str, Any]
     secret_names: frozenset[str]
     steps: Mapping[str, Step]
+    partitions: Partitions | None = None
 
     def dependants(self, names: Iterable[str]) -> set[str]:
         """``names`` and every step that (transitively) needs one of them."""

@@ -13,21 +13,42 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from .. import __version__, config
 from ..errors import BadInput, StepFailed, did_you_mean
 from ..validation import mapping, sequence
 import dataclasses
 
-from ..reports.pipeline import PipelineRun, StepRecord
+from ..reports.pipeline import PartitionedRun, PipelineRun, StepRecord
 from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
+from .partitions import Partition
 from . import tracking
 from .executors import make_executor
 from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
 from .spec import Pipeline, Resolved, load_pipeline, resolve_parameters
 
 
+@overload
+def run_pipeline(
+    path: str | os.PathLike[str], *,
+    parameters: Mapping[str, Any] | None = None, steps: Iterable[str] | None = None, force: bool = False,
+    jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    progress: Callable[[PipelineEvent], Any] | Sequence[Callable[[PipelineEvent], Any]] | None = None,
+    raise_on_failure: bool = True, kernel: str | None = None,
+    pending: Literal[False] = False, partition: None = None, backfill: None = None,
+) -> PipelineRun: ...
+@overload
+def run_pipeline(
+    path: str | os.PathLike[str], *,
+    parameters: Mapping[str, Any] | None = None, steps: Iterable[str] | None = None, force: bool = False,
+    jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    progress: Callable[[PipelineEvent], Any] | Sequence[Callable[[PipelineEvent], Any]] | None = None,
+    raise_on_failure: bool = True, kernel: str | None = None,
+    pending: bool = False, partition: str | None = None, backfill: str | None = None,
+) -> PipelineRun | PartitionedRun: ...
 def run_pipeline(
     path: str | os.PathLike[str],
     *,
@@ -41,7 +62,10 @@ def run_pipeline(
     progress: Callable[[PipelineEvent], Any] | Sequence[Callable[[PipelineEvent], Any]] | None = None,
     raise_on_failure: bool = True,
     kernel: str | None = None,
-) -> PipelineRun:
+    pending: bool = False,
+    partition: str | None = None,
+    backfill: str | None = None,
+) -> PipelineRun | PartitionedRun:
     """Run the pipeline file at ``path`` (SPEC §6); return its :class:`PipelineRun`.
 
     Parameters
@@ -63,6 +87,18 @@ def run_pipeline(
     kernel : run every step's notebook with this Jupyter kernel (papermill's ``-k``); default: the
         step's ``kernel:`` key, else the notebook's own kernelspec.
 
+    pending : for a pipeline with ``partitions:``, run every partition that is new or whose data
+        changed since it was processed, in key order, each recorded in the watermark; a failed
+        partition stops the run (later partitions wait) and is retried by the next ``pending`` run.
+    partition : run this one partition (its key value); a done one again only with ``force``.
+    backfill : ``"FROM..TO"``, the partitions with key values in that range (both ends included)
+        that are not done (all of them with ``force``).
+
+    A partitioned pipeline returns a :class:`~nbtoolkit.reports.pipeline.PartitionedRun` (one
+    :class:`PipelineRun` per partition processed); each step receives the parameters
+    ``partition`` (the key value) and ``partition_paths`` (its files, relative to the pipeline
+    file; for ``sql:`` the query bounds), and the partition's data hash joins its cache key.
+
     Each step's kernel runs in the notebook's folder (so relative paths in a notebook work from
     wherever ``nbt`` is called), or in the step's ``cwd:`` (relative to the pipeline file).
 
@@ -82,11 +118,32 @@ def run_pipeline(
     callbacks = [progress] if callable(progress) else progress or []
     if not isinstance(callbacks, (list, tuple)) or not all(callable(c) for c in callbacks):
         raise BadInput(f"progress must be a callable or a list of callables, got {type(progress).__name__}.")
-    exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
+    make_executor(executor, jobs=jobs, scheduler=scheduler)  # checks the options before anything is written
     callbacks = list(callbacks)
-    history = last_success(pipeline.name, included)
+    overrides = dict(parameters or {})
 
-    run = _Run(pipeline, included, resolved, dict(parameters or {}), callbacks)
+    def execute(part: Partition | None) -> PipelineRun:
+        exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
+        return _execute(pipeline, resolved, forced, included, overrides, callbacks, exe, part)
+
+    if pipeline.partitions is not None or pending or partition is not None or backfill is not None:
+        from .continuous import run_partitions
+
+        return run_partitions(pipeline, execute, pending=pending, partition=partition, backfill=backfill,
+                              force=force, raise_on_failure=raise_on_failure)
+    result = execute(None)
+    result.duration = time.time() - t0  # the whole run, the final MLflow write included
+    if raise_on_failure and not result.passed:
+        raise step_failed(result)
+    return result
+
+
+def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],
+             overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]], exe: Any,
+             part: Partition | None) -> PipelineRun:
+    """One run of the steps (of one partition, when ``part`` is given); never raises for a failed step."""
+    history = last_success(pipeline.name, included, partition=part.value if part is not None else None)
+    run = _Run(pipeline, included, resolved, overrides, callbacks, part)
     pending = [name for name in pipeline.steps if name in included]
     running: dict[Any, str] = {}
     prepared = False
@@ -129,11 +186,7 @@ def run_pipeline(
         run.close(interrupted=True)
         raise
     exe.close()
-    result = run.close()
-    result.duration = time.time() - t0  # the whole run, the final MLflow write included
-    if raise_on_failure and not result.passed:
-        raise _step_failed(run, result)
-    return result
+    return run.close()
 
 
 def runs_folder(name: str) -> Path:
@@ -177,8 +230,9 @@ def _check_kernels(pipeline: Pipeline, included: set[str]) -> None:
                        + did_you_mean(kernel, installed, what="Kernels"))
 
 
-def _step_failed(run: _Run, result: PipelineRun) -> StepFailed:
-    exc = StepFailed(run.failure_message())
+def step_failed(result: PipelineRun, prefix: str = "", suffix: str = "") -> StepFailed:
+    """The :class:`StepFailed` of a failed run (``exc.run`` is the run)."""
+    exc = StepFailed(prefix + failure_message(result) + suffix)
     exc.run = result  # type: ignore[attr-defined]
     return exc
 
@@ -202,8 +256,12 @@ class _Run:
     """The state of one run: step records, ``run.json``, events, the MLflow tracker."""
 
     def __init__(self, pipeline: Pipeline, included: set[str], resolved: Mapping[str, Resolved],
-                 overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]]) -> None:
+                 overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]],
+                 part: Partition | None = None) -> None:
         self.pipeline = pipeline
+        self.part = part
+        # what a step of a partition run records and hashes: the key value and the data's hash
+        self.partition = {"value": part.value, "data_hash": part.data_hash} if part is not None else None
         self.resolved = resolved
         self.callbacks = callbacks
         self.run_id = new_run_id()
@@ -215,13 +273,14 @@ class _Run:
         self.steps: dict[str, StepRecord] = {
             name: StepRecord(status=PENDING, notebook=str(pipeline.steps[name].notebook),
                              parameters=dict(resolved[name].parameters),
-                             secret_parameters=sorted(resolved[name].secrets))
+                             secret_parameters=sorted(resolved[name].secrets), partition=self.partition)
             for name in pipeline.steps if name in included}
         self.doc: dict[str, Any] = {
             "pipeline": pipeline.name, "pipeline_file": str(pipeline.path), "run_id": self.run_id,
             "status": RUNNING, "started_ts": self.started, "started": _iso(self.started), "finished": None,
             "pid": os.getpid(), "host": os.uname().nodename, "nbtoolkit_version": __version__,
-            "parameters": {k: v for k, v in overrides.items()}, "mlflow_run_id": None}
+            "parameters": dict(overrides), "mlflow_run_id": None,
+            **({"partition": self.partition} if self.partition is not None else {})}
         self.write()
         self.emit(None, "started")
 
@@ -239,7 +298,8 @@ class _Run:
         rec = self.steps[name]
         rec.upstream = {n: self.steps[n].outputs or {} for n in step.needs}
         rec.source_hash = step.source_hash
-        rec.key = step_key(step.source_hash, rec.parameters, rec.upstream, self.resolved[name].secrets)
+        rec.key = step_key(step.source_hash, rec.parameters, rec.upstream, self.resolved[name].secrets,
+                           partition=self.partition)
         hit = history.get(name)
         if name not in forced and hit and hit.get("key") == rec.key:
             self.set(name, CACHED, duration=0.0, outputs=hit.get("outputs") or {},
@@ -251,6 +311,8 @@ class _Run:
         step = self.pipeline.steps[name]
         rec, res = self.steps[name], self.resolved[name]
         parameters = dict(res.parameters)
+        if self.part is not None:
+            parameters.update(self.part.parameters())
         if step.needs:
             parameters["upstream"] = rec.upstream
         return {
@@ -335,21 +397,24 @@ class _Run:
             except Exception as exc:  # a broken progress display must not break the run
                 warnings.warn(f"Progress callback {callback!r} failed: {exc}", stacklevel=2)
 
-    def failure_message(self) -> str:
-        parts = []
-        for name, rec in self.steps.items():
-            if rec.status != FAILED:
-                continue
-            err = rec.error or {}
-            where = f" at cell {err['cell']}" if err.get("cell") else ""
-            count = f" (In [{err['exec_count']}])" if err.get("exec_count") else ""
-            parts.append(f"Step {name!r} failed{where}{count}: {err.get('line', 'unknown error')}; executed "
-                         f"notebook: {rec.executed_notebook or self.dir / (name + '.ipynb')}.")
-        skipped = [n for n, r in self.steps.items() if r.status == SKIPPED]
-        if skipped:
-            parts.append(f"Skipped because of it: {', '.join(skipped)}.")
-        parts.append("Fix it and run again: completed steps are reused.")
-        return " ".join(parts)
+
+def failure_message(result: PipelineRun) -> str:
+    """Which step failed, where and why, with the executed notebook; what was skipped because of it."""
+    parts = []
+    for name, rec in result.steps.items():
+        if rec.status != FAILED:
+            continue
+        err = rec.error or {}
+        where = f" at cell {err['cell']}" if err.get("cell") else ""
+        count = f" (In [{err['exec_count']}])" if err.get("exec_count") else ""
+        notebook = rec.executed_notebook or str(Path(result.run_dir) / (name + ".ipynb"))
+        parts.append(f"Step {name!r} failed{where}{count}: {err.get('line', 'unknown error')}; executed "
+                     f"notebook: {notebook}.")
+    skipped = [n for n, r in result.steps.items() if r.status == SKIPPED]
+    if skipped:
+        parts.append(f"Skipped because of it: {', '.join(skipped)}.")
+    parts.append("Fix it and run again: completed steps are reused.")
+    return " ".join(parts)
 
 
 def _iso(ts: float) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
-from .definition import Pipeline, Step
+from .definition import Partitions, Pipeline, Step
 from .notebooks import declared_parameters, jupyter_kernel, kernel_name, read_notebook, source_hash
 from .parameters import (
     SECRET_ENV_PREFIX,
@@ -72,7 +72,28 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
                 raise BadInput(f"Step {step.name!r} needs {need!r}, which is not a step of {where}."
                                + did_you_mean(need, seen, what="Steps"))
     return Pipeline(name=data.get("name") or _name_from_file(path), path=path, parameters=defaults,
-                    secret_names=frozenset(secret_names), steps={s.name: s for s in _topological(steps)})
+                    secret_names=frozenset(secret_names), steps={s.name: s for s in _topological(steps)},
+                    partitions=_partitions(data.get("partitions"), where))
+
+
+def _partitions(raw: dict[str, Any] | None, where: str) -> Partitions | None:
+    """``partitions:`` beyond its schema: exactly one source, and a file pattern that names the key."""
+    if raw is None:
+        return None
+    key, source, sql = raw["key"], raw.get("source"), raw.get("sql")
+    if (source is None) == (sql is None):
+        raise BadInput(f"'partitions' in {where} needs either 'source' (a file pattern such as "
+                       f"data/{key}={{{key}}}/*.parquet) or 'sql' (url, table, column), not "
+                       f"{'both' if source else 'neither'}.")
+    if source is not None:
+        holes = re.findall(r"\{([^{}]*)\}", source)
+        if holes != [key]:
+            raise BadInput(f"'source' of partitions in {where} is {source!r}, which must name the key "
+                           f"{{{key}}} once (and no other braces), e.g. data/{key}={{{key}}}/*.parquet.")
+        if os.path.isabs(source) or ".." in Path(source).parts:
+            raise BadInput(f"'source' of partitions in {where} is {source!r}; give a pattern inside the "
+                           "pipeline's folder, relative to the pipeline file.")
+    return Partitions(key=key, source=source, sql=dict(sql) if sql is not None else None)
 
 
 def _name_from_file(path: Path) -> str:

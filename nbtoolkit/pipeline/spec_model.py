@@ -17,7 +17,7 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 JSONValue = TypeAliasType(
     "JSONValue",
-    "str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]",  # type: ignore[arg-type]
+    "str | int | float | bool | list[JSONValue] | dict[str, JSONValue] | None",
 )
 # Parameter names (Python identifiers, not keywords, not 'upstream') are checked by spec.py, which
 # checks names given with -p the same way.
@@ -41,6 +41,31 @@ class Step(BaseModel):
     cwd: str | None = Field(None, pattern=r"\S", description="a folder path, relative to the pipeline file")
 
 
+class SqlSource(BaseModel):
+    """Partitions read from a table through SQLAlchemy: one partition per distinct value of a column."""
+
+    model_config = ConfigDict(extra="forbid", title="SQL partition source")
+
+    url: str = Field(pattern=r"\S", description="a SQLAlchemy database URL such as sqlite:///tickets.db")
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="a table name (letters, digits, '_', '.')")
+    column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                        description="the column whose distinct values are the partitions")
+
+
+class Partitions(BaseModel):
+    """The pipeline runs once per partition of its input data (``nbt pipeline run --pending``)."""
+
+    model_config = ConfigDict(extra="forbid", title="Partitions")
+
+    key: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                     description="the partition key, a Python identifier such as date (a key named date "
+                                 "takes ISO dates, YYYY-MM-DD)")
+    source: str | None = Field(None, pattern=r"\S",
+                               description="a file pattern relative to the pipeline file naming the key in "
+                                           "braces, such as data/date={date}/*.parquet")
+    sql: SqlSource | None = Field(None, description="a mapping with url, table and column")
+
+
 class PipelineFile(BaseModel):
     """A pipeline file (``pipeline.yaml``): notebooks run in the order their ``needs`` give."""
 
@@ -52,6 +77,8 @@ class PipelineFile(BaseModel):
     secret_parameters: list[str] | None = Field(
         None, description="a list of parameter names passed through the environment, never written")
     steps: list[Step] = Field(min_length=1, description="a non-empty list of steps")
+    partitions: Partitions | None = Field(
+        None, description="a mapping with key and either source (a file pattern) or sql")
 
 
 def json_schema() -> dict[str, Any]:

@@ -48,6 +48,7 @@ class LastRun:
     source_hash: str | None
     parameters: Any
     secret_parameters: tuple[str, ...]
+    partition: Mapping[str, Any] | None  # {"value", "data_hash"} of a partitioned pipeline's run
     error_line: str
     duration: float | None
     finished: float | None
@@ -59,6 +60,7 @@ class LastRun:
         return cls(run_id=run.get("run_id"), run_status=run.get("status"), host=run.get("host"), pid=run.get("pid"),
                    status=rec.get("status"), key=rec.get("key"), source_hash=rec.get("source_hash"),
                    parameters=rec.get("parameters"), secret_parameters=tuple(rec.get("secret_parameters") or ()),
+                   partition=rec.get("partition") if isinstance(rec.get("partition"), Mapping) else None,
                    error_line=(rec.get("error") or {}).get("line", ""),
                    duration=duration if isinstance(duration, (int, float)) else None,
                    finished=finished if isinstance(finished, (int, float)) else None,
@@ -87,13 +89,19 @@ def pipeline_status(path: str | os.PathLike[str], *, parameters: Mapping[str, An
         if name in latest:
             run, rec = latest[name]
             last = LastRun.of(run, rec)
-            row.last_run, row.executed_notebook, row.finished = last.run_id, last.executed_notebook, _when(last.finished)
+            row.last_run, row.executed_notebook = last.run_id, last.executed_notebook
+            row.finished = _when(last.finished)
             row.duration_s = round(last.duration, 2) if last.duration is not None else None
             resolved = given if given is not None else _as_run(pipeline, run, by_run)
             row.status, row.reason = _judge(last, step, resolved[name], status, success)
         status[name] = row.status
         rows.append(asdict(row))
-    return PipelineStatus(pipeline=pipeline.name, steps=rows)
+    partitions = None
+    if pipeline.partitions is not None:
+        from .continuous import partition_rows
+
+        partitions = partition_rows(pipeline)
+    return PipelineStatus(pipeline=pipeline.name, steps=rows, partitions=partitions)
 
 
 def _as_run(pipeline: Any, run: Mapping[str, Any], cache: dict[str, Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -129,7 +137,7 @@ def _judge(last: LastRun, step: Any, resolved: Any, status: Mapping[str, str],
         return "stale", "the notebook changed"
     upstream = {n: (success.get(n) or {}).get("outputs") or {} for n in step.needs}
     # which secrets a run is given is up to that run: judge with the names the last run had
-    key = step_key(step.source_hash, resolved.parameters, upstream, last.secret_parameters)
+    key = step_key(step.source_hash, resolved.parameters, upstream, last.secret_parameters, partition=last.partition)
     if key != last.key:
         if last.parameters != resolved.parameters:
             return "stale", "the parameters changed"

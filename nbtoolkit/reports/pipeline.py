@@ -11,7 +11,8 @@ from .base import Record, Result, html_table
 
 # a step's status -> its tone in the tables (render.TONES)
 _TONES = {"ok": "good", "cached": "info", "failed": "bad", "skipped": "muted", "stale": "warn",
-          "killed": "bad", "running": "warn"}
+          "killed": "bad", "running": "warn", "done": "good", "pending": "warn", "up to date": "info",
+          "waiting": "muted", "missing": "bad"}
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -47,6 +48,7 @@ class StepRecord(Record):
     executed_notebook: str | None = None
     cached_from: str | None = None  # the run whose outputs a cached step reused
     mlflow_run_id: str | None = None
+    partition: dict[str, Any] | None = None  # {"value", "data_hash"} in a partitioned pipeline
 
 
 @dataclass(repr=False)
@@ -173,11 +175,101 @@ class PipelineRun(Result):
 
 
 @dataclass(repr=False)
+class PartitionedRun(Result):
+    """A run of a partitioned pipeline (``--pending``, ``--partition``, ``--backfill``).
+
+    ``runs[value]`` is the :class:`PipelineRun` of each partition processed, in key order;
+    ``up_to_date`` the chosen partitions that were done already with the same data; ``waiting``
+    those left for a later run because an earlier partition failed; ``missing`` the processed
+    partitions whose data is gone from the source. ``passed`` is False when a partition failed.
+    """
+
+    pipeline: str
+    key: str
+    runs: dict[str, PipelineRun]
+    up_to_date: list[str]
+    waiting: list[str]
+    missing: list[str]
+    status: str
+    duration: float
+    watermark: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def processed(self) -> list[str]:
+        """The partitions that ran and passed (now done)."""
+        return [v for v, r in self.runs.items() if r.passed]
+
+    @property
+    def failed(self) -> list[str]:
+        return [v for v, r in self.runs.items() if not r.passed]
+
+    def rows(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [
+            {"partition": v, "status": "done" if r.passed else "failed", "run_id": r.run_id,
+             "duration_s": round(r.duration, 2), "steps": ", ".join(f"{k} {n}" for k, n in sorted(r.counts().items()))}
+            for v, r in self.runs.items()]
+        out += [{"partition": v, "status": "up to date", "run_id": None, "duration_s": None, "steps": ""}
+                for v in self.up_to_date]
+        out += [{"partition": v, "status": "waiting", "run_id": None, "duration_s": None, "steps": ""}
+                for v in self.waiting]
+        out += [{"partition": v, "status": "missing", "run_id": None, "duration_s": None,
+                 "steps": "processed, data gone"} for v in self.missing]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pipeline": self.pipeline, "key": self.key, "status": self.status, "duration": self.duration,
+                "processed": self.processed, "failed": self.failed, "up_to_date": self.up_to_date,
+                "waiting": self.waiting, "missing": self.missing, "watermark": self.watermark,
+                "runs": {v: r.to_dict() for v, r in self.runs.items()}}
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows(), columns=["partition", "status", "run_id", "duration_s", "steps"])
+
+    def summary(self) -> str:
+        parts = [f"{len(self.processed)} processed", f"{len(self.up_to_date)} up to date"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        if self.waiting:
+            parts.append(f"{len(self.waiting)} waiting")
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing")
+        return f"Pipeline {self.pipeline!r} by {self.key}: {self.status} ({', '.join(parts)}) in {self.duration:.1f} s"
+
+    def __str__(self) -> str:
+        lines = [self.summary()]
+        for row in self.rows():
+            if row["status"] == "up to date":
+                continue
+            run = f"run {row['run_id']}" if row["run_id"] else ""
+            dur = f"{row['duration_s']:.1f} s" if row["duration_s"] is not None else ""
+            lines.append(f"  {row['partition']}  {row['status']:8} {dur:>7}  {run}  {row['steps']}".rstrip())
+        if not self.runs:
+            lines.append("  nothing new to process")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from .render import result
+
+        return result(self.summary(), tables=[("", html_table(self.to_frame(), tone=_tone))])
+
+
+@dataclass(repr=False)
 class PipelineStatus(Result):
-    """The last run of each step (``nbt status``): ok / cached / failed / skipped / stale / never run."""
+    """The last run of each step (``nbt status``): ok / cached / failed / skipped / stale / never run.
+
+    A partitioned pipeline also has ``partitions``: per partition done / pending / failed /
+    running / missing (processed, data gone), with the run that last processed it.
+    """
 
     pipeline: str
     steps: list[dict[str, Any]]
+    partitions: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,15 +293,56 @@ class PipelineStatus(Result):
             when = f"run {r['last_run']}" if r.get("last_run") else ""
             reason = f"  ({r['reason']})" if r.get("reason") else ""
             lines.append(f"  {r['step'].ljust(width)}  {r['status']:9} {when}{reason}")
+        if self.partitions is not None:
+            counts: dict[str, int] = {}
+            for p in self.partitions:
+                counts[p["status"]] = counts.get(p["status"], 0) + 1
+            lines.append("partitions: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none found"))
+            pwidth = max((len(p["partition"]) for p in self.partitions), default=4)
+            for p in self.partitions:
+                when = f"run {p['last_run']}" if p.get("last_run") else ""
+                reason = f"  ({p['reason']})" if p.get("reason") else ""
+                lines.append(f"  {p['partition'].ljust(pwidth)}  {p['status']:9} {when}{reason}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from .render import result
 
-        return result(self.summary(), tables=[("", html_table(self.to_frame(), tone=_tone))])
+        tables = [("", html_table(self.to_frame(), tone=_tone))]
+        if self.partitions is not None:
+            import pandas as pd
+
+            cols = ["partition", "status", "last_run", "updated", "reason"]
+            frame = pd.DataFrame([{c: p.get(c) for c in cols} for p in self.partitions], columns=cols)
+            tables.append(("Partitions", html_table(frame, tone=_tone)))
+        return result(self.summary(), tables=tables)
 
     def __getitem__(self, step: str) -> str:
         for r in self.steps:
             if r["step"] == step:
                 return r["status"]
         raise KeyError(step)
+
+
+@dataclass
+class ExportResult(Result):
+    """What ``nbt pipeline export`` wrote: the wrapper files and the command they run."""
+
+    target: str
+    pipeline: str
+    paths: list[str]
+    command: list[str]
+    every_seconds: int
+    partition_key: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        what = f"the {self.partition_key} partitions of " if self.partition_key else ""
+        return (f"Exported {what}pipeline {self.pipeline!r} to {self.target} (every {self.every_seconds} s): "
+                + ", ".join(self.paths))
+
+    def __str__(self) -> str:
+        return "\n".join([self.summary(), *(f"note: {n}" for n in self.notes)])
