@@ -14,13 +14,17 @@ readable message listing what failed, and return the report when the check passe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import CheckFailed
+from .errors import BadInput, CheckFailed
+
+if TYPE_CHECKING:
+    from .reports.drift import DriftReport
+    from .reports.data import ValidationReport
 
 
 def assert_no_drift(current: Any, reference: Any = None, *, model: Any = None,
-                    max_drifted: int | None = None, **options: Any) -> Any:
+                    max_drifted: int | None = None, **options: Any) -> DriftReport:
     """Fail when ``current`` drifted from the reference (a frame, a Profile or ``model``'s profile).
 
     By default the dataset verdict decides (``drift_share`` of the columns, 0.5 unless set); with
@@ -29,15 +33,20 @@ def assert_no_drift(current: Any, reference: Any = None, *, model: Any = None,
     The message lists every drifted column with its test, statistic, p-value and threshold.
     """
     from .drift import drift
+    from .reports.drift import DriftReport
 
     report = drift(current, reference, model=model, **options)
+    if not isinstance(report, DriftReport):  # chunk_size=, window=, threshold="reference": over time
+        raise BadInput(f"assert_no_drift compares two data sets; the options {sorted(options)!r} ask for drift "
+                       "over time: call nbtoolkit.drift(...) and check its timeline instead.")
     failed = report.drifted if max_drifted is None else report.n_drifted > max_drifted
     if failed:
         raise CheckFailed(report.failure_message(), report)
     return report
 
 
-def assert_valid(frame: Any, *, model: str | None = None, reference: Any = None, **options: Any) -> Any:
+def assert_valid(frame: Any, *, model: str | None = None, reference: Any = None,
+                 **options: Any) -> ValidationReport:
     """Fail when ``frame`` breaks its data contract (``model``'s stored one or ``reference``'s).
 
     ``options`` go to :func:`nbtoolkit.validate` (``max_age``, ``timestamp``, ``null_tolerance``,

@@ -145,7 +145,8 @@ def _correct(frame: Any) -> Any:
     import numpy as np
 
     labeled = frame[frame["outcome"].notna()]
-    return (labeled["outcome"].astype(str).to_numpy() == labeled["prediction"].astype(str).to_numpy()).astype(np.float64)
+    same = labeled["outcome"].astype(str).to_numpy() == labeled["prediction"].astype(str).to_numpy()
+    return same.astype(np.float64)
 
 
 def two_proportion_p(success_a: int, n_a: int, success_b: int, n_b: int) -> float:

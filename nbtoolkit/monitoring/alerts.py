@@ -105,10 +105,7 @@ def evaluate_rules(rows: Sequence[dict[str, Any]], rules: Sequence[AlertRule],
 
 
 def _metric(row: dict[str, Any], metric: str) -> float | None:
-    if metric.startswith("f1."):
-        value = row.get("f1", {}).get(metric[3:])
-    else:
-        value = row.get(metric)
+    value = row.get("f1", {}).get(metric[3:]) if metric.startswith("f1.") else row.get(metric)
     return None if value is None else float(value)
 
 

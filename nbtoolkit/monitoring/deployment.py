@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInput, ModelNotFound
+from ..errors import BadInput, Cmd, ModelNotFound, say
 from ..refs import check_alias, check_name
 from ..validation import fraction
 from ..vocabulary import renamed
 from .log import PredictionLog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SCALE = float(2**64)
 
@@ -79,8 +82,8 @@ class Deployment:
             self.log: PredictionLog | None = None
         elif isinstance(log, PredictionLog):
             self.log = log
-        else:
-            self.log = PredictionLog(log or None)
+        else:  # True or None: the configured log
+            self.log = PredictionLog(log if isinstance(log, str) else None)
         self._versions: dict[str, Any] = {}
         self._models: dict[str, Any] = {}
         self.refresh()
@@ -98,9 +101,9 @@ class Deployment:
             except ModelNotFound as exc:
                 if not required:
                     continue
-                hint = (f" Promote a version to it (%nbt promote {self.name} VERSION --alias {alias})"
-                        + (" or pass traffic=0." if alias == self.challenger_alias else "."))
-                raise ModelNotFound(f"Deployment of {self.name!r}: {exc}{hint}") from None
+                raise ModelNotFound(say(f"Deployment of {self.name!r}: ", *exc.parts, " Promote a version to it (",
+                                        Cmd("promote"), f" {self.name} VERSION --alias {alias})",
+                                        " or pass traffic=0." if alias == self.challenger_alias else ".")) from None
         for mv in versions.values():
             key = str(mv.version)
             if key not in self._models:
@@ -112,6 +115,12 @@ class Deployment:
         """The version number currently serving ``alias`` (None when absent)."""
         mv = self._versions.get(alias)
         return None if mv is None else str(mv.version)
+
+    def _serving(self, alias: str) -> str:
+        """The version serving ``alias``, one that :meth:`route` sends ids to (so it resolved)."""
+        version = self.version_of(alias)
+        assert version is not None, alias
+        return version
 
     @property
     def champion(self) -> str:
@@ -141,7 +150,8 @@ class Deployment:
             out.append(self.challenger_alias if canary else self.champion_alias)
         return out
 
-    def predict(self, frame: Any, ids: Sequence[Any] | None = None, *, timestamps: Sequence[Any] | None = None) -> Any:
+    def predict(self, frame: Any, ids: Sequence[Any] | None = None, *,
+                timestamps: Sequence[Any] | None = None) -> pd.DataFrame:
         """Predict, route low confidence to humans and log; returns one row per input row.
 
         Columns: ``id, prediction, confidence, needs_human, alias, model_version``.
@@ -164,13 +174,13 @@ class Deployment:
             raise BadInput(f"ids has {len(ids)} values for {len(frame)} rows; give one id per row.")
         arms = np.array(self.route(ids), dtype=object)
         for alias in dict.fromkeys(arms):  # every served version can read the frame: before any work
-            _check_columns(self._models[self.version_of(alias)], frame, f"{self.name}/{self.version_of(alias)}")
+            _check_columns(self._models[self._serving(alias)], frame, f"{self.name}/{self._serving(alias)}")
         probabilities: list[Any] = [None] * len(frame)
         out = pd.DataFrame({"id": ids, "prediction": None, "confidence": np.nan, "needs_human": False,
                             "alias": arms, "model_version": None}, index=frame.index)
         for alias in dict.fromkeys(arms):
             mask = arms == alias
-            version = self.version_of(alias)
+            version = self._serving(alias)
             model = self._models[version]
             part = frame.loc[mask]
             try:

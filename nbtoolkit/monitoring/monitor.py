@@ -1,12 +1,13 @@
 """Windowed quality of a served model from its prediction log (rules and the webhook: :mod:`.alerts`).
 
 Per window: volume, share routed to humans, mean confidence, accuracy (post-stratified by
-routing, see :func:`stratified_accuracy`) and per-class F1 where outcomes exist, a label-free accuracy estimate from the confidences (confidence-based
-performance estimation: with calibrated probabilities the expected accuracy of a batch is the
-mean of its top-class probabilities, as NannyML's CBPE uses), and input drift against the serving
-version's stored profile. Rules (``accuracy<0.9``, ``drift_share>0.3``, ...) and anomaly rules
-(``anomaly:volume`` — a value beyond k rolling standard deviations) fire alerts, which go to the
-returned report (the notebook view), Python logging, and optionally a webhook.
+routing, see :func:`stratified_accuracy`) and per-class F1 where outcomes exist, a label-free
+accuracy estimate from the confidences (confidence-based performance estimation: with calibrated
+probabilities the expected accuracy of a batch is the mean of its top-class probabilities, as
+NannyML's CBPE uses), and input drift against the serving version's stored profile. Rules
+(``accuracy<0.9``, ``drift_share>0.3``, ...) and anomaly rules (``anomaly:volume`` — a value
+beyond k rolling standard deviations) fire alerts, which go to the returned report (the notebook
+view), Python logging, and optionally a webhook.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
@@ -232,7 +233,7 @@ def _reference_profile(reference: Any) -> Any:
     """A drift reference for monitor: a Profile, a frame, or a file (profile JSON, CSV, Parquet)."""
     from pathlib import Path
 
-    from ..drift import Profile
+    from ..profiles import Profile
 
     if isinstance(reference, Profile):
         return reference
@@ -245,7 +246,8 @@ def _reference_profile(reference: Any) -> Any:
             return Profile.from_json(path.read_text())
         import pandas as pd
 
-        readers = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+        readers: dict[str, Callable[[Path], pd.DataFrame]] = {
+            ".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
         reader = readers.get(path.suffix.lower())
         if reader is None:
             raise BadInput(f"Cannot read {str(path)!r} as a drift reference; use a .json profile, "
@@ -337,12 +339,14 @@ def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str])
     if profile is None:
         return out
     from ..drift import drift as drift_check
+    from ..reports.drift import DriftReport
 
     current = pd.DataFrame.from_records(list(part["inputs"]))
     columns = [c for c in current.columns if c in profile.columns]
     if not columns:
         return out
     report = drift_check(current, reference=profile, columns=columns, log=False)
+    assert isinstance(report, DriftReport)  # one comparison, not drift over time
     out["drift_share"] = drift_share(report)
     out["drifted"] = bool(report.drifted)
     out["drifted_columns"] = ",".join(report.drifted_columns)
@@ -351,7 +355,7 @@ def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str])
 
 def _stored_profile(name: str, version: str, notes: list[str]) -> Any:
     """The drift profile stored with ``name/version`` at registration, or None (with a note)."""
-    from ..drift.profile import Profile
+    from ..profiles import Profile
     from ..registry.artifacts import stored_profile
 
     try:

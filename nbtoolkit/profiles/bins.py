@@ -6,6 +6,7 @@ sort and no binary search, which is what makes profiling a million rows take mil
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 FINE_BINS = 1000          # bins per numeric column (a few KB of JSON)
@@ -103,7 +104,7 @@ def _cuts(inner: Any) -> Any:
     return np.unique(np.concatenate([[0], starts[starts < len(inner)], [len(inner)]]))
 
 
-def edges_of(entry: dict[str, Any]) -> Any:
+def edges_of(entry: Mapping[str, Any]) -> Any:
     """Bin edges of a numeric profile: bins are ``(-inf, e0), [e0, e1), ..., [eK, inf)``."""
     import numpy as np
 

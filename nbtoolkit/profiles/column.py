@@ -1,13 +1,14 @@
 """One column's profile: its kind (the words of :data:`nbtoolkit.contract.COLUMN_KINDS`), counts or bins,
-built alone or ``like=`` a reference column; and the exact merge of two profiles of one column."""
+built alone or ``like=`` a reference column; the exact merge of two profiles of one column, and its
+inverse (a reference entry without one of its chunks)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...contract import MAX_CATEGORIES
-from ...errors import BadInput
-from ..bins import numeric_profile
+from ..contract import MAX_CATEGORIES
+from ..errors import BadInput
+from .bins import numeric_profile
 
 
 def profile_column(s: Any, *, like: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -176,3 +177,30 @@ def merge_column(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, A
             "min": min(lows) if lows else None, "max": max(highs) if highs else None,
             "counts": (np.asarray(a["counts"]) + np.asarray(b["counts"])).tolist(),
             "tails": [a["tails"][0] + b["tails"][0], a["tails"][1] + b["tails"][1]]}
+
+
+def without(ref: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """The profile entry of the reference minus one of its chunks (profiled ``like=`` it): the
+    inverse of :func:`merge_column`, so a reference chunk can be compared with the rest."""
+    import numpy as np
+
+    kind = ref["kind"]
+    if part["kind"] != kind:
+        return ref
+    if kind == "text":
+        return {**ref, "length": without(ref["length"], part["length"])}
+    if kind in {"categorical", "boolean"}:
+        return {**ref, "counts": {k: v - part["counts"].get(k, 0) for k, v in ref["counts"].items()}}
+    if kind == "discrete":
+        taken = dict(zip(part["values"], part["counts"]))
+        return {**ref, "counts": [c - taken.get(v, 0) for v, c in zip(ref["values"], ref["counts"])]}
+    n, nc = ref["n"], part["n"]
+    rest = n - nc
+    if rest <= 0:
+        return ref
+    mean = (n * ref["mean"] - nc * part["mean"]) / rest
+    delta = part["mean"] - mean
+    m2 = max(ref["m2"] - part["m2"] - delta * delta * rest * nc / n, 0.0)
+    return {**ref, "n": rest, "mean": mean, "m2": m2,
+            "counts": (np.asarray(ref["counts"]) - np.asarray(part["counts"])).tolist(),
+            "tails": [ref["tails"][0] - part["tails"][0], ref["tails"][1] - part["tails"][1]]}

@@ -31,26 +31,26 @@ the first partition, broadcast it, build the others ``like=`` it, ``merge``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ...errors import BadInput
+from ..errors import BadInput
 from .column import merge_column, profile_column
 
 FORMAT = "nbtoolkit.profile/1"
 PARALLEL_ROWS = 200_000   # frames at least this long are profiled column-parallel (threads)
 PREDICTION = "(prediction)"
 CONFIDENCE = "(confidence)"
-# one column (profile_column, merge_column) lives in .column
-__all__ = ["CONFIDENCE", "FORMAT", "PREDICTION", "Profile", "merge_column", "model_outputs", "profile_column"]
+__all__ = ["CONFIDENCE", "FORMAT", "PREDICTION", "Profile", "model_outputs"]
 
 
 def _known_columns(columns: Any, frame: Any) -> list[str]:
     """``columns=`` of :meth:`Profile.from_frame`: names of columns that ``frame`` has."""
-    from ...errors import did_you_mean
-    from ...validation import names
+    from ..errors import did_you_mean
+    from ..validation import names
 
     wanted = names(columns, "columns") or []
     have = {str(c): c for c in frame.columns}
@@ -69,7 +69,7 @@ class Profile:
 
     def __init__(self, columns: Mapping[str, dict[str, Any]], n_rows: int,
                  outputs: Iterable[str] = (), target: dict[str, Any] | None = None) -> None:
-        from ...validation import count, mapping
+        from ..validation import count, mapping
 
         self.columns: dict[str, dict[str, Any]] = mapping(columns, "columns")
         self.n_rows = count(n_rows, "n_rows", zero=True)
@@ -94,7 +94,7 @@ class Profile:
             and can be compared with it bin by bin
         columns : only these columns
         """
-        from ...contract import as_frame
+        from ..contract import as_frame
 
         frame = as_frame(frame)
         if frame.columns.duplicated().any():
@@ -181,10 +181,11 @@ class Profile:
         if not isinstance(other, Profile):
             raise BadInput(f"Can only merge a Profile with a Profile, got {type(other).__name__}.")
         names = list(self.columns) + [c for c in other.columns if c not in self.columns]
-        merged = {}
+        merged: dict[str, dict[str, Any]] = {}
         for name in names:
             a, b = self.columns.get(name), other.columns.get(name)
-            merged[name] = a if b is None else b if a is None else merge_column(a, b, name)
+            # a column of one profile only is kept as it is
+            merged[name] = merge_column(a, b, name) if a is not None and b is not None else a or b or {}
         target = self.target
         if self.target is not None and other.target is not None:
             target = merge_column(self.target, other.target, "target")
@@ -204,7 +205,7 @@ class Profile:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Profile:
-        from ...validation import stored_json
+        from ..validation import stored_json
 
         data = stored_json(text, FORMAT, "profile")
         return cls(data["columns"], data["n_rows"], data.get("outputs", ()), data.get("target"))
@@ -219,6 +220,8 @@ class Profile:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Profile) and self.to_dict() == other.to_dict()
 
+    __hash__ = None  # type: ignore[assignment]  # equal by content, and mutable: not hashable
+
 
 # ---------------------------------------------------------------------------- model outputs
 def model_outputs(model: Any, frame: Any) -> dict[str, Any]:
@@ -228,10 +231,8 @@ def model_outputs(model: Any, frame: Any) -> dict[str, Any]:
 
     out = {PREDICTION: pd.Series(np.asarray(model.predict(frame)))}
     if hasattr(model, "predict_proba"):
-        try:
+        with contextlib.suppress(Exception):  # some estimators expose predict_proba but cannot use it
             proba = np.asarray(model.predict_proba(frame))
             out[CONFIDENCE] = pd.Series(proba.max(axis=1).astype("float64"))
-        except Exception:  # some estimators expose predict_proba but cannot use it
-            pass
     return out
 

@@ -1,41 +1,18 @@
-"""Drift statistics on profiles (bins / category counts) and, where exactness matters, raw arrays.
+"""The statistical functions behind the drift statistics: on count vectors, profile entries and raw arrays.
 
-Conventions (the same as Evidently's, so thresholds carry over):
-
-- ``ks`` — two-sample Kolmogorov–Smirnov; drift when the p-value is below the threshold (0.05).
-  On raw arrays the statistic is exact (sorted samples); from a stored profile it is exact at the
-  profile's bin edges, so it can miss at most the largest single-bin mass (≈ 0.1% of the rows for
-  the default 1000 bins; exact for integers). The p-value is scipy's asymptotic one (``kstwo`` at
-  n·m/(n+m)).
-- ``chisquare`` — chi-square test of homogeneity on the 2×k table of counts (exactly
-  ``scipy.stats.chi2_contingency``); drift when p < threshold (0.05).
-- ``psi`` — population stability index on reference-quantile bins (deciles for numeric columns,
-  categories otherwise), empty bins smoothed to 1e-4; drift when PSI ≥ 0.1.
-- ``jensenshannon`` — Jensen–Shannon *distance* (natural log, as ``scipy.spatial.distance``);
-  drift when ≥ 0.1.
-- ``wasserstein`` — Wasserstein-1 distance divided by the reference standard deviation; drift
-  when ≥ 0.1. From the bins it assumes values spread evenly within a bin (steps for integers).
+Which statistic is which, its default threshold and the column kinds it applies to are declared
+once in :mod:`.methods`; this module holds the arithmetic. Count functions take the last axis as
+the bins, so one call compares one pair of count vectors or every chunk of a timeline at once
+(rows of a chunks × bins matrix against one reference row or as many).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-P_VALUE_METHODS = frozenset({"ks", "chisquare"})
-METHODS = ("ks", "psi", "wasserstein", "jensenshannon", "chisquare")
-DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "psi": 0.1, "wasserstein": 0.1,
-                      "jensenshannon": 0.1}
 PSI_EPS = 1e-4
 COARSE_BINS = 10
-SMALL_SAMPLE = 1000  # at or below: p-value tests; above: distances (1M rows of noise stay quiet)
-
-
-def auto_method(kind: str, n_reference: int, n_current: int) -> str:
-    """Evidently's rule: small samples get p-value tests, large samples distances."""
-    small = min(n_reference, n_current) <= SMALL_SAMPLE
-    if kind in {"numeric", "text"}:
-        return "ks" if small else "wasserstein"
-    return "chisquare" if small else "jensenshannon"
 
 
 # ------------------------------------------------------------------------------ raw arrays
@@ -61,37 +38,74 @@ def ks_p_value(d: float, n: int, m: int) -> float:
     return float(min(1.0, max(0.0, kstwo.sf(d, max(en, 1)))))
 
 
-# ------------------------------------------------------------------------------ distributions
+# ------------------------------------------------------------------------------ counts (last axis: bins)
 def proportions(counts: Any, *, eps: float = 0.0) -> Any:
+    """Counts divided by their total along the last axis (an empty side: zeros), floored at ``eps``."""
     import numpy as np
 
     counts = np.asarray(counts, dtype="float64")
-    total = counts.sum()
-    p = counts / total if total else np.zeros_like(counts)
+    total = counts.sum(axis=-1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
     return np.clip(p, eps, None) if eps else p
 
 
-def psi(reference_counts: Any, current_counts: Any) -> float:
-    """Population stability index: Σ (c − r) · ln(c / r) on smoothed proportions."""
+def psi_rows(reference_counts: Any, current_counts: Any) -> Any:
+    """Population stability index: Σ (c − r) · ln(c / r) on proportions floored at :data:`PSI_EPS`."""
     import numpy as np
 
     r = proportions(reference_counts, eps=PSI_EPS)
     c = proportions(current_counts, eps=PSI_EPS)
-    return float(np.sum((c - r) * np.log(c / r)))
+    return np.sum((c - r) * np.log(c / r), axis=-1)
 
 
-def jensenshannon(reference_counts: Any, current_counts: Any) -> float:
-    """Jensen–Shannon distance (square root of the divergence, natural log)."""
+def psi(reference_counts: Any, current_counts: Any) -> float:
+    """:func:`psi_rows` of one pair of count vectors."""
+    return float(psi_rows(reference_counts, current_counts))
+
+
+def jensenshannon_rows(reference_counts: Any, current_counts: Any) -> Any:
+    """Jensen–Shannon distance (square root of the divergence, natural log; an empty side has
+    proportions 0, equal counts give 0 where scipy rounds to NaN)."""
     import numpy as np
 
     p, q = proportions(reference_counts), proportions(current_counts)
     m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 · log(0 / 0): masked by the where
+        kl_p = np.sum(np.where(p > 0, p * np.log(p / m), 0.0), axis=-1)
+        kl_q = np.sum(np.where(q > 0, q * np.log(q / m), 0.0), axis=-1)
+    return np.sqrt(np.maximum(0.0, (kl_p + kl_q) / 2))
 
-    def kl(a: Any, b: Any) -> float:
-        mask = a > 0
-        return float(np.sum(a[mask] * np.log(a[mask] / b[mask])))
 
-    return float(np.sqrt(max(0.0, (kl(p, m) + kl(q, m)) / 2)))
+def jensenshannon(reference_counts: Any, current_counts: Any) -> float:
+    """:func:`jensenshannon_rows` of one pair of count vectors."""
+    return float(jensenshannon_rows(reference_counts, current_counts))
+
+
+def cdf_at_edges(counts: Any) -> Any:
+    """CDF at each inner edge from bin counts ``[(-inf,e0], (e0,e1], ..., (eK,inf)]`` (last axis)."""
+    import numpy as np
+
+    counts = np.asarray(counts, dtype="float64")
+    total = counts.sum(axis=-1, keepdims=True)
+    cum = np.cumsum(counts[..., :-1], axis=-1)
+    return np.divide(cum, total, out=np.zeros_like(cum), where=total > 0)
+
+
+def ks_rows(reference_counts: Any, current_counts: Any) -> Any:
+    """Kolmogorov–Smirnov D from counts: the largest CDF difference at the bin edges."""
+    import numpy as np
+
+    fr, fc = np.broadcast_arrays(cdf_at_edges(reference_counts), cdf_at_edges(current_counts))
+    if fr.shape[-1] == 0:  # one bin: the two CDFs meet everywhere
+        return np.zeros(fr.shape[:-1])
+    return np.abs(fr - fc).max(axis=-1)
+
+
+def ks_counts_p_value(d: float, reference_counts: Any, current_counts: Any) -> float:
+    """:func:`ks_p_value` with the sample sizes the counts hold."""
+    import numpy as np
+
+    return ks_p_value(d, int(np.sum(reference_counts)), int(np.sum(current_counts)))
 
 
 def chisquare(reference_counts: Any, current_counts: Any) -> tuple[float, float]:
@@ -107,25 +121,43 @@ def chisquare(reference_counts: Any, current_counts: Any) -> tuple[float, float]
     return float(result.statistic), float(result.pvalue)
 
 
-# ------------------------------------------------------------------------------ binned numerics
-def cdf_at_edges(counts: Any) -> Any:
-    """CDF at each edge from bin counts ``[(-inf,e0], (e0,e1], ..., (eK,inf)]``."""
+def chisquare_rows(reference_counts: Any, current_counts: Any) -> Any:
+    """The chi-square statistic of each row pair (:func:`chisquare`; scipy has no batched form)."""
     import numpy as np
 
-    counts = np.asarray(counts, dtype="float64")
-    total = counts.sum()
-    return np.cumsum(counts[:-1]) / total if total else np.zeros(len(counts) - 1)
+    r, c = np.broadcast_arrays(np.asarray(reference_counts, "float64"), np.asarray(current_counts, "float64"))
+    if r.ndim == 1:
+        return np.float64(chisquare(r, c)[0])
+    return np.array([chisquare(a, b)[0] for a, b in zip(r, c)])
 
 
-def ks_binned(ref: dict[str, Any], cur: dict[str, Any]) -> tuple[float, float]:
+def chisquare_p_value(statistic: float, reference_counts: Any, current_counts: Any) -> float:
+    """The p-value ``chi2_contingency`` gives with ``statistic``: chi² survival at k − 1 degrees of
+    freedom, k the bins either side has counts in (1.0 when fewer than two, or a side is empty)."""
+    import numpy as np
+    from scipy.stats import chi2
+
+    r, c = np.asarray(reference_counts, "float64"), np.asarray(current_counts, "float64")
+    k = int(np.count_nonzero(r + c))
+    if k < 2 or not r.sum() or not c.sum():
+        return 1.0
+    return float(chi2.sf(statistic, k - 1))
+
+
+def coarse_groups(reference_counts: Any, n_groups: int = COARSE_BINS) -> Any:
+    """Start indices grouping fine bins into ~``n_groups`` reference-quantile bins."""
     import numpy as np
 
-    d = float(np.abs(cdf_at_edges(ref["counts"]) - cdf_at_edges(cur["counts"])).max())
-    return d, ks_p_value(d, ref["n"], cur["n"])
+    counts = np.asarray(reference_counts, dtype="float64")
+    cum = np.cumsum(counts) / counts.sum()
+    cuts = np.searchsorted(cum, np.arange(1, n_groups) / n_groups, side="left") + 1
+    starts = np.unique(np.concatenate([[0], cuts]))
+    return starts[starts < len(counts)]
 
 
-def wasserstein_binned(ref: dict[str, Any], cur: dict[str, Any]) -> float:
-    """W1 between two profiles on the same edges, divided by the reference std."""
+# ------------------------------------------------------------------------------ profile entries
+def wasserstein_binned(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> float:
+    """W1 between two numeric profile entries on the same edges, divided by the reference std."""
     import numpy as np
 
     from .bins import edges_of
@@ -143,45 +175,56 @@ def wasserstein_binned(ref: dict[str, Any], cur: dict[str, Any]) -> float:
         same = np.sign(d0) * np.sign(d1) >= 0
         denom = np.where(a0 + a1 > 0, a0 + a1, 1.0)
         inner = float(np.sum(np.where(same, (a0 + a1) / 2, (d0**2 + d1**2) / (2 * denom)) * widths))
-    # Outer bins: ∫_{-inf}^{e0} F = Σ (e0 − x)/n over x < e0, exact from the stored sums.
-    def below(p: dict[str, Any]) -> float:
-        return (p["counts"][0] * edges[0] - p["tails"][0]) / p["n"] if p["n"] else 0.0
 
-    def above(p: dict[str, Any]) -> float:
-        return (p["tails"][1] - p["counts"][-1] * edges[-1]) / p["n"] if p["n"] else 0.0
+    # Outer bins: ∫_{-inf}^{e0} F = Σ (e0 − x)/n over x < e0, exact from the stored sums.
+    def below(p: Mapping[str, Any]) -> float:
+        return float((p["counts"][0] * edges[0] - p["tails"][0]) / p["n"]) if p["n"] else 0.0
+
+    def above(p: Mapping[str, Any]) -> float:
+        return float((p["tails"][1] - p["counts"][-1] * edges[-1]) / p["n"]) if p["n"] else 0.0
 
     w = inner + abs(below(cur) - below(ref)) + abs(above(cur) - above(ref))
     return w / reference_std(ref)
 
 
-def reference_std(ref: dict[str, Any]) -> float:
+def wasserstein_discrete(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> float:
+    """W1 between two discrete (few-valued) entries, divided by the reference std (1 when 0)."""
+    import numpy as np
+
+    values, fr, fc = discrete_cdf(ref, cur)
+    v, n = np.asarray(ref["values"], "float64"), np.asarray(ref["counts"], "float64")
+    mean = float(np.dot(v, n) / n.sum())
+    std = float(np.sqrt(np.dot((v - mean) ** 2, n) / n.sum())) or 1.0
+    return float(np.sum(np.abs(fr - fc)[:-1] * np.diff(values))) / std
+
+
+def reference_std(ref: Mapping[str, Any]) -> float:
     import math
 
     std = math.sqrt(ref["m2"] / ref["n"]) if ref["n"] else 0.0
     return std if std > 0 else 1.0
 
 
-def coarse_groups(reference_counts: Any, n_groups: int = COARSE_BINS) -> Any:
-    """Start indices grouping fine bins into ~``n_groups`` reference-quantile bins."""
-    import numpy as np
-
-    counts = np.asarray(reference_counts, dtype="float64")
-    cum = np.cumsum(counts) / counts.sum()
-    cuts = np.searchsorted(cum, np.arange(1, n_groups) / n_groups, side="left") + 1
-    starts = np.unique(np.concatenate([[0], cuts]))
-    return starts[starts < len(counts)]
-
-
-def discrete_cdf(ref: dict[str, Any], cur: dict[str, Any]) -> tuple[Any, Any, Any]:
-    """Aligned values and the two CDFs of discrete (few-valued numeric) profiles."""
+def discrete_values(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """Every value either discrete entry has, and both entries' counts on them."""
     import numpy as np
 
     values = np.union1d(np.asarray(ref["values"], "float64"), np.asarray(cur["values"], "float64"))
-    def dense(p: dict[str, Any]) -> Any:
+
+    def dense(p: Mapping[str, Any]) -> Any:
         out = np.zeros(len(values))
         out[np.searchsorted(values, np.asarray(p["values"], "float64"))] = p["counts"]
-        return np.cumsum(out) / max(out.sum(), 1)
+        return out
+
     return values, dense(ref), dense(cur)
+
+
+def discrete_cdf(ref: Mapping[str, Any], cur: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """Aligned values and the two CDFs of discrete (few-valued numeric) profiles."""
+    import numpy as np
+
+    values, r, c = discrete_values(ref, cur)
+    return values, np.cumsum(r) / max(r.sum(), 1), np.cumsum(c) / max(c.sum(), 1)
 
 
 # ------------------------------------------------------------------------------ corrections
