@@ -91,7 +91,7 @@ def main() -> None:
 
     close = lambda x, y: bool(np.allclose(x, y, rtol=1e-9, atol=1e-12))  # noqa: E731
 
-    from nbtoolkit.drift import stats
+    from nbtoolkit.profiles import stats
     from nbtoolkit.evaluation.comparison import mcnemar_exact
     from nbtoolkit.monitoring.monitor import per_class_f1
 

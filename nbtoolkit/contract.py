@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInput, did_you_mean
+from .errors import Arg, BadInput, did_you_mean, say
 
 if TYPE_CHECKING:  # pragma: no cover
     from .reports.data import ValidationReport
@@ -81,7 +81,7 @@ CONTRACT_FORMAT = "nbtoolkit.contract/1"
 # profile tests its lengths (or skips it). One number for both.
 MAX_CATEGORIES = 200
 # Column kinds: one vocabulary for the contract (column_kind, validate) and the drift profile
-# (drift.profile.profile_column), which uses the same words and adds how it stored or skipped a
+# (profiles.column.profile_column), which uses the same words and adds how it stored or skipped a
 # column. tests/test_drift.py checks that both produce only these.
 COLUMN_KINDS = {
     "numeric": "numbers (the profile keeps bins)",
@@ -221,9 +221,9 @@ def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict
                            "convert it with pd.to_datetime or name another column.")
         return timestamp
     if len(stamps) != 1:
-        raise BadInput("A freshness check (max_age) needs one timestamp column; "
-                       + (f"found several {stamps!r}: pass timestamp=NAME." if stamps
-                          else "the frame has no datetime column."))
+        found = (f"found several {stamps!r}: pass ", Arg("timestamp", "NAME"), ".") if stamps else (
+            "the frame has no datetime column.",)
+        raise BadInput(say("A freshness check (max_age) needs one timestamp column; ", *found))
     return stamps[0]
 
 

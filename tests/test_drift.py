@@ -13,7 +13,7 @@ from scipy.spatial import distance
 
 import nbtoolkit as nbt
 from nbtoolkit.drift import Profile, drift
-from nbtoolkit.drift import stats
+from nbtoolkit.profiles import stats
 from nbtoolkit.errors import BadInput, CheckFailed
 
 
@@ -374,7 +374,7 @@ def test_text_column_with_few_distinct_lengths_against_raw_reference():
 
 def test_contract_and_profile_share_one_vocabulary_of_column_kinds():
     from nbtoolkit.contract import COLUMN_KINDS, column_kind
-    from nbtoolkit.drift.profile import profile_column
+    from nbtoolkit.profiles import profile_column
 
     rng = np.random.default_rng(0)
     n = 500
@@ -403,12 +403,12 @@ def test_report_html_escapes_user_column_names():
 
 
 def test_nbt_drift_is_the_function_whatever_was_imported_first():
-    """`import nbtoolkit.drift.profile` (or `from nbtoolkit.drift import Profile`, as the README
+    """`import nbtoolkit.drift.timeline` (or `from nbtoolkit.drift import Profile`, as the README
     does) binds the attribute nbtoolkit.drift to the package; it must still run drift()."""
     import subprocess
     import sys
 
-    code = ("import nbtoolkit.drift.profile\nimport pandas as pd\nimport nbtoolkit as nbt\n"
+    code = ("import nbtoolkit.drift.timeline\nimport pandas as pd\nimport nbtoolkit as nbt\n"
             "f = pd.DataFrame({'x': [0.1 * i for i in range(2000)]})\n"  # > 1000 rows: no scipy needed
             "r = nbt.drift(f, f, log=False)\n"
             "assert type(r).__name__ == 'DriftReport' and not r.drifted, r\n"

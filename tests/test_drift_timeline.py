@@ -10,7 +10,8 @@ import pytest
 
 import nbtoolkit as nbt
 from nbtoolkit.drift import Profile
-from nbtoolkit.drift.timeline import statistic, without
+from nbtoolkit.profiles import without
+from nbtoolkit.profiles.methods import STATISTICS
 from nbtoolkit.errors import BadInput
 from nbtoolkit.examples.synthetic import DRIFTED, drift_frame
 
@@ -99,8 +100,8 @@ def test_reference_chunk_statistic_uses_the_rest_of_the_reference(frames):
         left = without(profile.columns[name], chunk.columns[name])
         assert left["counts"] == rest.columns[name]["counts"]
         for method in ("ks", "jensenshannon") if name != "cat_2" else ("chisquare", "psi"):
-            assert statistic(method, left, chunk.columns[name]) == pytest.approx(
-                statistic(method, rest.columns[name], chunk.columns[name]))
+            assert STATISTICS[method].compare(left, chunk.columns[name]) == pytest.approx(
+                STATISTICS[method].compare(rest.columns[name], chunk.columns[name]))
 
 
 def test_multivariate_reconstruction_error_sees_a_changed_correlation():
@@ -159,19 +160,6 @@ def test_profile_reference_needs_the_frame(frames):
     ref, cur = frames
     with pytest.raises(BadInput, match="needs the reference frame"):
         nbt.drift(cur, Profile.from_frame(ref), chunk_size=4_000, log=False)
-
-
-def test_vectorised_statistics_match_the_single_pair_functions(frames):
-    from nbtoolkit.drift import stats
-    from nbtoolkit.drift.timeline import _counts_statistic
-
-    rng = np.random.default_rng(1)
-    ref, cur = rng.integers(0, 50, (3, 12)).astype(float), rng.integers(0, 50, (3, 12)).astype(float)
-    cur[1, :4] = 0
-    entry = {"kind": "categorical"}
-    for method, fn in (("jensenshannon", stats.jensenshannon), ("psi", stats.psi)):
-        expected = [fn(r, c) for r, c in zip(ref, cur)]
-        assert _counts_statistic(method, entry, ref, cur) == pytest.approx(expected)
 
 
 def test_fail_raises_with_the_timeline(frames):

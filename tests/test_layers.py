@@ -14,10 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbtoolkit"
 
 # Bottom to top. A module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "limits", "schemas")),
+    ("foundation", ("errors", "config", "refs", "vocabulary", "validation", "chunking", "backoff", "limits", "schemas",
+                    "helper_process")),
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
-    ("data model and results", ("contract", "contract_checks", "drift.profile", "drift.bins", "drift.stats",
-                                "registry.artifacts", "registry.lookup", "registry.formats", "registry.trust", "registry.remote",
+    ("data model and results", ("contract", "contract_checks", "profiles",
+                                "registry.artifacts", "registry.lookup", "registry.formats", "registry.trust", "registry.model_process",
                                 "registry.signing", "registry.loading",
                                 "reports", "examples")),
     ("computation", ("registry", "conformance", "drift", "evaluation", "estimation", "monitoring", "pipeline",

@@ -12,7 +12,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import binomtest, false_discovery_control, ks_2samp
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from nbtoolkit.drift import stats
+from nbtoolkit.profiles import stats
 from nbtoolkit.evaluation import mcnemar_exact
 from nbtoolkit.evaluation.inputs import Predictions
 from nbtoolkit.evaluation.metrics import per_class

@@ -9,7 +9,6 @@ from typing import Any
 
 from . import Command, Context, require_signature_option, signature_setting
 
-METHODS = ("auto", "ks", "psi", "wasserstein", "jensenshannon", "chisquare")
 MAX_PLOTS = 4
 
 
@@ -35,12 +34,13 @@ def _per_column(values: list[str] | None, *, flag: str, convert: Any) -> Any:
 
 
 def _drift_options(p: argparse.ArgumentParser) -> None:
+    from ..profiles.methods import CHOICES, describe_thresholds  # the registered drift statistics
+
     p.add_argument("--columns", metavar="a,b", help="only these columns")
     p.add_argument("--method", action="append", metavar="M|COL=M",
-                   help=f"test: {', '.join(METHODS)} (default auto); COL=M for one column (repeatable)")
+                   help=f"test: {', '.join(CHOICES)} (default auto); COL=M for one column (repeatable)")
     p.add_argument("--threshold", action="append", metavar="X|COL=X",
-                   help="per-column threshold: p-value (ks, chisquare; default 0.05) or distance "
-                        "(psi, wasserstein, jensenshannon; default 0.1); COL=X for one column")
+                   help=f"per-column threshold: {describe_thresholds()}; COL=X for one column")
     p.add_argument("--drift-share", dest="share", type=float, metavar="S",
                    help="dataset drift when this share of columns drifted (default "
                         "%%config Nbt.drift_share or 0.5)")
@@ -190,20 +190,40 @@ def _cli_drift_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
-    import contextlib
-
-    from ..registry.remote import loading
-
     _one_reference(args)
-    # The model's predictions are tested too: its helper process imports skops now, beside MLflow here.
-    with signature_setting(args), loading() if args.model and args.predictions else contextlib.nullcontext():
-        from ..drift import drift
+    with signature_setting(args):
+        if args.model and args.predictions:
+            # The model's predictions are tested too: a helper process loads it, and imports skops
+            # now, beside MLflow here (a cold command; a notebook loads in-process).
+            from .. import config
+            from ..registry.model_process import ModelProcess
 
-        current = read_table(args.current, what="current file")
-        reference = read_table(args.reference, what="reference file") if args.reference else None
-        report = drift(current, reference, model=args.model, **_drift_kwargs(args))
+            with ModelProcess(signing=config.require_signature()) as process:
+                report = _drift_files(args, process)
+        else:
+            report = _drift_files(args, None)
     _emit(report, args.format, args.output)
     return 1 if args.fail and report.drifted else 0
+
+
+def _drift_files(args: argparse.Namespace, process: Any) -> Any:
+    """``drift()`` of the command's files; the model, when ``process`` is given, loaded there."""
+    from ..drift import drift
+
+    current = read_table(args.current, what="current file")
+    reference = read_table(args.reference, what="reference file") if args.reference else None
+    if process is None:
+        return drift(current, reference, model=args.model, **_drift_kwargs(args))
+    if reference is not None:
+        from ..registry import load
+
+        return drift(current, reference, model=load(args.model, process=process), **_drift_kwargs(args))
+    from ..drift.inputs import stored_reference
+
+    profile, estimator, source = stored_reference(args.model, process=process)
+    report = drift(current, profile, model=estimator, **_drift_kwargs(args))
+    report.reference = source  # the version's profile, named as drift(model=REF) names it
+    return report
 
 
 def _cli_validate_args(p: argparse.ArgumentParser) -> None:

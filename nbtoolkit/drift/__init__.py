@@ -1,12 +1,12 @@
-"""Drift: the reference :class:`Profile`, statistical tests and :func:`drift`.
+"""Drift: :func:`drift` and, re-exported from :mod:`nbtoolkit.profiles`, the reference :class:`Profile`.
 
 ``nbtoolkit.drift`` is both this package and, being callable, the function:
 ``nbtoolkit.drift(current, model="tickets@champion")`` is ``nbtoolkit.drift.drift(...)``.
 
-Modules: :mod:`.profile` (mergeable JSON profile; one column's profile in :mod:`.profile.column`),
-:mod:`.stats` (the tests), :mod:`.columns` (one column compared), :mod:`.engine` (:func:`drift`,
-with its arguments in :mod:`.settings` and its inputs in :mod:`.inputs`), :mod:`.multivariate`
-(domain classifier).
+Modules: :mod:`.columns` (one column compared), :mod:`.engine` (:func:`drift`, with its arguments
+in :mod:`.settings` and its inputs in :mod:`.inputs`), :mod:`.timeline` (drift over time),
+:mod:`.multivariate` (domain classifier). The profile and the drift statistics they compare
+(declared once in :mod:`nbtoolkit.profiles.methods`) live a layer below, in :mod:`nbtoolkit.profiles`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 import types
 from typing import Any
 
+from ..profiles import Profile
 from .engine import drift
-from .profile import Profile
 
 __all__ = ["DriftReport", "Profile", "drift"]
 
@@ -31,12 +31,12 @@ def __getattr__(name: str) -> Any:
 
 
 # Why a module class and not only the lazy API table: importing any submodule (the README's
-# ``from nbtoolkit.drift import Profile``, or ``import nbtoolkit.drift.profile`` anywhere) makes the
+# ``from nbtoolkit.drift import Profile``, or ``import nbtoolkit.drift.timeline`` anywhere) makes the
 # import system set the attribute ``nbtoolkit.drift`` to this package, after which ``nbt.drift``
 # never reaches nbtoolkit.__getattr__. The package itself must therefore be callable; assigning
 # ``__class__`` of a module to a ModuleType subclass is the mechanism the language reference gives
 # for customising a module ("Customizing module attribute access"). tests/test_drift.py checks
-# ``nbt.drift(...)`` after ``import nbtoolkit.drift.profile`` in a fresh interpreter.
+# ``nbt.drift(...)`` after ``import nbtoolkit.drift.timeline`` in a fresh interpreter.
 class _CallableModule(types.ModuleType):
     """Lets ``nbtoolkit.drift(...)`` work whether the name resolves to the module or the function."""
 

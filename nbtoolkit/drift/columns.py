@@ -1,4 +1,5 @@
-"""Compare one column's reference and current profiles: pick the test, compute it, plot data."""
+"""Compare one column's reference and current profiles: pick the statistic (:mod:`nbtoolkit.profiles.methods`),
+compute it, plot data."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from typing import Any
 
 from ..errors import BadInput
 from ..reports.drift import DriftColumn
-from . import stats
-from .bins import edges_of
+from ..profiles import methods, stats
+from ..profiles.bins import edges_of
+from ..profiles.methods import STATISTICS, numbers_of, size
 
-NUMERIC_ONLY = {"ks": "chisquare", "wasserstein": "jensenshannon"}
 MISSING = "missing"  # the method of a column the reference has values for and the current data has none
 PLOT_BINS = 30
 PLOT_CATEGORIES = 20
@@ -25,10 +26,11 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
                    label: str | None = None) -> DriftColumn:
     """One row of the drift report for column ``name``.
 
-    ``method`` is ``auto`` or one of :data:`stats.METHODS`; ``explicit`` says whether the user
-    named it for this very column (then a method that does not apply is an error, otherwise it
-    falls back to the categorical counterpart). ``raw`` holds the finite raw values of both sides
-    when available (a callable, so they are only extracted for KS), for the exact KS statistic.
+    ``method`` is ``auto`` or a statistic of :data:`~nbtoolkit.profiles.methods.STATISTICS`;
+    ``explicit`` says whether the user named it for this very column (then a statistic that does
+    not apply is an error, otherwise the column gets the statistic's ``instead``). ``raw`` holds
+    the finite raw values of both sides when available (a callable, so they are only extracted
+    for a statistic with an ``exact`` form: KS).
 
     A column the reference has values for but whose every current value is missing (or infinite)
     is drifted, with method :data:`MISSING`: its statistic is the current share of missing values
@@ -44,44 +46,37 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
         return _all_missing(name, kind, ref, cur)
     full_ref, full_cur = ref, cur
     missing = {"missing_reference": _missing_share(ref), "missing_current": _missing_share(cur)}
-    if ref["kind"] == "text":
-        ref, cur, note = ref["length"], cur["length"], "length in characters (free text)"
-    else:
-        note = ""
-    numeric = ref["kind"] == "numeric"
-    n_ref, n_cur = _size(ref), _size(cur)
+    note = "length in characters (free text)" if ref["kind"] == "text" else ""
+    ref, cur = dict(numbers_of(ref)), dict(numbers_of(cur))
+    n_ref, n_cur = size(ref), size(cur)
     if n_cur == 0:
         return _all_missing(name, kind, full_ref, full_cur)
     chosen = method
     if method == "auto":
-        chosen = stats.auto_method("numeric" if numeric else "categorical", n_ref, n_cur)
-        note = _join(note, f"auto: {'n ≤ 1000, p-value test' if chosen in stats.P_VALUE_METHODS else 'n > 1000, distance'}")
-    elif not numeric and ref["kind"] != "discrete" and chosen in NUMERIC_ONLY:
+        chosen = methods.auto(ref["kind"], n_ref, n_cur)
+        why = "n ≤ 1000, p-value test" if chosen in methods.P_VALUE_METHODS else "n > 1000, distance"
+        note = _join(note, f"auto: {why}")
+    elif not STATISTICS[chosen].applies_to(ref["kind"]):
         if explicit:
-            raise BadInput(f"Method {chosen!r} needs a numeric column, but {name!r} is {ref['kind']}; "
-                           f"use chisquare, psi or jensenshannon.")
-        chosen, note = NUMERIC_ONLY[chosen], _join(note, f"{method} does not apply to categories")
-    limit = float(threshold) if threshold is not None else stats.DEFAULT_THRESHOLDS[chosen]
-    if chosen in stats.P_VALUE_METHODS and not 0 < limit < 1:  # method="auto" chose a p-value test
+            raise BadInput(methods.numeric_only_message(chosen, name, ref["kind"]))
+        chosen, note = str(STATISTICS[chosen].instead), _join(note, f"{method} does not apply to categories")
+    stat = STATISTICS[chosen]
+    limit = float(threshold) if threshold is not None else stat.threshold
+    if stat.limits == "p_value" and not 0 < limit < 1:  # method="auto" chose a p-value test
         raise BadInput(f"Drift threshold {limit:g} cannot be a p-value limit, but column {name!r} is tested "
                        f"with {chosen} (auto: at most 1000 rows); give a threshold in (0, 1) such as 0.05, "
                        "or a distance method (method='wasserstein' or 'psi').")
-    if numeric:
-        statistic, p_value, plot = _numeric(ref, cur, chosen, raw)
-    elif ref["kind"] == "discrete":
-        statistic, p_value, plot = _discrete(ref, cur, chosen)
-    else:
-        statistic, p_value, plot = _categorical(ref, cur, chosen)
-    drifted = (p_value < limit) if chosen in stats.P_VALUE_METHODS else (statistic >= limit)
+    pair = raw() if stat.exact is not None and raw is not None else None
+    statistic, p_value = stat.exact(*pair) if stat.exact is not None and pair is not None else stat.test(ref, cur)
     return DriftColumn(column=name, type=kind, method=chosen, statistic=float(statistic),
                        p_value=None if p_value is None else float(p_value), threshold=limit,
-                       drifted=bool(drifted), note=note, plot=plot, n_reference=int(n_ref), n_current=int(n_cur),
-                       **missing)
+                       drifted=stat.drifted(statistic, p_value, limit), note=note, plot=_plot(ref, cur),
+                       n_reference=int(n_ref), n_current=int(n_cur), **missing)
 
 
 def _all_missing(name: str, kind: str, ref: dict[str, Any], cur: dict[str, Any]) -> DriftColumn:
     entry = ref["length"] if ref["kind"] == "text" else ref
-    n_ref = _size(entry)
+    n_ref = size(entry)
     absent = ref.get("missing", 0) + entry.get("inf", 0)
     share = absent / max(n_ref + absent, 1)
     what = "missing or infinite" if cur.get("inf") else "missing"
@@ -95,45 +90,25 @@ def _missing_share(full: dict[str, Any]) -> float:
     """The share of a column's rows that are missing or infinite (its profile entry)."""
     entry = full["length"] if full["kind"] == "text" else full
     absent = full.get("missing", 0) + entry.get("inf", 0)
-    return absent / max(_size(entry) + absent, 1)
+    return absent / max(size(entry) + absent, 1)
 
 
 def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
-def _size(entry: dict[str, Any]) -> int:
-    if entry["kind"] == "numeric":
-        return int(entry["n"])
-    return int(sum(entry["counts"].values()) if isinstance(entry["counts"], dict) else sum(entry["counts"]))
-
-
-# ------------------------------------------------------------------------------ numeric
-def _numeric(ref: dict[str, Any], cur: dict[str, Any], method: str, raw: Any) -> tuple[float, Any, dict]:
+def _plot(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """What the report draws for a column: a histogram (numbers) or bars (values, categories)."""
     import numpy as np
 
-    rc, cc = np.asarray(ref["counts"]), np.asarray(cur["counts"])
-    starts = stats.coarse_groups(rc)
-    edges = edges_of(ref)
-    p_value = None
-    if method == "ks":
-        pair = raw() if raw is not None else None
-        if pair is not None:
-            statistic, p_value = stats.ks_exact(*pair)
-        else:
-            statistic, p_value = stats.ks_binned(ref, cur)
-    elif method == "wasserstein":
-        statistic = stats.wasserstein_binned(ref, cur)
-    else:
-        r, c = np.add.reduceat(rc, starts), np.add.reduceat(cc, starts)
-        if method == "psi":
-            statistic = stats.psi(r, c)
-        elif method == "jensenshannon":
-            statistic = stats.jensenshannon(r, c)
-        else:
-            statistic, p_value = stats.chisquare(r, c)
-    cuts = [float(edges[s - 1]) for s in starts[1:]]
-    return statistic, p_value, {"kind": "hist", "bins": cuts, **_histogram(edges, rc, cc)}
+    if ref["kind"] == "numeric":
+        rc, cc = np.asarray(ref["counts"]), np.asarray(cur["counts"])
+        edges = edges_of(ref)
+        cuts = [float(edges[s - 1]) for s in stats.coarse_groups(rc)[1:]]
+        return {"kind": "hist", "bins": cuts, **_histogram(edges, rc, cc)}
+    if ref["kind"] == "discrete":
+        return _discrete_plot(ref, cur)
+    return _categorical_plot(ref, cur)
 
 
 def _histogram(edges: Any, rc: Any, cc: Any) -> dict[str, Any]:
@@ -153,36 +128,13 @@ def _histogram(edges: Any, rc: Any, cc: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ discrete numerics
-def _discrete(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple[float, Any, dict]:
+def _discrete_plot(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     values, fr, fc = stats.discrete_cdf(ref, cur)
     r, c = np.diff(np.concatenate([[0], fr])), np.diff(np.concatenate([[0], fc]))
-    p_value = None
-    if method == "ks":
-        statistic = float(np.abs(fr - fc).max())
-        p_value = stats.ks_p_value(statistic, sum(ref["counts"]), sum(cur["counts"]))
-    elif method == "wasserstein":
-        n = sum(ref["counts"])
-        vals = np.asarray(ref["values"], "float64")
-        mean = float(np.dot(vals, ref["counts"]) / n)
-        std = float(np.sqrt(np.dot((vals - mean) ** 2, ref["counts"]) / n)) or 1.0
-        statistic = float(np.sum(np.abs(fr - fc)[:-1] * np.diff(values))) / std
-    else:
-        rn = _dense(values, ref)
-        cn = _dense(values, cur)
-        statistic, p_value = _categorical_stat(rn, cn, method)
     labels = [_label(v) for v in values]
-    return statistic, p_value, {"kind": "bar", "labels": labels,
-                                "reference": r.round(6).tolist(), "current": c.round(6).tolist()}
-
-
-def _dense(values: Any, p: dict[str, Any]) -> Any:
-    import numpy as np
-
-    out = np.zeros(len(values))
-    out[np.searchsorted(values, np.asarray(p["values"], "float64"))] = p["counts"]
-    return out
+    return {"kind": "bar", "labels": labels, "reference": r.round(6).tolist(), "current": c.round(6).tolist()}
 
 
 def _label(v: float) -> str:
@@ -190,7 +142,7 @@ def _label(v: float) -> str:
 
 
 # ------------------------------------------------------------------------------ categories
-def _categorical(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple[float, Any, dict]:
+def _categorical_plot(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     rcounts, ccounts = ref["counts"], cur["counts"]
@@ -198,7 +150,6 @@ def _categorical(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple
         (k for k in ccounts if k not in rcounts), key=lambda k: -ccounts[k])
     r = np.array([rcounts.get(k, 0) for k in levels], dtype="float64")
     c = np.array([ccounts.get(k, 0) for k in levels], dtype="float64")
-    statistic, p_value = _categorical_stat(r, c, method)
     rp, cp = stats.proportions(r), stats.proportions(c)
     top = np.argsort(-np.maximum(rp, cp), kind="stable")[:PLOT_CATEGORIES]
     top = np.sort(top)
@@ -209,16 +160,5 @@ def _categorical(ref: dict[str, Any], cur: dict[str, Any], method: str) -> tuple
         ref_p.append(float(1 - sum(ref_p)))
         cur_p.append(float(1 - sum(cur_p)))
     unseen = [k for k in ccounts if k not in rcounts]
-    plot = {"kind": "bar", "labels": labels, "reference": [round(v, 6) for v in ref_p],
+    return {"kind": "bar", "labels": labels, "reference": [round(v, 6) for v in ref_p],
             "current": [round(v, 6) for v in cur_p], "unseen": unseen[:20]}
-    return statistic, p_value, plot
-
-
-def _categorical_stat(r: Any, c: Any, method: str) -> tuple[float, Any]:
-    if method == "chisquare":
-        return stats.chisquare(r, c)
-    if method == "psi":
-        return stats.psi(r, c), None
-    if method == "jensenshannon":
-        return stats.jensenshannon(r, c), None
-    raise AssertionError(method)  # pragma: no cover - numeric-only methods are mapped before

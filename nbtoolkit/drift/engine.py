@@ -10,12 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import BadInput, CheckFailed, did_you_mean
+from ..errors import Arg, BadInput, CheckFailed, did_you_mean, say
 from ..validation import names as column_names  # `names` is a local list in drift()
 from ..vocabulary import renamed
 from .columns import skipped
 from .inputs import MIN_ROWS, checked_frame, column_list, is_path, read_table, resolve_reference
-from .profile import Profile
+from ..profiles import Profile
 from .scale import is_dask_frame, profile_dask
 from .settings import CORRECTIONS, DEFAULT_SHARE, Settings
 
@@ -38,7 +38,7 @@ def drift(
     threshold: float | Mapping[str, float] | Literal["reference"] | None = None,
     drift_share: float | None = None,
     correction: str | None = None,
-    multivariate: bool = False,
+    multivariate: bool | str = False,
     fail: bool = False,
     log: bool = True,
     predictions: bool = True,
@@ -93,7 +93,9 @@ def drift(
         Cut both frames into chunks of N rows, into N chunks, or by time (``window="1D"`` with
         ``timestamp=COLUMN``) and return a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`
         (chunk × column: statistic, threshold, missing share, drifted, note; plus the PCA
-        reconstruction error with ``multivariate=True``). ``threshold="reference"`` (the default
+        reconstruction error with ``multivariate=True`` or ``"pca"``, a domain classifier's
+        cross-validated AUROC per chunk with ``"classifier"`` — see :mod:`.domain` — or both with
+        ``"both"``). ``threshold="reference"`` (the default
         there) learns each column's limit as the mean + ``threshold_sd`` sd of its statistic over
         the reference chunks; see :mod:`.timeline`.
 
@@ -136,16 +138,17 @@ def drift(
     return _finish(report, log=log, raise_on_drift=fail)
 
 
-def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, multivariate: bool,
+def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, multivariate: bool | str,
                fail: bool, **settings: Any) -> DriftTimeline:
     """Drift over time (chunks or windows): see :mod:`.timeline`."""
     from .timeline import drift_timeline
 
     if model is not None:
-        raise BadInput("Drift over time learns its thresholds from reference chunks; pass "
-                       "reference=DataFrame instead of model=.")
+        raise BadInput(say("Drift over time learns its thresholds from reference chunks; pass ",
+                           Arg("reference", "DataFrame"), " instead of ", Arg("model"), "."))
     timeline = drift_timeline(current, reference, threshold="reference" if threshold is None else threshold,
-                              multivariate=bool(multivariate), **settings)
+                              multivariate=multivariate if isinstance(multivariate, str) else bool(multivariate),
+                              **settings)
     if fail and timeline.drifted:
         raise CheckFailed(timeline.summary(), timeline)
     return timeline
@@ -226,7 +229,7 @@ def _raw_pair(raw_ref: Any, cur: Any, name: str, entry: dict[str, Any]) -> tuple
 
 
 def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], settings: Settings) -> list[DriftColumn]:
-    from .profile import model_outputs, profile_column
+    from ..profiles import model_outputs, profile_column
 
     try:
         produced = model_outputs(estimator, cur)

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInput, did_you_mean
+from ..errors import Arg, BadInput, did_you_mean, say
 from ..validation import shown
-from .profile import Profile
+from ..profiles import Profile
 
 MIN_ROWS = 2
 
@@ -49,22 +49,25 @@ def resolve_reference(reference: Any, model: Any, *, predictions: bool = True) -
             estimator = registry.load(model)
         return frame, None, estimator, f"reference frame ({len(frame)} rows)"
     if model is None:
-        raise BadInput("No reference: pass reference=DataFrame or Profile, or model='NAME@alias' "
-                       "(a version registered with --data stores its profile).")
+        raise BadInput(say("No reference: pass ", Arg("reference", "DataFrame or Profile"), ", or ",
+                           Arg("model", "'NAME@alias'"), " (a version registered with --data stores its profile)."))
     if estimator is not None:
-        raise BadInput("An estimator alone is no reference; pass reference=DataFrame as well, or "
-                       "model='NAME@alias' for a registered version's stored profile.")
-    return None, *_stored_profile(model, predictions=predictions)
+        raise BadInput(say("An estimator alone is no reference; pass ", Arg("reference", "DataFrame"), " as well, or ",
+                           Arg("model", "'NAME@alias'"), " for a registered version's stored profile."))
+    return None, *stored_reference(model, predictions=predictions)
 
 
-def _stored_profile(ref: str, *, predictions: bool = True) -> tuple[Profile, Any, str]:
+def stored_reference(ref: str, *, predictions: bool = True, process: Any = None) -> tuple[Profile, Any, str]:
+    """The stored profile of version ``ref``, its model when the profile holds outputs (loaded in
+    ``process``, a :class:`~nbtoolkit.registry.model_process.ModelProcess`, when given) and how the
+    report names this reference."""
     from .. import registry
     from ..registry.artifacts import stored_profile
 
-    mv, text = stored_profile(ref)
+    mv, text = stored_profile(ref, process=process)
     profile = Profile.from_json(text)
     # predictions=False: inputs only; the model (skops, sklearn) is then never loaded
-    estimator = registry.load(ref) if profile.outputs and predictions else None
+    estimator = registry.load(ref, process=process) if profile.outputs and predictions else None
     return profile, estimator, f"{mv.name}/{mv.version} profile ({profile.n_rows} rows)"
 
 
@@ -85,8 +88,8 @@ def column_list(columns: Any, profile: Profile | None, raw_ref: Any, cur: Any) -
         known = columns
     missing = [c for c in known if c not in cur.columns]
     if missing:
-        raise BadInput(f"Column(s) {missing!r} are in the reference but not in the current data; "
-                       "fix the data or pass columns=[...] to compare a subset.")
+        raise BadInput(say(f"Column(s) {missing!r} are in the reference but not in the current data; "
+                           "fix the data or pass ", Arg("columns", "[...]"), " to compare a subset."))
     return known
 
 

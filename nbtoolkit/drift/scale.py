@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import BadInput
-from .profile import Profile
+from ..profiles import Profile
 
 
 def is_dask_frame(obj: Any) -> bool:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from ..validation import fraction, number
-from . import stats
+from ..profiles import stats
+from ..profiles.methods import P_VALUE_METHODS, check_method
 from .columns import compare_column
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,13 +63,10 @@ class Settings:
 
 
 def _methods(method: Any) -> tuple[dict[str, str], str]:
-    valid = ("auto", *stats.METHODS)
     per = dict(method) if isinstance(method, Mapping) else {}
     default = per.pop("*", "auto") if per else (method or "auto")
     for col, m in [("*", default), *per.items()]:
-        if m not in valid:
-            raise BadInput(f"Unknown drift method {m!r}" + (f" for column {col!r}" if col != "*" else "")
-                           + f"; use one of {', '.join(valid)}.")
+        check_method(m, None if col == "*" else col)
     return per, default
 
 
@@ -83,7 +81,7 @@ def _thresholds(threshold: Any, methods: Mapping[str, str] | None = None,
             continue
         where = f" for column {col!r}" if col != "*" else ""
         method = (methods or {}).get(col, default_method)
-        if method in stats.P_VALUE_METHODS:  # a p-value: 1.5 would flag every column
+        if method in P_VALUE_METHODS:  # a p-value: 1.5 would flag every column
             checked[col] = number(value, f"Drift threshold{where}", low=0, high=1, low_open=True,
                                   high_open=True, hint=f" ({method} gives a p-value; e.g. 0.05)")
         else:
@@ -104,7 +102,7 @@ def _corrected(rows: list[DriftColumn], correction: str | None) -> list[DriftCol
     """``rows`` with the p-values of the p-value tests adjusted across columns (and the verdicts
     they give) when a correction is set."""
     tested = [(i, r.p_value, r.threshold) for i, r in enumerate(rows)
-              if r.method in stats.P_VALUE_METHODS and r.p_value is not None and r.threshold is not None]
+              if r.method in P_VALUE_METHODS and r.p_value is not None and r.threshold is not None]
     if not correction or not tested:
         return rows
     from dataclasses import replace

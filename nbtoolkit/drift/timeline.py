@@ -2,16 +2,13 @@
 
 ``drift(current, reference, chunk_size=N | chunk_number=N | window="1D", timestamp=...)`` cuts
 both frames the same way (:mod:`nbtoolkit.chunking`). The reference is profiled once
-(:class:`.profile.Profile`, which fixes each column's bins); then every row of both frames is put
-in its bin once per column and one 2-D ``bincount`` gives the counts of every chunk (discrete and
-free-text columns, and ``wasserstein``, profile each chunk ``like=`` the reference instead), so
-every statistic is computed on counts:
-
-- numeric (and free-text lengths): ``ks`` (Kolmogorov–Smirnov D on the 1000 profile bins, exact
-  at the bin edges), ``wasserstein`` (normed by the reference std), ``jensenshannon`` / ``psi``
-  (reference deciles);
-- categorical, boolean and few-valued numerics: ``chisquare`` (the statistic of
-  ``scipy.stats.chi2_contingency``), ``jensenshannon``, ``psi``.
+(:class:`~nbtoolkit.profiles.Profile`, which fixes each column's bins); then every row of both
+frames is put in its bin once per column and one 2-D ``bincount`` gives the counts of every chunk
+(discrete and free-text columns, and statistics that need more than counts such as
+``wasserstein``, profile each chunk ``like=`` the reference instead). Either way a chunk's value is
+the registered statistic's (:mod:`nbtoolkit.profiles.methods`, the one drift() uses): ``ks``,
+``wasserstein`` on numbers (free text: its length), ``jensenshannon``, ``psi``, ``chisquare`` (the
+statistic, not its p-value) on numbers and categories.
 
 ``auto`` is ``ks`` for numbers and ``chisquare`` for categories — the statistics NannyML's
 univariate drift uses with learned thresholds. ``threshold="reference"`` (the default) flags a
@@ -40,36 +37,43 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BadInput, did_you_mean
-from . import stats
-from .profile import Profile
-
-TIMELINE_METHODS = ("auto", "ks", "chisquare", "jensenshannon", "psi", "wasserstein")
-NUMERIC_ONLY = {"ks", "wasserstein"}
+from ..errors import Arg, BadInput, did_you_mean, say
+from ..limits import outside, reference_limits, sd_multiplier
+from ..profiles import Profile, without
+from ..profiles import methods as registry
+from ..profiles import stats
+from ..profiles.methods import STATISTICS, Statistic
 
 
 def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method: Any = "auto",
                    threshold: Any = "reference", threshold_sd: float = 3.0, chunk_size: Any = None,
                    chunk_number: Any = None, window: Any = None, timestamp: str | None = None,
-                   multivariate: bool = True) -> Any:
+                   multivariate: bool | str = True) -> Any:
     """Per-chunk drift of ``current`` against ``reference``; see the module docstring.
+
+    ``multivariate``: ``True`` or ``"pca"`` (the reconstruction error), ``"classifier"`` (a domain
+    classifier per chunk, :mod:`.domain`), ``"both"``, or ``False``.
 
     Returns a :class:`~nbtoolkit.reports.drift_timeline.DriftTimeline`.
     """
+    import numpy as np
+
     from ..chunking import chunker
     from ..contract import as_frame
     from ..reports.drift_timeline import DriftTimeline
 
     chunks_of = chunker(chunk_size=chunk_size, chunk_number=chunk_number, window=window, timestamp=timestamp)
-    k = _positive(threshold_sd, "threshold_sd")
+    k = sd_multiplier(threshold_sd, "threshold_sd")
     learned = isinstance(threshold, str)
     if learned and threshold != "reference":
         raise BadInput(f"threshold must be 'reference', a number or {{column: number}}, got {threshold!r}.")
     if isinstance(reference, Profile):
-        raise BadInput("Drift over time learns thresholds from reference chunks and needs the reference "
-                       "frame (reference=DataFrame), not a stored profile; or check one chunk at a time.")
+        raise BadInput(say("Drift over time learns thresholds from reference chunks and needs the reference "
+                           "frame (", Arg("reference", "DataFrame"), "), not a stored profile; or check one chunk "
+                           "at a time."))
     if reference is None:
-        raise BadInput("Drift over time needs reference=DataFrame (the period the thresholds are learned from).")
+        raise BadInput(say("Drift over time needs ", Arg("reference", "DataFrame"),
+                           " (the period the thresholds are learned from)."))
     cur = as_frame(current, what="current data")
     ref = as_frame(reference, what="reference data")
     names = _columns(columns, ref, cur, exclude=timestamp)
@@ -98,9 +102,11 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
     chosen = {name: _method(methods.get(name, "auto"), ref_profile.columns[name], name) for name in tested}
 
     # Fast path: each row's bin on the reference profile's bins, once per column; one 2-D
-    # bincount gives every chunk's counts. Discrete, text and wasserstein use per-chunk profiles.
+    # bincount gives every chunk's counts, and the statistic's count function takes them all at
+    # once. Discrete and text columns, and statistics that need more than counts (wasserstein),
+    # compare per-chunk profiles with the same statistic's compare().
     fast = [n for n in tested if ref_profile.columns[n]["kind"] in {"numeric", "categorical", "boolean"}
-            and chosen[n] != "wasserstein"]
+            and STATISTICS[chosen[n]].counts is not None]
     slow = [n for n in tested if n not in fast]
     ref_stats: list[dict[str, float]] = [{} for _ in ref_chunks]
     cur_stats: list[dict[str, float]] = [{} for _ in cur_chunks]
@@ -114,31 +120,30 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
         ref_counts = _chunk_counts(ref[name], binner, ref_ids, len(ref_chunks))
         cur_counts = _chunk_counts(cur[name], binner, cur_ids, len(cur_chunks))
         total = ref_counts.sum(axis=0)
+        stat = STATISTICS[chosen[name]]
         # A reference chunk is compared with the rest of the reference (its own rows taken out
         # of the counts), so its statistic is distributed as a new chunk's would be.
-        for i, value in enumerate(_counts_statistic(chosen[name], entry, total - ref_counts, ref_counts)):
+        for i, value in enumerate(_counts_statistic(stat, entry, total - ref_counts, ref_counts)):
             ref_stats[i][name] = value
-        for i, value in enumerate(_counts_statistic(chosen[name], entry, total[None, :], cur_counts)):
+        unseen = cur_counts.shape[1] - len(total)  # categories only the current data has: bins of their own
+        for i, value in enumerate(_counts_statistic(stat, entry, np.pad(total, (0, unseen))[None, :], cur_counts)):
             cur_stats[i][name] = value
 
     def stats_of(frame: Any, chunk: Any, *, own: bool, out: dict[str, float]) -> None:
         prof = Profile.from_frame(frame.iloc[chunk.positions], like=ref_profile, columns=slow)
         for name in slow:
             base, entry = ref_profile.columns[name], prof.columns[name]
-            out[name] = statistic(chosen[name], without(base, entry) if own else base, entry)
+            out[name] = STATISTICS[chosen[name]].compare(without(base, entry) if own else base, entry)
 
     if slow:
         for c, out in zip(ref_chunks, ref_stats):
             stats_of(ref, c, own=True, out=out)
         for c, out in zip(cur_chunks, cur_stats):
             stats_of(cur, c, own=False, out=out)
-    limits = {}
+    limits: dict[str, float | None] = {}
     for name in tested:
-        if learned:
-            values = [s[name] for s in ref_stats if not math.isnan(s[name])]
-            mean = sum(values) / len(values) if values else math.nan
-            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) if values else math.nan
-            limits[name] = mean + k * sd
+        if learned:  # the reference chunks' mean + k sd (limits.py); a statistic only rises with drift
+            limits[name] = reference_limits([s[name] for s in ref_stats], k, lower=False)[1]
         else:
             limits[name] = fixed.get(name, fixed.get("*"))
     rows = []
@@ -152,9 +157,17 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
                 rows.append({"period": period, "chunk": chunk.key, "start": chunk.start, "end": chunk.end,
                              "rows": chunk.rows, "column": name, "method": chosen[name], "statistic": value,
                              "threshold": limit, "missing": share, "note": note,
-                             "drifted": absent or bool(not math.isnan(value) and limit is not None and value > limit)})
+                             "drifted": absent or outside(value, (None, limit))})
     multi = None
-    if multivariate and tested:
+    how = _multivariate(multivariate)
+    domain = None
+    if how in {"classifier", "both"} and tested:
+        from .domain import domain_timeline
+
+        domain = domain_timeline(ref, cur, tested, ref_profile, ref_chunks, cur_chunks, k=k,
+                                 named=columns is not None)
+        notes += domain["notes"]
+    if how in {"pca", "both"} and tested:
         from .reconstruction import reconstruction_timeline
 
         multi = reconstruction_timeline(ref, cur, tested, ref_profile, ref_chunks, cur_chunks, k=k)
@@ -162,50 +175,21 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
             notes.append("No multivariate timeline: fewer than 2 usable columns.")
     return DriftTimeline(rows=rows, columns=tested, skipped=skipped, chunking=chunks_of.describe(),
                          threshold="reference" if learned else "fixed", threshold_sd=k,
-                         multivariate=multi, notes=notes, n_reference=len(ref), n_current=len(cur))
+                         multivariate=multi, domain=domain, notes=notes, n_reference=len(ref), n_current=len(cur))
+
+
+def _multivariate(value: Any) -> str | None:
+    """``multivariate=`` as None, "pca", "classifier" or "both"."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "pca"
+    if isinstance(value, str) and value in {"pca", "classifier", "both"}:
+        return value
+    raise BadInput(f"multivariate must be True, False, 'pca', 'classifier' or 'both', got {value!r}.")
 
 
 # ------------------------------------------------------------------------------ statistics
-def statistic(method: str, ref: dict[str, Any], cur: dict[str, Any]) -> float:
-    """One drift statistic of a chunk's profile entry against the reference's (same bins)."""
-    import numpy as np
-
-    if ref["kind"] == "text":
-        ref, cur = ref["length"], cur["length"]
-    if cur["kind"] in {"skipped", "empty"}:
-        return math.nan
-    kind = ref["kind"]
-    if kind == "numeric":
-        if not cur["n"]:
-            return math.nan
-        if method == "ks":
-            return float(np.abs(stats.cdf_at_edges(ref["counts"]) - stats.cdf_at_edges(cur["counts"])).max())
-        if method == "wasserstein":
-            return stats.wasserstein_binned(ref, cur)
-        rc, cc = np.asarray(ref["counts"]), np.asarray(cur["counts"])
-        starts = stats.coarse_groups(rc)
-        r, c = np.add.reduceat(rc, starts), np.add.reduceat(cc, starts)
-    elif kind == "discrete":
-        values, fr, fc = stats.discrete_cdf(ref, cur)
-        if method == "ks":
-            return float(np.abs(fr - fc).max())
-        if method == "wasserstein":
-            return float(np.sum(np.abs(fr - fc)[:-1] * np.diff(values)) / max(_discrete_std(ref), 1e-12))
-        r = np.diff(np.concatenate([[0], fr])) * sum(ref["counts"])
-        c = np.diff(np.concatenate([[0], fc])) * sum(cur["counts"])
-    else:
-        levels = list(ref["counts"]) + [k for k in cur["counts"] if k not in ref["counts"]]
-        r = np.array([ref["counts"].get(k, 0) for k in levels], dtype="float64")
-        c = np.array([cur["counts"].get(k, 0) for k in levels], dtype="float64")
-    if not c.sum():
-        return math.nan
-    if method == "chisquare":
-        return stats.chisquare(r, c)[0]
-    if method == "psi":
-        return stats.psi(r, c)
-    return stats.jensenshannon(r, c)
-
-
 def _chunk_missing(series: Any, ids: Any, n_chunks: int) -> Any:
     """Share of each chunk's rows whose value is missing (numbers: or not finite)."""
     import numpy as np
@@ -225,9 +209,10 @@ def _missing_limit(shares: Any, series: Any, k: float) -> float:
     """The reference chunks' missing share, mean + k sd (the whole reference's when it has one chunk)."""
     import numpy as np
 
-    if len(shares) < 2:
+    upper = reference_limits(shares, k, lower=False)[1]
+    if upper is None:
         return float(_chunk_missing(series, np.zeros(len(series), dtype=np.intp), 1)[0])
-    return float(np.mean(shares) + k * np.std(shares))
+    return upper
 
 
 def _missing_note(share: float, limit: float, absent: bool, kind: str) -> str:
@@ -251,12 +236,13 @@ def _chunk_ids(n: int, chunks: list[Any]) -> Any:
 
 def _binner(entry: dict[str, Any]) -> Any:
     """A function: Series -> (bin of every value on the profile's bins, -1 when not counted; number
-    of bins). Numeric bins as in :func:`.bins.numeric_profile`; categories in the reference's
-    order, then one bin for unseen levels."""
+    of bins). Numeric bins as in :func:`nbtoolkit.profiles.bins.numeric_profile`; categories in
+    the reference's order, then one bin per level the reference does not have (as a chunk's
+    profile counts them: a statistic compares the same counts either way)."""
     import numpy as np
     import pandas as pd
 
-    from .bins import cell_index
+    from ..profiles.bins import cell_index
 
     if entry["kind"] == "numeric":
         cuts = np.asarray(entry["cuts"])
@@ -276,8 +262,10 @@ def _binner(entry: dict[str, Any]) -> Any:
 
     def categorical(series: Any) -> tuple[Any, int]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)   # hashing once; few uniques
-        lookup = np.array([index.get(str(u), len(index)) for u in uniques] + [-1], dtype=np.intp)
-        return lookup[codes], len(index) + 1                           # code -1 (missing) -> -1
+        unseen: dict[str, int] = {}
+        lookup = [index[key] if key in index else unseen.setdefault(key, len(index) + len(unseen))
+                  for key in map(str, uniques)]                      # levels as the profile names them
+        return np.array([*lookup, -1], dtype=np.intp)[codes], len(index) + len(unseen)  # code -1 (missing) -> -1
 
     return categorical
 
@@ -292,69 +280,19 @@ def _chunk_counts(series: Any, binner: Any, ids: Any, n_chunks: int) -> Any:
     return flat.reshape(n_chunks, n_bins).astype("float64")
 
 
-def _counts_statistic(method: str, entry: dict[str, Any], ref: Any, cur: Any) -> list[float]:
-    """The statistic of each row of ``cur`` (chunks × bins) against ``ref`` (one row or as many)."""
+def _counts_statistic(stat: Statistic, entry: dict[str, Any], ref: Any, cur: Any) -> list[float]:
+    """``stat`` of each row of ``cur`` (chunks × bins) against ``ref`` (one row or as many), on the
+    bins :meth:`Statistic.compare` uses (numbers: reference deciles unless the statistic wants the
+    fine bins); NaN for a chunk without values."""
     import numpy as np
 
+    assert stat.counts is not None
     ref = np.broadcast_to(ref, cur.shape)
-    n_ref, n_cur = ref.sum(axis=1), cur.sum(axis=1)
-    if method == "ks":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            fr = np.cumsum(ref[:, :-1], axis=1) / n_ref[:, None]
-            fc = np.cumsum(cur[:, :-1], axis=1) / n_cur[:, None]
-            d = np.abs(fr - fc).max(axis=1) if cur.shape[1] > 1 else np.zeros(len(cur))
-        return [float(v) if n else math.nan for v, n in zip(d, n_cur)]
-    if entry["kind"] == "numeric":  # distances on reference deciles, as drift() does
+    if entry["kind"] == "numeric" and stat.bins == "coarse":
         starts = stats.coarse_groups(np.asarray(entry["counts"]))
         ref, cur = np.add.reduceat(ref, starts, axis=1), np.add.reduceat(cur, starts, axis=1)
-    if method == "chisquare":
-        return [stats.chisquare(r, c)[0] if c.sum() else math.nan for r, c in zip(ref, cur)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = ref / np.where(n_ref > 0, n_ref, 1)[:, None]
-        q = cur / np.where(n_cur > 0, n_cur, 1)[:, None]
-        if method == "psi":  # as stats.psi: proportions floored at PSI_EPS
-            p, q = np.clip(p, stats.PSI_EPS, None), np.clip(q, stats.PSI_EPS, None)
-            values = np.sum((q - p) * np.log(q / p), axis=1)
-        else:  # Jensen–Shannon distance, natural log, as stats.jensenshannon
-            m = (p + q) / 2
-            kl_p = np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / np.where(m > 0, m, 1)), 0.0), axis=1)
-            kl_q = np.sum(np.where(q > 0, q * np.log(np.where(q > 0, q, 1) / np.where(m > 0, m, 1)), 0.0), axis=1)
-            values = np.sqrt(np.maximum(0.0, (kl_p + kl_q) / 2))
-    return [float(v) if n else math.nan for v, n in zip(values, n_cur)]
-
-
-def without(ref: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
-    """The profile entry of the reference minus one of its chunks (profiled ``like=`` it)."""
-    import numpy as np
-
-    kind = ref["kind"]
-    if part["kind"] != kind:
-        return ref
-    if kind == "text":
-        return {**ref, "length": without(ref["length"], part["length"])}
-    if kind in {"categorical", "boolean"}:
-        return {**ref, "counts": {k: v - part["counts"].get(k, 0) for k, v in ref["counts"].items()}}
-    if kind == "discrete":
-        taken = dict(zip(part["values"], part["counts"]))
-        return {**ref, "counts": [c - taken.get(v, 0) for v, c in zip(ref["values"], ref["counts"])]}
-    n, nc = ref["n"], part["n"]
-    rest = n - nc
-    if rest <= 0:
-        return ref
-    mean = (n * ref["mean"] - nc * part["mean"]) / rest
-    delta = part["mean"] - mean
-    m2 = max(ref["m2"] - part["m2"] - delta * delta * rest * nc / n, 0.0)
-    return {**ref, "n": rest, "mean": mean, "m2": m2,
-            "counts": (np.asarray(ref["counts"]) - np.asarray(part["counts"])).tolist(),
-            "tails": [ref["tails"][0] - part["tails"][0], ref["tails"][1] - part["tails"][1]]}
-
-
-def _discrete_std(entry: dict[str, Any]) -> float:
-    import numpy as np
-
-    v, c = np.asarray(entry["values"], "float64"), np.asarray(entry["counts"], "float64")
-    mean = float(np.dot(v, c) / c.sum())
-    return float(np.sqrt(np.dot((v - mean) ** 2, c) / c.sum()))
+    values = np.atleast_1d(stat.counts(ref, cur))
+    return [float(v) if n else math.nan for v, n in zip(values, cur.sum(axis=1))]
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -378,8 +316,8 @@ def _columns(columns: Any, ref: Any, cur: Any, *, exclude: str | None) -> list[s
             raise BadInput(f"Unknown column {col!r}: not in the reference." + did_you_mean(col, known))
     missing = [c for c in names if c not in cur.columns]
     if missing:
-        raise BadInput(f"Column(s) {missing!r} are in the reference but not in the current data; "
-                       "fix the data or pass columns=[...].")
+        raise BadInput(say(f"Column(s) {missing!r} are in the reference but not in the current data; "
+                           "fix the data or pass ", Arg("columns", "[...]"), "."))
     if not names:
         raise BadInput("No columns to check; name at least one.")
     return names
@@ -389,21 +327,17 @@ def _methods(method: Any, names: list[str]) -> dict[str, str]:
     per = dict(method) if isinstance(method, Mapping) else {"*": method or "auto"}
     default = per.pop("*", "auto")
     for col, m in [("*", default), *per.items()]:
-        if m not in TIMELINE_METHODS:
-            raise BadInput(f"Unknown drift method {m!r}" + (f" for column {col!r}" if col != "*" else "")
-                           + f"; use one of {', '.join(TIMELINE_METHODS)}.")
+        registry.check_method(m, None if col == "*" else col)
         if col != "*" and col not in names:
             raise BadInput(f"Per-column method for unknown column {col!r}." + did_you_mean(col, names))
     return {name: per.get(name, default) for name in names}
 
 
 def _method(method: str, entry: dict[str, Any], name: str) -> str:
-    numeric = entry["kind"] in {"numeric", "text"}
     if method == "auto":
-        return "ks" if numeric or entry["kind"] == "discrete" else "chisquare"
-    if method in NUMERIC_ONLY and entry["kind"] in {"categorical", "boolean"}:
-        raise BadInput(f"Method {method!r} needs a numeric column, but {name!r} is {entry['kind']}; "
-                       "use chisquare, psi or jensenshannon.")
+        return registry.auto_over_time(entry["kind"])
+    if not STATISTICS[method].applies_to(entry["kind"]):
+        raise BadInput(registry.numeric_only_message(method, name, entry["kind"]))
     return method
 
 

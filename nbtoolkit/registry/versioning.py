@@ -268,7 +268,7 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
             "pass the frame it was fitted on."
         ) from None
     from ..contract import Contract
-    from ..drift.profile import Profile
+    from ..profiles import Profile
 
     contract_json = Contract.from_frame(frame).to_json()
     contract = json.loads(contract_json)
