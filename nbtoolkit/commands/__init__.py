@@ -24,7 +24,7 @@ MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving"
 # CLI groups: group -> {verb: command name}. A CLI command no group names is top-level
 # (monitor, abtest, serve); a grouped command's own name stays a hidden alias (nbt models).
 GROUPS: dict[str, dict[str, str]] = {
-    "pipeline": {"run": "run", "status": "status"},
+    "pipeline": {"run": "run", "status": "status", "export": "export"},
     "model": {"list": "models", "versions": "versions", "promote": "promote", "rollback": "rollback",
               "unalias": "unalias", "lineage": "lineage", "sign": "sign", "verify": "verify"},
     "data": {"validate": "validate", "drift": "drift"},

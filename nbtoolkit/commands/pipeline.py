@@ -48,6 +48,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="parameter given through the environment, never written down (repeatable)")
     p.add_argument("-k", "--kernel", metavar="NAME",
                    help="Jupyter kernel for every step (default: the step's kernel:, else the notebook's)")
+    p.add_argument("--pending", action="store_true",
+                   help="partitioned pipeline: run the partitions that are new or whose data changed, in key order")
+    p.add_argument("--partition", metavar="KEY", help="partitioned pipeline: run this partition (a done one "
+                   "again with --force)")
+    p.add_argument("--backfill", metavar="FROM..TO", help="partitioned pipeline: run the partitions in this range "
+                   "(both ends included) that are not done (all of them with --force)")
 
 
 # papermill's parameter options, with papermill's typing and precedence: -f files, then -y, then
@@ -142,7 +148,7 @@ def _yaml_parameters(text: str, *, from_file: bool) -> dict[str, Any]:
     from ..errors import BadInput
 
     class NoDates(yaml.SafeLoader):  # as papermill: `a_date: 2019-01-01` stays the string
-        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]
+        yaml_implicit_resolvers = {k: [r for r in v if r[0] != "tag:yaml.org,2002:timestamp"]  # noqa: RUF012
                                    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     where = f"-f {text!r}" if from_file else f"-y {text!r}"
@@ -179,7 +185,8 @@ def _positive_int(text: str) -> int:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {"parameters": parameters_from(args.parameters), "steps": args.steps, "force": args.force,
             "jobs": args.jobs, "executor": args.executor, "scheduler": args.scheduler,
-            "secrets": parse_kv(args.secrets, what="secret", flag="--secret"), "kernel": args.kernel}
+            "secrets": parse_kv(args.secrets, what="secret", flag="--secret"), "kernel": args.kernel,
+            "pending": args.pending, "partition": args.partition, "backfill": args.backfill}
 
 
 def _cli_run(args: argparse.Namespace, ctx: Context) -> Any:
@@ -219,13 +226,38 @@ def _status(args: argparse.Namespace, ctx: Context) -> Any:
     return pipeline_status(args.file, parameters=parameters_from(args.parameters) if args.parameters else None)
 
 
+# ----------------------------------------------------------------------------- export
+def _export_args(p: argparse.ArgumentParser) -> None:
+    from ..pipeline.export import DEFAULT_EVERY, TARGETS
+
+    p.add_argument("file", metavar="PIPELINE.yaml", help="the pipeline file")
+    p.add_argument("--to", required=True, metavar="|".join(TARGETS),
+                   help="the scheduler: an Airflow DAG, Dagster assets + sensor, a Prefect flow, a crontab "
+                        "line, or a systemd service + timer")
+    p.add_argument("--every", default=DEFAULT_EVERY, metavar="DURATION",
+                   help=f"how often the pending partitions are run (default {DEFAULT_EVERY}; 10m, 6h, 1D)")
+    p.add_argument("--output", metavar="DIR", help="folder to write into (default: the pipeline file's folder)")
+    p.add_argument("--force", action="store_true", help="overwrite a file nbt pipeline export did not write")
+
+
+def _export(args: argparse.Namespace, ctx: Context) -> Any:
+    from ..pipeline.export import export
+
+    return export(args.file, args.to, output=args.output, every=args.every, force=args.force)
+
+
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     _run_args(sub.add_parser("run", help="run a pipeline file with a progress display"))
-    _status_args(sub.add_parser("status", help="last run of each step: ok / failed / cached / stale"))
+    _status_args(sub.add_parser("status", help="last run of each step: ok / failed / cached / stale; "
+                                "partitions: done / pending / failed"))
+    _export_args(sub.add_parser("export", help="write the wrapper that runs it on Airflow, Dagster, Prefect, "
+                                "cron or systemd"))
 
 
 def _pipeline(args: argparse.Namespace, ctx: Context) -> Any:
+    if args.action == "export":
+        return _export(args, ctx)
     return _magic_run(args, ctx) if args.action == "run" else _status(args, ctx)
 
 
@@ -233,12 +265,18 @@ MAGIC_COMMANDS = (
     Command("record", "Record a value as a step output for nbt run (and as an MLflow metric/param when "
             "scalar): %nbt record NAME EXPR.", _record_args, _record, usage="%nbt record NAME [EXPR]", raw=1),
     Command("pipeline", "Run a pipeline file (%nbt pipeline run FILE [-p k=v]... [--step S]... [--force] "
-            "[--jobs N]) or show its status (%nbt pipeline status FILE).", _pipeline_args, _pipeline),
+            "[--jobs N] [--pending | --partition KEY | --backfill FROM..TO]) or show its status "
+            "(%nbt pipeline status FILE), or export it to a scheduler (%nbt pipeline export FILE --to airflow).",
+            _pipeline_args, _pipeline),
 )
 
 CLI_COMMANDS = (
     Command("run", "Run a pipeline file: each step's notebook with papermill, cached steps reused, "
             "exit 1 when a step fails.", _run_args, _cli_run),
-    Command("status", "Last run of each step of a pipeline file: ok / failed / cached / stale.",
+    Command("status", "Last run of each step of a pipeline file: ok / failed / cached / stale (and for a "
+            "partitioned pipeline, each partition: done / pending / failed / missing).",
             _status_args, _status),
+    Command("export", "Write the wrapper that runs a pipeline's pending partitions on a scheduler: an Airflow "
+            "DAG, Dagster partitioned assets with a sensor, a Prefect flow, a crontab line or a systemd timer.",
+            _export_args, _export),
 )
