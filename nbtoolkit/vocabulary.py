@@ -22,7 +22,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import Arg
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,6 +50,12 @@ CONCEPTS: tuple[Concept, ...] = (
             "data drift --drift-share", "drift(drift_share=)", "%config Nbt.drift_share"),
     Concept("per-column drift threshold", "drift --threshold", "data drift --threshold",
             "drift(threshold=)", None),
+    Concept("drift statistic (auto or one of nbtoolkit.profiles.methods)", "drift --method", "data drift --method",
+            "drift(method=)", None),
+    Concept("limits learned from the reference chunks: mean ± K sd (drift over time)", "drift --threshold-sd",
+            "data drift --threshold-sd", "drift(threshold_sd=)", None),
+    Concept("limits learned from the reference chunks: mean ± K sd (estimate)", "estimate --threshold-sd",
+            "estimate --threshold-sd", "estimate(threshold_sd=)", None),
     Concept("a model's stored reference (profile / contract)", "drift --model", "data drift --model",
             "drift(model=)", None),
     Concept("also test the model's outputs (prediction drift)", "drift --no-predictions",
@@ -99,40 +108,35 @@ CONCEPTS: tuple[Concept, ...] = (
 # Old spelling -> new spelling, per surface (hidden: accepted, not shown in --help).
 OLD_SPELLINGS: dict[str, dict[str, str]] = {
     "cli": {"--fail-on-drift": "--fail", "--share": "--drift-share", "--log-url": "--predictions-url",
-            "--json": "--format json", "--points": "--thresholds",
+            "--json": "--format json", "--points": "--thresholds", "--alert-sd": "--threshold-sd",
             "nbt run": "nbt pipeline run", "nbt status": "nbt pipeline status",
             "nbt models": "nbt model list", "nbt versions": "nbt model versions",
             "nbt promote": "nbt model promote", "nbt rollback": "nbt model rollback",
             "nbt lineage": "nbt model lineage", "nbt drift": "nbt data drift",
             "nbt validate": "nbt data validate"},
     "api": {"raise_on_drift": "fail", "raise_on_fail": "fail", "log": "predictions_url",
-            "champion_alias": "champion", "challenger_alias": "challenger", "n_resamples": "resamples"},
+            "champion_alias": "champion", "challenger_alias": "challenger", "n_resamples": "resamples",
+            "alert_sd": "threshold_sd"},
     "config": {"Nbt.drift_threshold": "Nbt.drift_share"},
 }
 
 
-# Messages raised by the API name its arguments (``columns=[...]``); a magic or an ``nbt`` command
-# takes flags instead, so their surfaces rewrite these phrases (longest first) before showing
-# the message: :func:`for_flags`. A test checks every flag here against the real parsers.
-FLAG_SPELLINGS: dict[str, str] = {
-    "columns=[...]": "--columns a,b",
-    "reference=DataFrame or Profile": "--reference",
-    "reference=DataFrame as well": "--reference as well",
-    "reference=DataFrame": "--reference",
-    "model='NAME@alias'": "--model NAME@alias",
-    "chunk_number=.": "--chunk-number.",
-    "timestamp='COLUMN'": "--timestamp COL",
-    "timestamp=NAME": "--timestamp COL",
-    "slices=[...] (--slice COL)": "--slice COL",
+# A message tells the user what to pass as an :class:`~nbtoolkit.errors.Arg` (the API keyword); a
+# magic or an ``nbt`` command spells it as its flag, with the flag's own placeholder: :func:`flag`.
+# A keyword without a flag here keeps its Python spelling. A test checks every flag against the parsers.
+FLAGS: dict[str, str] = {
+    "columns": "--columns a,b",
+    "reference": "--reference",
+    "model": "--model NAME@alias",
+    "chunk_number": "--chunk-number",
+    "timestamp": "--timestamp COL",
+    "slices": "--slice COL",  # a repeatable flag is singular, its API argument the plural list
 }
 
 
-def for_flags(message: str) -> str:
-    """``message`` with the API's argument spellings replaced by the flags (:data:`FLAG_SPELLINGS`)."""
-    for api in sorted(FLAG_SPELLINGS, key=len, reverse=True):
-        if api in message:
-            message = message.replace(api, FLAG_SPELLINGS[api])
-    return message
+def flag(arg: Arg) -> str:
+    """How a magic or the CLI names ``arg``: its flag (:data:`FLAGS`), else its Python spelling."""
+    return FLAGS.get(arg.name) or arg.python()
 
 
 def renamed(**old_to_new: str) -> Callable[[F], F]:

@@ -266,3 +266,24 @@ def test_a_list_of_classes_cut_short_says_how_many_are_left_out():
         nbt.estimate(ref, ref, target="y", prediction="pred", proba="p")
     assert "the reference has 10 classes (0, 1, 2, 3, 4, 5, 6, 7 and 2 more); pass proba={class: column}" in str(
         err.value)
+
+
+def test_threshold_sd_is_the_one_name_and_alert_sd_still_works(drifting, ip):
+    """The reference-learned limit is threshold_sd on every surface (as in drift over time); the
+    first release's alert_sd= / --alert-sd keep working, hidden, and give the same limits."""
+    from nbtoolkit.errors import BadInput
+
+    ref, analysis = drifting
+    ref, analysis = ref.iloc[:8_000], analysis.iloc[:4_000]
+    kwargs = {"target": "y", "prediction": "pred", "proba": "p", "metrics": ["accuracy"], "chunk_size": 2_000}
+    new = nbt.estimate(ref, analysis, threshold_sd=2.0, **kwargs)
+    old = nbt.estimate(ref, analysis, alert_sd=2.0, **kwargs)
+    assert new.threshold_sd == old.threshold_sd == old.alert_sd == 2.0
+    assert new.to_frame()["alert_upper"].tolist() == old.to_frame()["alert_upper"].tolist()
+    assert new.to_dict()["threshold_sd"] == new.to_dict()["alert_sd"] == 2.0
+    with pytest.raises(BadInput, match="threshold_sd must be a positive number"):
+        nbt.estimate(ref, analysis, threshold_sd=0, **kwargs)
+    ip.user_ns.update(ref=ref, analysis=analysis)
+    line = "estimate analysis --reference ref --target y --prediction pred --proba p --metrics accuracy --chunk-size 2000"
+    assert ip.run_line_magic("nbt", line + " --threshold-sd 2").threshold_sd == 2.0
+    assert ip.run_line_magic("nbt", line + " --alert-sd 2").threshold_sd == 2.0

@@ -37,8 +37,9 @@ def _estimate_options(p: argparse.ArgumentParser) -> None:
     chunks.add_argument("--chunk-number", type=int, metavar="N", help="N chunks (default 10)")
     chunks.add_argument("--window", metavar="W", help="time windows (1h, 1D, 7D ...) with --timestamp")
     p.add_argument("--timestamp", metavar="COL", help="time column (for --window, and chunk start/end)")
-    p.add_argument("--alert-sd", type=float, default=3.0, metavar="K",
+    p.add_argument("--threshold-sd", type=float, default=3.0, metavar="K",
                    help="alert limits: reference chunks' mean ± K sd (default 3)")
+    p.add_argument("--alert-sd", dest="threshold_sd", type=float, help=argparse.SUPPRESS)  # first-release name
     p.add_argument("--model", metavar="REF", help="use the calibrator stored with this version (%%nbt calibrate)")
     p.add_argument("--method", default="cbpe", metavar="cbpe|shift|auto",
                    help="cbpe (default): calibrate on the whole reference; shift: reweight the reference per "
@@ -50,16 +51,16 @@ def _estimate_options(p: argparse.ArgumentParser) -> None:
 def _estimate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     calibrator = None
     if args.model:
-        from ..errors import NotFound
+        from ..errors import Cmd, NotFound, say
         from ..estimation import stored_calibrator
 
         calibrator = stored_calibrator(args.model)
         if calibrator is None:
-            raise NotFound(f"{args.model!r} has no stored calibrator; run %nbt calibrate "
-                           f"{args.model} --data X y first, or leave --model out to calibrate on the reference.")
+            raise NotFound(say(f"{args.model!r} has no stored calibrator; run ", Cmd("calibrate"),
+                               f" {args.model} --data X y first, or leave --model out to calibrate on the reference."))
     return {"target": args.target, "prediction": args.prediction, "proba": _proba(args.proba),
             "metrics": args.metrics, "chunk_size": args.chunk_size, "chunk_number": args.chunk_number,
-            "window": args.window, "timestamp": args.timestamp, "alert_sd": args.alert_sd,
+            "window": args.window, "timestamp": args.timestamp, "threshold_sd": args.threshold_sd,
             "calibrator": calibrator, "method": args.method, "features": args.features}
 
 

@@ -3,16 +3,19 @@
 Fitted once on the reference: numeric columns (free text by its length) are imputed with the
 reference mean, categories are encoded by their reference frequency (unseen levels: 0), every
 column is standardised with the reference mean and std, and PCA keeps the components that explain
-65 % of the variance (reference chunks are scored by components fitted without them). A chunk's value is the mean Euclidean distance between its rows and their
-reconstruction from those components: when the correlations between columns change, rows stop
-lying near the reference's principal subspace and the error rises, even if no single column's
-distribution moved. Limits: mean ± k sd of the error over the reference chunks.
+65 % of the variance (reference chunks are scored by components fitted without them). A chunk's
+value is the mean Euclidean distance between its rows and their reconstruction from those
+components: when the correlations between columns change, rows stop lying near the reference's
+principal subspace and the error rises, even if no single column's distribution moved. Limits:
+mean ± k sd of the error over the reference chunks (:mod:`nbtoolkit.limits`).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from ..limits import outside, reference_limits
 
 VARIANCE = 0.65
 
@@ -47,18 +50,15 @@ def reconstruction_timeline(ref: Any, cur: Any, columns: list[str], profile: Any
     for c in ref_chunks:
         z = Z[c.positions]
         ref_values.append(float(error(z, components(gram - z.T @ z)).mean()))
-    if len(ref_values) >= 2:
-        mu, sd = float(np.mean(ref_values)), float(np.std(ref_values))
-        lower, upper = mu - k * sd, mu + k * sd
-    else:
-        lower = upper = math.nan
+    limits = reference_limits(ref_values, k)
+    lower, upper = (math.nan if v is None else v for v in limits)  # NaN: no limits (one reference chunk)
     rows = []
     for period, chunks, values in (("reference", ref_chunks, ref_values),
                                    ("current", cur_chunks, [float(err_cur[c.positions].mean()) for c in cur_chunks])):
         for c, value in zip(chunks, values):
             rows.append({"period": period, "chunk": c.key, "start": c.start, "end": c.end, "rows": c.rows,
                          "reconstruction_error": value, "lower": lower, "upper": upper,
-                         "drifted": bool(not math.isnan(upper) and (value > upper or value < lower))})
+                         "drifted": outside(value, limits)})
     return {"method": "PCA reconstruction error", "components": int(W.shape[1]), "columns": X.shape[1], "rows": rows}
 
 
@@ -66,7 +66,7 @@ def _encoder(ref: Any, columns: list[str], profile: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    plan = []
+    plan: list[tuple[str, str, dict[str, float] | None]] = []  # column, encoding, category frequencies
     for name in columns:
         entry = profile.columns[name]
         kind = entry["kind"]

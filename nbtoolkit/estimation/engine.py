@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
+from ..limits import outside, reference_limits, sd_multiplier
+from ..vocabulary import renamed
 from . import metrics as M
 from .calibration import Calibrator
 
@@ -18,25 +20,28 @@ PROBA_TOLERANCE = 1e-3
 DEFAULT_METRICS = M.METRICS
 
 
+@renamed(alert_sd="threshold_sd")
 def estimate(
     reference: Any,
     analysis: Any,
     *,
     target: str,
     prediction: str,
-    proba: str | Mapping[Any, str],
-    metrics: Iterable[str] | str = DEFAULT_METRICS,
+    proba: str | Mapping[Any, str] | None = None,
+    metrics: Iterable[str] | str | None = None,
     chunk_size: int | None = None,
     chunk_number: int | None = None,
     window: str | None = None,
     timestamp: str | None = None,
-    alert_sd: float = 3.0,
+    threshold_sd: float = 3.0,
     thresholds: Mapping[str, tuple[float | None, float | None]] | None = None,
     calibrator: Calibrator | None = None,
     method: str = "cbpe",
     features: Iterable[str] | str | None = None,
 ) -> EstimationResult:
-    """Estimate classification performance per chunk of ``analysis`` without its labels (CBPE).
+    """Estimate performance per chunk of ``analysis`` without its labels: a classifier's from its
+    probabilities (CBPE), a regressor's (no ``proba``) from loss models learned on the reference (DLE,
+    :mod:`nbtoolkit.estimation.regression`).
 
     Parameters
     ----------
@@ -46,15 +51,16 @@ def estimate(
     analysis : DataFrame
         The period to estimate; when it also holds ``target`` (even partly), the realised value is
         shown beside the estimate.
-    target, prediction : column names of the true and the predicted class.
+    target, prediction : column names of the true and the predicted class (or value: regression).
     proba : column name of the positive class's probability (binary; the positive class is the
         larger label, e.g. 1 or True — or name it with ``{"yes": "p_yes"}``), or ``{class: column}``
-        for every class (multiclass).
-    metrics : any of ``accuracy, roc_auc, f1, precision, recall`` (macro averages for multiclass).
+        for every class (multiclass); left out for a regressor.
+    metrics : any of ``accuracy, roc_auc, f1, precision, recall`` (macro averages for multiclass);
+        regression: ``mae, mse, rmse, mape, r2``. Default: all of the task's.
     chunk_size, chunk_number, window : chunk by N rows, into N chunks (default 10) or by time
         (``"1D"``, with ``timestamp=COLUMN``). The reference is chunked the same way.
-    alert_sd : alert limits are the mean ± ``alert_sd`` standard deviations of each metric's
-        realised value across the reference chunks (clipped to [0, 1]).
+    threshold_sd : alert limits are the mean ± ``threshold_sd`` standard deviations of each metric's
+        realised value across the reference chunks (clipped to [0, 1]; :mod:`nbtoolkit.limits`).
     thresholds : ``{metric: (lower, upper)}`` overrides the learned limits (``None`` = no limit).
     calibrator : a fitted :class:`Calibrator` (e.g. stored with a model version by
         :func:`calibrate`); by default one is fitted on ``reference``.
@@ -64,7 +70,8 @@ def estimate(
         column; ``disagree`` marks chunks where they differ beyond their bands). See
         :mod:`nbtoolkit.estimation.shift`.
     features : the model's input columns, for the domain classifier of ``method="shift"|"auto"``
-        (identifiers and timestamps are left out, with a note).
+        (identifiers and timestamps are left out, with a note); regression: the loss models' inputs
+        (default: the reference's columns but target, prediction, timestamp and identifiers).
 
     Returns
     -------
@@ -80,20 +87,26 @@ def estimate(
     from .shift import MIN_ESS, ShiftAware, check_features, check_method, mark
 
     method = check_method(method, regression=proba is None)  # before any dispatch on the task
-    wanted = _metrics(metrics)
     thresholds = mapping(thresholds, "thresholds") or None
     if calibrator is not None and not isinstance(calibrator, Calibrator):
         raise BadInput(f"calibrator must be a Calibrator (nbt.calibrate(...)), got {type(calibrator).__name__}.")
     chunks_of = chunker(chunk_size=chunk_size, chunk_number=chunk_number, window=window, timestamp=timestamp)
-    try:
-        k = float(alert_sd)
-    except (TypeError, ValueError):
-        k = -1.0
-    if not k > 0:
-        raise BadInput(f"alert_sd must be a positive number of standard deviations, got {alert_sd!r}.")
+    k = sd_multiplier(threshold_sd, "threshold_sd")
+    if proba is None:  # a regressor: direct loss estimation
+        from .regression import estimate_regression
+
+        if calibrator is not None:
+            raise BadInput("calibrator= calibrates a classifier's probabilities; a regression estimate (no "
+                           "proba=) takes none: leave it out, or pass proba= for a classifier.")
+        return estimate_regression(reference, analysis, target=target, prediction=prediction, metrics=metrics,
+                                   features=features, chunks_of=chunks_of, threshold_sd=k, thresholds=thresholds)
+    wanted = _metrics(metrics)
     limits_override = _threshold_overrides(thresholds, wanted)
     ref = as_frame(reference, what="reference data")
     cur = as_frame(analysis, what="analysis data")
+    from .regression import refuse_continuous
+
+    refuse_continuous(ref, target, prediction)  # a regressor's columns with proba=
     spec = _Spec.of(ref, target=target, prediction=prediction, proba=proba)
     ref_data = spec.extract(ref, "reference data", labels="required")
     cur_data = spec.extract(cur, "analysis data", labels="optional")
@@ -138,8 +151,7 @@ def estimate(
         low, high = limits[row["metric"]]
         est = row["estimate"]
         row["alert_lower"], row["alert_upper"] = low, high
-        row["alert"] = bool(not math.isnan(est) and ((low is not None and est < low)
-                                                     or (high is not None and est > high)))
+        row["alert"] = outside(est, (low, high))
     small = [r for r in rows if r["period"] == "analysis" and r["rows"] < LOW_CONFIDENCE_ROWS
              and r["metric"] == wanted[0] and r["method"] == methods[0]]
     if small:
@@ -149,7 +161,7 @@ def estimate(
         notes += mark(rows, method, M.BAND_SE)
     return EstimationResult(rows=rows, metrics=list(wanted), classes=spec.classes,
                             chunking=chunks_of.describe(), calibrated=calibrator.calibrated_classes,
-                            alert_sd=k, notes=notes, n_reference=len(ref), n_analysis=len(cur),
+                            threshold_sd=k, notes=notes, n_reference=len(ref), n_analysis=len(cur),
                             method=method)
 
 
@@ -185,17 +197,15 @@ def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str
 
 
 def _learned(values: list[float], k: float) -> tuple[float | None, float | None]:
-    import numpy as np
-
-    finite = [v for v in values if not math.isnan(v)]
-    if len(finite) < 2:
-        return (None, None)
-    mean, sd = float(np.mean(finite)), float(np.std(finite))
-    return (max(0.0, mean - k * sd), min(1.0, mean + k * sd))
+    return reference_limits(values, k, floor=0.0, ceiling=1.0)
 
 
 # ------------------------------------------------------------------------------ arguments
 def _metrics(metrics: Any) -> list[str]:
+    from .regression import REGRESSION_METRICS
+
+    if metrics is None:
+        return list(DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     if not isinstance(metrics, (list, tuple, set, frozenset)):
@@ -205,6 +215,9 @@ def _metrics(metrics: Any) -> list[str]:
     if not wanted:
         raise BadInput(f"metrics is empty; name at least one of {', '.join(M.METRICS)}.")
     for m in wanted:
+        if m in REGRESSION_METRICS:
+            raise BadInput(f"Metric {m!r} is a regressor's, and proba= makes this a classifier's estimate; use "
+                           f"{', '.join(M.METRICS)}, or leave proba out for a regressor.")
         if m not in M.METRICS:
             raise BadInput(f"Unknown metric {m!r} for estimation." + did_you_mean(m, M.METRICS, what="Metrics"))
     return wanted

@@ -26,11 +26,18 @@ class EstimationResult(Result):
     classes: list[str]
     chunking: str
     calibrated: list[str]
-    alert_sd: float = 3.0
+    threshold_sd: float = 3.0
     notes: list[str] = field(default_factory=list)
     n_reference: int = 0
     n_analysis: int = 0
     method: str = "cbpe"
+    task: str = "classification"  # or "regression" (direct loss estimation: classes and calibrated empty)
+    features: list[str] = field(default_factory=list)  # regression: the loss models' feature columns
+
+    @property
+    def alert_sd(self) -> float:
+        """The old name of :attr:`threshold_sd` (kept for one release)."""
+        return self.threshold_sd
 
     @property
     def disagreeing(self) -> list[Any]:
@@ -60,15 +67,21 @@ class EstimationResult(Result):
 
     def to_dict(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "classes": self.classes, "chunking": self.chunking,
-                "calibrated": self.calibrated, "alert_sd": self.alert_sd, "notes": self.notes,
+                "calibrated": self.calibrated, "threshold_sd": self.threshold_sd,
+                "alert_sd": self.threshold_sd,  # the old key, kept for one release beside threshold_sd
+                "notes": self.notes,
                 "n_reference": self.n_reference, "n_analysis": self.n_analysis,
                 "alerted": self.alerted, "method": self.method, "disagreeing": [plain(c) for c in self.disagreeing],
+                "task": self.task, "features": self.features,
                 "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows]}
 
     def summary(self) -> str:
         chunks = len({r["chunk"] for r in self.rows if r["period"] == "analysis"})
         kind = "binary" if len(self.classes) == 2 else f"{len(self.classes)} classes"
-        cal = f"isotonic for {', '.join(self.calibrated)}" if self.calibrated else "raw probabilities"
+        cal = f"calibration: isotonic for {', '.join(self.calibrated)}" if self.calibrated else \
+            "calibration: raw probabilities"
+        if self.task == "regression":
+            kind, cal = "regression", f"loss models on {len(self.features)} feature(s) and the prediction"
         verdict = (f"{len(self.alerts)} alert(s): " + ", ".join(sorted({a['metric'] for a in self.alerts}))
                    if self.alerts else "no alerts")
         how = {"shift": "; shift-aware (reference reweighted per chunk)",
@@ -78,11 +91,11 @@ class EstimationResult(Result):
             verdict += (f"; they disagree on {len(gone)} chunk(s): {', '.join(map(str, gone[:6]))}"
                         + (f" and {len(gone) - 6} more" if len(gone) > 6 else "") if gone else "; they agree")
         return (f"Estimated {', '.join(self.metrics)} on {chunks} analysis chunk(s) ({self.chunking}; "
-                f"{kind}; calibration: {cal}{how}) — {verdict}")
+                f"{kind}; {cal}{how}) — {verdict}")
 
     def __str__(self) -> str:
         cols = ["chunk", "rows", "metric", "estimate", "lower", "upper", "realised", "alert"]
-        if self.method != "cbpe":
+        if self.method in ("shift", "auto"):
             cols[3:3] = ["method", "ess"] + (["disagree"] if self.method == "auto" else [])
         frame = self.to_frame()[cols]
         lines = [self.summary(), frame.to_string(index=False, float_format=lambda v: f"{v:.3f}")]
@@ -93,7 +106,7 @@ class EstimationResult(Result):
         frame = self.to_frame()
         cols = ["chunk", "start", "end", "rows", "metric", "estimate", "lower", "upper", "realised",
                 "alert", "alert_lower", "alert_upper"]
-        if self.method != "cbpe":
+        if self.method in ("shift", "auto"):
             cols[4:4] = ["method", "ess"] + (["disagree"] if self.method == "auto" else [])
         shown = frame[cols]
 
