@@ -31,23 +31,25 @@ def run_partitions(pipeline: Pipeline, execute: Callable[[Partition], PipelineRu
     value = check_value(spec, partition) if partition is not None else None
     bounds = parse_backfill(spec, backfill) if backfill is not None else None
     mark = open_watermark(pipeline)
-    check_owner(mark.read(), pipeline, mark.where)  # before the lock: a wrong watermark is refused at once
+    # Everything that can be refused is refused before the lock file or any record is written.
+    entries = mark.read()
+    check_owner(entries, pipeline, mark.where)
+    found = discover(pipeline)
+    by_value = {p.value: p for p in found}
+    if value is not None:
+        chosen = [_one(pipeline, value, by_value, entries)]
+    elif bounds is not None:
+        chosen = [p for p in found if bounds[0] <= p.value <= bounds[1]]
+        if not chosen:
+            raise BadInput(f"No partition of {pipeline.name!r} lies in --backfill {backfill!r}"
+                           + (f"; the partitions are {found[0].value!r} .. {found[-1].value!r}." if found
+                              else f"; {_source(pipeline)} holds none."))
+    else:
+        chosen = list(found)
     with mark.lock():
         entries = mark.read()  # again: what a run that held the lock before us recorded
         check_owner(entries, pipeline, mark.where)
-        found = discover(pipeline)
-        by_value = {p.value: p for p in found}
         missing = sorted(v for v, e in entries.items() if v not in by_value and e.get("status") == DONE)
-        if value is not None:
-            chosen = [_one(pipeline, value, by_value, entries)]
-        elif bounds is not None:
-            chosen = [p for p in found if bounds[0] <= p.value <= bounds[1]]
-            if not chosen:
-                raise BadInput(f"No partition of {pipeline.name!r} lies in --backfill {backfill!r}"
-                               + (f"; the partitions are {found[0].value!r} .. {found[-1].value!r}." if found
-                                  else f"; {_source(pipeline)} holds none."))
-        else:
-            chosen = list(found)
         todo = [p for p in chosen if force or _state(p, entries.get(p.value))[0] != DONE]
         up_to_date = [p.value for p in chosen if p not in todo]
         if missing:

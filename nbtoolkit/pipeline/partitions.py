@@ -165,6 +165,8 @@ def _sql_partitions(spec: Partitions) -> list[Partition]:
     finally:
         engine.dispose()
     index = list(tab.c.keys()).index(column)
+    # what a step receives to query its rows; a password is never written into a notebook
+    shown_url = engine.url.render_as_string(hide_password=True)
     by_value: dict[str, list[str]] = {}
     for row in rows:
         raw = row[index]
@@ -177,6 +179,6 @@ def _sql_partitions(spec: Partitions) -> list[Partition]:
         check_value(spec, value, f"partition found in column {column!r} of {table!r}")
         lines = sorted(by_value[value])
         digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
-        bounds = {"table": table, "column": column, "value": value}
+        bounds = {"url": shown_url, "table": table, "column": column, "value": value}
         out.append(Partition(value=value, paths=bounds, data_hash=digest, rows=len(lines)))
     return out

@@ -126,7 +126,7 @@ def run_pipeline(
         exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
         return _execute(pipeline, resolved, forced, included, overrides, callbacks, exe, part)
 
-    if pipeline.partitions is not None or pending or partition is not None or backfill is not None:
+    if pipeline.partitions is not None or pending is not False or partition is not None or backfill is not None:
         from .continuous import run_partitions
 
         return run_partitions(pipeline, execute, pending=pending, partition=partition, backfill=backfill,

@@ -56,10 +56,10 @@ class Watermark(Protocol):
 def identity(pipeline: Any) -> dict[str, str]:
     """What a watermark entry says about the pipeline that wrote it."""
     path = Path(pipeline.path)
-    try:
-        file = path.relative_to(config.project_root(path.parent)).as_posix()
-    except ValueError:
-        file = path.as_posix()
+    root = config.project_root(path.parent)
+    # relative to the project (the same on every machine of a team), else the absolute path
+    marked = (root / "pyproject.toml").exists() or (root / ".git").exists()
+    file = path.relative_to(root).as_posix() if marked and path.is_relative_to(root) else path.as_posix()
     return {"pipeline": pipeline.name, "file": file, "key": pipeline.partitions.key}
 
 
