@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadInput
+from .errors import Arg, BadInput, say
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,8 +76,8 @@ class Chunker:
             return chunks
         if self.chunk_size:
             if self.chunk_size > n:
-                raise BadInput(f"chunk_size={self.chunk_size} is larger than the {what} ({n} rows); "
-                               f"use at most {n}, or chunk_number=.")
+                raise BadInput(say(f"chunk_size={self.chunk_size} is larger than the {what} ({n} rows); "
+                               f"use at most {n}, or ", Arg("chunk_number"), "."))
             bounds = [*range(0, n, self.chunk_size), n]
         else:
             number = self.chunk_number or DEFAULT_CHUNKS
@@ -136,7 +136,7 @@ def chunker(*, chunk_size: Any = None, chunk_number: Any = None, window: Any = N
             raise BadInput(f"Cannot read the window {window!r}: give a number with a unit, such as "
                            "'1h', '1D', '7D' or '1W'.")
         if timestamp is None:
-            raise BadInput(f"window={window!r} needs timestamp='COLUMN' naming the time column.")
+            raise BadInput(say(f"window={window!r} needs ", Arg("timestamp", "'COLUMN'"), " naming the time column."))
         import pandas as pd
 
         try:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import NbtError
 
 EXAMPLES = """\
 examples:
@@ -139,8 +141,8 @@ COMMAND_HELP: dict[str, tuple[tuple[str, ...], str | None]] = {
     "serve": (("nbt serve tickets --port 8080", "nbt serve tickets --traffic 0.1 --alert 'accuracy<0.9'"), None),
     "info": (("nbt info", "nbt info --format json"), None),
     "estimate": (("nbt estimate today.csv --reference labelled.csv --target y --prediction pred --proba proba",
-                  "nbt estimate today.csv --reference labelled.csv --target y --prediction pred "
-                  "--proba no=p0,yes=p1 --chunk-size 500 --fail"),
+                  ("nbt estimate today.csv --reference labelled.csv --target y --prediction pred "
+                   "--proba no=p0,yes=p1 --chunk-size 500 --fail")),
                  "with --fail, an estimate left its alert limits"),
 }
 
@@ -294,7 +296,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         result = args._command.run(args, Context())
     except NbtError as exc:
-        print(f"nbt {name}: {_for_cli(' '.join(str(exc).split()))}", file=sys.stderr)
+        print(f"nbt {name}: {_for_cli(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -305,25 +307,22 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-_MAGIC = re.compile(r"%%?nbt (\w+)")
-
-
-def _for_cli(message: str) -> str:
-    """Messages written for the notebook name ``%nbt X``; on the CLI say ``nbt GROUP X``; the
-    API's argument spellings (``columns=[...]``) become the flags (``--columns a,b``)."""
+def _for_cli(exc: NbtError) -> str:
+    """The message as the CLI spells it: parameters as flags (``--columns a,b``), subcommands as
+    ``nbt GROUP VERB`` (a magic-only one as ``nbtoolkit.X()``)."""
     from .commands import cli_commands
-    from .vocabulary import for_flags
+    from .errors import Cmd
+    from .vocabulary import flag
 
     commands = cli_commands()
 
-    def replace(m: re.Match[str]) -> str:
-        word = m.group(1)
-        if word in commands:
-            group, verb = _group_of(word)
+    def command(cmd: Cmd) -> str:
+        if cmd.name in commands:
+            group, verb = _group_of(cmd.name)
             return f"nbt {group} {verb}".rstrip()
-        return f"nbtoolkit.{word}() in Python (%nbt {word} in a notebook)"
+        return f"nbtoolkit.{cmd.name}() in Python (%nbt {cmd.name} in a notebook)"
 
-    return for_flags(_MAGIC.sub(replace, message))
+    return exc.render(arg=flag, cmd=command)
 
 
 def _print(result: Any, *, fmt: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .contract import Contract, _timedelta
-from .errors import BadInput, ContractViolation
+from .errors import Arg, BadInput, ContractViolation, say
 from .registry.artifacts import stored_contract
 from .validation import fraction, number
 from .vocabulary import renamed
@@ -67,8 +67,8 @@ def validate(
         _timedelta(max_age)  # a bad duration is refused before the store is read
     sources = [x is not None for x in (model, reference, contract)]
     if sum(sources) != 1:
-        raise BadInput("Pass exactly one of model='NAME@alias', reference=DataFrame or contract=Contract "
-                       f"(got {sum(sources)}).")
+        raise BadInput(say("Pass exactly one of ", Arg("model", "'NAME@alias'"), ", ", Arg("reference", "DataFrame"),
+                           " or ", Arg("contract", "Contract"), f" (got {sum(sources)})."))
     source = "contract"
     if model is not None:
         contract, source = _stored_contract(model)

@@ -23,19 +23,27 @@ Anything that is not an ``NbtError`` is a bug and keeps its traceback.
 Every message is one line on every surface: ``str(error)`` folds whitespace and cuts a quoted value
 longer than :data:`ECHO_LIMIT` characters (a 5,000-character name is echoed as its first 80
 characters and ``...``), so the message stays readable whatever the user passed.
+
+A message that tells the user what to pass or run names it as a structured word, not as text:
+:func:`say` joins text with an :class:`Arg` (a parameter: ``columns=[...]`` in Python, ``--columns
+a,b`` on a magic or the CLI, the flag taken from :data:`nbtoolkit.vocabulary.FLAGS`) or a
+:class:`Cmd` (a subcommand: ``%nbt promote`` in a notebook, ``nbt model promote`` on the CLI).
+``str(error)`` is the Python spelling; each surface calls :meth:`NbtError.render` with its own.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 ECHO_LIMIT = 80  # characters of an echoed value kept in a message
 # a quoted value (as !r writes it) or a bare token too long to be read in one line
 # (an opening quote follows a space, a bracket, '=', ':' or the start: never a closing quote)
-_LONG_VALUE = re.compile(r"(?<![^\s(\[{=:])(?:'(?:[^'\\]|\\.){%d,}'|\"(?:[^\"\\]|\\.){%d,}\")|\S{%d,}"
-                         % (ECHO_LIMIT + 1, ECHO_LIMIT + 1, 3 * ECHO_LIMIT + 1))
+_QUOTED, _BARE = ECHO_LIMIT + 1, 3 * ECHO_LIMIT + 1
+_LONG_VALUE = re.compile(rf"(?<![^\s(\[{{=:])(?:'(?:[^'\\]|\\.){{{_QUOTED},}}'|\"(?:[^\"\\]|\\.){{{_QUOTED},}}\")"
+                         rf"|\S{{{_BARE},}}")
 
 
 def one_line(message: str) -> str:
@@ -51,13 +59,77 @@ def _cut_match(m: re.Match[str]) -> str:
     return f"{quote}{inner[:limit - 3]}...{quote} ({len(inner)} characters)"
 
 
+@dataclass(frozen=True)
+class Arg:
+    """A parameter a message tells the user to pass; ``example`` follows ``name=`` in Python."""
+
+    name: str  # the API keyword: "columns", "chunk_number"
+    example: str = ""  # "[...]", "DataFrame", "'NAME@alias'"
+
+    def python(self) -> str:
+        return f"{self.name}={self.example}"
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """A subcommand a message tells the user to run (its arguments follow as text)."""
+
+    name: str  # the magic's name: "promote", "register"
+
+    def magic(self) -> str:
+        return f"%nbt {self.name}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message of text and the words each surface spells its own way (:func:`say` builds one)."""
+
+    parts: tuple[str | Arg | Cmd, ...]
+
+    def render(self, arg: Callable[[Arg], str] = Arg.python, cmd: Callable[[Cmd], str] = Cmd.magic) -> str:
+        return "".join(arg(p) if isinstance(p, Arg) else cmd(p) if isinstance(p, Cmd) else p for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def say(*parts: str | Arg | Cmd) -> Text:
+    """A message naming parameters and subcommands as words: ``say("pass ", Arg("columns", "[...]"), ".")``."""
+    return Text(parts)
+
+
 class NbtError(Exception):
-    """Base class of every error nbtoolkit raises on purpose."""
+    """Base class of every error nbtoolkit raises on purpose.
+
+    Its message is a string or a :class:`Text`; :attr:`params` names the parameters it tells the
+    user to pass, and :meth:`render` spells them (and the subcommands it names) for one surface.
+    """
 
     exit_code = 2
 
     def __str__(self) -> str:
-        return one_line(str(self.args[0]) if len(self.args) == 1 else super().__str__())
+        return self.render()
+
+    @property
+    def message(self) -> str | Text:
+        return self.args[0] if len(self.args) == 1 and isinstance(self.args[0], Text) else (
+            str(self.args[0]) if len(self.args) == 1 else super().__str__())
+
+    @property
+    def parts(self) -> tuple[str | Arg | Cmd, ...]:
+        """The message as parts, for a message that quotes this one: ``say("...: ", *exc.parts)``."""
+        text = self.message
+        return text.parts if isinstance(text, Text) else (text,)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The API keywords this message tells the user to pass (empty when it names none)."""
+        return tuple(p.name for p in self.parts if isinstance(p, Arg))
+
+    def render(self, arg: Callable[[Arg], str] = Arg.python, cmd: Callable[[Cmd], str] = Cmd.magic) -> str:
+        """The one-line message with parameters spelled by ``arg`` and subcommands by ``cmd``."""
+        text = self.message
+        return one_line(text.render(arg, cmd) if isinstance(text, Text) else text)
 
 
 class BadInput(NbtError, ValueError):
@@ -73,7 +145,7 @@ class ContractViolation(BadInput):
 
     exit_code = 1
 
-    def __init__(self, message: str, report: object = None) -> None:
+    def __init__(self, message: str | Text, report: object = None) -> None:
         super().__init__(message)
         self.report = report
 
@@ -82,7 +154,7 @@ class NotFound(NbtError, LookupError):
     """Something named does not exist."""
 
     def __str__(self) -> str:  # LookupError would quote the message; keep it plain
-        return one_line(str(self.args[0])) if self.args else ""
+        return self.render() if self.args else ""
 
 
 class ModelNotFound(NotFound):
@@ -104,7 +176,7 @@ class CheckFailed(NbtError, AssertionError):
 
     exit_code = 1
 
-    def __init__(self, message: str, report: object = None) -> None:
+    def __init__(self, message: str | Text, report: object = None) -> None:
         super().__init__(message)
         self.report = report
 

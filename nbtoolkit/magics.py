@@ -83,10 +83,10 @@ class Nbt(Magics):
         }
 
 
-def _one_line(exc: BaseException) -> str:
-    from .vocabulary import for_flags
+def _one_line(exc: NbtError) -> str:
+    from .vocabulary import flag
 
-    return for_flags(" ".join(str(exc).split())) or type(exc).__name__  # a magic takes flags, not arguments
+    return exc.render(arg=flag) or type(exc).__name__  # a magic takes flags, not arguments
 
 
 def dispatch(line: str, *, cell: str | None = None, user_ns: Any = None, shell: Any = None) -> Any:

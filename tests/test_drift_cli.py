@@ -145,15 +145,15 @@ def test_a_cold_command_predicts_through_the_model_helper_with_the_same_report(r
 def test_the_model_helper_hands_back_load_errors_and_predictions(registered, nbt_home):
     from nbtoolkit import registry
     from nbtoolkit.errors import IntegrityError
-    from nbtoolkit.registry import remote
+    from nbtoolkit.registry.model_process import HelperModel, ModelProcess
 
     X = registered
     here = registry.load("iris@champion")
-    helper = remote.ModelHelper()
-    token = remote._helper.set(helper)
+    helper = ModelProcess()
     try:
-        model = registry.load("iris@champion")
-        assert isinstance(model, remote.RemoteModel) and "helper process" in repr(model)
+        assert not isinstance(registry.load("iris@champion"), HelperModel)  # only when asked for
+        model = registry.load("iris@champion", process=helper)
+        assert isinstance(model, HelperModel) and "helper process" in repr(model)
         assert list(model.predict(X)) == list(here.predict(X))
         np.testing.assert_allclose(model.predict_proba(X), here.predict_proba(X), rtol=1e-12)
         assert not hasattr(model, "fit") and not hasattr(model, "_private")
@@ -164,9 +164,8 @@ def test_the_model_helper_hands_back_load_errors_and_predictions(registered, nbt
             helper.load(bad, {"nbt.format": "skops", "nbt.skops_trusted_types": '["os.system"]'}, "iris/9")
         assert list(model.predict(X[:3])) == list(here.predict(X[:3]))  # still serving after an error
     finally:
-        remote._helper.reset(token)
-        helper.close()
-    assert helper._proc.returncode == 0
+        code = helper.close()
+    assert code == 0
 
 
 def test_version_without_profile_is_a_clear_error(nbt_home, iris, iris_model):
@@ -270,14 +269,14 @@ def test_the_cli_and_the_magic_name_flags_where_the_api_names_arguments(files, t
 
 def test_every_flag_spelling_is_a_real_flag():
     from nbtoolkit.commands import cli_commands, magic_commands
-    from nbtoolkit.vocabulary import FLAG_SPELLINGS
+    from nbtoolkit.vocabulary import FLAGS
 
     flags = set()
     for command in [*cli_commands().values(), *magic_commands().values()]:
         for action in command.parser()._actions:
             flags.update(action.option_strings)
-    for api, flag in FLAG_SPELLINGS.items():
-        assert flag.split()[0].rstrip(".") in flags, (api, flag)
+    for api, flag in FLAGS.items():
+        assert flag.split()[0] in flags, (api, flag)
 
 
 def test_the_api_reads_the_files_the_cli_takes(files, tmp_path):

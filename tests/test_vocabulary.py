@@ -154,3 +154,23 @@ def test_public_functions_name_their_result_class():
         assert "Any" not in classes and all(c[:1].isupper() or c == "int" for c in classes), (name, returned)
         text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
         assert f"-> {returned!r}" in text or f"-> {returned}" in text, name  # help() shows it
+
+
+def test_an_error_names_its_parameters_once_and_each_surface_spells_them():
+    """A message is built with structured words: Python sees the keyword, a magic the flag from the
+    vocabulary, the CLI the flag and its own command names; plain text is never rewritten."""
+    from nbtoolkit.cli import _for_cli
+    from nbtoolkit.errors import Arg, BadInput, Cmd, say
+    from nbtoolkit.magics import _one_line
+
+    exc = BadInput(say("Column(s) ['a'] are missing; pass ", Arg("columns", "[...]"), " or ",
+                       Arg("contract", "Contract"), ", then run ", Cmd("promote"), " and ", Cmd("register"), "."))
+    assert exc.params == ("columns", "contract")
+    assert str(exc) == ("Column(s) ['a'] are missing; pass columns=[...] or contract=Contract, "
+                        "then run %nbt promote and %nbt register.")
+    assert _one_line(exc) == ("Column(s) ['a'] are missing; pass --columns a,b or contract=Contract, "
+                              "then run %nbt promote and %nbt register.")
+    assert _for_cli(exc) == ("Column(s) ['a'] are missing; pass --columns a,b or contract=Contract, then run "
+                             "nbt model promote and nbtoolkit.register() in Python (%nbt register in a notebook).")
+    plain = BadInput("pass columns=[...]; see %nbt promote")
+    assert _for_cli(plain) == _one_line(plain) == str(plain)

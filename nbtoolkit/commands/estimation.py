@@ -26,12 +26,15 @@ def _proba(text: str) -> Any:
 
 
 def _estimate_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", required=True, metavar="COL", help="true class column (needed in the reference)")
-    p.add_argument("--prediction", required=True, metavar="COL", help="predicted class column")
-    p.add_argument("--proba", required=True, metavar="COL|CLASS=COL,...",
-                   help="positive-class probability column (binary) or CLASS=COLUMN for every class")
-    p.add_argument("--metrics", default="accuracy,roc_auc,f1,precision,recall", metavar="a,b",
-                   help="accuracy, roc_auc, f1, precision, recall (default: all; macro for multiclass)")
+    p.add_argument("--target", required=True, metavar="COL",
+                   help="true class (or value) column (needed in the reference)")
+    p.add_argument("--prediction", required=True, metavar="COL", help="predicted class (or value) column")
+    p.add_argument("--proba", metavar="COL|CLASS=COL,...",
+                   help="positive-class probability column (binary) or CLASS=COLUMN for every class; "
+                        "left out for a regressor (loss models learned on the reference, as NannyML's DLE)")
+    p.add_argument("--metrics", metavar="a,b",
+                   help="accuracy, roc_auc, f1, precision, recall (macro for multiclass); regression: mae, mse, "
+                        "rmse, mape, r2 (default: all of the task's)")
     chunks = p.add_mutually_exclusive_group()
     chunks.add_argument("--chunk-size", type=int, metavar="N", help="chunks of N rows")
     chunks.add_argument("--chunk-number", type=int, metavar="N", help="N chunks (default 10)")
@@ -45,7 +48,8 @@ def _estimate_options(p: argparse.ArgumentParser) -> None:
                    help="cbpe (default): calibrate on the whole reference; shift: reweight the reference per "
                         "chunk by a domain classifier on --features; auto: both, disagreements flagged")
     p.add_argument("--features", metavar="a,b", help="the model's input columns, for --method shift|auto "
-                                                     "(not ids or timestamps)")
+                                                     "(not ids or timestamps); regression: the loss models' "
+                                                     "inputs (default: the reference's other columns)")
 
 
 def _estimate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,7 +62,8 @@ def _estimate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         if calibrator is None:
             raise NotFound(say(f"{args.model!r} has no stored calibrator; run ", Cmd("calibrate"),
                                f" {args.model} --data X y first, or leave --model out to calibrate on the reference."))
-    return {"target": args.target, "prediction": args.prediction, "proba": _proba(args.proba),
+    return {"target": args.target, "prediction": args.prediction,
+            "proba": _proba(args.proba) if args.proba is not None else None,
             "metrics": args.metrics, "chunk_size": args.chunk_size, "chunk_number": args.chunk_number,
             "window": args.window, "timestamp": args.timestamp, "threshold_sd": args.threshold_sd,
             "calibrator": calibrator, "method": args.method, "features": args.features}
@@ -115,8 +120,9 @@ def _calibrate(args: argparse.Namespace, ctx: Context) -> Any:
 
 
 MAGIC_COMMANDS = (
-    Command("estimate", "Label-free performance per chunk (calibrated on a labelled reference, as "
-            "NannyML's CBPE): estimate, ±3 se band, realised where labels exist, alerts.",
+    Command("estimate", "Label-free performance per chunk, learned on a labelled reference (a classifier's "
+            "as NannyML's CBPE; without --proba a regressor's, as DLE): estimate, ±3 se band, realised "
+            "where labels exist, alerts.",
             _estimate_args, _estimate),
     Command("calibrate", "Fit per-class isotonic calibration of a registered classifier on labelled "
             "data and store it with the version (monitor and estimate --model use it).",

@@ -57,10 +57,10 @@ def _models(args: argparse.Namespace, ctx: Context) -> Any:
 
 def _no_store_yet() -> None:
     from .. import store
-    from ..errors import ModelNotFound
+    from ..errors import Cmd, ModelNotFound, say
 
     if store.is_new_store():
-        raise ModelNotFound("No models are registered yet (the store is empty); use %nbt register.")
+        raise ModelNotFound(say("No models are registered yet (the store is empty); use ", Cmd("register"), "."))
 
 
 def _versions_args(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import store
-from ..errors import BadInput, GateFailed, ModelNotFound, did_you_mean
+from ..errors import BadInput, Cmd, GateFailed, ModelNotFound, did_you_mean, say
 from ..refs import ModelRef, check_alias, check_name, check_version, parse_ref
 from ..reports.registry import PromotionResult
 from .lookup import _all_versions, _require_model, resolve, run_metrics
@@ -103,11 +103,9 @@ def gate_metric(gate: Gate, metrics: dict[str, float], where: str) -> str:
             f"Gate {str(gate)!r} is ambiguous on {where}: {name!r} could be "
             f"{', '.join(sorted(candidates))}; name one, e.g. '{sorted(candidates)[-1]}{gate.op}{gate.value:g}'."
         )
-    raise BadInput(
-        f"Gate {str(gate)!r}: version {where} has no metric {name!r}."
-        + (did_you_mean(name, metrics, what="Its metrics") if metrics else
-           " It has no metrics; log some with %nbt evaluate ... --log or --metric k=v.")
-    )
+    hint = (did_you_mean(name, metrics, what="Its metrics"),) if metrics else (
+        " It has no metrics; log some with ", Cmd("evaluate"), " ... --log or --metric k=v.")
+    raise BadInput(say(f"Gate {str(gate)!r}: version {where} has no metric {name!r}.", *hint))
 
 
 def _beats_gate(mv: Any, other: str) -> dict[str, Any]:
@@ -116,11 +114,11 @@ def _beats_gate(mv: Any, other: str) -> dict[str, Any]:
     key = compare_tag(target.name, target.version)
     verdict = (mv.tags or {}).get(key)
     if verdict is None:
-        raise BadInput(
+        raise BadInput(say(
             f"Gate 'beats={other}': no comparison of {mv.name}/{mv.version} against "
-            f"{target.name}/{target.version} is recorded; run %nbt compare {other} "
+            f"{target.name}/{target.version} is recorded; run ", Cmd("compare"), f" {other} "
             f"{mv.name}/{mv.version} X y --log first."
-        )
+        ))
     return {"gate": f"beats={other}", "observed": verdict, "passed": verdict == "B better"}
 
 
@@ -179,7 +177,7 @@ def promote(
         rm = store.read(c.get_registered_model, name)
         previous = (rm.aliases or {}).get(alias)
         moved = previous is not None and str(previous) != version
-        _write(c, rm, alias, _history(rm, alias) + [str(previous)] if moved else None,
+        _write(c, rm, alias, [*_history(rm, alias), str(previous)] if moved else None,
                lambda: c.set_registered_model_alias(name, alias, version))
     return PromotionResult(name=name, alias=alias, version=version,
                            previous=str(previous) if previous is not None else None,
@@ -249,7 +247,7 @@ def unalias(name: str, *, alias: str) -> PromotionResult:
         current = (rm.aliases or {}).get(alias)
         if current is None:
             raise _no_alias(name, alias, rm.aliases, "to remove")
-        history = _history(rm, alias) + [str(current)]
+        history = [*_history(rm, alias), str(current)]
         c = store.client()
         _write(c, rm, alias, history, lambda: c.delete_registered_model_alias(name, alias))
     return PromotionResult(name=name, alias=alias, version=str(current), previous=str(current),
@@ -293,8 +291,8 @@ def refuse_near_miss_on_register(name: str, alias: str) -> None:
 def near_misses(alias: str, known: Any) -> list[str]:
     """The aliases in ``known`` that ``alias`` is a near miss of, closest first."""
     scored = []
-    for other in known or ():
-        other = str(other)
+    for given in known or ():
+        other = str(given)
         if other == alias:
             continue
         if other.casefold() == alias.casefold():

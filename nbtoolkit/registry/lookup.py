@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import store
-from ..errors import ModelNotFound, NbtError, did_you_mean
+from ..errors import Cmd, ModelNotFound, NbtError, did_you_mean, say
 from ..locks import is_lock_name
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable, user_tags
@@ -60,17 +60,15 @@ def _resolve(r: ModelRef) -> Any:
 
 def _require_alias(name: str, alias: str, aliases: Any) -> None:
     if alias not in aliases:
-        raise ModelNotFound(
-            f"Model {name!r} has no alias {alias!r}."
-            + (did_you_mean(alias, aliases, what="Aliases") if aliases else
-               " It has no aliases yet; set one with %nbt promote NAME VERSION --alias A.")
-        )
+        hint = (did_you_mean(alias, aliases, what="Aliases"),) if aliases else (
+            " It has no aliases yet; set one with ", Cmd("promote"), " NAME VERSION --alias A.")
+        raise ModelNotFound(say(f"Model {name!r} has no alias {alias!r}.", *hint))
 
 
 def _require_store(name: str) -> None:
     """A lookup on an embedded store never created: refuse without creating the database."""
     if store.is_new_store():
-        raise ModelNotFound(f"No model named {name!r}. No models are registered yet; use %nbt register.")
+        raise ModelNotFound(say(f"No model named {name!r}. No models are registered yet; use ", Cmd("register"), "."))
 
 
 def _require_model(name: str) -> Any:
@@ -80,10 +78,8 @@ def _require_model(name: str) -> Any:
         return store.read(c.get_registered_model, name)
     except ModelNotFound:
         known = [m.name for m in store.read(c.search_registered_models, max_results=1000)]
-        raise ModelNotFound(
-            f"No model named {name!r}." + (did_you_mean(name, known) if known else
-                                          " No models are registered yet; use %nbt register.")
-        ) from None
+        hint = (did_you_mean(name, known),) if known else (" No models are registered yet; use ", Cmd("register"), ".")
+        raise ModelNotFound(say(f"No model named {name!r}.", *hint)) from None
 
 
 def _all_versions(name: str) -> list[Any]:
@@ -201,7 +197,7 @@ def lineage(ref: str | ModelRef) -> Lineage:
         pipeline_run=tags.get(TAG_PIPELINE_RUN),
         run_id=mv.run_id,
         artifact_sha256=tags.get(TAG_SHA),
-        tags={k: v for k, v in tags.items()},
+        tags=dict(tags),
         datasets=datasets,
         metric_sources=sources,
         model_format="/".join(x for x in (tags.get(TAG_FLAVOR), tags.get(TAG_FORMAT)) if x) or None,

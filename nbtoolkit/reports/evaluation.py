@@ -180,7 +180,7 @@ class EvaluationReport(Result):
     def plot(self, kind: str | None = None, **kwargs: Any) -> Any:
         """A matplotlib Figure: ``confusion``, ``roc``, ``pr``, ``calibration``, ``slices``
         (classifiers) or ``residuals``, ``slices`` (regressors)."""
-        from ..errors import BadInput
+        from ..errors import Arg, BadInput, say
         from . import evaluation_plots as plots
 
         kinds = ({"confusion", "roc", "pr", "calibration", "slices"} if self.task == "classification"
@@ -191,7 +191,7 @@ class EvaluationReport(Result):
         if kind in {"roc", "pr", "calibration"} and not self.predictions.has_proba:
             raise BadInput(f"A {kind} plot needs predicted probabilities; {self.model} has no predict_proba.")
         if kind == "slices" and not self.slices:
-            raise BadInput("No slices to plot; evaluate with slices=[...] (--slice COL).")
+            raise BadInput(say("No slices to plot; evaluate with ", Arg("slices", "[...]"), "."))
         return getattr(plots, kind)(self, **kwargs)
 
 
