@@ -251,10 +251,9 @@ defs = Definitions(assets=[{t.ident}], sensors=[{t.ident}_partitions])
         imports = ("import json\n\nfrom dagster import (AssetExecutionContext, Definitions, "
                    "DynamicPartitionsDefinition, RunRequest,\n                     SensorEvaluationContext, "
                    "SensorResult, asset, sensor)")
+    # no `from __future__ import annotations`: Dagster reads the context's annotation as a class
     text = f'''"""Dagster definitions for the nbtoolkit pipeline {t.name!r}."""
 {_header("#", t)}
-from __future__ import annotations
-
 import os
 import subprocess
 import sys
