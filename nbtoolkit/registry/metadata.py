@@ -44,11 +44,12 @@ def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str 
             digest = fingerprint(frame, y)
     check_keys(metrics, {}, {})
     model_id = logged_model_id(mv)
+    evaluated_on = dataset if frame is not None else None  # the dataset input the metrics are tied to
     with store.translate_errors():
-        if frame is not None:
-            log_dataset(mv.run_id, frame, digest, name=dataset, context=EVALUATION, model_id=model_id)
+        if evaluated_on is not None:
+            log_dataset(mv.run_id, frame, digest, name=evaluated_on, context=EVALUATION, model_id=model_id)
         log_batch(mv.run_id, {}, metrics, model_id=model_id,
-                  dataset=(dataset, dataset_digest(digest)) if frame is not None else None)
+                  dataset=None if evaluated_on is None else (evaluated_on, dataset_digest(digest)))
     return mv
 
 
@@ -105,7 +106,8 @@ def hyperparameters(model: Any) -> dict[str, str]:
     from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH, validate_param_and_metric_name
 
     out = {}
-    for key, value in raw.items():
+    for raw_key, raw_value in raw.items():
+        value = raw_value
         if hasattr(value, "get_params") and not isinstance(value, type):
             value = type(value).__name__
         elif isinstance(value, (list, tuple)) and value and all(
@@ -114,14 +116,14 @@ def hyperparameters(model: Any) -> dict[str, str]:
         text = value if isinstance(value, str) else repr(value)
         if len(text) > PARAM_VALUE_MAX:
             text = text[:PARAM_VALUE_MAX - 3] + "..."
-        key = str(key)
+        key = str(raw_key)
         if len(key) <= MAX_ENTITY_KEY_LENGTH and validate_param_and_metric_name(key):
             out[key] = text
     return out
 
 
 def log_batch(run_id: str, params: Mapping[str, str], metrics: Mapping[str, float], *,
-              model_id: str | None = None, dataset: tuple[str, str] | None = None) -> None:
+              model_id: str | None = None, dataset: tuple[str, str | None] | None = None) -> None:
     """Log params and metrics on a run (metrics optionally tied to a logged model and a dataset)."""
     if not params and not metrics:
         return

@@ -8,6 +8,7 @@ version, the logged model, the run's artefacts and the run itself — before the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -219,10 +220,8 @@ def _undo(mlflow: Any, written: Mapping[str, Any]) -> None:
 def _delete_artifacts(uri: str) -> None:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    try:
+    with contextlib.suppress(OSError, NotImplementedError):  # a store that cannot delete keeps them
         get_artifact_repository(uri).delete_artifacts()
-    except (OSError, NotImplementedError):
-        pass
 
 
 def _delete_logged_model(client: Any, model_id: str) -> None:
@@ -263,9 +262,9 @@ def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | 
     try:
         predict(frame.head(5))
     except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise BadInput(
-            f"The model cannot predict on X ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); "
-            "pass the frame it was fitted on."
+            f"The model cannot predict on X ({type(exc).__name__}: {first}); pass the frame it was fitted on."
         ) from None
     from ..contract import Contract
     from ..profiles import Profile
@@ -335,13 +334,13 @@ def git_commit(root: Path | None = None) -> str | None:
         return None
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
         )
         if head.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
+            cwd=root, capture_output=True, text=True, timeout=5, check=False,
         )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
