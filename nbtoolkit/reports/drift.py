@@ -82,8 +82,8 @@ class DriftReport(Result):
 
     title = "Drift"
 
-    def __init__(self, rows: list[DriftColumn] | list[dict[str, Any]], *, drift_share: float, correction: str | None = None,
-                 multivariate: dict[str, Any] | None = None, reference: str = "",
+    def __init__(self, rows: list[DriftColumn] | list[dict[str, Any]], *, drift_share: float,
+                 correction: str | None = None, multivariate: dict[str, Any] | None = None, reference: str = "",
                  n_reference: int = 0, n_current: int = 0, extra_columns: list[str] | None = None) -> None:
         self.rows = [r if isinstance(r, DriftColumn) else DriftColumn(**r) for r in rows]
         self.columns = {r.column: r for r in self.rows}

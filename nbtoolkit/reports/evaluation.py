@@ -144,10 +144,11 @@ class EvaluationReport(Result):
 
     def summary(self) -> str:
         kind = (f"{len(self.per_class)} classes" if self.task == "classification" else "regression")
-        head = f"Evaluation of {self.model} ({kind}, {self.n:,} rows): {self.primary_metric} " \
-               f"{_f(self.metrics.get(self.primary_metric))}"
+        head = (f"Evaluation of {self.model} ({kind}, {self.n:,} rows): {self.primary_metric} "
+                f"{_f(self.metrics.get(self.primary_metric))}")
         for r in self.worst_slices:
-            head += f"; worst {r['column']}={r['value']} ({self.primary_metric} {_f(r.get(self.primary_metric))}, n={r['n']})"
+            head += (f"; worst {r['column']}={r['value']} "
+                     f"({self.primary_metric} {_f(r.get(self.primary_metric))}, n={r['n']})")
         if self.suite is not None:
             head += f"; {self.suite.summary()}"
         return head + ("; logged" if self.logged else "")
@@ -277,7 +278,7 @@ class TrackedRun(Result):
     def to_frame(self) -> Any:
         import pandas as pd
 
-        rows = [{"kind": "param", "key": k, "value": v} for k, v in sorted(self.params.items())]
+        rows: list[dict[str, Any]] = [{"kind": "param", "key": k, "value": v} for k, v in sorted(self.params.items())]
         rows += [{"kind": "metric", "key": k, "value": v} for k, v in sorted(self.metrics.items())]
         return pd.DataFrame(rows, columns=["kind", "key", "value"])
 

@@ -56,6 +56,7 @@ class MonitorReport(Result):
     sink_errors: list[str] = field(default_factory=list)
     webhook_delivered: bool | None = None
     log_url: str = ""
+    triggered: list[dict[str, Any]] = field(default_factory=list)  # the pipeline started by on_alert=
 
     def __post_init__(self) -> None:
         self.alerts = [a if isinstance(a, Alert) else Alert(**a) for a in self.alerts]
@@ -72,7 +73,7 @@ class MonitorReport(Result):
         return _clean({
             "name": self.name, "window": self.window, "windows": self.windows, "alerts": self.alerts,
             "rules": self.rules, "notes": self.notes, "sink_errors": self.sink_errors,
-            "webhook_delivered": self.webhook_delivered, "log_url": self.log_url,
+            "webhook_delivered": self.webhook_delivered, "log_url": self.log_url, "triggered": self.triggered,
         })
 
     def payload(self) -> dict[str, Any]:
@@ -98,7 +99,8 @@ class MonitorReport(Result):
     def alerts_frame(self) -> Any:
         import pandas as pd
 
-        return pd.DataFrame([a.to_dict() for a in self.alerts], columns=["window_start", "rule", "metric", "value", "message"])
+        return pd.DataFrame([a.to_dict() for a in self.alerts],
+                            columns=["window_start", "rule", "metric", "value", "message"])
 
     def summary(self) -> str:
         if not self.windows:
@@ -130,13 +132,18 @@ class MonitorReport(Result):
         lines += [f"ALERT {a.message}" for a in self.alerts]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"sink: {e}" for e in self.sink_errors]
+        if self.triggered:
+            from .pipeline import trigger_lines
+
+            lines += [line.strip() for line in trigger_lines(self.triggered)]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from .render import render, result
 
         alerts = render("alerts.html.j2", messages=[a.message for a in self.alerts]) if self.alerts else ""
-        tables = [("", html_table(self.to_frame(), tone=lambda r: "bad" if r["alerts"] else ""))] if self.windows else []
+        tables = ([("", html_table(self.to_frame(), tone=lambda r: "bad" if r["alerts"] else ""))]
+                  if self.windows else [])
         return result(self.summary(), tables=[("", alerts)] * bool(alerts) + tables,
                       notes=self.notes + self.sink_errors)
 

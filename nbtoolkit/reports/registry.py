@@ -230,8 +230,8 @@ class Lineage(Result):
                  for k, v in sorted(self.metrics.items())]
         if self.schema:
             for col, info in self.schema.get("columns", {}).items():
-                rows.append((f"schema.{col}", f"{info.get('dtype')} ({info.get('kind')}), "
-                                               f"null {info.get('null_rate', 0):.1%}"))
+                rows.append((f"schema.{col}", (f"{info.get('dtype')} ({info.get('kind')}), "
+                                               f"null {info.get('null_rate', 0):.1%}")))
         return pd.DataFrame(rows, columns=["field", "value"])
 
     def summary(self) -> str:
