@@ -77,6 +77,8 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("alias to remove", "unalias --alias", "model unalias --alias", "unalias(alias=)", None),
     Concept("monitoring window", "monitor --window", "monitor --window", "monitor(window=)", None),
     Concept("alert rule", "monitor --alert", "monitor --alert", "monitor(alerts=)", None),
+    Concept("pipeline started when an alert fires", "monitor --on-alert", "monitor --on-alert",
+            "monitor(on_alert=)", None),
     Concept("prediction log", "monitor --predictions-url", "monitor --predictions-url",
             "monitor(predictions_url=)", "%config Nbt.predictions_url, NBT_PREDICTIONS_URL"),
     Concept("prediction log of a deployment", None, None, "Deployment(predictions_url=)", None),

@@ -16,6 +16,9 @@ def _monitor_args(p: argparse.ArgumentParser) -> None:
                    help="alert rule, e.g. 'accuracy<0.9', 'drift_share>0.3', 'human_share>0.4', "
                         "'estimated_accuracy<0.85', 'anomaly:volume' (repeatable)")
     p.add_argument("--webhook", metavar="URL", help="POST a JSON payload here when an alert fires")
+    p.add_argument("--on-alert", metavar="PIPELINE.yaml",
+                   help="start this pipeline when an alert fires (once per window), with the parameters "
+                        "trigger and evidence")
     p.add_argument("--since", metavar="WHEN", help="only predictions since a date or a duration ago (7D)")
     p.add_argument("--version", help="only predictions of this version")
     p.add_argument("--no-drift", action="store_true", help="skip the input drift check")
@@ -36,7 +39,7 @@ def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
     return monitor(args.name, window=args.window, alerts=args.alert, webhook=args.webhook,
                    predictions_url=args.predictions_url, version=args.version,
                    start=since(args.since) if args.since else None, drift=not args.no_drift,
-                   rows=args.rows, reference=reference)
+                   rows=args.rows, reference=reference, on_alert=args.on_alert)
 
 
 def _monitor_cli(args: argparse.Namespace, ctx: Context) -> Any:

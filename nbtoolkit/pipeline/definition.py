@@ -38,6 +38,23 @@ class Partitions:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """One rule of ``on:``: when it holds, the pipeline file ``run`` starts with the evidence."""
+
+    model: str
+    run: Path  # the pipeline file to start
+    run_text: str  # as written, relative to the pipeline file
+    alert: str | None = None  # a monitoring alert rule (monitoring.alerts.AlertRule)
+    outcomes: int | None = None  # corrected outcomes since the serving version was registered
+    window: str = "1D"
+
+    def describe(self) -> str:
+        """The rule as one phrase (the trigger's record and messages show it)."""
+        what = f"alert {self.alert}" if self.alert is not None else f"{self.outcomes} new outcomes"
+        return f"{what} on {self.model} -> {self.run_text}"
+
+
+@dataclass(frozen=True)
 class Pipeline:
     """A validated pipeline file; ``steps`` are in a topological order."""
 
@@ -47,6 +64,7 @@ class Pipeline:
     secret_names: frozenset[str]
     steps: Mapping[str, Step]
     partitions: Partitions | None = None
+    triggers: tuple[Trigger, ...] = ()
 
     def dependants(self, names: Iterable[str]) -> set[str]:
         """``names`` and every step that (transitively) needs one of them."""

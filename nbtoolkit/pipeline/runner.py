@@ -129,13 +129,25 @@ def run_pipeline(
     if pipeline.partitions is not None or pending is not False or partition is not None or backfill is not None:
         from .continuous import run_partitions
 
-        return run_partitions(pipeline, execute, pending=pending, partition=partition, backfill=backfill,
-                              force=force, raise_on_failure=raise_on_failure)
+        partitioned = run_partitions(pipeline, execute, pending=pending, partition=partition, backfill=backfill,
+                                     force=force, raise_on_failure=raise_on_failure)
+        if pipeline.triggers and partitioned.passed:
+            partitioned.triggered = _check_triggers(pipeline)
+        return partitioned
     result = execute(None)
+    if pipeline.triggers and result.passed:
+        result.triggered = _check_triggers(pipeline)
     result.duration = time.time() - t0  # the whole run, the final MLflow write included
     if raise_on_failure and not result.passed:
         raise step_failed(result)
     return result
+
+
+def _check_triggers(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The ``on:`` rules, checked after a run that passed (a rule may start another pipeline)."""
+    from .triggers import check_triggers
+
+    return check_triggers(pipeline.triggers, source=str(pipeline.path))
 
 
 def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],
@@ -354,8 +366,10 @@ class _Run:
         self.set(name, status, outputs=dict(result.get("outputs") or {}), error=result.get("error"), **fields)
 
     def start_tracking(self) -> None:
+        tags = {"nbt.partition": self.partition["value"]} if self.partition is not None else {}
         self.tracker = tracking.start(pipeline=self.pipeline.name, run_id=self.run_id,
-                                      pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"])
+                                      pipeline_file=str(self.pipeline.path), parameters=self.doc["parameters"],
+                                      tags=tags)
         for name, rec in self.steps.items():  # steps settled (cached, skipped) before anything ran
             if rec.status not in (PENDING, RUNNING):
                 self.tracker.step(name, rec)

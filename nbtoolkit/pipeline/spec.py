@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, did_you_mean
-from .definition import Partitions, Pipeline, Step
+from .definition import Partitions, Pipeline, Step, Trigger
 from .notebooks import declared_parameters, jupyter_kernel, kernel_name, read_notebook, source_hash
 from .parameters import (
     SECRET_ENV_PREFIX,
@@ -53,6 +53,8 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     where = path.name
     if not isinstance(data, dict):
         raise BadInput(f"{where} must be a mapping with 'name' and 'steps', got {type(data).__name__}.")
+    if True in data and "on" not in data:  # YAML 1.1 reads an unquoted `on:` key as the boolean true
+        data["on"] = data.pop(True)
     _check_shape(data, where)
     defaults = dict(data.get("parameters") or {})
     secret_names = list(data.get("secret_parameters") or [])
@@ -73,7 +75,8 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
                                + did_you_mean(need, seen, what="Steps"))
     return Pipeline(name=data.get("name") or _name_from_file(path), path=path, parameters=defaults,
                     secret_names=frozenset(secret_names), steps={s.name: s for s in _topological(steps)},
-                    partitions=_partitions(data.get("partitions"), where))
+                    partitions=_partitions(data.get("partitions"), where),
+                    triggers=_triggers(data.get("on"), path, where))
 
 
 def _partitions(raw: dict[str, Any] | None, where: str) -> Partitions | None:
@@ -94,6 +97,36 @@ def _partitions(raw: dict[str, Any] | None, where: str) -> Partitions | None:
             raise BadInput(f"'source' of partitions in {where} is {source!r}; give a pattern inside the "
                            "pipeline's folder, relative to the pipeline file.")
     return Partitions(key=key, source=source, sql=dict(sql) if sql is not None else None)
+
+
+def _triggers(raw: list[dict[str, Any]] | None, pipeline_file: Path, where: str) -> tuple[Trigger, ...]:
+    """``on:`` beyond its schema: one condition per trigger, a rule that parses, a file that exists."""
+    from ..monitoring.alerts import AlertRule
+
+    out = []
+    for i, rule in enumerate(raw or (), 1):
+        alert, outcomes = rule.get("alert"), rule.get("outcomes")
+        if (alert is None) == (outcomes is None):
+            raise BadInput(f"Trigger {i} in {where} needs either 'alert' (a rule such as drift_share>0.3) or "
+                           f"'outcomes' (a number of corrected outcomes), not {'both' if alert else 'neither'}.")
+        if alert is not None:
+            AlertRule.parse(alert)  # one line naming the metric when it is unknown
+        if outcomes is not None and rule.get("window") is not None:
+            raise BadInput(f"Trigger {i} in {where} counts outcomes, which have no 'window'; remove it.")
+        window = rule.get("window") or "1D"
+        if alert is not None:
+            from ..monitoring.monitor import parse_window
+
+            parse_window(window)
+        run = _file_path(rule["run"], pipeline_file, "run", f"trigger {i} in {where}")
+        if not run.is_file():
+            raise BadInput(f"Trigger {i} in {where} runs {rule['run']!r}, which does not exist; give the path of a "
+                           f"pipeline file relative to {pipeline_file.name}.")
+        if run.suffix not in (".yaml", ".yml"):
+            raise BadInput(f"Trigger {i} in {where} runs {rule['run']!r}, which is not a pipeline .yaml file.")
+        out.append(Trigger(model=rule["model"], run=run, run_text=rule["run"], alert=alert, outcomes=outcomes,
+                           window=window))
+    return tuple(out)
 
 
 def _name_from_file(path: Path) -> str:

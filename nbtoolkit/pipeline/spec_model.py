@@ -66,6 +66,23 @@ class Partitions(BaseModel):
     sql: SqlSource | None = Field(None, description="a mapping with url, table and column")
 
 
+class Trigger(BaseModel):
+    """A rule that starts another pipeline: a monitoring alert on a model, or its new corrected outcomes."""
+
+    model_config = ConfigDict(extra="forbid", title="Trigger")
+
+    model: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                       description="the registered model whose prediction log is watched, such as tickets")
+    run: str = Field(pattern=r"\S", description="the pipeline file to start, relative to this pipeline file")
+    alert: str | None = Field(None, pattern=r"\S",
+                              description="a monitoring alert rule such as drift_share>0.3, estimated_accuracy<0.85, "
+                                          "human_share>0.4 or anomaly:volume")
+    outcomes: int | None = Field(None, gt=0,
+                                 description="a positive number of corrected outcomes logged since the serving "
+                                             "version was registered")
+    window: str | None = Field(None, pattern=r"\S", description="the monitoring window of an alert, such as 1D or 6h")
+
+
 class PipelineFile(BaseModel):
     """A pipeline file (``pipeline.yaml``): notebooks run in the order their ``needs`` give."""
 
@@ -79,6 +96,8 @@ class PipelineFile(BaseModel):
     steps: list[Step] = Field(min_length=1, description="a non-empty list of steps")
     partitions: Partitions | None = Field(
         None, description="a mapping with key and either source (a file pattern) or sql")
+    on: list[Trigger] | None = Field(
+        None, description="a list of triggers, each with model, run and either alert or outcomes")
 
 
 def json_schema() -> dict[str, Any]:

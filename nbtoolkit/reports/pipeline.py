@@ -24,6 +24,24 @@ def _tone(row: Any) -> str:
     return _TONES.get(str(row.get("status")), "")
 
 
+def trigger_lines(triggered: list[dict[str, Any]]) -> list[str]:
+    """One line per ``on:`` rule checked after a run: fired (and how the started run ended) or why not."""
+    lines = []
+    for row in triggered:
+        line = f"  trigger {row['rule']}: {row['status']}"
+        if row["status"] == "fired":
+            line += f", the started run {row.get('run_status')}"
+            evidence = row.get("evidence") or {}
+            if "metric" in evidence:
+                line += f" ({evidence['metric']}={evidence['value']:.3g} on the window from {evidence['window_start']})"
+            elif "outcomes" in evidence:
+                line += f" ({evidence['outcomes']} outcomes since version {evidence['serving_version']})"
+        elif row.get("reason"):
+            line += f" ({row['reason']})"
+        lines.append(line)
+    return lines
+
+
 @dataclass(eq=False)
 class StepRecord(Record):
     """One step of a pipeline run: ``run.steps[name]``, and the step's entry in ``run.json``.
@@ -92,6 +110,7 @@ class PipelineRun(Result):
     duration: float
     mlflow_run_id: str | None = None
     warnings: list[str] = field(default_factory=list)
+    triggered: list[dict[str, Any]] = field(default_factory=list)  # the on: rules checked after the run
 
     @property
     def passed(self) -> bool:
@@ -164,6 +183,7 @@ class PipelineRun(Result):
         lines += [f"  reused from run {run_id} ({', '.join(steps)}): {Path(self.run_dir).parent / run_id}"
                   for run_id, steps in self.reused().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
+        lines += trigger_lines(self.triggered)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -193,6 +213,7 @@ class PartitionedRun(Result):
     status: str
     duration: float
     watermark: str = ""
+    triggered: list[dict[str, Any]] = field(default_factory=list)  # the on: rules checked after the run
 
     @property
     def passed(self) -> bool:
@@ -224,7 +245,7 @@ class PartitionedRun(Result):
         return {"pipeline": self.pipeline, "key": self.key, "status": self.status, "duration": self.duration,
                 "processed": self.processed, "failed": self.failed, "up_to_date": self.up_to_date,
                 "waiting": self.waiting, "missing": self.missing, "watermark": self.watermark,
-                "runs": {v: r.to_dict() for v, r in self.runs.items()}}
+                "runs": {v: r.to_dict() for v, r in self.runs.items()}, "triggered": self.triggered}
 
     def to_frame(self) -> Any:
         import pandas as pd
@@ -251,6 +272,7 @@ class PartitionedRun(Result):
             lines.append(f"  {row['partition']}  {row['status']:8} {dur:>7}  {run}  {row['steps']}".rstrip())
         if not self.runs:
             lines.append("  nothing new to process")
+        lines += trigger_lines(self.triggered)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
