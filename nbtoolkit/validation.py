@@ -177,9 +177,9 @@ def duration(value: Any, name: str = "window") -> Any:
             td = pd.Timedelta(value.strip())
         except (TypeError, ValueError, OverflowError):
             raise BadInput(f"Cannot parse the {name} {shown(value)}; {example}.") from None
-        if td is pd.NaT:
+        if pd.isna(td):  # "nat" parses to NaT
             raise BadInput(f"Cannot parse the {name} {shown(value)}; {example}.")
-    elif isinstance(value, str) or isinstance(value, numbers.Real):
+    elif isinstance(value, (str, numbers.Real)):
         raise BadInput(f"The {name} {shown(value)} has no unit; {example}.")
     else:
         raise BadInput(f"The {name} must be a duration string, got {shown(value)} ({type(value).__name__}); "

@@ -16,6 +16,7 @@ stored contract, see :mod:`.rowcontract`); ``nbt_window_contract`` (their share 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -33,7 +34,8 @@ class ServingMetrics:
         disable_created_metrics()  # no *_created series: they double the page for nothing a dashboard uses
 
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("nbt_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.requests = Counter("nbt_http_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=r)
         self.request_seconds = Histogram("nbt_http_request_duration_seconds", "HTTP request latency by route",
                                          ["route"], buckets=LATENCY_BUCKETS, registry=r)
         self.predictions = Counter("nbt_predictions", "Predictions by alias, version and predicted class",
@@ -82,10 +84,8 @@ class ServingMetrics:
         current = {(alias, v.version) for alias, v in snapshot.versions.items()}
         for labels in list(getattr(self, "_info", set())):
             if labels not in current:
-                try:
+                with contextlib.suppress(KeyError):  # already gone
                     self.model_info.remove(*labels)
-                except KeyError:
-                    pass
         for labels in current:
             self.model_info.labels(*labels).set(1)
         self._info = current

@@ -7,11 +7,14 @@ the column selector shows ``DriftReport.plot(column)``, reference vs current.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..reports.drift import SKIPPED
 from ..reports.render import macro
 from ._base import BAD, BAD_BG, FRAGMENTS, MUTED, OK, Composite, figure_png, guarded, html_table
+
+if TYPE_CHECKING:
+    from ..reports.drift import DriftColumn, DriftReport
 
 SORTS = {
     "drifted first": None,  # the report's own order: drifted, then by how far past the threshold
@@ -36,7 +39,7 @@ class DriftDashboard(Composite):
     ``column_select`` (columns that have a plot, drifted first), ``figure`` (Image), ``note_html``.
     """
 
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: DriftReport) -> None:
         super().__init__()
         import ipywidgets as W
 
@@ -75,20 +78,22 @@ class DriftDashboard(Composite):
         self.render_table()
         self.show_column(self.column_select.value)
 
-    def _report_order(self) -> list[dict[str, Any]]:
+    def _report_order(self) -> list[DriftColumn]:
         order = getattr(self.report, "_sorted_rows", None)
         if callable(order):
             return list(order())
         return sorted(self.report.rows, key=lambda r: (not r.drifted, not r.tested))
 
-    def rows(self) -> list[Any]:
+    def rows(self) -> list[DriftColumn]:
         """The report's rows in the order the table shows them."""
         choice = SORTS[self.sort_select.value]
         if choice is None:
             rows = self._report_order()
         else:
             key, _ascending = choice
-            present = [r for r in self.report.rows if getattr(r, key) is not None and getattr(r, key) == getattr(r, key)]
+            # NaN != NaN: a missing statistic sorts last, like None
+            present = [r for r in self.report.rows
+                       if getattr(r, key) is not None and getattr(r, key) == getattr(r, key)]
             absent = [r for r in self.report.rows if r not in present]
             rows = sorted(present, key=lambda r: getattr(r, key), reverse=not _ascending) + absent
         return rows[::-1] if self.reverse_box.value else rows
@@ -128,6 +133,6 @@ class DriftDashboard(Composite):
         return self.note_html.value
 
 
-def drift_dashboard(report: Any) -> DriftDashboard:
+def drift_dashboard(report: DriftReport) -> DriftDashboard:
     """A :class:`DriftDashboard` for a ``DriftReport``."""
     return DriftDashboard(report)

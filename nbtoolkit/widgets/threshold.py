@@ -10,6 +10,7 @@ model version (tag ``nbt.threshold``).
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from ..reports.render import macro
@@ -106,9 +107,9 @@ _LABELS = {"coverage": "coverage", "accuracy": "accuracy on auto-handled", "huma
 def _slider(W: Any, grid: list[float], start: float) -> Any:
     """A FloatSlider on an evenly spaced grid (the default 0..1 by 0.01), else a SelectionSlider
     over exactly the report's thresholds."""
-    steps = [b - a for a, b in zip(grid, grid[1:])]
-    common = dict(description="Threshold", continuous_update=True, layout=W.Layout(width="460px"))
-    if not steps or max(steps) - min(steps) <= 1e-9 * max(1.0, max(steps)):
+    steps = [b - a for a, b in pairwise(grid)]
+    common = {"description": "Threshold", "continuous_update": True, "layout": W.Layout(width="460px")}
+    if not steps or max(steps) - min(steps) <= 1e-9 * max(1.0, *steps):
         return W.FloatSlider(value=start, min=grid[0], max=grid[-1], step=steps[0] if steps else 0.01,
                              readout_format=".2f", **common)
     return W.SelectionSlider(options=[(f"{t:.3g}", t) for t in grid], value=start, **common)
