@@ -221,3 +221,50 @@ def test_bad_input_is_one_line_and_writes_nothing(daily, nbt_home, tmp_path):
         run_pipeline(other / "pipeline.yaml", pending=True)
     with pytest.raises(BadInput, match=r"written by"):
         pipeline_status(other / "pipeline.yaml")
+
+
+LOCK_HOLDER = """
+import sys
+from nbtoolkit.pipeline import load_pipeline
+from nbtoolkit.pipeline.watermark import open_watermark
+mark = open_watermark(load_pipeline(sys.argv[1]))
+with mark.lock():
+    print("locked", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_team_mode_watermark_is_a_table_and_the_lock_a_postgres_advisory_lock(daily, nbt_home, postgres,
+                                                                               monkeypatch):
+    import threading
+
+    from nbtoolkit.pipeline.watermark import SqlWatermark, open_watermark
+
+    monkeypatch.setenv("NBT_PREDICTIONS_URL", postgres.create_database("watermark"))
+    pipeline = load_pipeline(daily / "pipeline.yaml")
+    mark = open_watermark(pipeline)
+    assert isinstance(mark, SqlWatermark) and "nbt_partitions" in mark.where
+    # another process holds the lock: this one waits until it lets go
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(daily / "pipeline.yaml")], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == "locked"
+    got = threading.Event()
+
+    def take() -> None:
+        with mark.lock():
+            got.set()
+
+    waiter = threading.Thread(target=take)
+    waiter.start()
+    assert not got.wait(1.0)  # still held by the other process
+    holder.communicate("go\n", timeout=60)
+    assert got.wait(60)
+    waiter.join()
+
+    first = run_pipeline(daily / "pipeline.yaml", partition="2024-01-01")
+    entries = mark.read()
+    assert entries["2024-01-01"]["status"] == "done"
+    assert entries["2024-01-01"]["run_id"] == first.runs["2024-01-01"].run_id
+    assert not (nbt_home / "runs" / "daily" / "partitions.json").exists()  # the table, not the file
+    rows = {p["partition"]: p["status"] for p in pipeline_status(daily / "pipeline.yaml").partitions}
+    assert rows == {"2024-01-01": "done", "2024-01-02": "pending", "2024-01-03": "pending"}
