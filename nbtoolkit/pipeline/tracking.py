@@ -34,11 +34,13 @@ _MAX_PARAM = 6000
 class Tracker:
     """Log a pipeline run to MLflow from a background thread (same config context as the caller)."""
 
-    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> None:
+    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any],
+                 tags: Mapping[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.run_id = run_id
         self.pipeline_file = pipeline_file
         self.parameters = dict(parameters)
+        self.tags = dict(tags or {})  # on the parent and every step run (nbt.partition)
         self.parent_run_id: str | None = None
         self.step_run_ids: dict[str, str] = {}
         self.error: str | None = None
@@ -86,7 +88,7 @@ class Tracker:
             self._experiment_id = store.ensure_experiment()
             run = self._client.create_run(self._experiment_id, run_name=f"{self.pipeline} {self.run_id}", tags={
                 "nbt.kind": "pipeline", "nbt.pipeline": self.pipeline, "nbt.pipeline_run": self.run_id,
-                "nbt.pipeline_file": self.pipeline_file})
+                "nbt.pipeline_file": self.pipeline_file, **self.tags})
         self.parent_run_id = run.info.run_id
         self._log(self.parent_run_id, params={k: v for k, v in self.parameters.items()}, metrics={})
 
@@ -94,7 +96,7 @@ class Tracker:
         status = rec.get("status", "?")
         tags = {"mlflow.parentRunId": self.parent_run_id, "nbt.kind": "pipeline-step", "nbt.pipeline": self.pipeline,
                 "nbt.pipeline_run": self.run_id, "nbt.step": name, "nbt.status": status,
-                "nbt.notebook": rec.get("notebook") or "", "nbt.cache_key": rec.get("key") or ""}
+                "nbt.notebook": rec.get("notebook") or "", "nbt.cache_key": rec.get("key") or "", **self.tags}
         if rec.get("cached_from"):
             tags["nbt.cached_from"] = rec["cached_from"]
         if rec.get("error"):
@@ -136,16 +138,19 @@ def in_process() -> bool:
     return "mlflow" in sys.modules
 
 
-def start(*, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> Any:
+def start(*, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any],
+          tags: Mapping[str, str] | None = None) -> Any:
     """A :class:`Tracker` on a thread when MLflow is imported already, else a :class:`ProcessTracker`."""
-    kwargs = dict(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters)
+    kwargs = dict(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters,
+                  tags=dict(tags or {}))
     return Tracker(**kwargs) if in_process() else ProcessTracker(**kwargs)
 
 
 class ProcessTracker:
     """:class:`Tracker`'s work in a helper process; same surface (``step``, ``close``, the run ids)."""
 
-    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any]) -> None:
+    def __init__(self, *, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any],
+                 tags: Mapping[str, str] | None = None) -> None:
         from .. import config
 
         self.parent_run_id: str | None = None
@@ -158,7 +163,7 @@ class ProcessTracker:
         self._proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._send({"start": {"pipeline": pipeline, "run_id": run_id, "pipeline_file": pipeline_file,
-                              "parameters": dict(parameters)}})
+                              "parameters": dict(parameters), "tags": dict(tags or {})}})
 
     def _send(self, message: Mapping[str, Any]) -> None:
         assert self._proc.stdin is not None
