@@ -44,8 +44,12 @@ def proportions(counts: Any, *, eps: float = 0.0) -> Any:
     import numpy as np
 
     counts = np.asarray(counts, dtype="float64")
-    total = counts.sum(axis=-1, keepdims=True)
-    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    if counts.ndim == 1:  # one pair (drift()): the plain division is the fast one
+        total = counts.sum()
+        p = counts / total if total else np.zeros_like(counts)
+    else:
+        sums = counts.sum(axis=-1, keepdims=True)
+        p = np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
     return np.clip(p, eps, None) if eps else p
 
 
@@ -70,10 +74,11 @@ def jensenshannon_rows(reference_counts: Any, current_counts: Any) -> Any:
 
     p, q = proportions(reference_counts), proportions(current_counts)
     m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 · log(0 / 0): masked by the where
-        kl_p = np.sum(np.where(p > 0, p * np.log(p / m), 0.0), axis=-1)
-        kl_q = np.sum(np.where(q > 0, q * np.log(q / m), 0.0), axis=-1)
-    return np.sqrt(np.maximum(0.0, (kl_p + kl_q) / 2))
+
+    def kl(a: Any) -> Any:  # Σ a · ln(a / m) over a > 0 (there m > 0 too; elsewhere the ratio is 1)
+        return np.sum(a * np.log(np.divide(a, m, out=np.ones_like(a), where=a > 0)), axis=-1)
+
+    return np.sqrt(np.maximum(0.0, (kl(p) + kl(q)) / 2))
 
 
 def jensenshannon(reference_counts: Any, current_counts: Any) -> float:
