@@ -19,15 +19,15 @@ from typing import Any
 
 from ..errors import BadInput, VariableNotFound, did_you_mean
 
-MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving", "estimation")
+MODULES = ("registry", "data", "evaluation", "pipeline", "monitoring", "serving", "estimation", "quality")
 
 # CLI groups: group -> {verb: command name}. A CLI command no group names is top-level
 # (monitor, abtest, serve); a grouped command's own name stays a hidden alias (nbt models).
 GROUPS: dict[str, dict[str, str]] = {
-    "pipeline": {"run": "run", "status": "status", "export": "export"},
+    "pipeline": {"run": "run", "status": "status", "export": "export", "watch": "watch"},
     "model": {"list": "models", "versions": "versions", "promote": "promote", "rollback": "rollback",
               "unalias": "unalias", "lineage": "lineage", "sign": "sign", "verify": "verify"},
-    "data": {"validate": "validate", "drift": "drift"},
+    "data": {"validate": "validate", "drift": "drift", "quality": "quality"},
 }
 # The same grouping for magics (%nbt model list, %nbt data drift); %nbt pipeline is a command.
 MAGIC_GROUPS: dict[str, dict[str, str]] = {g: m for g, m in GROUPS.items() if g != "pipeline"}
@@ -58,7 +58,7 @@ class ArgumentParser(argparse.ArgumentParser):
             raise BadInput((message or f"{self.prog}: error").strip())
         raise HelpShown(self.format_help())
 
-    def print_help(self, file: Any = None) -> None:  # type: ignore[override]
+    def print_help(self, file: Any = None) -> None:
         raise HelpShown(self.format_help())
 
 

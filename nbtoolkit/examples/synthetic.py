@@ -8,7 +8,10 @@ deviations and ``cat_0``'s first level takes ``top_share`` of the rows, so exact
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NUMERIC = [f"num_{i}" for i in range(10)]
 COUNTS = [f"count_{i}" for i in range(5)]
@@ -17,7 +20,7 @@ DRIFTED = frozenset({"num_0", "num_1", "num_2", "cat_0"})
 
 
 def drift_frame(n: int, seed: int, *, drifted: bool, shift: float = 0.3, top_share: float = 0.28,
-                string_dtype: str | None = None) -> Any:
+                string_dtype: Literal["str", "string", "category", "object"] | None = None) -> pd.DataFrame:
     """``n`` rows of the table; ``string_dtype`` (e.g. ``"str"``) casts the categoricals."""
     import numpy as np
     import pandas as pd

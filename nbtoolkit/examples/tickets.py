@@ -216,8 +216,8 @@ def generate_tickets(
 
     label = category.copy()
     noisy = rng.random(n) < label_noise
-    for i in np.flatnonzero(noisy):
-        label[i] = rng.choice([c for c in cats if c != category[i]])
+    for row in np.flatnonzero(noisy):
+        label[row] = rng.choice([c for c in cats if c != category[row]])
 
     seconds = np.sort(rng.uniform(0, float(days) * 86400.0, size=n))
     frame = pd.DataFrame({
