@@ -66,12 +66,13 @@ def drift(
         (prediction drift).
     columns : list of str or "a,b", optional
         Only these columns.
-    method : "auto", "ks", "psi", "wasserstein", "jensenshannon" or "chisquare", or a dict
-        column -> method. ``auto``: p-value tests (KS, chi-square) when either side has at most
+    method : "auto", a statistic of :data:`nbtoolkit.profiles.methods.STATISTICS`, or a dict
+        column -> method (the statistics and their defaults: the table "Drift statistics" on the
+        data page). ``auto``: p-value tests (KS, chi-square) when either side has at most
         1000 rows, distances (Wasserstein normed by the reference std, Jensen–Shannon) above.
     threshold : float or dict column -> float, optional
         p-value below which (p-value tests) or distance from which (distances) a column drifted.
-        Defaults: 0.05 for p-values, 0.1 for distances.
+        Defaults: each statistic's own (0.05 for the p-values, 0.1 for the distances).
     drift_share : float, optional
         The dataset drifted when at least this share of tested columns drifted (default
         ``%config Nbt.drift_share`` or 0.5), or when the multivariate check flags.
