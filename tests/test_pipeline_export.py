@@ -231,3 +231,38 @@ def test_prefect_loads_the_exported_flow(project):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"flow": True, "name": "nbt-daily-tickets",
                                                                 "parameters": ["partition"]}
+
+
+# ------------------------------------------------------------------------------ nbt pipeline watch
+def test_watch_runs_pending_each_tick(project):
+    proc = subprocess.run([str(BIN / "nbt"), "pipeline", "watch", "pipeline.yaml", "--every", "1s", "--ticks", "2"],
+                          capture_output=True, text=True, cwd=project, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ticks = [line for line in proc.stdout.splitlines() if "] tick " in line]
+    assert len(ticks) == 2 and "2 processed" in ticks[0] and "0 processed, 2 up to date" in ticks[1]
+    assert _statuses(project) == {"2026-01-01": "done", "2026-01-02": "done"}
+
+
+def test_watch_stops_cleanly_on_ctrl_c_and_releases_the_lock(project):
+    import signal
+
+    (project / "data" / "date=2026-01-03").mkdir()
+    (project / "data" / "date=2026-01-03" / "part.csv").write_text("a\n3\n")
+    proc = subprocess.Popen([str(BIN / "nbt"), "pipeline", "watch", "pipeline.yaml", "--every", "1h"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project)
+    first = proc.stdout.readline()  # blocks until the first tick has printed
+    assert "] tick 1: " in first and "3 processed" in first
+    proc.send_signal(signal.SIGINT)  # while it waits for the next tick
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "stopped by Ctrl-C after 1 tick(s)" in err and "Traceback" not in err
+    again = subprocess.run([str(BIN / "nbt"), "pipeline", "run", "pipeline.yaml", "--pending"], capture_output=True,
+                           text=True, cwd=project, timeout=120)
+    assert again.returncode == 0 and "nothing new" in again.stdout  # the lock was released
+
+
+def test_watch_refuses_a_sub_second_interval(project):
+    proc = subprocess.run([str(BIN / "nbt"), "pipeline", "watch", "pipeline.yaml", "--every", "0.5s"],
+                          capture_output=True, text=True, cwd=project, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "shorter than a second" in proc.stderr

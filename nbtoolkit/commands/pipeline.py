@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from . import Command, Context, parse_kv, parse_scalar
@@ -246,6 +247,43 @@ def _export(args: argparse.Namespace, ctx: Context) -> Any:
     return export(args.file, args.to, output=args.output, every=args.every, force=args.force)
 
 
+# ----------------------------------------------------------------------------- watch
+def _watch_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="PIPELINE.yaml", help="the pipeline file")
+    p.add_argument("--every", default="10m", metavar="DURATION",
+                   help="interval between two runs of the pending partitions (default 10m)")
+    p.add_argument("--ticks", type=_positive_int, default=None, metavar="N",
+                   help="stop after N runs (default: until Ctrl-C)")
+    _parameter_args(p)
+    p.add_argument("-k", "--kernel", metavar="NAME", help="Jupyter kernel for every step")
+
+
+def _watch_cli(args: argparse.Namespace, ctx: Context) -> int:
+    from ..errors import NbtError
+    from ..pipeline.watch import watch
+
+    ticks = 0
+
+    def show(result: Any) -> None:
+        nonlocal ticks
+        ticks += 1
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(result, NbtError):
+            print(f"[{stamp}] tick {ticks} failed: {result}", flush=True)
+        else:
+            print(f"[{stamp}] tick {ticks}: {result}", flush=True)
+
+    params = parameters_from(args.parameters) if args.parameters else None
+    try:
+        failed = watch(args.file, every=args.every, ticks=args.ticks, on_tick=show, parameters=params,
+                       kernel=args.kernel)
+    except KeyboardInterrupt:
+        print(f"nbt pipeline watch: stopped by Ctrl-C after {ticks} tick(s); an interrupted partition was not "
+              "marked done and runs again on the next --pending.", file=sys.stderr, flush=True)
+        return 130
+    return 1 if failed else 0
+
+
 def _pipeline_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     _run_args(sub.add_parser("run", help="run a pipeline file with a progress display"))
@@ -279,4 +317,6 @@ CLI_COMMANDS = (
     Command("export", "Write the wrapper that runs a pipeline's pending partitions on a scheduler: an Airflow "
             "DAG, Dagster partitioned assets with a sensor, a Prefect flow, a crontab line or a systemd timer.",
             _export_args, _export),
+    Command("watch", "Run a pipeline's pending partitions now and every --every (a foreground loop for one "
+            "machine, under the same lock as any --pending run; Ctrl-C stops it).", _watch_args, _watch_cli),
 )
