@@ -90,6 +90,12 @@ def test_pending_runs_new_then_nothing_then_what_changed(daily, nbt_home):
     assert status["count"] == "ok"
     watermark = json.loads((nbt_home / "runs" / "daily" / "partitions.json").read_text())["partitions"]
     assert watermark["2024-01-04"]["status"] == "done" and watermark["2024-01-04"]["file"].endswith("pipeline.yaml")
+    # the MLflow run of each processed partition is tagged with it, and the watermark names it
+    from nbtoolkit import store
+
+    mlflow_run = store.client().get_run(watermark["2024-01-04"]["mlflow_run_id"])
+    assert mlflow_run.data.tags["nbt.partition"] == "2024-01-04"
+    assert mlflow_run.info.run_id == third.runs["2024-01-04"].mlflow_run_id
 
 
 def test_failed_partition_stops_the_run_and_is_retried(daily, nbt_home):
