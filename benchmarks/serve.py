@@ -10,8 +10,11 @@ were served.
 Both servers run at once and the cases alternate between them, ROUNDS times each (medians), so
 that a busier minute of a shared machine slows both sides alike.
 
+With ``BUSY=1`` one more process spins at the same priority for the whole run (``while True: pass``),
+so one of a two-core machine's cores is taken by other work — for both servers alike.
+
 Run: .venv/bin/python benchmarks/serve.py   (N_SINGLE=500 N_BATCH=100 ROUNDS=3 N_LOAD=10000 override;
-PHASES=compare or PHASES=load runs one half)
+PHASES=compare or PHASES=load runs one half; BUSY=1 keeps one core busy)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ N_BATCH = int(os.environ.get("N_BATCH", "100"))
 N_LOAD = int(os.environ.get("N_LOAD", "10000"))
 PHASES = os.environ.get("PHASES", "compare,load").split(",")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+BUSY = os.environ.get("BUSY", "0") == "1"
 CONCURRENCY = (1, 8, 32)
 BIN = Path(sys.executable).parent
 
@@ -153,11 +157,19 @@ def main() -> None:
                                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         "nbt": lambda port: [str(BIN / "nbt"), "serve", "tickets", "--port", str(port), "--traffic", "0"],
     }
-    if "compare" in PHASES:
-        compare(servers, env, root, live, cases, results)
-        table(results, cases)
-    if "load" in PHASES:
-        load(servers["nbt"], env, root, live, home)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if BUSY else None
+    if busy is not None:
+        print(f"BUSY=1: pid {busy.pid} keeps one core busy for both servers", flush=True)
+    try:
+        if "compare" in PHASES:
+            compare(servers, env, root, live, cases, results)
+            table(results, cases)
+        if "load" in PHASES:
+            load(servers["nbt"], env, root, live, home)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
     shutil.rmtree(root, ignore_errors=True)
 
 

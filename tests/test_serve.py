@@ -960,7 +960,7 @@ def test_a_large_window_is_read_in_a_helper_process_with_the_same_metrics(tmp_pa
     there = LiveMonitor("m", plog, rules=["volume>10", "human_share>0.5"], offload_rows=0)
     try:
         expected, got = here.evaluate(now), there.evaluate(now)
-        assert there._pool is not None and here._pool is None  # it really went elsewhere
+        assert there._helper is not None and here._helper is None  # it really went elsewhere
         assert [a["rule"] for a in got] == [a["rule"] for a in expected] == ["volume>10"]
         for key, value in here.latest.items():
             same = value == there.latest[key] or (isinstance(value, float) and math.isnan(value)

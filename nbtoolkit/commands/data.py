@@ -221,7 +221,7 @@ def _drift_files(args: argparse.Namespace, process: Any) -> Any:
     from ..drift.inputs import stored_reference
 
     profile, estimator, source = stored_reference(args.model, process=process)
-    report = drift(current, profile, model=estimator, **_drift_kwargs(args))
+    report: Any = drift(current, profile, model=estimator, **_drift_kwargs(args))
     report.reference = source  # the version's profile, named as drift(model=REF) names it
     return report
 

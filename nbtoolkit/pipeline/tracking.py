@@ -5,8 +5,9 @@ duration, status, the executed notebook as an artefact). MLflow costs seconds to
 milliseconds per call, so this work runs beside the notebooks and :meth:`Tracker.close` waits for it:
 
 - in a process that has imported MLflow already (a notebook, a test), on a background thread;
-- in a fresh process (the ``nbt`` command), in a helper process (:class:`ProcessTracker`,
-  ``nbtoolkit.pipeline.tracking._helper``): importing MLflow and opening its store is ~2.5 s of
+- in a fresh process (the ``nbt`` command), in a helper process (:class:`ProcessTracker` on
+  :class:`~nbtoolkit.helper_process.HelperProcess`, ``finish=True``: when the pipeline process
+  goes, the helper ends the run as failed): importing MLflow and opening its store is ~2.5 s of
   CPU, as long as papermill's whole run; on a thread it held this interpreter's lock while the
   kernel was being started and driven, in a helper it runs on the other core.
 
@@ -16,16 +17,18 @@ MLflow).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from ..helper_process import Channel, HelperProcess
 
 _STOP = object()
 _MAX_PARAM = 6000
@@ -90,7 +93,7 @@ class Tracker:
                 "nbt.kind": "pipeline", "nbt.pipeline": self.pipeline, "nbt.pipeline_run": self.run_id,
                 "nbt.pipeline_file": self.pipeline_file, **self.tags})
         self.parent_run_id = run.info.run_id
-        self._log(self.parent_run_id, params={k: v for k, v in self.parameters.items()}, metrics={})
+        self._log(self.parent_run_id, params=dict(self.parameters), metrics={})
 
     def _log_step(self, name: str, rec: Mapping[str, Any]) -> None:
         status = rec.get("status", "?")
@@ -110,16 +113,14 @@ class Tracker:
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         if rec.get("duration") is not None:
             metrics["duration_s"] = float(rec["duration"])
-        params = {k: v for k, v in (rec.get("parameters") or {}).items()}
+        params = dict(rec.get("parameters") or {})
         self._log(step_run, params=params, metrics=metrics)
         if outputs:
             self._client.log_text(step_run, json.dumps(outputs, indent=1, default=str), "nbt/outputs.json")
         notebook = rec.get("executed_notebook")
         if notebook and status in ("ok", "failed"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._client.log_artifact(step_run, notebook, artifact_path="notebook")
-            except FileNotFoundError:
-                pass
         end = int((rec.get("finished") or time.time()) * 1000)
         self._client.set_terminated(step_run, status="FAILED" if status == "failed" else "FINISHED", end_time=end)
 
@@ -141,9 +142,9 @@ def in_process() -> bool:
 def start(*, pipeline: str, run_id: str, pipeline_file: str, parameters: Mapping[str, Any],
           tags: Mapping[str, str] | None = None) -> Any:
     """A :class:`Tracker` on a thread when MLflow is imported already, else a :class:`ProcessTracker`."""
-    kwargs = dict(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters,
-                  tags=dict(tags or {}))
-    return Tracker(**kwargs) if in_process() else ProcessTracker(**kwargs)
+    kind: type[Tracker | ProcessTracker] = Tracker if in_process() else ProcessTracker
+    return kind(pipeline=pipeline, run_id=run_id, pipeline_file=pipeline_file, parameters=parameters,
+                tags=dict(tags or {}))
 
 
 class ProcessTracker:
@@ -156,20 +157,15 @@ class ProcessTracker:
         self.parent_run_id: str | None = None
         self.step_run_ids: dict[str, str] = {}
         self.error: str | None = None
-        env = dict(os.environ, NBT_HOME=str(config.home()), MLFLOW_TRACKING_URI=config.tracking_uri(),
-                   MLFLOW_REGISTRY_URI=config.registry_uri(), NBT_EXPERIMENT=config.experiment_name())
-        # -c, not -m: the package imports this module first, and runpy would warn about running it twice.
-        code = "import sys; from nbtoolkit.pipeline.tracking import _helper; sys.exit(_helper())"
-        self._proc = subprocess.Popen([sys.executable, "-c", code], env=env,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env = {"NBT_HOME": str(config.home()), "MLFLOW_TRACKING_URI": config.tracking_uri(),
+               "MLFLOW_REGISTRY_URI": config.registry_uri(), "NBT_EXPERIMENT": config.experiment_name()}
+        self._helper = HelperProcess("nbtoolkit.pipeline.tracking:_helper", finish=True, env=env)
         self._send({"start": {"pipeline": pipeline, "run_id": run_id, "pipeline_file": pipeline_file,
                               "parameters": dict(parameters), "tags": dict(tags or {})}})
 
     def _send(self, message: Mapping[str, Any]) -> None:
-        assert self._proc.stdin is not None
         try:
-            self._proc.stdin.write(json.dumps(message, default=str) + "\n")
-            self._proc.stdin.flush()
+            self._helper.channel.send(message)
         except OSError as exc:
             self.error = self.error or f"MLflow logging failed: the tracking helper process is gone ({exc})"
 
@@ -178,29 +174,32 @@ class ProcessTracker:
 
     def close(self, status: str) -> None:
         self._send({"end": status})
-        out, _ = self._proc.communicate()
-        lines = (out or "").strip().splitlines()
         try:
-            result = json.loads(lines[-1])
-        except (IndexError, ValueError):
-            self.error = self.error or f"MLflow logging failed: the tracking helper process exited ({self._proc.returncode})"
+            result = self._helper.channel.receive()
+        except (EOFError, OSError, ValueError):
+            result = None
+        code = self._helper.close(60)
+        if not isinstance(result, dict):
+            self.error = self.error or f"MLflow logging failed: the tracking helper process exited ({code})"
             return
         self.parent_run_id = result.get("parent_run_id")
         self.step_run_ids = result.get("step_run_ids") or {}
         self.error = self.error or result.get("error")
 
 
-def _helper() -> int:
-    """The helper process: JSON lines on stdin → a :class:`Tracker`; the run ids on stdout at the end."""
-    import signal
+def _helper(channel: Channel) -> int:
+    """The helper process: messages → a :class:`Tracker`; the run ids in the last frame back.
 
-    # Ctrl-C reaches the whole process group: the pipeline process handles it and ends the run
-    # here as failed (or closes the pipe, which ends it the same way).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    Ctrl-C reaches the whole process group: the pipeline process handles it and ends the run
+    here as failed (or its channel ends, which ends the run the same way).
+    """
     tracker = None
     status = "failed"  # the pipeline process went away without saying how the run ended
-    for line in sys.stdin:
-        message = json.loads(line)
+    while True:
+        try:
+            message = channel.receive()
+        except EOFError:
+            break
         if "start" in message:
             tracker = Tracker(**message["start"])
         elif "step" in message and tracker is not None:
@@ -211,8 +210,9 @@ def _helper() -> int:
     if tracker is None:
         return 1
     tracker.close(status)
-    print(json.dumps({"parent_run_id": tracker.parent_run_id, "step_run_ids": tracker.step_run_ids,
-                      "error": tracker.error}), flush=True)
+    with contextlib.suppress(OSError):  # the pipeline process may be gone; the run is recorded all the same
+        channel.send({"parent_run_id": tracker.parent_run_id, "step_run_ids": tracker.step_run_ids,
+                      "error": tracker.error})
     # Everything is committed (the SQL store and the artefact copies are synchronous): skip tearing
     # down an interpreter that holds MLflow (~0.6 s the pipeline command would wait for).
     os._exit(0)

@@ -3,7 +3,7 @@
 The one path every surface takes to a model (``nbt.load``, evaluate, drift with predictions,
 ``nbt serve``): :func:`load` resolves the reference (:mod:`.lookup`), checks a required signature
 (:mod:`.signing`) and the recorded sha256 (:mod:`.integrity`), and reads the folder with
-:func:`.formats.load_local` — here, or in the cold command's helper process (:mod:`.remote`).
+:func:`.formats.load_local` — here, or in the helper process the caller passes (:mod:`.model_process`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import config, store
 from ..errors import BadInput, IntegrityError
@@ -21,8 +21,12 @@ from .integrity import tree_sha256
 from .lookup import resolve
 from .tags import TAG_SHA
 
+if TYPE_CHECKING:
+    from .model_process import ModelProcess
 
-def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: bool = False) -> Any:
+
+def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: bool = False,
+         process: ModelProcess | None = None) -> Any:
     """Load the native model of ``ref`` after verifying its sha256 (refuses a changed artefact).
 
     The model is read in the format recorded on the version (:mod:`.formats`): skops, audited
@@ -36,23 +40,44 @@ def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: 
     A version stored with cloudpickle is refused (:class:`IntegrityError`) unless
     ``allow_unsafe=True``, ``NBT_ALLOW_UNSAFE=1``, or a trusted signature covers it: its format
     is only a tag, which anyone who can write to the store can set.
+
+    With ``process=`` (a :class:`~.model_process.ModelProcess`, for a cold command that started it
+    early), the signature is checked and the model read in that helper process; the result is then
+    a :class:`~.model_process.HelperModel`, which has the prediction methods only.
     """
+    _check_allow_unsafe(allow_unsafe)  # before the store is read
+    return load_version(resolve(ref), require_signature=require_signature, allow_unsafe=allow_unsafe,
+                        process=process).model
+
+
+def _check_allow_unsafe(allow_unsafe: Any) -> None:
     if not isinstance(allow_unsafe, bool):
         raise BadInput(f"allow_unsafe must be True or False, got {allow_unsafe!r}.")
+
+
+class Loaded(NamedTuple):
+    """A loaded version: the native model and the input columns of its MLmodel signature."""
+
+    model: Any
+    inputs: list[dict[str, Any]] | None  # the MLmodel's signature inputs ({"name", "type", ...}); None: none
+
+
+def load_version(mv: Any, *, require_signature: bool = False, allow_unsafe: bool = False,
+                 process: ModelProcess | None = None) -> Loaded:
+    """:func:`load` for a version already resolved (an MLflow ``ModelVersion``): no second lookup,
+    and the MLmodel file is read once, for both the model's input columns and the signature
+    ``nbt serve`` checks requests against. ``process``: as for :func:`load`."""
+    _check_allow_unsafe(allow_unsafe)
     keys = signing.enforced(require_signature)
     unsafe_ok = allow_unsafe or config.allow_unsafe() or keys is not None
-    mv = resolve(ref)
     mlflow = store.mlflow_module()
     expected = (mv.tags or {}).get(TAG_SHA)
     with tempfile.TemporaryDirectory(prefix="nbt-load-") as tmp:
         with store.translate_errors():
             local = Path(mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{mv.name}/{mv.version}", dst_path=tmp))
-        from . import remote  # not at import: `python -m nbtoolkit.registry.remote` starts the helper
-
-        elsewhere = remote.current()  # a cold `nbt` command: a helper process checks and loads it
         if keys is not None:  # first: it names the file or tag that changed, and covers the sha256 tag
-            signing.check(mv, local, keys, helper=elsewhere)
+            signing.check(mv, local, keys, helper=process)
         if expected:
             actual = tree_sha256(local)
             if actual != expected:
@@ -63,20 +88,20 @@ def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: 
                 )
         from .formats import load_local
 
-        read = elsewhere.load if elsewhere is not None else load_local
+        read: Any = process.load if process is not None else load_local  # a HelperModel, or the model
         with store.translate_errors():
             model = read(local, dict(mv.tags or {}), f"{mv.name}/{mv.version}", unsafe_ok=unsafe_ok)
         inputs = signature_inputs(local)
     try:
         model._nbt_ref = f"{mv.name}/{mv.version}"  # lets evaluate/compare name the version
-        model._nbt_inputs = inputs  # lets evaluate predict on these columns of a wider frame
+        model._nbt_inputs = input_names(inputs)  # lets evaluate predict on these columns of a wider frame
     except AttributeError:  # pragma: no cover
         pass
-    return model
+    return Loaded(model, inputs)
 
 
-def signature_inputs(model_dir: Path) -> list[str] | None:
-    """The input column names of the MLmodel signature in ``model_dir`` (None without one).
+def signature_inputs(model_dir: Path) -> list[dict[str, Any]] | None:
+    """The input specs of the MLmodel signature in ``model_dir`` (None without one).
 
     Read from the folder load has already downloaded: no further request to the store.
     """
@@ -87,7 +112,12 @@ def signature_inputs(model_dir: Path) -> list[str] | None:
         inputs = json.loads((meta.get("signature") or {}).get("inputs") or "null")
     except (OSError, ValueError, yaml.YAMLError, AttributeError):
         return None
-    if not isinstance(inputs, list):
+    if not isinstance(inputs, list) or not all(isinstance(spec, dict) for spec in inputs):
         return None
-    names = [spec.get("name") for spec in inputs if isinstance(spec, dict)]
+    return inputs
+
+
+def input_names(inputs: list[dict[str, Any]] | None) -> list[str] | None:
+    """The column names of signature inputs; None unless every input has a name."""
+    names = [spec.get("name") for spec in inputs or ()]
     return [str(n) for n in names] if names and all(n is not None for n in names) else None

@@ -328,7 +328,7 @@ def check(mv: Any, model_dir: Path, keys: list[Key], *, helper: Any = None) -> N
     """Refuse ``mv`` (IntegrityError, one line) unless a trusted signature covers it as stored now.
 
     ``model_dir`` is its downloaded model folder (the one about to be loaded); ``helper``, a cold
-    command's helper process (:mod:`.remote`), which has model-signing imported already, verifies
+    command's helper process (:mod:`.model_process`), which has model-signing imported already, verifies
     there when given.
     """
     with tempfile.TemporaryDirectory(prefix="nbt-verify-") as tmp:

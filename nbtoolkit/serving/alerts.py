@@ -13,8 +13,9 @@ webhook and ``nbt_alerts_fired_total``. With several workers one of them (a file
 
 Reading a large window builds one Python object per logged value (about a second of CPU per 50,000
 rows), which inside the server would hold the GIL while requests wait. From ``OFFLOAD_ROWS`` rows
-on, the window is therefore read and its metrics computed in a helper process (spawned once, at a
-lower priority, by the same code), and only the metrics come back.
+on, the window is therefore read and its metrics computed in a helper process
+(:class:`~nbtoolkit.helper_process.HelperProcess`, started at the first such window, at a lower
+priority, gone with the server), and only the metrics come back.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from ..helper_process import Channel, HelperProcess, attempt, reply
 
 logger = logging.getLogger("nbtoolkit.serving")
 HISTORY = 8  # evaluations kept for anomaly rules (the rule looks at the previous 7)
@@ -51,7 +54,7 @@ class LiveMonitor:
         self.metrics = metrics
         self.lock_path = lock_path
         self.offload_rows = offload_rows
-        self._pool: Any = None
+        self._helper: HelperProcess | None = None
         self.latest: dict[str, Any] = {}
         self.active: dict[str, dict[str, Any]] = {}
         self.fired: list[dict[str, Any]] = []
@@ -74,8 +77,8 @@ class LiveMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._helper is not None:
+            self._helper.close(0)
 
     def _take_lock(self) -> bool:
         import fcntl
@@ -158,26 +161,19 @@ class LiveMonitor:
 
     def _read_elsewhere(self, start: Any, with_drift: bool) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
         """:func:`read_window` in the helper process (started on first use); here when it cannot run."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-
-        from ..pipeline.executors import spawnable_main
-
         try:
-            with spawnable_main():  # the helper is spawned at the first submit
-                if self._pool is None:
-                    self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                     initializer=_helper_started)
-                future = self._pool.submit(_read_in_helper, self.plog.url, self.plog.table_name, self.name,
-                                           start, with_drift)
-            return future.result(timeout=600)
-        except (BrokenProcessPool, OSError, RuntimeError) as exc:  # no helper: read here from now on
-            logger.warning("nbt serve: the monitoring helper process failed (%s); the window is read in the "
-                           "server from now on.", " ".join(str(exc).split())[:300])
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            if self._helper is None:
+                self._helper = HelperProcess("nbtoolkit.serving.alerts:_window_helper", codec="pickle", nice=10)
+            answer: tuple[dict[str, Any], int, dict[str, Any], str | None] = self._helper.call(
+                (self.plog.url, self.plog.table_name, self.name, start, with_drift))
+            return answer
+        except (EOFError, OSError) as exc:  # no helper: read here from now on
+            if not self._stop.is_set():
+                logger.warning("nbt serve: the monitoring helper process failed (%s); the window is read in "
+                               "the server from now on.", " ".join(str(exc).split())[:300] or type(exc).__name__)
+            if self._helper is not None:
+                self._helper.close(0)
+            self._helper = None
             self.offload_rows = math.inf
             return read_window(self.plog, self.name, start, with_drift, self._drift_cache)
 
@@ -201,25 +197,25 @@ def read_window(plog: Any, name: str, start: Any, with_drift: bool,
     return window_metrics(part), len(part), drift, error
 
 
-_HELPER_LOGS: dict[tuple[str, str], Any] = {}
-_HELPER_DRIFT: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-
-def _helper_started() -> None:
-    """In the helper process: below the server in priority, and gone when the server is."""
-    import os
-
-    from .lifetime import die_with_parent
-
-    die_with_parent()
-    os.nice(10)
-
-
-def _read_in_helper(url: str, table: str, name: str, start: Any,
-                    with_drift: bool) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
+def _window_helper(channel: Channel) -> int:
+    """The helper process: ``(url, table, name, start, with_drift)`` → :func:`read_window`'s answer."""
     from ..monitoring import PredictionLog
 
-    plog = _HELPER_LOGS.get((url, table))
-    if plog is None:
-        plog = _HELPER_LOGS[(url, table)] = PredictionLog(url, table=table)
-    return read_window(plog, name, start, with_drift, _HELPER_DRIFT.setdefault((url, table, name), {}))
+    import functools
+
+    logs: dict[tuple[str, str], Any] = {}  # the log stays open, the drift profiles cached, between windows
+    drift_caches: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def read(url: str, table: str, name: str, start: Any,
+             with_drift: bool) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
+        plog = logs.get((url, table))
+        if plog is None:
+            plog = logs[(url, table)] = PredictionLog(url, table=table)
+        return read_window(plog, name, start, with_drift, drift_caches.setdefault((url, table, name), {}))
+
+    while True:
+        try:
+            request = channel.receive()
+        except EOFError:
+            return 0
+        reply(channel, attempt(functools.partial(read, *request)))

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import config
 from ..errors import BadInput, NbtError
-from .lifetime import die_with_parent
+from ..helper_process import die_with_parent
 from .settings import ENV, ServeSettings
 
 

@@ -5,11 +5,12 @@ about as much interpreter time as the model's own scoring; in the serving proces
 interpreter lock from the requests (``benchmarks/serve.py``: 100-row throughput 0.84–0.92× MLflow's
 with the writer thread, 1.0–1.2× with the writes here). So a request's thread only encodes one
 compact *entry* (ids, outputs, the input columns as parsed) with the C JSON encoder, appends it to
-the journal — on the disk before the answer leaves, as before — and hands the same bytes to a
-helper process over a pipe. The helper (``python -m nbtoolkit.serving.shipper``) turns entries into
-rows and writes them with the batching :class:`~.logwriter.LogWriter` (its back-off, its
-per-request retry of duplicate ids), then acknowledges each written request on a second pipe; the
-server drops acknowledged journal segments as before.
+the journal — on the disk before the answer leaves, as before — and hands the same bytes, as one
+frame, to a helper process (:class:`~nbtoolkit.helper_process.HelperProcess`, ``finish=True``: it
+writes what it holds when the server goes). The helper (:func:`_helper`) turns entries into rows
+and writes them with the batching :class:`~.logwriter.LogWriter` (its back-off, its per-request
+retry of duplicate ids), then acknowledges written requests in frames back; the server drops
+acknowledged journal segments as before.
 
 What the server keeps: the bounded queue (rows sent and not yet acknowledged; 503 when full), the
 ids waiting (duplicate check, ``/outcomes`` waiting for its ids), the metrics, ``/health``.
@@ -20,11 +21,8 @@ exactly as before.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
-import struct
-import subprocess
 import sys
 import threading
 import time
@@ -32,12 +30,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from ..helper_process import Channel, HelperProcess
 from .journal import encode_entry
-
-logger = logging.getLogger("nbtoolkit.serving")
 from .logwriter import DuplicateId, InFlight, QueueFull
 
-_HEADER = struct.Struct("!I")
+logger = logging.getLogger("nbtoolkit.serving")
 
 
 class LogShipper(InFlight):
@@ -65,8 +62,7 @@ class LogShipper(InFlight):
         self._bytes = 0
         self._seq = 0
         self._flushed_seq = 0  # the last request the helper acknowledged
-        self._proc: subprocess.Popen | None = None
-        self._acks: Any = None
+        self._helper: HelperProcess | None = None
         self._reader: threading.Thread | None = None
         self._ready = threading.Event()
         self._dead: str | None = None
@@ -78,20 +74,16 @@ class LogShipper(InFlight):
     # ------------------------------------------------------------------ life
     def spawn(self) -> LogShipper:
         """Start the helper process (it imports and connects while the models load)."""
-        ack_r, ack_w = os.pipe()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving.shipper", str(ack_w)],
-                                      stdin=subprocess.PIPE, pass_fds=(ack_w,), env=env)
-        os.close(ack_w)
-        self._acks = os.fdopen(ack_r, "rb")
-        self._send(json.dumps(self._config).encode())
+        self._helper = HelperProcess("nbtoolkit.serving.shipper:_helper", finish=True,
+                                     env={"PYTHONUNBUFFERED": "1"})
+        self._helper.channel.send(self._config)
         self._reader = threading.Thread(target=self._read_acks, name="nbt-log-acks", daemon=True)
         self._reader.start()
         return self
 
     def start(self, timeout: float = 120.0) -> LogShipper:
         """Spawn the helper if needed and wait until it is connected to the log (StoreUnavailable if not)."""
-        if self._proc is None:
+        if self._helper is None:
             self.spawn()
         if not self._ready.wait(timeout) or self._dead:
             from ..errors import StoreUnavailable
@@ -101,7 +93,7 @@ class LogShipper(InFlight):
 
     @property
     def alive(self) -> bool:
-        return self._dead is None and self._proc is not None and self._proc.poll() is None
+        return self._dead is None and self._helper is not None and self._helper.alive
 
     @property
     def queued_rows(self) -> int:
@@ -123,7 +115,7 @@ class LogShipper(InFlight):
                 if i in self._pending:
                     raise DuplicateId(i)
             self._seq += 1
-            line = ('{"seq":%d,"entry":%s}' % (self._seq, encode_entry(entry))).encode()
+            line = f'{{"seq":{self._seq},"entry":{encode_entry(entry)}}}'.encode()
             nbytes = len(line)
             if self._rows and (self._rows + n > self.max_rows or self._bytes + nbytes > self.max_bytes):
                 self._seq -= 1
@@ -150,27 +142,20 @@ class LogShipper(InFlight):
         deadline = time.monotonic() + timeout
         with self._cond:
             try:
-                self._send(b"flush")
+                self._send_message({"flush": True})
             except OSError:
                 return False
             return self._wait_written(ids, self._seq, deadline)
 
     def stop(self, timeout: float = 30.0) -> int:
         """Drain: the helper writes what it holds (retrying until ``timeout``); returns the rows left."""
-        if self._proc is not None:
-            with self._cond:
-                try:
-                    self._send(json.dumps({"stop": timeout}).encode())
-                    self._proc.stdin.close()
-                except OSError:
-                    pass
-            try:
-                self._proc.wait(timeout + 10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        if self._helper is not None:
+            with self._cond, contextlib.suppress(OSError):
+                self._send_message({"stop": timeout})
+            self._helper.close(timeout + 10, keep_reading=True)
             if self._reader is not None:
                 self._reader.join(10)
+            self._helper.close_reading()
         with self._cond:
             left = self._rows
             if self.journal is not None:
@@ -183,13 +168,20 @@ class LogShipper(InFlight):
 
     # ------------------------------------------------------------------ pipes
     def _send(self, payload: bytes) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write(_HEADER.pack(len(payload)) + payload)
-        self._proc.stdin.flush()
+        assert self._helper is not None
+        self._helper.channel.send_encoded(payload)
+
+    def _send_message(self, message: dict[str, Any]) -> None:
+        assert self._helper is not None
+        self._helper.channel.send(message)
 
     def _read_acks(self) -> None:
-        for raw in self._acks:
-            msg = json.loads(raw)
+        assert self._helper is not None
+        while True:
+            try:
+                msg = self._helper.channel.receive()
+            except (EOFError, OSError, ValueError):
+                break
             if "ready" in msg:
                 self._ready.set()
                 continue
@@ -200,7 +192,7 @@ class LogShipper(InFlight):
             self._apply(msg)
         with self._cond:
             if self._dead is None:
-                code = self._proc.poll() if self._proc is not None else None
+                code = self._helper.proc.poll()
                 self._dead = f"it exited with code {code}" if code else "it exited"
             self._ready.set()
             self._cond.notify_all()
@@ -286,33 +278,31 @@ class _Tally:
         return out
 
 
-def _helper(ack_fd: int) -> int:
-    """The helper process: frames on stdin → rows → LogWriter; acknowledgements on ``ack_fd``."""
+def _helper(channel: Channel) -> int:
+    """The helper process: entry frames → rows → LogWriter; acknowledgements in frames back.
+
+    The end of the channel (the server closed it, or died mid-frame: the journal has that entry)
+    drains what the writer holds.
+    """
     from ..monitoring import PredictionLog
     from .journal import entry_rows
     from .logwriter import LogWriter
 
-    acks = os.fdopen(ack_fd, "wb", buffering=0)
-    out_lock = threading.Lock()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     def say(msg: dict[str, Any]) -> None:
-        with out_lock:
-            acks.write((json.dumps(msg) + "\n").encode())
+        with contextlib.suppress(OSError):  # the server is gone: written rows are in the log, the rest in its journal
+            channel.send(msg)
 
-    stdin = sys.stdin.buffer
-
-    def frame() -> bytes | None:
-        head = stdin.read(_HEADER.size)
-        if len(head) < _HEADER.size:
+    def frame() -> Any:
+        try:
+            return channel.receive()
+        except EOFError:
             return None
-        (size,) = _HEADER.unpack(head)
-        data = stdin.read(size)
-        return data if len(data) == size else None  # the server died while writing: the journal has it
 
-    first = frame()
-    if first is None:
+    config = frame()
+    if config is None:
         return 0
-    config = json.loads(first)
     try:
         plog = PredictionLog(config["log_url"])
         plog.existing_ids([])
@@ -345,26 +335,14 @@ def _helper(ack_fd: int) -> int:
 
     threading.Thread(target=watch, name="nbt-log-status", daemon=True).start()
     stop_timeout = 30.0
-    while (payload := frame()) is not None:
-        if payload == b"flush":
+    while (item := frame()) is not None:
+        if "flush" in item:
             writer.flush(timeout=0)
             continue
-        item = json.loads(payload)
         if "stop" in item:
             stop_timeout = float(item["stop"])
             break
-        writer.submit(entry_rows(item["entry"]), len(payload), seq=item["seq"])
+        writer.submit(entry_rows(item["entry"]), 0, seq=item["seq"])
     left = writer.stop(stop_timeout)  # a closed pipe (the server died) drains too
     report()
     return 1 if left else 0
-
-
-if __name__ == "__main__":  # pragma: no cover - run as the helper process
-    import signal
-
-    # SIGTERM / Ctrl-C reach the whole process group: the server drains first, then closes the pipe,
-    # and this process ends when it has written what it holds (also when the server was killed).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    sys.exit(_helper(int(sys.argv[1])))
