@@ -274,3 +274,16 @@ def test_team_mode_watermark_is_a_table_and_the_lock_a_postgres_advisory_lock(da
     assert not (nbt_home / "runs" / "daily" / "partitions.json").exists()  # the table, not the file
     rows = {p["partition"]: p["status"] for p in pipeline_status(daily / "pipeline.yaml").partitions}
     assert rows == {"2024-01-01": "done", "2024-01-02": "pending", "2024-01-03": "pending"}
+
+
+def test_magic_runs_pending_partitions(daily, ip):
+    from IPython.core.error import UsageError
+
+    ip.run_line_magic("cd", str(daily))
+    first = ip.run_line_magic("nbt", "pipeline run pipeline.yaml --partition 2024-01-01")
+    assert first.processed == ["2024-01-01"]
+    with pytest.raises(UsageError, match=r"--backfill '2024-01-03..2024-01-02' is reversed"):
+        ip.run_line_magic("nbt", "pipeline run pipeline.yaml --backfill 2024-01-03..2024-01-02")
+    status = ip.run_line_magic("nbt", "pipeline status pipeline.yaml")
+    assert [p["status"] for p in status.partitions] == ["done", "pending", "pending"]
+    assert "Partitions" in status._repr_html_() and "nbt-good" in status._repr_html_()
