@@ -1,8 +1,9 @@
 """Where steps run: this process, a pool of worker processes, or a Dask distributed cluster.
 
-An executor has ``slots`` (how many steps may run at once), ``submit(task) -> handle`` and
-``wait(handles) -> [(handle, result)]`` returning at least one finished step. Every executor runs
-:func:`nbtoolkit.pipeline.task.execute_step`; a worker that crashes becomes a failed step.
+An executor (the :class:`Executor` protocol) has ``slots`` (how many steps may run at once),
+``submit(task) -> handle`` and ``wait(handles) -> [(handle, result)]`` returning at least one
+finished step. Every executor runs :func:`nbtoolkit.pipeline.task.execute_step`; a worker that
+crashes becomes a failed step.
 
 - ``InlineExecutor`` (``--jobs 1``): runs the step in this process when waited on; papermill is
   imported once per process.
@@ -17,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..errors import BadInput, StoreUnavailable
 from .task import execute_step
@@ -26,7 +27,37 @@ from .task import execute_step
 EXECUTORS = ("local", "dask")
 
 
-def make_executor(kind: str = "local", *, jobs: int | None = None, scheduler: str | None = None) -> Any:
+class Executor(Protocol):
+    """The seam between the runner and where steps run (:class:`InlineExecutor`,
+    :class:`ProcessExecutor`, :class:`DaskExecutor`); a new executor is a class of this shape.
+
+    The runner calls :meth:`prepare` once before the first step it executes, keeps at most
+    :attr:`slots` steps submitted, and always calls :meth:`close` (also after an interruption).
+    """
+
+    #: How many steps may run at once (known after :meth:`prepare` for a remote scheduler).
+    slots: int
+
+    def prepare(self) -> None:
+        """Start the workers (papermill imported once per worker)."""
+        ...
+
+    def submit(self, task: Mapping[str, Any]) -> Hashable:
+        """Start one step; ``task`` holds the keys :func:`.task.execute_step` reads. Returns a
+        handle the runner keeps until :meth:`wait` gives it back."""
+        ...
+
+    def wait(self, handles: Sequence[Hashable]) -> list[tuple[Hashable, dict[str, Any]]]:
+        """Block until at least one of ``handles`` finished; each finished handle with its step's
+        result (a worker that died gives a failed result, never an exception)."""
+        ...
+
+    def close(self) -> None:
+        """End the workers; steps still running are abandoned."""
+        ...
+
+
+def make_executor(kind: str = "local", *, jobs: int | None = None, scheduler: str | None = None) -> Executor:
     """Build the executor for ``--executor``/``--jobs``/``--scheduler`` (validated here)."""
     if kind not in EXECUTORS:
         raise BadInput(f"Unknown executor {kind!r}; use 'local' or 'dask'.")
@@ -40,9 +71,10 @@ def make_executor(kind: str = "local", *, jobs: int | None = None, scheduler: st
         if importlib.util.find_spec("distributed") is None:  # refused before anything runs or is written
             raise BadInput("--executor dask needs dask.distributed; pip install 'nbtoolkit[dask]'.")
         return DaskExecutor(scheduler=scheduler, jobs=jobs)
-    if (jobs or 1) == 1:
+    slots = jobs or 1
+    if slots == 1:
         return InlineExecutor()
-    return ProcessExecutor(jobs)
+    return ProcessExecutor(slots)
 
 
 def _crashed(task: Mapping[str, Any], exc: BaseException, started: float) -> dict[str, Any]:
@@ -90,17 +122,15 @@ def spawnable_main() -> Iterator[None]:
     ``None`` (what Python itself gives an interactive ``__main__``) says exactly that.
     """
     main = sys.modules.get("__main__")
-    added = main is not None and not hasattr(main, "__spec__")
-    if added:
-        main.__spec__ = None  # type: ignore[union-attr]
+    if main is None or hasattr(main, "__spec__"):
+        yield
+        return
+    main.__spec__ = None
     try:
         yield
     finally:
-        if added:
-            try:
-                del main.__spec__  # type: ignore[union-attr]
-            except AttributeError:
-                pass
+        with contextlib.suppress(AttributeError):  # already gone
+            del main.__spec__
 
 
 def _warm_worker() -> None:
