@@ -39,6 +39,8 @@ def pytest_collection_modifyitems(config, items):
         groups = {g for f, g in _SERVICE_GROUPS.items() if f in getattr(item, "fixturenames", ())}
         if groups:
             item.add_marker(pytest.mark.xdist_group("+".join(sorted(groups))))
+    # ruff and mypy first (tests/test_lint.py): mypy's half minute overlaps the other worker's tests
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/test_lint.py"))
 
 
 def pytest_runtest_setup(item):
