@@ -35,6 +35,7 @@ _API = {
     "Deployment": "monitoring",
     "monitor": "monitoring",
     "abtest": "monitoring",
+    "quality": "monitoring",
     "serve": "serving",
     "estimate": "estimation",
     "calibrate": "estimation",

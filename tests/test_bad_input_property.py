@@ -282,6 +282,7 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
                      {"target": "y", "prediction": "pred", "proba": "p", "metrics": ["accuracy"],
                       "chunk_number": 3}),
         "calibrate": (nbt.calibrate, (clf, X, y), {"save": False}),
+        "quality": (nbt.quality, (est.iloc[300:],), {"reference": est.iloc[:300], "chunk_number": 3}),
         "Calibrator": (nbt.Calibrator, (calibrator.classes, calibrator.maps), {}),
     }
 
@@ -427,6 +428,7 @@ MAGIC_BASELINES: dict[str, tuple[list[str], dict[str, list[str]], str | None]] =
     "estimate": (["A"], {"--reference": ["R"], "--target": ["y"], "--prediction": ["pred"],
                          "--proba": ["p"], "--metrics": ["accuracy"], "--chunk-number": ["3"]}, None),
     "evaluate": (["iris_p/1", "X", "y"], {}, None),
+    "quality": (["A"], {"--reference": ["R"], "--chunk-number": ["3"]}, None),
     "lineage": (["iris_p/1"], {}, None),
     "load": (["iris_p/1"], {"--as": ["m"]}, None),
     "monitor": (["iris_p"], {"--no-drift": []}, None),

@@ -156,7 +156,7 @@ def _over_time(current: Any, reference: Any, *, model: Any, threshold: Any, mult
 
 
 def _frames_report(cur: Any, raw_ref: Any, ref_profile: Profile | None, estimator: Any, source: str,
-                   columns: Any, settings: Settings, *, multivariate: bool) -> DriftReport:
+                   columns: Any, settings: Settings, *, multivariate: bool | str) -> DriftReport:
     """Current frame against a reference frame or profile: exact KS on raw values where both exist,
     the model's outputs when the reference profile holds them, the domain classifier if asked."""
     names = column_list(columns, ref_profile, raw_ref, cur)

@@ -25,6 +25,7 @@ class DriftTimeline(Result):
     notes: list[str] = field(default_factory=list)
     n_reference: int = 0
     n_current: int = 0
+    domain: dict[str, Any] | None = None  # the domain classifier's AUROC per chunk (multivariate="classifier")
 
     @property
     def drifted_cells(self) -> list[tuple[str, str]]:
@@ -34,7 +35,8 @@ class DriftTimeline(Result):
     @property
     def drifted_chunks(self) -> list[str]:
         cells = {c for c, _ in self.drifted_cells}
-        cells |= {r["chunk"] for r in self._multi_rows() if r["period"] == "current" and r["drifted"]}
+        cells |= {r["chunk"] for r in self._multi_rows() + self._domain_rows()
+                  if r["period"] == "current" and r["drifted"]}
         return [c for c in dict.fromkeys(r["chunk"] for r in self.rows if r["period"] == "current") if c in cells]
 
     @property
@@ -47,6 +49,18 @@ class DriftTimeline(Result):
 
     def _multi_rows(self) -> list[dict[str, Any]]:
         return self.multivariate["rows"] if self.multivariate else []
+
+    def _domain_rows(self) -> list[dict[str, Any]]:
+        return self.domain["rows"] if self.domain else []
+
+    def domain_frame(self, *, reference: bool = False) -> Any:
+        """The domain classifier's cross-validated AUROC per chunk with its limits (empty without it)."""
+        import pandas as pd
+
+        cols = (["period"] if reference else []) + ["chunk", "start", "end", "rows", "auroc", "lower", "upper",
+                                                    "drifted"]
+        return pd.DataFrame([{c: r[c] for c in cols} for r in self._domain_rows()
+                             if reference or r["period"] == "current"], columns=cols)
 
     def to_frame(self, *, reference: bool = False) -> Any:
         """One row per current chunk × column (``reference=True``: reference chunks too, with ``period``).
@@ -88,7 +102,10 @@ class DriftTimeline(Result):
                 "columns": self.columns, "skipped": self.skipped, "drifted": self.drifted,
                 "drifted_cells": [list(c) for c in self.drifted_cells], "notes": self.notes,
                 "n_reference": self.n_reference, "n_current": self.n_current,
-                "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows], "multivariate": multi}
+                "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows], "multivariate": multi,
+                "domain": None if not self.domain else {
+                    **{k: v for k, v in self.domain.items() if k != "rows"},
+                    "rows": [{k: plain(v) for k, v in r.items()} for r in self.domain["rows"]]}}
 
     def summary(self) -> str:
         chunks = len({r["chunk"] for r in self.rows if r["period"] == "current"})
@@ -108,6 +125,9 @@ class DriftTimeline(Result):
         multi = sum(r["period"] == "current" and bool(r["drifted"]) for r in self._multi_rows())
         if multi:
             counts["(multivariate)"] = multi
+        domain = sum(r["period"] == "current" and bool(r["drifted"]) for r in self._domain_rows())
+        if domain:
+            counts["(domain classifier)"] = domain
         ranked = sorted(counts.items(), key=lambda kv: -kv[1])
         return names_shown([f"{c} in {n} chunk{'s' if n > 1 else ''}" for c, n in ranked])
 
@@ -118,6 +138,8 @@ class DriftTimeline(Result):
             lines.append(m.replace({True: "X", False: "."}).to_string())
         if self.multivariate:
             lines.append(self.multivariate_frame().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if self._domain_rows():
+            lines.append(self.domain_frame().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         lines += [f"skipped {c}: {why}" for c, why in self.skipped.items()]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"note: {column} in chunk {chunk}: {note}" for chunk, column, note in self.chunk_notes]
@@ -133,7 +155,9 @@ class DriftTimeline(Result):
             cells=[(str(chunk), [bool(v) for v in row]) for chunk, row in m.iterrows()] if len(m) else [],
             multivariate=multi, skipped=self.skipped, chunk_notes=self.chunk_notes,
             multivariate_table=safe(html_table(self.multivariate_frame(), tone=lambda r: "bad" if r["drifted"] else ""))
-            if multi else "")
+            if multi else "", domain=self.domain,
+            domain_table=safe(html_table(self.domain_frame(), tone=lambda r: "bad" if r["drifted"] else ""))
+            if self._domain_rows() else "")
 
     def plot(self, columns: list[str] | str | None = None, *, max_columns: int = 8) -> Any:
         """The multivariate error (when computed) and each column's statistic per chunk, with its
@@ -150,7 +174,8 @@ class DriftTimeline(Result):
             columns = (drifted + [c for c in self.columns if c not in drifted])[:max_columns]
         elif isinstance(columns, str):
             columns = [columns]
-        panels = (["(multivariate)"] if self.multivariate else []) + list(columns)
+        panels = ((["(multivariate)"] if self.multivariate else []) + (["(classifier)"] if self._domain_rows() else [])
+                  + list(columns))
         fig = Figure(figsize=(8, 1.6 * len(panels) + 0.9), layout="constrained")
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)
         for ax, name in zip(axes[:, 0], panels):
@@ -158,6 +183,10 @@ class DriftTimeline(Result):
                 part = self.multivariate_frame(reference=True)
                 y, low, high = part["reconstruction_error"], part["lower"], part["upper"]
                 label = "PCA error"
+            elif name == "(classifier)":
+                part = self.domain_frame(reference=True)
+                y, low, high = part["auroc"], part["lower"], part["upper"]
+                label = "domain AUROC"
             else:
                 part = frame[frame.column == name].reset_index(drop=True)
                 y, low, high = part["statistic"], None, part["threshold"]

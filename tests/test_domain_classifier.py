@@ -1,0 +1,71 @@
+"""Domain-classifier drift over time: nbt.drift(..., chunk_size=N, multivariate="classifier")."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nbtoolkit as nbt
+from nbtoolkit.errors import BadInput
+
+
+def make(n: int, seed: int, *, start: int = 0, shift_from: int | None = None) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = rng.normal(size=n)
+    if shift_from is not None:
+        # the rows from shift_from on: b follows a (the joint distribution moves, each margin barely)
+        b[shift_from:] = 0.9 * a[shift_from:] + 0.45 * rng.normal(size=n - shift_from)
+    return pd.DataFrame({"id": np.arange(start, start + n), "a": a, "b": b,
+                         "c": rng.choice(["x", "y", "z"], n)})
+
+
+@pytest.fixture(scope="module")
+def timeline():
+    ref, cur = make(2000, 0), make(2000, 1, start=2000, shift_from=1000)
+    return nbt.drift(cur, ref, chunk_size=500, multivariate="both", log=False)
+
+
+def test_the_classifier_finds_the_chunks_whose_joint_distribution_moved(timeline):
+    frame = timeline.domain_frame()
+    assert list(frame.columns) == ["chunk", "start", "end", "rows", "auroc", "lower", "upper", "drifted"]
+    assert frame.drifted.tolist() == [False, False, True, True]
+    assert (frame.auroc.iloc[2:] > 0.7).all() and (frame.auroc.iloc[:2] < 0.6).all()
+    ref_part = timeline.domain_frame(reference=True)
+    ref_part = ref_part[ref_part.period == "reference"]
+    # limits: the reference chunks' mean ± 3 sd (population), each chunk told from the rest of the reference
+    mu, sd = ref_part.auroc.mean(), ref_part.auroc.std(ddof=0)
+    assert frame.upper.iloc[0] == pytest.approx(min(1.0, mu + 3 * sd)) and frame.lower.isna().all()
+    assert timeline.multivariate is not None  # "both": the PCA error beside it
+    assert timeline.drifted and "(domain classifier) in 2 chunks" in timeline.summary()
+
+
+def test_identifiers_are_left_out_with_a_note(timeline):
+    assert timeline.domain["columns"] == ["a", "b", "c"]
+    assert any("'id' look(s) like an identifier" in n and "left out" in n for n in timeline.notes)
+
+
+def test_named_identifiers_are_used_but_noted():
+    ref, cur = make(600, 0), make(600, 1, start=600)
+    result = nbt.drift(cur, ref, chunk_size=300, columns=["id", "a"], multivariate="classifier", log=False)
+    assert result.domain["columns"] == ["id", "a"]
+    assert any("drop it from columns=" in n for n in result.notes)
+    assert result.domain_frame().auroc.min() > 0.95  # the id alone tells the periods apart
+
+
+def test_views(timeline):
+    data = json.loads(timeline.to_json())
+    assert data["domain"]["method"] == "domain classifier AUROC" and len(data["domain"]["rows"]) == 8
+    assert "domain classifier AUROC" in timeline._repr_html_()
+    assert "auroc" in str(timeline)
+    fig = timeline.plot()
+    assert any(ax.get_ylabel() == "domain AUROC" for ax in fig.axes)
+
+
+def test_bad_multivariate_is_one_line():
+    ref, cur = make(400, 0), make(400, 1)
+    with pytest.raises(BadInput, match="multivariate must be True, False, 'pca', 'classifier' or 'both', got 'knn'"):
+        nbt.drift(cur, ref, chunk_size=200, multivariate="knn", log=False)
