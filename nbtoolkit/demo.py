@@ -10,7 +10,6 @@ registry — and prints where it and the executed notebooks are.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import config
+from .reports.demo_page import (alert_groups, alerts_table, day, facts, html, image, metrics_table, num, pct,
+                                read_text, windows_table)
 
 
 def default_pipeline() -> Path:
@@ -112,28 +113,28 @@ def _ingest(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     categories = out.get("categories") or []
     return [("text", "Seeded support tickets (subject, body, channel, tier), split by time: the last quarter "
                      "is held out as the test set; the test batch is checked against the training data's contract."),
-            _facts([("training tickets", out.get("n_train")), ("test tickets", out.get("n_test")),
-                    ("categories", ", ".join(map(str, categories)) or None)])]
+            facts([("training tickets", out.get("n_train")), ("test tickets", out.get("n_test")),
+                   ("categories", ", ".join(map(str, categories)) or None)])]
 
 
 def _train(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     return [("text", "TF-IDF of subject and body plus channel and tier into a logistic regression, registered "
                      "with its training data (fingerprint, schema, contract, drift profile)."),
-            _facts([("registered", out.get("ref")), ("training accuracy", _num(out.get("train_accuracy")))])]
+            facts([("registered", out.get("ref")), ("training accuracy", num(out.get("train_accuracy")))])]
 
 
 def _evaluate(run: Any, ev: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     gate = (run.steps["evaluate"].get("parameters") or {}).get("gate_accuracy")
-    blocks = [_facts([("evaluated on the test tickets", ev.get("ref")), ("accuracy", _num(ev.get("accuracy"))),
-                      ("macro F1", _num(ev.get("macro_f1"))),
-                      ("human hand-off threshold (confidence below it goes to an agent)", _num(ev.get("threshold"))),
-                      ("edge-case suite passed", ev.get("suite_passed")),
-                      ("promoted to @champion", f"{ev.get('ref')} (gate test.accuracy >= {gate})"
-                       if ev.get("ref") and gate is not None else None)])]
+    blocks = [facts([("evaluated on the test tickets", ev.get("ref")), ("accuracy", num(ev.get("accuracy"))),
+                     ("macro F1", num(ev.get("macro_f1"))),
+                     ("human hand-off threshold (confidence below it goes to an agent)", num(ev.get("threshold"))),
+                     ("edge-case suite passed", ev.get("suite_passed")),
+                     ("promoted to @champion", f"{ev.get('ref')} (gate test.accuracy >= {gate})"
+                      if ev.get("ref") and gate is not None else None)])]
     if ev.get("evaluation_html"):
         blocks.append(("details", ("The full evaluation: metrics, per class, confusion matrix, slices by channel "
                                    "and tier, edge cases, coverage by threshold",
-                                   _html(_read(ev.get("evaluation_html"))))))
+                                   html(read_text(ev.get("evaluation_html"))))))
     return blocks
 
 
@@ -144,41 +145,41 @@ def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]
     frame = report.to_frame()
     days = f"{len(report.windows)} window(s) of {report.window}"
     if report.windows:
-        days += f", {_day(report.windows[0]['window_start'])} to {_day(report.windows[-1]['window_start'])}"
+        days += f", {day(report.windows[0]['window_start'])} to {day(report.windows[-1]['window_start'])}"
     groups = alert_groups(report.alerts)
     drift_day = (run.steps["monitor"].get("parameters") or {}).get("drift_from_day")
     drift = f"; the world changes from day {drift_day + 1} on" if isinstance(drift_day, int) else ""
     blocks: list[tuple[str, Any]] = [
         ("text", f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
                  f"({days}), before the canary of step 5{drift}. The same report as nbt monitor over those days."),
-        _facts([("predictions served", mon.get("served")), ("share routed to humans", _pct(mon.get("human_share"))),
-                ("windows", len(report.windows)),
-                ("alerts fired", f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
-                                 f"window(s), from {len(groups)} rule(s)" if report.alerts else "none")]),
+        facts([("predictions served", mon.get("served")), ("share routed to humans", pct(mon.get("human_share"))),
+               ("windows", len(report.windows)),
+               ("alerts fired", f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
+                                f"window(s), from {len(groups)} rule(s)" if report.alerts else "none")]),
     ]
     if mon.get("monitoring_png"):
-        blocks.append(_guarded_one(lambda: _image(mon.get("monitoring_png"), f"{model}: quality per window")))
+        blocks.append(_guarded_one(lambda: image(mon.get("monitoring_png"), f"{model}: quality per window")))
     if groups:
-        blocks += [("h3", "Alerts by rule"), ("html", _alerts_table(groups))]
-    blocks.append(("details", (f"Every window ({len(frame)})", ("html", _windows_table(frame)))))
+        blocks += [("h3", "Alerts by rule"), ("html", alerts_table(groups))]
+    blocks.append(("details", (f"Every window ({len(frame)})", ("html", windows_table(frame)))))
     if mon.get("estimate_png"):
         blocks += [("h3", "Label-free accuracy estimate per day (calibrated on the test tickets, ±3 se band)"),
-                   _facts([("days with realised accuracy inside the band", _pct(mon.get("estimate_inside_band"))),
-                           ("days whose estimate left its alert limits", mon.get("estimate_alerts"))]),
-                   _guarded_one(lambda: _image(mon.get("estimate_png"), "label-free estimate per day"))]
+                   facts([("days with realised accuracy inside the band", pct(mon.get("estimate_inside_band"))),
+                          ("days whose estimate left its alert limits", mon.get("estimate_alerts"))]),
+                   _guarded_one(lambda: image(mon.get("estimate_png"), "label-free estimate per day"))]
     return blocks
 
 
 def _feedback(run: Any, fb: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     return [("text", "The tickets agents corrected train a challenger, served to a canary share of a week of "
                      "traffic; the A/B test on that week recommends, and the run acts on it."),
-            _facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
-                    ("accuracy difference (challenger - champion)", _num(fb.get("accuracy_difference"))),
-                    ("p-value", _num(fb.get("p_value"))),
-                    ("recommendation", str(fb.get("recommendation", "")).upper() or None),
-                    ("champion after the run", fb.get("champion_after"))]),
+            facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
+                   ("accuracy difference (challenger - champion)", num(fb.get("accuracy_difference"))),
+                   ("p-value", num(fb.get("p_value"))),
+                   ("recommendation", str(fb.get("recommendation", "")).upper() or None),
+                   ("champion after the run", fb.get("champion_after"))]),
             ("h3", "A/B test on the canary week"),
-            _guarded_one(lambda: _html(_abtest(model, fb)))]
+            _guarded_one(lambda: html(_abtest(model, fb)))]
 
 
 _SECTIONS = {"ingest": _ingest, "train": _train, "evaluate": _evaluate, "monitor": _monitor, "feedback": _feedback}
@@ -190,14 +191,15 @@ def _story(run: Any, outputs: dict[str, dict[str, Any]]) -> list[tuple[str, str,
     mon, fb = outputs.get("monitor") or {}, outputs.get("feedback") or {}
     said = {
         "ingest": ing and f"{ing.get('n_train')} training and {ing.get('n_test')} test tickets generated and checked",
-        "train": tr and f"{tr.get('ref')} registered (training accuracy {_num(tr.get('train_accuracy'))})",
-        "evaluate": ev and (f"{ev.get('ref')}: accuracy {_num(ev.get('accuracy'))} on the test tickets, "
-                            f"hand-off threshold {_num(ev.get('threshold'))}, promoted to @champion"),
+        "train": tr and f"{tr.get('ref')} registered (training accuracy {num(tr.get('train_accuracy'))})",
+        "evaluate": ev and (f"{ev.get('ref')}: accuracy {num(ev.get('accuracy'))} on the test tickets, "
+                            f"hand-off threshold {num(ev.get('threshold'))}, promoted to @champion"),
         "monitor": mon and (f"{mon.get('served')} live tickets served by {mon.get('champion')}; "
-                            f"{mon.get('alerts')} alert(s) from {', '.join(mon.get('alert_rules') or []) or 'no rule'}"),
+                            f"{mon.get('alerts')} alert(s) from "
+                            f"{', '.join(mon.get('alert_rules') or []) or 'no rule'}"),
         "feedback": fb and (f"{fb.get('corrections')} corrections trained {fb.get('challenger')}; A/B: "
                             f"{str(fb.get('recommendation', '')).upper()} "
-                            f"(difference {_num(fb.get('accuracy_difference'))}, p {_num(fb.get('p_value'))}); "
+                            f"(difference {num(fb.get('accuracy_difference'))}, p {num(fb.get('p_value'))}); "
                             f"champion now {fb.get('champion_after')}"),
     }
     lines = []
@@ -240,13 +242,6 @@ def _guarded_one(build: Any) -> tuple[str, Any]:
     return _guarded(lambda: [build()])[0]
 
 
-def _html(markup: str) -> tuple[str, Any]:
-    """A report's own HTML (already escaped by its template), shown as is."""
-    from .reports.render import safe
-
-    return ("html", safe(markup))
-
-
 def _model_name(outputs: dict[str, dict[str, Any]]) -> str:
     for step in ("train", "evaluate"):
         ref = outputs.get(step, {}).get("ref")
@@ -276,54 +271,6 @@ def _steps_table(run: Any) -> Any:
 _TONE = {"cached": "info", "failed": "bad", "skipped": "muted"}
 
 
-def alert_groups(alerts: Sequence[Any]) -> list[dict[str, Any]]:
-    """Fired alerts (:class:`~nbtoolkit.reports.monitoring.Alert`) grouped by rule, in the order
-    the rules first fired: ``rule``, ``metric``, ``count`` (windows), ``first`` / ``last`` window
-    start, ``low`` / ``high`` value."""
-    groups: dict[str, dict[str, Any]] = {}
-    for alert in sorted(alerts, key=lambda a: str(a.window_start)):
-        value = alert.value
-        group = groups.setdefault(alert.rule, {"rule": alert.rule, "metric": alert.metric, "count": 0,
-                                               "first": alert.window_start, "last": None,
-                                               "low": value, "high": value})
-        group["count"] += 1
-        group["last"] = alert.window_start
-        if isinstance(value, (int, float)):
-            group["low"] = value if not isinstance(group["low"], (int, float)) else min(group["low"], value)
-            group["high"] = value if not isinstance(group["high"], (int, float)) else max(group["high"], value)
-    return list(groups.values())
-
-
-def _alerts_table(groups: list[dict[str, Any]]) -> Any:
-    from .reports.render import Row, safe, table
-
-    rows = []
-    for g in groups:
-        values = _num(g["low"]) if g["low"] == g["high"] else f"{_num(g['low'])} to {_num(g['high'])}"
-        rows.append(Row([g["rule"], g["count"], _day(g["first"]), _day(g["last"]), f"{g['metric']} {values}"],
-                        tone="bad", css_class="nbt-alert-rule"))
-    return safe(table(["rule", "windows", "first window", "last window", "values when it fired"], rows))
-
-
-def _windows_table(frame: Any) -> Any:
-    """The monitoring windows, narrow enough for the page (the full frame is MonitorReport.to_frame())."""
-    from .reports.render import Row, cell_text, safe, table
-
-    def band(r: Any) -> str:
-        low, high = r.get("estimated_accuracy_lower"), r.get("estimated_accuracy_upper")
-        if low is None or high is None or low != low or high != high:
-            return ""
-        return f"{_fixed(low)}–{_fixed(high)}"
-
-    rows = [Row([_day(r["window_start"]), cell_text(r["volume"]), cell_text(r["labeled"]), _fixed(r["accuracy"]),
-                 _fixed(r["estimated_accuracy"]), band(r), _fixed(r["human_share"]), _fixed(r["mean_confidence"]),
-                 _fixed(r["drift_share"]), cell_text(r["drifted_columns"]), cell_text(r["alerts"])],
-                tone="bad" if r["alerts"] else "")
-            for _, r in frame.iterrows()]
-    return safe(table(["window", "predictions", "labelled", "accuracy", "estimated", "band", "to humans",
-                       "confidence", "drift share", "drifted columns", "alerts"], rows))
-
-
 def _registry(model: str) -> list[tuple[str, Any]]:
     from .registry import resolve, run_metrics, versions
 
@@ -333,24 +280,10 @@ def _registry(model: str) -> list[tuple[str, Any]]:
     except Exception:  # no champion (the gate refused): the table alone says so
         champion = None
     if champion is not None:
-        blocks += [_facts([("@champion", f"{model}/{champion.version}")]),
-                   ("html", _metrics_table(run_metrics(champion)))]
-    blocks.append(_html(versions(model)._repr_html_()))
+        blocks += [facts([("@champion", f"{model}/{champion.version}")]),
+                   ("html", metrics_table(run_metrics(champion)))]
+    blocks.append(html(versions(model)._repr_html_()))
     return blocks
-
-
-def _metrics_table(metrics: dict[str, float]) -> Any:
-    """A version's metrics as one row per data set (``test.accuracy`` -> row test, column
-    accuracy; a metric given at register has no data set)."""
-    from .reports.render import Row, safe, table
-
-    by_data: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
-        data, _, metric = key.rpartition(".")
-        by_data.setdefault(data or "given at register", {})[metric] = value
-    names = sorted({m for row in by_data.values() for m in row})
-    rows = [Row([data] + [_num(row.get(m)) or "" for m in names]) for data, row in sorted(by_data.items())]
-    return safe(table(["measured on"] + names, rows, css_class="nbt-table nbt-champion-metrics"))
 
 
 def _abtest(model: str, fb: dict[str, Any]) -> str:
@@ -361,50 +294,6 @@ def _abtest(model: str, fb: dict[str, Any]) -> str:
                     challenger_version=saved["challenger"]["version"],
                     min_samples=saved.get("min_samples", 200), alpha=saved.get("alpha", 0.05))
     return report._repr_html_()
-
-
-def _image(path: str | None, alt: str) -> tuple[str, Any]:
-    return ("image", (base64.b64encode(Path(str(path)).read_bytes()).decode(), alt))
-
-
-def _read(path: str | None) -> str:
-    return Path(str(path)).read_text(encoding="utf-8")
-
-
-def _facts(items: list[tuple[str, Any]]) -> tuple[str, Any]:
-    """Label / value pairs (values in bold) as the shared table; missing values left out."""
-    from .reports.render import Cell, Row, safe, table
-
-    return ("html", safe(table(None, [Row([k, Cell(str(v), "font-weight:bold")], style="")
-                                      for k, v in items if v is not None])))
-
-
-def _day(value: Any) -> str:
-    """A window start as its day (``2026-02-03``), or day and time when it is not midnight."""
-    text = str(value).replace("T", " ")
-    return text[:10] if text[10:].strip() in ("", "00:00:00", "00:00") else text[:16]
-
-
-def _fixed(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    try:
-        return f"{float(value):.3f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _num(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _pct(value: Any) -> str | None:
-    return None if value is None else f"{float(value):.1%}"
 
 
 if __name__ == "__main__":  # pragma: no cover

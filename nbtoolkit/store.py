@@ -393,12 +393,3 @@ def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     return retry(call, on=StoreUnavailable, attempts=retries + 1, delay=delay, max_delay=max_delay)
 
-
-def retrying_read(fn: Callable[..., T]) -> Callable[..., T]:
-    """Decorator form of :func:`read`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        return read(fn, *args, **kwargs)
-
-    return wrapper

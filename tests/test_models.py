@@ -414,3 +414,23 @@ def test_track_register_links_the_version_to_the_training_run(ip, nbt_home, iris
     run = mlflow.MlflowClient().get_run(mv.run_id)
     assert run.data.tags["mlflow.parentRunId"] == tracked.run_id  # registered inside that run
     assert nbt.lineage("forest/1").training_run == tracked.run_id
+
+
+def test_a_resolved_version_is_loaded_as_is_and_its_mlmodel_gives_the_served_columns(nbt_home, iris, iris_model):
+    """nbt serve's swap hands the version it resolved to the loader (no second lookup by a
+    NAME/VERSION string) and takes the request columns from the MLmodel the loader read."""
+    from nbtoolkit.registry.loading import load_version
+    from nbtoolkit.serving.protocol import signature_columns
+    from nbtoolkit.serving.swap import ModelSet
+
+    X, y = iris
+    nbt.register(iris_model, name="iris", X=X, y=y)
+    mv = registry.resolve("iris/1")
+    loaded = load_version(mv)
+    assert loaded.model._nbt_inputs == list(X.columns) and loaded.model._nbt_ref == "iris/1"
+    columns = signature_columns(loaded.inputs)
+    assert [c.name for c in columns] == list(X.columns) and {c.type for c in columns} == {"double"}
+    served = ModelSet("iris")._load("champion", mv)
+    assert served.version == "1" and served.signature == columns
+    np.testing.assert_array_equal(served.model.predict(X), iris_model.predict(X))
+    assert signature_columns(None) is None and signature_columns([{"type": "double"}]) is None

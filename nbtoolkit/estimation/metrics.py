@@ -96,8 +96,6 @@ def weighted_auc(score: Any, weight: Any, order: Any = None) -> float:
 # ------------------------------------------------------------------------------ sampling error
 def components(y: Any, raw: Any, pred: Any, classes: list[str]) -> dict[str, list[list[list[float]]]]:
     """Per metric, per class, the ``[std, share]`` terms of its standard error (see the module doc)."""
-    import numpy as np
-
     out: dict[str, list[list[list[float]]]] = {"accuracy": [[_term((y == pred).astype(float), 1.0)]]}
     targets = [1] if len(classes) == 2 else range(len(classes))
     for metric in ("precision", "recall", "f1", "roc_auc"):

@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import config
-from ..errors import BadInput, StoreUnavailable
+from ..errors import BadInput
 from .log_rows import (Labels, _check_unique, _column, _confidences, _input_rows, _model_of, _probabilities,
-                       _timestamps, _to_utc, version_labels)  # _to_utc: monitor.py imports it from here
+                       _timestamps, version_labels)
+from .log_connection import TABLE
 from .log_reads import LogReads
-from .log_schema import BUSY_TIMEOUT_S, _create, _sqlite_write_locking, _table, _upgrade
 
-TABLE = "nbt_predictions"
 _CHUNK = 500  # ids per IN (...) query
 
 
@@ -47,106 +46,9 @@ class PredictionLog(LogReads):
     """
 
     def __init__(self, url: str | None = None, *, table: str = TABLE) -> None:
-        self.url = str(url) if url else config.predictions_url()
-        self.table_name = table
-        self._engine: Any = None
-        self._table: Any = None
-        self._per_model = True
+        super().__init__(url, table=table)
         self._registered: set[tuple[str, str]] = set()  # versions found in the registry (log)
         self._labels: dict[tuple[str, str], Labels] = {}  # what each version's outcomes may be
-
-    # ------------------------------------------------------------------ connection
-    @property
-    def safe_url(self) -> str:
-        """The URL with any password hidden (for messages)."""
-        try:
-            from sqlalchemy.engine import make_url
-
-            return make_url(self.url).render_as_string(hide_password=True)
-        except Exception:
-            return "<unparseable URL>"
-
-    def __repr__(self) -> str:
-        return f"PredictionLog({self.safe_url!r})"
-
-    def _connect(self) -> tuple[Any, Any]:
-        if self._engine is not None:
-            return self._engine, self._table
-        import sqlalchemy as sa
-        from sqlalchemy import event, exc
-
-        try:
-            url = sa.engine.make_url(self.url)
-        except exc.ArgumentError:
-            raise BadInput(
-                f"Cannot parse the prediction-log URL {self.url!r}; use a SQLAlchemy URL such as "
-                "'sqlite:///predictions.db' or 'postgresql+psycopg2://user@host/db'."
-            ) from None
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", "psycopg"):
-            kwargs["connect_args"] = {"connect_timeout": 10}  # an unreachable host fails, not hangs
-        sqlite = url.get_backend_name() == "sqlite"
-        if sqlite:
-            kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
-        try:
-            engine = sa.create_engine(url, **kwargs)
-        except (exc.NoSuchModuleError, ImportError) as err:
-            how = ("install the extra: pip install 'nbtoolkit[postgres]'" if url.get_backend_name() == "postgresql"
-                   else "install its driver")
-            raise BadInput(
-                f"No database driver for the prediction-log URL {self.safe_url!r} ({err}); {how}, "
-                "or use a sqlite:/// URL."
-            ) from None
-        if sqlite:
-            _sqlite_write_locking(engine, event)
-        table = _table(sa, self.table_name)
-        try:
-            _create(engine, table)
-            self._per_model = _upgrade(engine, table)
-        except exc.OperationalError as err:
-            engine.dispose()
-            raise StoreUnavailable(
-                f"Cannot reach the prediction log at {self.safe_url!r} "
-                f"({str(err.orig).splitlines()[0] if err.orig else type(err).__name__}); start the "
-                "database or fix NBT_PREDICTIONS_URL / %config Nbt.predictions_url."
-            ) from None
-        self._engine, self._table = engine, table
-        return engine, table
-
-    def migrate(self) -> bool:
-        """Rebuild a log created when ids were unique across models with the per-model key
-        ``(model_name, id)``, in one transaction; returns True when it rebuilt the table.
-
-        Stop writers first (a writer that logs meanwhile waits for the lock on SQLite, or fails
-        and can retry). Nothing changes for a table that already has the per-model key.
-        """
-        import sqlalchemy as sa
-
-        engine, table = self._connect()
-        if self._per_model:
-            return False
-        # Copy the rows aside (a plain table: no key, no index whose name would clash), drop the
-        # old table with its key and indexes, create the current schema, copy the rows back.
-        copy = f"{self.table_name}_migrating"
-        names = ", ".join(f'"{c.name}"' for c in table.c)
-        with self._writer().begin() as conn:
-            conn.execute(sa.text(f'CREATE TABLE "{copy}" AS SELECT {names} FROM "{self.table_name}"'))
-            conn.execute(sa.text(f'DROP TABLE "{self.table_name}"'))
-            table.metadata.create_all(conn, checkfirst=False)
-            conn.execute(sa.text(f'INSERT INTO "{self.table_name}" ({names}) SELECT {names} FROM "{copy}"'))
-            conn.execute(sa.text(f'DROP TABLE "{copy}"'))
-        self._per_model = True
-        return True
-
-    def dispose(self) -> None:
-        """Close pooled connections (a new call reconnects)."""
-        if self._engine is not None:
-            self._engine.dispose()
-        self._engine = self._table = None
-
-    def _writer(self) -> Any:
-        engine, _ = self._connect()
-        return engine.execution_options(nbt_write=True)
 
     # ------------------------------------------------------------------ writes
     def log(
@@ -198,7 +100,8 @@ class PredictionLog(LogReads):
         n = len(rows_in)
         preds = _column(predictions, n, "predictions")
         conf = _confidences(confidence, n)
-        human = [bool(h) for h in _column(routed_to_human, n, "routed_to_human")] if routed_to_human is not None else [False] * n
+        human = ([bool(h) for h in _column(routed_to_human, n, "routed_to_human")] if routed_to_human is not None
+                 else [False] * n)
         id_list = [uuid.uuid4().hex for _ in range(n)] if ids is None else [str(i) for i in _column(ids, n, "ids")]
         _check_unique(id_list)
         stamps = _timestamps(timestamps, n)
@@ -239,7 +142,6 @@ class PredictionLog(LogReads):
         """ModelNotFound, naming the registry it looked in, when ``name/version`` is not registered."""
         if (name, version) in self._registered:
             return
-        from .. import config
         from ..errors import ModelNotFound
         from ..registry import resolve
 
@@ -366,10 +268,6 @@ class PredictionLog(LogReads):
             for i, name in conn.execute(query):
                 found.setdefault(i, set()).add(name)
         return found
-
-    def _unavailable(self, err: Any) -> StoreUnavailable:
-        reason = str(getattr(err, "orig", err)).splitlines()[0]
-        return StoreUnavailable(f"The prediction log at {self.safe_url!r} failed ({reason}); nothing was written.")
 
     def append(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert rows already built and checked by a batching writer (``nbt serve``) in one transaction.

@@ -1,7 +1,6 @@
 """The reading side of :class:`~nbtoolkit.monitoring.log.PredictionLog`: frames, feedback, counts.
 
-A mixin: the log's connection (``_connect``) and printable URL (``safe_url``) come from the class
-that writes (log.py); nothing here writes.
+On the log's connection (:class:`~.log_connection.LogConnection`); nothing here writes (log.py does).
 """
 
 from __future__ import annotations
@@ -10,16 +9,12 @@ import json
 from typing import Any
 
 from ..errors import StoreUnavailable
+from .log_connection import LogConnection
 from .log_rows import _to_utc
 
 
-class LogReads:
-    """Reads of a prediction log (mixed into :class:`~nbtoolkit.monitoring.log.PredictionLog`)."""
-
-    safe_url: str
-
-    def _connect(self) -> tuple[Any, Any]:  # pragma: no cover - provided by PredictionLog
-        raise NotImplementedError
+class LogReads(LogConnection):
+    """Reads of a prediction log (the base of :class:`~nbtoolkit.monitoring.log.PredictionLog`)."""
 
     def frame(
         self,

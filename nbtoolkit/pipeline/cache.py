@@ -20,7 +20,6 @@ from typing import Any
 from .. import __version__, config
 
 DONE = ("ok", "cached")
-FINAL = ("ok", "cached", "failed", "skipped")
 
 
 def step_key(source_hash: str, parameters: Mapping[str, Any], upstream: Mapping[str, Any],

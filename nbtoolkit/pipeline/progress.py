@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PENDING, RUNNING, OK, CACHED, FAILED, SKIPPED = "pending", "running", "ok", "cached", "failed", "skipped"
-STEP_STATES = (PENDING, RUNNING, OK, CACHED, FAILED, SKIPPED)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The one path every surface takes to a model (``nbt.load``, evaluate, drift with predictions,
 ``nbt serve``): :func:`load` resolves the reference (:mod:`.lookup`), checks a required signature
 (:mod:`.signing`) and the recorded sha256 (:mod:`.integrity`), and reads the folder with
-:func:`.formats.load_local` — here, or in the helper process the caller passes (:mod:`.model_process`).
+:func:`.readers.load_local` — here, or in the helper process the caller passes (:mod:`.model_process`).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def load_version(mv: Any, *, require_signature: bool = False, allow_unsafe: bool
                     f"(sha256 {actual[:12]}... != recorded {expected[:12]}...); refusing to load. "
                     "Re-register the model from its source."
                 )
-        from .formats import load_local
+        from .readers import load_local
 
         read: Any = process.load if process is not None else load_local  # a HelperModel, or the model
         with store.translate_errors():

@@ -7,7 +7,7 @@ to find the version. In one interpreter they add up; in a :class:`ModelProcess` 
 :class:`~nbtoolkit.helper_process.HelperProcess`) skops and scikit-learn are imported on the other
 core while the command imports MLflow. :func:`~.loading.load` with ``process=`` then downloads and
 sha256-checks the version here and has the helper read the folder with the same
-:func:`~.formats.load_local` (the file audited against the allow-list, formats as recorded); what
+:func:`~.readers.load_local` (the file audited against the allow-list, formats as recorded); what
 comes back is a :class:`HelperModel`, which has the prediction methods and nothing else. Errors and
 warnings of the load come back as they are.
 
@@ -110,7 +110,7 @@ def _serve(channel: Channel) -> int:
     def answer(request: tuple[Any, ...]) -> Any:
         nonlocal model
         if request[0] == "load":
-            from .formats import load_local
+            from .readers import load_local
 
             model = load_local(Path(request[1]), request[2], request[3], unsafe_ok=request[4])
             return [m for m in METHODS if hasattr(model, m)], type(model).__name__

@@ -5,7 +5,8 @@
     server.py     serve(): start-up checks, uvicorn in the foreground, or a background process
     app.py        the FastAPI app: routes, bearer token, body limit, request metrics
     service.py    what the routes do: score (route, predict, hand off, log), outcomes, health, version
-    protocol.py   MLflow's scoring protocol → validated columns, ids, timestamps (signature checks)
+    protocol.py   MLflow's scoring protocol → validated columns, ids, timestamps
+    columns.py    request values checked against the version's signature (BadRequest names column and row)
     swap.py       the served versions; alias polling; load + integrity check before a swap
     shipper.py    the log written by a helper process: journal, hand over, acknowledgements (503 when full)
     logwriter.py  batched prediction-log writes (in the helper), back-off, duplicate-id retries

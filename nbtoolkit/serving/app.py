@@ -38,10 +38,8 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
         svc = holder["service"]
         svc.start()
         app.state.service = svc
-        # As many predictions at once as there are cores: with anyio's 40 threads, 32 requests in
-        # flight shared the interpreter lock 33 ways and the log writer thread got too small a
-        # share to keep up (the queue filled: 503s at 100-row requests), while more predicting
-        # threads than cores only wait on each other.
+        # As many predictions at once as there are cores (anyio's default is 40 threads): more
+        # predicting threads than cores only wait on each other for the interpreter lock.
         holder["predict_slots"] = anyio.CapacityLimiter(os.cpu_count() or 2)
         yield
         await run_in_threadpool(svc.stop)

@@ -7,11 +7,11 @@
 when replaying traffic; default now; between 2000-01-01 and a day from now, UTC). ``text/csv``
 bodies work too (ids are then generated). ``NaN`` in a number column is a missing value, as
 ``null``; ``Infinity`` is refused naming its column; nesting deeper than :data:`MAX_DEPTH`, or
-deeper than Python's parser follows, is refused too (it was a 500).
+deeper than Python's parser follows, is refused too (a 400, not a server error).
 
-Everything is checked against the serving version's signature before the model sees it: a missing
-column, a value of the wrong type, an empty batch, a duplicate id each raise :class:`BadRequest`
-with one sentence naming the column / row / id. Pure Python: no pandas until the batch is valid.
+Everything is checked before the model sees it: an empty batch or a duplicate id here, each value
+against the serving version's signature in :mod:`.columns`; each raises :class:`BadRequest` with
+one sentence naming the column / row / id. Pure Python: no pandas until the batch is valid.
 """
 
 from __future__ import annotations
@@ -19,39 +19,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import reprlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# BadRequest, Column, short and signature_columns are part of this module's interface too
+from .columns import (MAX_DEPTH, BadRequest, Column, _check_free, _Missing, check_signature, short,
+                      signature_columns)
+
+__all__ = ["FORMATS", "MAX_DEPTH", "MAX_ID_LENGTH", "BadRequest", "Batch", "Column", "parse_body", "parse_json",
+           "parse_outcomes", "short", "signature_columns"]
+
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MAX_ID_LENGTH = 191  # the prediction log's id column
-
-# MLflow ColSpec types -> (check, what to call it in a message)
-_NUMBER = "a number"
-_KINDS = {
-    "double": _NUMBER, "float": _NUMBER, "long": "an integer", "integer": "an integer",
-    "string": "a string", "boolean": "true or false", "datetime": "a date/time string",
-    "binary": "a string",
-}
-
-
-class BadRequest(ValueError):
-    """A request the server refuses with HTTP ``status`` and one sentence (nothing is logged)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Column:
-    """One input column of a version's signature."""
-
-    name: str
-    type: str | None = None  # MLflow type name (double, long, string, ...); None: anything
-    required: bool = True
-
 
 @dataclass
 class Batch:
@@ -130,7 +110,7 @@ def parse_body(body: bytes, content_type: str | None, signature: Sequence[Column
     if n > max_rows:
         raise BadRequest(f"The batch has {n} rows, more than the limit of {max_rows}; split it.", status=413)
     if signature:
-        columns, values = _check_signature(columns, values, n, signature)
+        columns, values = check_signature(columns, values, n, signature)
     else:  # no signature to check against: a key absent from a record is a missing value
         values = {c: [None if isinstance(v, _Missing) else v for v in vals] for c, vals in values.items()}
         for c, vals in values.items():
@@ -160,29 +140,6 @@ def parse_json(body: bytes, *, constants: bool = True) -> Any:
 def _no_constant(name: str) -> Any:
     raise BadRequest(f"The body holds {name}, which is not a JSON value; send a finite number (or a class "
                      "label) instead.")
-
-
-MAX_DEPTH = 32  # nesting a request value may have (scalars have none; MLflow's array columns a few)
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 2, 60, 60, 4, 4
-
-
-def short(value: Any) -> str:
-    """``repr(value)`` cut short, also for a large or deeply nested list (repr would build it all)."""
-    return _SHORT.repr(value)
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests lists / dicts (0 for a scalar), counted without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        v, d = stack.pop()
-        if isinstance(v, (list, dict)):
-            if d + 1 > MAX_DEPTH:
-                return d + 1
-            deepest = max(deepest, d + 1)
-            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
-    return deepest
 
 
 def _columns_of(fmt: str, data: Any) -> tuple[list[str], dict[str, list[Any]], int]:
@@ -238,16 +195,6 @@ def _from_records(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, list
     return list(columns), values, len(rows)
 
 
-class _Missing:
-    """A record without this key (reported as a missing value, with its row)."""
-
-    def __init__(self, row: int) -> None:
-        self.row = row
-
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
 def _from_csv(body: bytes) -> tuple[list[str], dict[str, list[Any]], int, dict[str, Any]]:
     import io
 
@@ -260,65 +207,6 @@ def _from_csv(body: bytes) -> tuple[list[str], dict[str, list[Any]], int, dict[s
                          f"{str(exc).splitlines()[0][:120]}).") from None
     frame = frame.astype(object).where(frame.notna(), None)
     return list(map(str, frame.columns)), {str(c): frame[c].tolist() for c in frame.columns}, len(frame), {}
-
-
-# ---------------------------------------------------------------------------------- validation
-def _check_signature(columns: list[str], values: dict[str, list[Any]], n: int,
-                     signature: Sequence[Column]) -> tuple[list[str], dict[str, list[Any]]]:
-    expected = [c.name for c in signature]
-    out: dict[str, list[Any]] = {}
-    for col in signature:
-        if col.name not in values:
-            if col.required:
-                raise BadRequest(f"Missing column {col.name!r}; the model expects "
-                                 f"{', '.join(expected)}.")
-            out[col.name] = [None] * n
-            continue
-        out[col.name] = _check_values(col, values[col.name])
-    return expected, out
-
-
-def _check_values(col: Column, vals: list[Any]) -> list[Any]:
-    kind = col.type
-    for i, v in enumerate(vals):
-        if isinstance(v, _Missing) or v is None or (isinstance(v, float) and v != v):
-            if col.required and kind not in ("double", "float"):
-                raise BadRequest(f"Column {col.name!r} has no value in row {i}; the model needs "
-                                 f"{_KINDS.get(kind or '', 'a value')} there.")
-            if isinstance(v, _Missing):
-                vals = [None if isinstance(x, _Missing) else x for x in vals]
-            continue
-        if kind is None:
-            _check_free(col.name, i, v)
-            continue
-        if _ok(kind, v):
-            continue
-        _check_free(col.name, i, v)  # Infinity, or nesting too deep to show, said as such
-        raise BadRequest(f"Column {col.name!r} must be {_KINDS.get(kind, kind)} ({kind}); row {i} has {short(v)}.")
-    return vals
-
-
-def _check_free(column: str, row: int, v: Any) -> None:
-    """A value no type pins: refuse only what nothing can take (Infinity; nesting past MAX_DEPTH)."""
-    if isinstance(v, float):
-        if v in (math.inf, -math.inf):
-            raise BadRequest(f"Column {column!r} has {'-' if v < 0 else ''}Infinity in row {row}; send finite "
-                             "numbers (null for a missing value).")
-    elif isinstance(v, (list, dict)) and _depth(v) > MAX_DEPTH:
-        raise BadRequest(f"Column {column!r} has a value nested more than {MAX_DEPTH} levels deep in row {row}; "
-                         "send scalars (or shallow arrays).")
-
-
-def _ok(kind: str, v: Any) -> bool:
-    if kind in ("double", "float"):  # NaN is a missing value (checked before); Infinity is refused
-        return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v - v == 0.0)
-    if kind in ("long", "integer"):
-        return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    if kind in ("string", "binary", "datetime"):
-        return isinstance(v, str)
-    if kind == "boolean":
-        return isinstance(v, bool)
-    return True
 
 
 def _ids(raw: Any, n: int) -> list[str] | None:
@@ -355,11 +243,11 @@ def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
     out = []
     for i, v in enumerate(raw):
         try:
-            if not isinstance(v, str):
-                raise ValueError(v)
-            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if isinstance(v, str) else None
         except ValueError:
-            raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {short(v)}.") from None
+            t = None
+        if t is None:
+            raise BadRequest(f"params.timestamps[{i}] is not an ISO 8601 date/time: {short(v)}.")
         try:
             if t.tzinfo is not None:
                 t = t.astimezone(dt.UTC).replace(tzinfo=None)
@@ -371,20 +259,6 @@ def _timestamps(raw: Any, n: int) -> list[dt.datetime] | None:
         except BadInput as exc:
             raise BadRequest(str(exc)) from None
     return out
-
-
-def signature_of(model_info: Any) -> list[Column] | None:
-    """The input columns of an MLflow ``ModelInfo``/``Model`` signature (None: no signature)."""
-    sig = getattr(model_info, "signature", None)
-    inputs = getattr(sig, "inputs", None)
-    if inputs is None or not getattr(inputs, "has_input_names", lambda: False)():
-        return None
-    cols = []
-    for spec in inputs.inputs:
-        kind = getattr(getattr(spec, "type", None), "name", None)
-        cols.append(Column(str(spec.name), kind if kind in _KINDS else None,
-                           bool(getattr(spec, "required", True))))
-    return cols
 
 
 def parse_outcomes(body: bytes) -> tuple[list[str], list[Any], str]:

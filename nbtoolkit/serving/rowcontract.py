@@ -23,9 +23,6 @@ from typing import Any
 
 logger = logging.getLogger("nbtoolkit.serving")
 
-KINDS = ("unseen_category", "out_of_range", "null")
-
-
 class RowContract:
     """A version's data contract compiled for checking request rows (see the module docstring)."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -63,7 +62,6 @@ class Service:
         self.recovery = recovery
         self.token = token
         self.contracts = contracts  # rowcontract.Contracts: rows outside their version's contract are flagged
-        self.started_at = time.time()
 
     # ------------------------------------------------------------------ build / start / stop
     @classmethod
@@ -371,6 +369,3 @@ def new_ids(n: int) -> list[str]:
         out.append(raw[k:k + 16].hex())
     return out
 
-
-def _finite(x: Any) -> Any:
-    return None if isinstance(x, float) and not math.isfinite(x) else x

@@ -95,7 +95,8 @@ class ModelSet:
             ch = None
         if ch is not None:
             try:
-                versions[self.challenger] = self._reuse(versions, ch, self.challenger) or self._load(self.challenger, ch)
+                versions[self.challenger] = (self._reuse(versions, ch, self.challenger)
+                                             or self._load(self.challenger, ch))
             except NbtError as exc:
                 self._refuse(self.challenger, str(ch.version), exc, state=_tags_state(ch))
         self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, versions))
@@ -103,11 +104,13 @@ class ModelSet:
         return self.snapshot
 
     def _load(self, alias: str, mv: Any) -> Served:
-        from ..registry import load
+        from ..registry.loading import load_version
+        from .protocol import signature_columns
 
-        # sha256 (and signature, when required) checked before deserialising
-        model = load(f"{self.name}/{mv.version}", require_signature=self.require_signature)
-        return Served(alias, str(mv.version), model, self._threshold(mv), _signature(self.name, str(mv.version)))
+        # the version resolved by the poll, loaded as is: sha256 (and signature, when required)
+        # checked before deserialising; its MLmodel read once for the model and the request columns
+        loaded = load_version(mv, require_signature=self.require_signature)
+        return Served(alias, str(mv.version), loaded.model, self._threshold(mv), signature_columns(loaded.inputs))
 
     def _threshold(self, mv: Any) -> float | None:
         if self.threshold is not None:
@@ -231,19 +234,3 @@ def _tags_state(mv: Any) -> str:
     import json
 
     return hashlib.sha256(json.dumps(sorted((mv.tags or {}).items())).encode()).hexdigest()[:16]
-
-
-def _signature(name: str, version: str) -> Any:
-    """The input columns of the version's MLflow signature (None when it has none)."""
-    from .. import store
-    from .protocol import signature_of
-
-    mlflow = store.mlflow_module()
-    try:
-        with store.translate_errors():
-            info = mlflow.models.get_model_info(f"models:/{name}/{version}")
-    except NbtError:
-        raise
-    except Exception:  # no MLmodel / unreadable signature: serve without column checks
-        return None
-    return signature_of(info)

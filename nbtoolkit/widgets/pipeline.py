@@ -50,7 +50,6 @@ class PipelineProgress(Composite):
         self.elapsed = 0.0
         self.mode = "widget"  # "text" once displayed where no frontend renders widgets
         self._widget: Any = None
-        self._started = time.monotonic()
 
     # ------------------------------------------------------------------ the observer
     def __call__(self, event: Any) -> None:
