@@ -244,7 +244,7 @@ def test_team_mode_watermark_is_a_table_and_the_lock_a_postgres_advisory_lock(da
                                                                                monkeypatch):
     import threading
 
-    from nbtoolkit.pipeline.watermark import SqlWatermark, open_watermark
+    from nbtoolkit.pipeline.watermark import SqlWatermark, identity, open_watermark
 
     monkeypatch.setenv("NBT_PREDICTIONS_URL", postgres.create_database("watermark"))
     pipeline = load_pipeline(daily / "pipeline.yaml")
@@ -263,9 +263,14 @@ def test_team_mode_watermark_is_a_table_and_the_lock_a_postgres_advisory_lock(da
     waiter = threading.Thread(target=take)
     waiter.start()
     assert not got.wait(1.0)  # still held by the other process
+    # a partition marked running is running while its run holds the lock, and pending once it is gone
+    mark.write("2024-01-03", {**identity(pipeline), "status": "running", "data_hash": "x", "run_id": None})
+    assert pipeline_status(daily / "pipeline.yaml").partitions[2]["status"] == "running"
     holder.communicate("go\n", timeout=60)
     assert got.wait(60)
     waiter.join()
+    row = pipeline_status(daily / "pipeline.yaml").partitions[2]
+    assert row["status"] == "pending" and "did not finish" in row["reason"]
 
     first = run_pipeline(daily / "pipeline.yaml", partition="2024-01-01")
     entries = mark.read()

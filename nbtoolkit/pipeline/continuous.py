@@ -190,30 +190,10 @@ def partition_rows(pipeline: Pipeline, mark: Watermark | None = None) -> list[di
         else:
             status, reason = "missing", "processed, but its data is gone from the source"
         if status == "pending" and entry is not None and entry.get("status") == RUNNING:
-            status = RUNNING if _lock_held(mark) else status
+            status = RUNNING if mark.held() else status
         updated = entry.get("updated") if entry else None
         rows.append({"partition": value, "status": status, "last_run": (entry or {}).get("run_id"),
                      "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(updated)) if updated else None,
                      "reason": reason})
     return rows
 
-
-def _lock_held(mark: Watermark) -> bool:
-    """Whether a run holds the watermark's lock now (a ``running`` entry is live, not left by a crash)."""
-    path = getattr(mark, "path", None)
-    if path is None:
-        return True
-    import fcntl
-    import os
-
-    try:
-        fd = os.open(path.with_name("partitions.lock"), os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock we got
-    return False

@@ -52,6 +52,8 @@ class Watermark(Protocol):
 
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
 
+    def held(self) -> bool: ...
+
 
 def identity(pipeline: Any) -> dict[str, str]:
     """What a watermark entry says about the pipeline that wrote it."""
@@ -125,6 +127,22 @@ class FileWatermark:
         with file_lock(self.folder / "partitions.lock"):
             yield
 
+    def held(self) -> bool:
+        """Whether a run holds the lock now (so a ``running`` entry is live, not left by a crash)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.folder / "partitions.lock", os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing releases a lock this probe got
+        return False
+
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
@@ -192,8 +210,7 @@ class SqlWatermark:
             with FileWatermark(self.folder).lock():
                 yield
             return
-        key = int.from_bytes(hashlib.sha256(f"nbt-partitions:{self.pipeline}".encode()).digest()[:8], "big",
-                             signed=True)
+        key = self._key()
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             conn.commit()
@@ -202,3 +219,20 @@ class SqlWatermark:
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
+
+    def held(self) -> bool:
+        import sqlalchemy as sa
+
+        if self.engine.dialect.name != "postgresql":
+            return FileWatermark(self.folder).held()
+        with self.engine.connect() as conn:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key()}).scalar()
+            if got:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._key()})
+            conn.commit()
+        return not got
+
+    def _key(self) -> int:
+        """The advisory lock's number: 64 bits of the pipeline name's hash."""
+        return int.from_bytes(hashlib.sha256(f"nbt-partitions:{self.pipeline}".encode()).digest()[:8], "big",
+                              signed=True)
