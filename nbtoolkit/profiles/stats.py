@@ -59,7 +59,7 @@ def psi_rows(reference_counts: Any, current_counts: Any) -> Any:
 
     r = proportions(reference_counts, eps=PSI_EPS)
     c = proportions(current_counts, eps=PSI_EPS)
-    return np.sum((c - r) * np.log(c / r), axis=-1)
+    return np.add.reduce((c - r) * np.log(c / r), axis=-1)
 
 
 def psi(reference_counts: Any, current_counts: Any) -> float:
@@ -76,7 +76,10 @@ def jensenshannon_rows(reference_counts: Any, current_counts: Any) -> Any:
     m = (p + q) / 2
 
     def kl(a: Any) -> Any:  # Σ a · ln(a / m) over a > 0 (there m > 0 too; elsewhere the ratio is 1)
-        return np.sum(a * np.log(np.divide(a, m, out=np.ones_like(a), where=a > 0)), axis=-1)
+        terms = np.divide(a, m, out=np.ones(a.shape), where=a > 0)
+        np.log(terms, out=terms)  # in place, and add.reduce rather than sum: a few µs per call count
+        terms *= a
+        return np.add.reduce(terms, axis=-1)
 
     return np.sqrt(np.maximum(0.0, (kl(p) + kl(q)) / 2))
 
