@@ -119,14 +119,17 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
         binner = _binner(entry)
         ref_counts = _chunk_counts(ref[name], binner, ref_ids, len(ref_chunks))
         cur_counts = _chunk_counts(cur[name], binner, cur_ids, len(cur_chunks))
+        # categories the reference profile lacks got bins after its own: both sides as wide
+        width = max(ref_counts.shape[1], cur_counts.shape[1])
+        if ref_counts.shape[1] != cur_counts.shape[1]:
+            ref_counts, cur_counts = (np.pad(c, ((0, 0), (0, width - c.shape[1]))) for c in (ref_counts, cur_counts))
         total = ref_counts.sum(axis=0)
         stat = STATISTICS[chosen[name]]
         # A reference chunk is compared with the rest of the reference (its own rows taken out
         # of the counts), so its statistic is distributed as a new chunk's would be.
         for i, value in enumerate(_counts_statistic(stat, entry, total - ref_counts, ref_counts)):
             ref_stats[i][name] = value
-        unseen = cur_counts.shape[1] - len(total)  # categories only the current data has: bins of their own
-        for i, value in enumerate(_counts_statistic(stat, entry, np.pad(total, (0, unseen))[None, :], cur_counts)):
+        for i, value in enumerate(_counts_statistic(stat, entry, total[None, :], cur_counts)):
             cur_stats[i][name] = value
 
     def stats_of(frame: Any, chunk: Any, *, own: bool, out: dict[str, float]) -> None:
@@ -259,10 +262,10 @@ def _binner(entry: dict[str, Any]) -> Any:
 
         return numeric
     index = {level: i for i, level in enumerate(entry["counts"])}
+    unseen: dict[str, int] = {}  # shared by every series binned: a level keeps its bin
 
     def categorical(series: Any) -> tuple[Any, int]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)   # hashing once; few uniques
-        unseen: dict[str, int] = {}
         lookup = [index[key] if key in index else unseen.setdefault(key, len(index) + len(unseen))
                   for key in map(str, uniques)]                      # levels as the profile names them
         return np.array([*lookup, -1], dtype=np.intp)[codes], len(index) + len(unseen)  # code -1 (missing) -> -1
