@@ -139,3 +139,26 @@ def test_magic_and_cli_end_to_end(ip, frames, tmp_path, capsys):
     code = cli(["data", "quality", str(tmp_path / "cur.csv"), "--reference", str(tmp_path / "ref.parquet"),
                 "--chunk-size", "8"])
     assert code == 2 and "needs at least 2" in capsys.readouterr().err
+
+
+def test_monitor_reports_the_quality_of_the_logged_inputs(nbt_home):
+    """Per window: the highest missing / unseen / out-of-range rate against the reference profile,
+    the columns named, and rules on them (unseen_rate>0) fire."""
+    from nbtoolkit.monitoring import PredictionLog, monitor
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.uniform(0, 10, 1000), "c": rng.choice(["a", "b"], 1000)})
+    good = pd.DataFrame({"x": rng.uniform(0, 10, 100), "c": rng.choice(["a", "b"], 100)})
+    bad = good.copy()
+    bad.loc[:19, "c"] = "zz"        # 20 % unseen
+    bad.loc[20:29, "x"] = 50.0      # 10 % out of range
+    bad.loc[30:59, "x"] = np.nan    # 30 % missing
+    live = pd.concat([good, bad], ignore_index=True)
+    PredictionLog().log("q/1", live, ["y"] * 200, confidence=[0.9] * 200, registered=False,
+                        timestamps=pd.date_range("2026-02-01", periods=200, freq="min"))
+    report = monitor("q", rows=100, reference=reference, alerts=["unseen_rate>0", "missing_rate>0.2"])
+    frame = report.to_frame()
+    assert frame["unseen_rate"].tolist() == [0.0, 0.2] and frame["out_of_range_rate"].tolist() == [0.0, 0.1]
+    assert frame["missing_rate"].tolist() == [0.0, 0.3]
+    assert frame["quality_columns"].iloc[1] == "x missing 30%, x out of range 10%, c unseen 20%"
+    assert {a.rule for a in report.alerts} == {"unseen_rate>0", "missing_rate>0.2"}

@@ -21,9 +21,10 @@ from ..reports.monitoring import Alert
 
 logger = logging.getLogger("nbtoolkit.monitoring")
 
-# contract: the share of a window's rows served outside their version's data contract
+# contract: the share of a window's rows served outside their version's data contract;
+# missing_rate / unseen_rate / out_of_range_rate: the highest over the inputs (data_quality.window_quality)
 METRICS = ("volume", "labeled", "human_share", "mean_confidence", "accuracy", "macro_f1",
-           "estimated_accuracy", "drift_share", "contract")
+           "estimated_accuracy", "drift_share", "contract", "missing_rate", "unseen_rate", "out_of_range_rate")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _RULE = re.compile(r"^\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?P<op><=|>=|<|>)\s*(?P<value>\S+)\s*$")
 _ANOMALY = re.compile(r"^\s*anomaly\s*:\s*(?P<metric>[A-Za-z_][\w.\-]*)\s*(?::\s*(?P<k>\S+))?\s*$")

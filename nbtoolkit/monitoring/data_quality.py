@@ -204,3 +204,58 @@ def _columns(columns: Any, ref: pd.DataFrame, cur: pd.DataFrame, *, exclude: str
     if not names:
         raise BadInput("No columns to check; name at least one.")
     return names
+
+
+def profile_quality(frame: pd.DataFrame, profile: Any) -> dict[str, dict[str, float]]:
+    """Missing, unseen and out-of-range rates of ``frame``'s columns against a stored reference
+    :class:`~nbtoolkit.profiles.Profile` (its categories, its [min, max], its missing share) — what
+    ``nbt monitor`` reports per window: one window has no reference chunks to learn limits from.
+
+    ``{column: {"missing_rate": .., "reference_missing_rate": .., "unseen_rate" | "out_of_range_rate": ..}}``;
+    a missing value is neither unseen nor out of range here (the missing rate counts it).
+    """
+    import numpy as np
+
+    out: dict[str, dict[str, float]] = {}
+    n = len(frame)
+    if not n:
+        return out
+    for name in frame.columns:
+        entry = profile.columns.get(name) if hasattr(profile, "columns") else None
+        if not entry or entry.get("kind") in {"skipped", "empty", None}:
+            continue
+        s = frame[name]
+        missing = s.isna().to_numpy()
+        rates = {"missing_rate": float(missing.mean()),
+                 "reference_missing_rate": float(entry.get("missing", 0)) / max(int(profile.n_rows), 1)}
+        kind = entry["kind"]
+        if kind in {"categorical", "boolean"}:
+            known = {str(k) for k in entry.get("counts", {})}
+            present = s[~missing].astype(str)
+            rates["unseen_rate"] = float((~present.isin(known)).sum()) / n
+        elif kind in {"numeric", "discrete"}:
+            x = _numbers(s)
+            values = entry.get("values")
+            low = entry.get("min", min(values) if values else math.nan)
+            high = entry.get("max", max(values) if values else math.nan)
+            with np.errstate(invalid="ignore"):
+                rates["out_of_range_rate"] = float(((x < low) | (x > high)).sum()) / n
+        out[str(name)] = rates
+    return out
+
+
+def window_quality(frame: pd.DataFrame, profile: Any, *, tolerance: float = 0.05) -> dict[str, Any]:
+    """One monitoring window's quality: the highest missing / unseen / out-of-range rate over the
+    columns, and ``quality_columns`` naming each column whose values were unseen, out of range, or
+    missing more often than the reference's share + ``tolerance``."""
+    rates = profile_quality(frame, profile)
+    out: dict[str, Any] = {m: max((r[m] for r in rates.values() if m in r), default=math.nan) for m in RATES}
+    flagged = []
+    for column, r in rates.items():
+        if r["missing_rate"] > r["reference_missing_rate"] + tolerance:
+            flagged.append(f"{column} missing {r['missing_rate']:.0%}")
+        for metric, word in (("unseen_rate", "unseen"), ("out_of_range_rate", "out of range")):
+            if r.get(metric, 0.0) > 0:
+                flagged.append(f"{column} {word} {r[metric]:.0%}")
+    out["quality_columns"] = ", ".join(flagged)
+    return out

@@ -358,6 +358,9 @@ def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str])
     columns = [c for c in current.columns if c in profile.columns]
     if not columns:
         return out
+    from .data_quality import window_quality
+
+    out.update(window_quality(current[columns], profile))  # missing / unseen / out-of-range vs the profile
     report = drift_check(current, reference=profile, columns=columns, log=False)
     assert isinstance(report, DriftReport)  # one comparison, not drift over time
     out["drift_share"] = drift_share(report)

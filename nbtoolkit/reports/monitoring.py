@@ -90,7 +90,8 @@ class MonitorReport(Result):
 
         cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
                 "accuracy", "macro_f1", "estimated_accuracy", "estimated_accuracy_lower",
-                "estimated_accuracy_upper", "drift_share", "drifted_columns", "contract"]
+                "estimated_accuracy_upper", "drift_share", "drifted_columns", "contract", "missing_rate",
+                "unseen_rate", "out_of_range_rate", "quality_columns"]
         frame = pd.DataFrame([{c: r.get(c) for c in cols} for r in self.windows], columns=cols)
         frame["alerts"] = [", ".join(a.rule for a in self.alerts if a.window_start == r["window_start"])
                            for r in self.windows]
