@@ -34,7 +34,7 @@ def run_partitions(pipeline: Pipeline, execute: Callable[[Partition], PipelineRu
     # Everything that can be refused is refused before the lock file or any record is written.
     entries = mark.read()
     check_owner(entries, pipeline, mark.where)
-    found = discover(pipeline)
+    found = discover(pipeline, known=None if force else entries)
     by_value = {p.value: p for p in found}
     if value is not None:
         chosen = [_one(pipeline, value, by_value, entries)]
@@ -164,7 +164,8 @@ def _state(part: Partition, entry: Mapping[str, Any] | None) -> tuple[str, str]:
 def _entry(pipeline: Pipeline, part: Partition, status: str, run: PipelineRun | None,
            before: Mapping[str, Any] | None, error: str | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {**identity(pipeline), "status": status, "data_hash": part.data_hash,
-                             "paths": part.parameters()["partition_paths"], "updated": time.time(),
+                             "paths": part.parameters()["partition_paths"], "stats": part.stats,
+                             "updated": time.time(),
                              "run_id": run.run_id if run is not None else None,
                              "mlflow_run_id": run.mlflow_run_id if run is not None else None}
     if run is not None and not run.passed:
@@ -181,7 +182,7 @@ def partition_rows(pipeline: Pipeline, mark: Watermark | None = None) -> list[di
     mark = mark or open_watermark(pipeline)
     entries = mark.read()
     check_owner(entries, pipeline, mark.where)
-    found = {p.value: p for p in discover(pipeline)}
+    found = {p.value: p for p in discover(pipeline, known=entries)}
     rows = []
     for value in sorted(set(found) | set(entries)):
         entry = entries.get(value)

@@ -17,7 +17,7 @@ import glob
 import hashlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ class Partition:
     paths: tuple[str, ...] | dict[str, Any] = ()  # files; for SQL the query bounds
     data_hash: str = ""
     rows: int | None = None  # SQL only
-    extra: dict[str, Any] = field(default_factory=dict)
+    stats: list[list[Any]] = field(default_factory=list)  # files: [name, size, mtime_ns] each
 
     def parameters(self) -> dict[str, Any]:
         """What each step receives: ``partition`` and ``partition_paths``."""
@@ -72,13 +72,18 @@ def parse_backfill(spec: Partitions, text: Any) -> tuple[str, str]:
     return low, high
 
 
-def discover(pipeline: Pipeline) -> list[Partition]:
-    """Every partition the source holds now, in key order, with its data hash."""
+def discover(pipeline: Pipeline, known: Mapping[str, Mapping[str, Any]] | None = None) -> list[Partition]:
+    """Every partition the source holds now, in key order, with its data hash.
+
+    ``known`` (the watermark's entries): a partition whose files have the names, sizes and
+    modification times recorded there keeps its recorded hash without its files being read again
+    (as make and ploomber judge files); pass None to read every file.
+    """
     spec = pipeline.partitions
     assert spec is not None
     if spec.sql is not None:
         return _sql_partitions(spec)
-    return _file_partitions(spec, pipeline.path.parent)
+    return _file_partitions(spec, pipeline.path.parent, known or {})
 
 
 # ------------------------------------------------------------------------------------ files
@@ -101,7 +106,7 @@ def _pattern_regex(pattern: str, key: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-def _file_partitions(spec: Partitions, root: Path) -> list[Partition]:
+def _file_partitions(spec: Partitions, root: Path, known: Mapping[str, Mapping[str, Any]]) -> list[Partition]:
     assert spec.source is not None
     pattern = spec.source.replace(os.sep, "/")
     regex = _pattern_regex(pattern, spec.key)
@@ -117,7 +122,14 @@ def _file_partitions(spec: Partitions, root: Path) -> list[Partition]:
     for value in sorted(found):
         check_value(spec, value, f"partition found in {spec.source!r} (from {sorted(found[value])[0]!r})")
         files = tuple(sorted(found[value]))
-        out.append(Partition(value=value, paths=files, data_hash=files_hash(root, files)))
+        stats = []
+        for rel in files:
+            st = os.stat(root / rel)
+            stats.append([rel, st.st_size, st.st_mtime_ns])
+        entry = known.get(value) or {}
+        same = entry.get("stats") == stats and isinstance(entry.get("data_hash"), str)
+        digest = entry["data_hash"] if same else files_hash(root, files)
+        out.append(Partition(value=value, paths=files, data_hash=digest, stats=stats))
     return out
 
 
