@@ -95,7 +95,7 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
     except BadInput as exc:
         ref_chunks = []
         if learned:
-            raise BadInput(f"threshold='reference' needs several reference chunks: {exc}") from None
+            raise BadInput(say("threshold='reference' needs several reference chunks: ", *exc.parts)) from None
     if learned and len(ref_chunks) < 2:
         raise BadInput(f"threshold='reference' needs at least 2 reference chunks, got {len(ref_chunks)} "
                        f"({chunks_of.describe()} of {len(ref)} rows); use smaller chunks or a fixed threshold.")
