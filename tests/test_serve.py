@@ -371,6 +371,21 @@ def test_rows_outside_the_contract_are_served_flagged_counted_and_alerted(server
     assert "contract>0.05" in done.stdout and "1 alert(s) fired" in done.stderr
 
 
+def test_metrics_show_the_missing_rate_of_recent_inputs(server, iris):
+    """nbt_input_quality{column,metric}: the inputs as received, over the last rows — a request with a
+    missing value moves its column's missing_rate, whether or not the model could serve it."""
+    import re
+
+    X, _ = iris
+    body = split(X.iloc[:4])
+    column = body["dataframe_split"]["columns"][1]
+    body["dataframe_split"]["data"][0][1] = None
+    post(server, "/invocations", body)
+    text = server.session.get(f"{server.url}/metrics", timeout=5).text
+    found = re.search(rf'nbt_input_quality{{column="{column}",metric="missing_rate"}} ([0-9.e-]+)', text)
+    assert found and 0 < float(found.group(1)) <= 0.25, text[-2000:]
+
+
 def test_a_female_male_model_refuses_the_outcome_penguin_and_records_nothing(home):
     """The issue's case on a server of its own: a model of sex from penguin measurements."""
     import numpy as np

@@ -12,17 +12,24 @@ The log: ``nbt_log_queue_rows``, ``nbt_log_rows_written_total``, ``nbt_log_rows_
 swaps: ``nbt_model_swaps_total``, ``nbt_model_swaps_refused_total``; ``nbt_outcomes_total{source}``.
 The data contract: ``nbt_contract_violations_total{column,kind}`` (rows served outside the version's
 stored contract, see :mod:`.rowcontract`); ``nbt_window_contract`` (their share in the window).
+Data quality of the inputs: ``nbt_input_quality{column,metric}`` — the ``missing_rate``, ``unseen_rate``
+and ``out_of_range_rate`` of each column over the last :data:`QUALITY_ROWS` rows received (per-batch
+counts in a rolling window, so a request costs a few additions).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 WINDOW_METRICS = ("volume", "labeled", "human_share", "mean_confidence", "estimated_accuracy", "accuracy",
                   "drift_share", "contract")
+QUALITY_ROWS = 1000  # rows the nbt_input_quality gauges are computed over
+QUALITY_KINDS = {"unseen_category": "unseen_rate", "out_of_range": "out_of_range_rate"}
 
 
 class ServingMetrics:
@@ -71,8 +78,35 @@ class ServingMetrics:
         self.contract_violations = Counter("nbt_contract_violations",
                                            "Served rows outside their version's data contract, by column and kind "
                                            "(unseen_category, out_of_range, null)", ["column", "kind"], registry=r)
+        self.input_quality = Gauge("nbt_input_quality", "Share of the recent rows' values that are missing, unseen "
+                                   f"or out of range, by column (last {QUALITY_ROWS} rows)", ["column", "metric"],
+                                   registry=r)
+        self._quality: collections.deque[tuple[int, collections.Counter]] = collections.deque()
+        self._quality_total: collections.Counter = collections.Counter()
+        self._quality_rows = 0
         for m in self.window.values():
             m.set(float("nan"))
+
+    def observe_quality(self, n: int, missing: Mapping[str, int], broken: Mapping[tuple[str, str], int]) -> None:
+        """Add one request's counts (``missing`` per column; ``broken`` per (column, contract kind)) to
+        the rolling window of the last :data:`QUALITY_ROWS` rows and set the gauges it touches."""
+        counts: collections.Counter = collections.Counter()
+        for column, k in missing.items():
+            counts[(column, "missing_rate")] += k
+        for (column, kind), k in broken.items():
+            if kind in QUALITY_KINDS:
+                counts[(column, QUALITY_KINDS[kind])] += k
+        touched = set(counts) | {(c, "missing_rate") for c in missing}
+        self._quality.append((n, counts))
+        self._quality_total.update(counts)
+        self._quality_rows += n
+        while len(self._quality) > 1 and self._quality_rows - self._quality[0][0] >= QUALITY_ROWS:
+            old_n, old = self._quality.popleft()
+            self._quality_rows -= old_n
+            self._quality_total.subtract(old)
+            touched |= set(old)
+        for key in touched:
+            self.input_quality.labels(*key).set(self._quality_total[key] / max(self._quality_rows, 1))
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

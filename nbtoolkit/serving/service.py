@@ -152,6 +152,10 @@ class Service:
                 return error(400, f"{len(known)} id(s) are already in the prediction log, e.g. "
                                   f"{sorted(known)[0]!r}; ids must be unique, nothing was logged.")
         arms = snap.route(ids)
+        flags, broken = self._contract_flags(snap, batch, arms)
+        if self.metrics is not None:  # the inputs as received, served or not: a missing value may be why not
+            self.metrics.observe_quality(batch.n, {c: sum(v is None or v != v for v in vals)
+                                                   for c, vals in batch.values.items()}, broken)
         try:
             frame = batch.frame(champion.signature)
             results = self._predict(snap, frame, arms)
@@ -160,7 +164,6 @@ class Service:
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}){_missing_values(batch)}; "
                               "nothing was logged.")
         preds, confs, humans, versions, probs = results
-        flags, broken = self._contract_flags(snap, batch, arms)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         try:
             self.writer.submit(journal_entry(self.name, batch, ids=ids, versions=versions, aliases=arms, ts=now,
