@@ -30,7 +30,8 @@ def non_default(tmp: os.PathLike) -> dict:
                 poll_interval=2.5, alerts=["human_share>0.99"], webhook="http://127.0.0.1:9/hook?token=t0k",
                 window="2h", monitor_interval=60.0, max_body="7MB", max_rows=5000, log_batch=500,
                 log_queue_rows=20_000, log_queue_bytes="32MB", log_linger=0.02, drain_timeout=12.0,
-                journal_dir=str(tmp / "journal"), journal_sync=True, access_log=True, require_signature=True)
+                journal_dir=str(tmp / "journal"), journal_sync=True, access_log=True, require_signature=True,
+                rollout="0.2,0.6,1.0", rollout_margin=0.02, rollout_min_samples=50, rollout_alpha=0.1)
 
 
 def test_every_field_has_a_value_that_is_not_its_default(tmp_path):

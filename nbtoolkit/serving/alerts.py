@@ -27,9 +27,12 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..helper_process import Channel, HelperProcess, attempt, reply
+
+if TYPE_CHECKING:
+    from ..reports.monitoring import Alert
 
 logger = logging.getLogger("nbtoolkit.serving")
 HISTORY = 8  # evaluations kept for anomaly rules (the rule looks at the previous 7)
@@ -42,7 +45,7 @@ class LiveMonitor:
 
     def __init__(self, name: str, plog: Any, *, rules: list[str], window: str = "1h", interval: float = 30.0,
                  webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None,
-                 offload_rows: float = OFFLOAD_ROWS) -> None:
+                 offload_rows: float = OFFLOAD_ROWS, rollout: Any = None) -> None:
         from ..monitoring import AlertRule, parse_window
 
         self.name = name
@@ -54,10 +57,11 @@ class LiveMonitor:
         self.metrics = metrics
         self.lock_path = lock_path
         self.offload_rows = offload_rows
+        self.rollout = rollout  # rollout.Rollout: decided after each evaluation, by this worker only
         self._helper: HelperProcess | None = None
         self.latest: dict[str, Any] = {}
-        self.active: dict[str, dict[str, Any]] = {}
-        self.fired: list[dict[str, Any]] = []
+        self.active: dict[str, Alert] = {}
+        self.fired: list[Alert] = []
         self.webhook_errors: list[str] = []
         self.last_error: str | None = None
         self._history: deque[dict[str, Any]] = deque(maxlen=HISTORY)
@@ -100,11 +104,13 @@ class LiveMonitor:
             try:
                 self.evaluate()
                 self.last_error = None
+                if self.rollout is not None:
+                    self.rollout.evaluate(self.active)
             except Exception as exc:  # the monitor must never take the server down
                 self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                 logger.warning("nbt serve: live monitoring failed: %s", self.last_error)
 
-    def evaluate(self, now: Any = None) -> list[dict[str, Any]]:
+    def evaluate(self, now: Any = None) -> list[Alert]:
         """One evaluation of the rolling window; returns the alerts that started firing."""
         from ..monitoring.alerts import evaluate_rules
         from ..monitoring.monitor import MIN_DRIFT_ROWS

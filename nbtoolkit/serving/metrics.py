@@ -78,6 +78,10 @@ class ServingMetrics:
         self.contract_violations = Counter("nbt_contract_violations",
                                            "Served rows outside their version's data contract, by column and kind "
                                            "(unseen_category, out_of_range, null)", ["column", "kind"], registry=r)
+        self.rollout_share = Gauge("nbt_rollout_share", "The challenger's share of ids in a staged rollout "
+                                   "(--rollout)", registry=r)
+        self.rollout_moves = Counter("nbt_rollout_moves", "Staged-rollout moves (start, advance, promote, rollback)",
+                                     ["action"], registry=r)
         self.input_quality = Gauge("nbt_input_quality", "Share of the recent rows' values that are missing, unseen "
                                    f"or out of range, by column (last {QUALITY_ROWS} rows)", ["column", "metric"],
                                    registry=r)

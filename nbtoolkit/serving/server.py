@@ -46,6 +46,10 @@ def serve(
     monitor_interval: float = 30.0,
     max_body: int | str = "5MB",
     require_signature: bool = False,
+    rollout: str | tuple[float, ...] | None = None,
+    rollout_margin: float = 0.01,
+    rollout_min_samples: int = 200,
+    rollout_alpha: float = 0.05,
     background: bool = False,
     **tuning: Any,
 ) -> ServerHandle | int:
@@ -68,6 +72,11 @@ def serve(
     require_signature : serve (and swap to) only versions signed by a key in ``NBT_TRUSTED_KEYS``
         whose files and tags did not change since (always so when ``NBT_TRUSTED_KEYS`` is set);
         a version that fails is refused: at start one line and exit 2, later the old one keeps serving
+    rollout : a staged rollout of the challenger instead of a fixed ``traffic``: increasing shares
+        (``"0.05,0.25,0.5,1.0"``); it moves to the next when its labelled outcomes show it not
+        worse than the champion (``rollout_min_samples`` outcomes per arm, the (1 - ``rollout_alpha``)
+        interval of the accuracy difference above -``rollout_margin``), rolls back on a live alert or a
+        significant loss, and is promoted to champion at the last stage (:mod:`nbtoolkit.serving.rollout`)
     background : start a separate process and return a :class:`ServerHandle` once it answers
         (for notebooks); otherwise serve in this process until SIGTERM / Ctrl-C and return 0
     tuning : ``log_batch``, ``log_queue_rows``, ``log_queue_bytes``, ``log_linger``,

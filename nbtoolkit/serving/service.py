@@ -94,7 +94,8 @@ class Service:
         models = ModelSet(settings.name, champion=settings.champion, challenger=settings.challenger,
                           traffic=settings.traffic, threshold=settings.threshold,
                           poll_interval=settings.poll_interval, metrics=metrics,
-                          require_signature=settings.require_signature)
+                          require_signature=settings.require_signature,
+                          rollout=settings.rollout or None)
         try:
             models.load()
             writer.start()  # connected to the log, or one line and exit 2 before anything listens
@@ -106,7 +107,7 @@ class Service:
             contracts.get(served.version)
         monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
                               interval=settings.monitor_interval, webhook=settings.webhook, metrics=metrics,
-                              lock_path=folder / "monitor.lock")
+                              lock_path=folder / "monitor.lock", rollout=_rollout(settings, plog, metrics))
         return cls(settings, plog=plog, models=models, writer=writer, metrics=metrics, monitor=monitor,
                    recovery=recovery, token=token, contracts=contracts)
 
@@ -372,3 +373,13 @@ def new_ids(n: int) -> list[str]:
         out.append(raw[k:k + 16].hex())
     return out
 
+
+def _rollout(settings: ServeSettings, plog: Any, metrics: Any) -> Any:
+    """The staged-rollout controller when ``--rollout`` is given (run by the live monitor's worker)."""
+    if not settings.rollout:
+        return None
+    from .rollout import Rollout
+
+    return Rollout(settings.name, settings.rollout, champion=settings.champion,
+                   challenger=settings.challenger, alpha=settings.rollout_alpha, margin=settings.rollout_margin,
+                   min_samples=settings.rollout_min_samples, predictions_url=plog, metrics=metrics)

@@ -107,6 +107,16 @@ class ServeSettings:
                                   "answering (an answered prediction survives a power loss; one disk flush "
                                   "per request)")
     access_log: bool = _setting(False, "--access-log", "log every request (uvicorn access log)")
+    rollout: tuple[float, ...] | None = _setting(
+        None, "--rollout", "staged rollout of NAME@challenger: its share of ids moves through these stages "
+        "(e.g. 0.05,0.25,0.5,1.0) when its outcomes show it not worse, back on an alert or a significant loss; "
+        "at the last stage it is promoted (replaces --traffic)", metavar="SHARES")
+    rollout_margin: float = _setting(0.01, "--rollout-margin", "how much lower the challenger's accuracy may be "
+                                     "and still count as not worse (default 0.01)", metavar="ACCURACY")
+    rollout_min_samples: int = _setting(200, "--rollout-min-samples", "outcomes each arm needs at a stage "
+                                        "before it moves (default 200)", metavar="N")
+    rollout_alpha: float = _setting(0.05, "--rollout-alpha", "significance level of the comparison (default 0.05)",
+                                    metavar="ALPHA")
     require_signature: bool = _setting(False, "--require-signature", shared=True)
 
     # ------------------------------------------------------------------ build, once
@@ -150,6 +160,14 @@ class ServeSettings:
                 raise BadInput(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
         if self.journal_dir is not None:
             out["journal_dir"] = _journal_dir(self.journal_dir)
+        if self.rollout is not None:
+            from .rollout import parse_stages
+
+            out["rollout"] = parse_stages(self.rollout)
+        out["rollout_margin"] = _number(self.rollout_margin, "--rollout-margin", 0.0, 1.0, "an accuracy difference")
+        out["rollout_min_samples"] = int(_number(self.rollout_min_samples, "--rollout-min-samples", 1, 10**9,
+                                                 "a number of outcomes"))
+        out["rollout_alpha"] = _number(self.rollout_alpha, "--rollout-alpha", 1e-9, 0.5, "a significance level")
         if not isinstance(self.host, str) or not self.host.strip():
             raise BadInput(f"--host must be an address such as 127.0.0.1, got {self.host!r}.")
         if self.predictions_url is not None and not isinstance(self.predictions_url, str):

@@ -64,8 +64,10 @@ class ModelSet:
 
     def __init__(self, name: str, *, champion: str = "champion", challenger: str = "challenger",
                  traffic: float = 0.1, threshold: float | None = None, poll_interval: float = 5.0,
-                 metrics: Any = None, require_signature: bool = False) -> None:
+                 metrics: Any = None, require_signature: bool = False,
+                 rollout: tuple[float, ...] | None = None) -> None:
         self.name = name
+        self.rollout = rollout  # staged rollout: the challenger's share comes from its version's stage tag
         self.champion = champion
         self.challenger = challenger
         self.traffic = traffic
@@ -99,9 +101,17 @@ class ModelSet:
                                              or self._load(self.challenger, ch))
             except NbtError as exc:
                 self._refuse(self.challenger, str(ch.version), exc, state=_tags_state(ch))
-        self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, versions))
+        self._set(Snapshot(self.name, self.champion, self.challenger, self._share(ch), versions))
         self.last_poll = time.time()
         return self.snapshot
+
+    def _share(self, challenger: Any) -> float:
+        """The challenger's share: ``traffic``, or with a staged rollout the share of its current stage."""
+        if self.rollout is None or challenger is None:
+            return self.traffic
+        from .rollout import stage_of
+
+        return self.rollout[stage_of(challenger, self.rollout)[0]]
 
     def _load(self, alias: str, mv: Any) -> Served:
         from ..registry.loading import load_version
@@ -219,8 +229,11 @@ class ModelSet:
             new[alias] = Served(alias, version, served.model, threshold, served.signature, served.loaded_at)
             self.problems.pop(alias, None)
             changes.append(f"@{alias}: {have.version if have else 'none'} -> {version}")
+        share = self._share(wanted.get(self.challenger))
+        if share != self.snapshot.traffic:
+            changes.append(f"@{self.challenger}: share {self.snapshot.traffic:g} -> {share:g}")
         if changes:
-            self._set(Snapshot(self.name, self.champion, self.challenger, self.traffic, new))
+            self._set(Snapshot(self.name, self.champion, self.challenger, share, new))
             if self.metrics is not None:
                 self.metrics.swaps.inc(len(changes))
             # an alias moving is the registry doing its job, not a problem (refusals are errors)
