@@ -69,3 +69,16 @@ def test_bad_multivariate_is_one_line():
     ref, cur = make(400, 0), make(400, 1)
     with pytest.raises(BadInput, match="multivariate must be True, False, 'pca', 'classifier' or 'both', got 'knn'"):
         nbt.drift(cur, ref, chunk_size=200, multivariate="knn", log=False)
+
+
+def test_cli_multivariate_classifier(tmp_path, capsys):
+    from nbtoolkit.cli import main as cli
+
+    make(1000, 0).to_parquet(tmp_path / "ref.parquet")
+    make(1000, 1, start=1000, shift_from=500).to_parquet(tmp_path / "cur.parquet")
+    capsys.readouterr()
+    code = cli(["data", "drift", str(tmp_path / "cur.parquet"), "--reference", str(tmp_path / "ref.parquet"),
+                "--chunk-size", "250", "--multivariate", "classifier", "--format", "json", "--fail"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["domain"]["columns"] == ["a", "b", "c"]
+    assert [r["drifted"] for r in data["domain"]["rows"] if r["period"] == "current"] == [False, False, True, True]

@@ -47,8 +47,10 @@ def _drift_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--share", dest="share", type=float, help=argparse.SUPPRESS)  # first-release name
     p.add_argument("--correction", choices=("none", "bonferroni", "holm", "fdr_bh"),
                    help="multiple-testing correction of p-values")
-    p.add_argument("--multivariate", action="store_true",
-                   help="also train a domain classifier (needs a reference frame, not a profile)")
+    p.add_argument("--multivariate", nargs="?", const=True, default=False, choices=("pca", "classifier", "both"),
+                   help="also train a domain classifier (needs a reference frame, not a profile); over time: "
+                        "the PCA reconstruction error (pca, the default), a domain classifier per chunk "
+                        "(classifier) or both")
     p.add_argument("--no-predictions", dest="predictions", action="store_false",
                    help="inputs only: skip prediction drift, so the model is never loaded (faster)")
     over_time = p.add_mutually_exclusive_group()
