@@ -36,10 +36,22 @@ def _monitor(args: argparse.Namespace, ctx: Context) -> Any:
     reference = args.reference
     if reference and reference.split(".")[0] in ctx.user_ns:
         reference = ctx.var(reference)
-    return monitor(args.name, window=args.window, alerts=args.alert, webhook=args.webhook,
-                   predictions_url=args.predictions_url, version=args.version,
-                   start=since(args.since) if args.since else None, drift=not args.no_drift,
-                   rows=args.rows, reference=reference, on_alert=args.on_alert)
+    started = None
+    if args.on_alert:  # the pipeline file is checked before the log is read
+        from ..pipeline.triggers import alert_trigger
+
+        started = alert_trigger(args.name, args.on_alert, args.alert, window=args.window)
+    report = monitor(args.name, window=args.window, alerts=args.alert, webhook=args.webhook,
+                     predictions_url=args.predictions_url, version=args.version,
+                     start=since(args.since) if args.since else None, drift=not args.no_drift,
+                     rows=args.rows, reference=reference)
+    if started is not None and report.alerted:
+        from ..pipeline import run_pipeline
+        from ..pipeline.triggers import check_triggers
+
+        report.triggered = check_triggers([started], source=f"nbt monitor {args.name}", run=run_pipeline,
+                                          report=report)
+    return report
 
 
 def _monitor_cli(args: argparse.Namespace, ctx: Context) -> Any:

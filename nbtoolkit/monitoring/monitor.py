@@ -69,7 +69,6 @@ def monitor(
     rows: int | None = None,
     reference: Any = None,
     calibrator: Any = None,
-    on_alert: str | os.PathLike[str] | None = None,
 ) -> MonitorReport:
     """Monitor model ``name`` from its prediction log, window by window, and fire alerts.
 
@@ -94,8 +93,6 @@ def monitor(
         logged class probabilities, ``estimated_accuracy`` is the calibrated expected accuracy
         with a ±3 standard-error band (``estimated_accuracy_lower`` / ``_upper``); otherwise it is
         the mean top-class probability
-    on_alert : a pipeline file started when an alert fires on the latest alerted window, with the
-        parameters ``trigger`` and ``evidence`` (once per window: the firing is recorded in the store)
 
     Returns
     -------
@@ -118,11 +115,6 @@ def monitor(
                            f"{type(calibrator).__name__}.")
     if webhook is not None and not re.match(r"^https?://", str(webhook)):
         raise BadInput(f"The webhook must be an http(s) URL, got {webhook!r}.")
-    started = None
-    if on_alert is not None:  # the pipeline file is checked before anything is read or written
-        from ..pipeline.triggers import alert_trigger
-
-        started = alert_trigger(name, on_alert, rules, window=str(window))
     plog = predictions_url if isinstance(predictions_url, PredictionLog) else PredictionLog(predictions_url)
     require_log(plog, name)
     logged = plog.frame(name, version=version, start=start, end=end, inputs=drift, probabilities=True)
@@ -146,10 +138,6 @@ def monitor(
         error = post_webhook(webhook, report.payload(), timeout=webhook_timeout, retries=webhook_retries)
         report.sink_errors.extend([error] if error else [])
         report.webhook_delivered = error is None
-    if fired and started is not None:
-        from ..pipeline.triggers import check_triggers
-
-        report.triggered = check_triggers([started], source=f"nbt monitor {name}", report=report)
     return report
 
 

@@ -147,7 +147,7 @@ def _check_triggers(pipeline: Pipeline) -> list[dict[str, Any]]:
     """The ``on:`` rules, checked after a run that passed (a rule may start another pipeline)."""
     from .triggers import check_triggers
 
-    return check_triggers(pipeline.triggers, source=str(pipeline.path))
+    return check_triggers(pipeline.triggers, source=str(pipeline.path), run=run_pipeline)
 
 
 def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],

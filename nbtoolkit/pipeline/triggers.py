@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import BadInput, NbtError
@@ -43,8 +43,11 @@ def alert_trigger(model: str, pipeline: str | os.PathLike[str], rules: Sequence[
     return Trigger(model=model, run=loaded.path, run_text=str(Path(pipeline)), alert=text, window=window)
 
 
-def check_triggers(triggers: Sequence[Trigger], *, source: str, report: Any = None) -> list[dict[str, Any]]:
-    """Evaluate ``triggers`` (from the pipeline ``source``); start the pipelines of those that hold.
+def check_triggers(triggers: Sequence[Trigger], *, source: str, run: Callable[..., Any],
+                   report: Any = None) -> list[dict[str, Any]]:
+    """Evaluate ``triggers`` (from the pipeline ``source``); start the pipelines of those that hold
+    with ``run`` (:func:`~nbtoolkit.pipeline.run_pipeline`, handed in by its caller; ``report``: a
+    monitoring report already computed, for ``nbt monitor --on-alert``).
 
     Returns one dict per trigger: ``rule``, ``status`` (``fired`` / ``quiet`` / ``already fired`` /
     ``not checked``), ``evidence``, and for a fired one ``run_status`` and ``pipeline_run``. A trigger
@@ -72,22 +75,21 @@ def check_triggers(triggers: Sequence[Trigger], *, source: str, report: Any = No
             row["status"] = "already fired"
             out.append(row)
             continue
-        row.update(status="fired", **fire(trigger, evidence, record))
+        row.update(status="fired", **fire(trigger, evidence, run, record))
         out.append(row)
     return out
 
 
-def fire(trigger: Trigger, evidence: dict[str, Any], record: str | None = None) -> dict[str, Any]:
-    """Run the trigger's pipeline with the evidence as parameters; note the outcome on the record."""
-    from .runner import run_pipeline
+def fire(trigger: Trigger, evidence: dict[str, Any], run: Callable[..., Any],
+         record: str | None = None) -> dict[str, Any]:
+    """Run the trigger's pipeline with ``run`` and the evidence as parameters; note the outcome on the record."""
     from .spec import load_pipeline
 
     target = load_pipeline(trigger.run)
     params = {"trigger": trigger.describe(), "evidence": {k: v for k, v in evidence.items() if k != "key"}}
     error: str | None = None
     try:
-        result = run_pipeline(trigger.run, parameters=params, pending=target.partitions is not None,
-                              raise_on_failure=False)
+        result = run(trigger.run, parameters=params, pending=target.partitions is not None, raise_on_failure=False)
         status = "passed" if getattr(result, "passed", True) else "failed"
         run_id = getattr(result, "run_id", None)
     except NbtError as exc:  # the started pipeline's file or parameters were refused: say so on the record
