@@ -132,3 +132,34 @@ def test_the_model_process_is_only_used_when_passed() -> None:
     source = inspect.getsource(model_process) + inspect.getsource(loading)
     assert "ContextVar" not in source and "contextvars" not in source
     assert inspect.signature(loading.load).parameters["process"].default is None
+
+
+def test_the_log_helper_reads_the_journal_across_rotations_and_only_whole_lines(tmp_path):
+    """What the log shipper's helper reads instead of a second copy of each entry (serving/journal.py)."""
+    import json
+
+    from nbtoolkit.serving.journal import Journal, JournalTail
+
+    journal = Journal(tmp_path, log_url="sqlite:///x.db", segment_bytes=200)
+    tail = JournalTail(tmp_path, journal.pid, journal.segment)
+    assert tail.read() == []  # only the segment's header so far
+
+    def line(seq: int) -> bytes:
+        return json.dumps({"seq": seq, "entry": {"ids": [f"r{seq}"], "pad": "x" * 80}},
+                          separators=(",", ":")).encode()
+
+    journal.append_line(1, line(1))
+    journal.append_line(2, line(2))
+    assert [s for s, _ in tail.read()] == [1, 2]
+    journal.flushed(2)  # over 200 bytes: the server rotates to segment 2 and drops segment 1
+    assert journal.segment == 2
+    journal.append_line(3, line(3))
+    with open(journal.current, "ab") as f:  # a line being written: not taken until its newline is there
+        f.write(line(4)[:30])
+    assert [(s, e["ids"]) for s, e in tail.read()] == [(3, ["r3"])] and tail.segment == 2
+    with open(journal.current, "ab") as f:
+        f.write(line(4)[30:] + b"\n")
+    assert [s for s, _ in tail.read()] == [4]
+    tail.close()
+    journal.close(everything_logged=True)
+    assert not list(tmp_path.glob("journal-*"))

@@ -79,6 +79,7 @@ class Tracker:
                 if item[0] == "step":
                     self._log_step(item[1], item[2])
                 else:
+                    assert self.parent_run_id is not None  # _start set it, or self.error skipped this
                     self._client.set_terminated(self.parent_run_id, status="FINISHED" if item[1] == "ok" else "FAILED")
             except Exception as exc:
                 self.error = f"MLflow logging failed: {' '.join(str(exc).split())[:300]}"

@@ -38,7 +38,7 @@ SEGMENT_BYTES = 16 * 1024 * 1024
 _FIELDS = ("id", "model_name", "model_version", "alias", "ts", "inputs", "prediction", "confidence",
            "routed_to_human", "probabilities")
 # Every column a recovered row must have (one insert takes rows with the same keys): older lines lack some.
-_NO_VALUES = dict.fromkeys(_FIELDS + ("contract",))
+_NO_VALUES = dict.fromkeys((*_FIELDS, "contract"))
 
 
 class Journal:
@@ -60,7 +60,12 @@ class Journal:
         self._open()
 
     def _path(self, n: int) -> Path:
-        return self.folder / f"journal-{self.pid}-{n}.jsonl"
+        return segment_path(self.folder, self.pid, n)
+
+    @property
+    def segment(self) -> int:
+        """The number of the segment being written (1, 2, ...: rotation moves to the next)."""
+        return self._n
 
     def _open(self) -> None:
         self._n += 1
@@ -133,6 +138,57 @@ class Journal:
                 path.unlink(missing_ok=True)
             self.current.unlink(missing_ok=True)
             self._closed_segments = []
+
+
+def segment_path(folder: Path, pid: int, n: int) -> Path:
+    return Path(folder) / f"journal-{pid}-{n}.jsonl"
+
+
+class JournalTail:
+    """Reads a running server's journal as it grows: the entry lines, in order, across rotations.
+
+    The log-writer helper reads what the server journals instead of receiving a second copy: the
+    request's thread writes each entry once. A segment is complete once the next one exists (the
+    server closes one before it opens the next); a line is taken once its newline is there.
+    """
+
+    def __init__(self, folder: Path, pid: int, segment: int = 1) -> None:
+        self.folder = Path(folder)
+        self.pid = pid
+        self.segment = segment
+        self._file: Any = None
+        self._rest = b""
+
+    def read(self) -> list[tuple[int, dict[str, Any]]]:
+        """The ``(seq, entry)`` of every complete line written since the last call."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        while True:
+            if self._file is None:
+                try:
+                    self._file = open(segment_path(self.folder, self.pid, self.segment), "rb")  # noqa: SIM115
+                except FileNotFoundError:
+                    return out
+            self._take(self._file.read(), out)
+            if not segment_path(self.folder, self.pid, self.segment + 1).exists():
+                return out
+            self._take(self._file.read(), out)  # the next segment exists: this one is complete
+            self._file.close()
+            self._file, self._rest = None, b""
+            self.segment += 1
+
+    def _take(self, data: bytes, out: list[tuple[int, dict[str, Any]]]) -> None:
+        if not data:
+            return
+        *lines, self._rest = (self._rest + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b'{"seq":'):
+                item = json.loads(line)
+                out.append((item["seq"], item["entry"]))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _sync_dir(folder: Path) -> None:

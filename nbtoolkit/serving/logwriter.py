@@ -62,7 +62,10 @@ class InFlight:
     _pending: set[str]
     _seq: int
     _flushed_seq: int
-    alive: bool
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
 
     def check_pending(self, ids: Sequence[str]) -> None:
         """:class:`DuplicateId` when one of ``ids`` is waiting in the queue."""
@@ -195,7 +198,8 @@ class LogWriter(InFlight):
                     while (not self._stopping and not self._flush_asap and self._rows < self.batch_rows
                            and (left := until - time.monotonic()) > 0):
                         self._cond.wait(left)
-                groups, n = [], 0
+                groups: list[_Group] = []
+                n = 0
                 for g in self._queue:
                     if groups and n + len(g.rows) > self.batch_rows:
                         break

@@ -4,13 +4,18 @@ Building the log rows (one JSON ``inputs`` object per row) and inserting them co
 about as much interpreter time as the model's own scoring; in the serving process they took the
 interpreter lock from the requests (``benchmarks/serve.py``: 100-row throughput 0.84–0.92× MLflow's
 with the writer thread, 1.0–1.2× with the writes here). So a request's thread only encodes one
-compact *entry* (ids, outputs, the input columns as parsed) with the C JSON encoder, appends it to
-the journal — on the disk before the answer leaves, as before — and hands the same bytes, as one
-frame, to a helper process (:class:`~nbtoolkit.helper_process.HelperProcess`, ``finish=True``: it
-writes what it holds when the server goes). The helper (:func:`_helper`) turns entries into rows
+compact *entry* (ids, outputs, the input columns as parsed) with the C JSON encoder and appends it to
+the journal — on the disk before the answer leaves, as before — and that is all: the helper process
+(:class:`~nbtoolkit.helper_process.HelperProcess`, ``finish=True``: it writes what it holds when the
+server goes) reads the journal as it grows (:class:`~.journal.JournalTail`), turns entries into rows
 and writes them with the batching :class:`~.logwriter.LogWriter` (its back-off, its per-request
 retry of duplicate ids), then acknowledges written requests in frames back; the server drops
-acknowledged journal segments as before.
+acknowledged journal segments as before. Without a journal, the entries go to it in frames.
+
+The helper runs at a lower priority (``HELPER_NICE``): on a machine whose other core is busy, the
+requests get the CPU first and the log catches up when they leave it some (its queue is bounded by
+``log_queue_rows``/``log_queue_bytes`` as before: 503 when full) — with the writer at the server's
+priority, 100-row throughput fell to 0.6–0.8× MLflow's with one core busy (``BUSY=1``).
 
 What the server keeps: the bounded queue (rows sent and not yet acknowledged; 503 when full), the
 ids waiting (duplicate check, ``/outcomes`` waiting for its ids), the metrics, ``/health``.
@@ -35,6 +40,8 @@ from .journal import encode_entry
 from .logwriter import DuplicateId, InFlight, QueueFull
 
 logger = logging.getLogger("nbtoolkit.serving")
+HELPER_NICE = 10  # the log waits for the requests, not the other way round
+POLL_S = 0.02  # how often the helper looks for new journal lines (a flush or stop wakes it at once)
 
 
 class LogShipper(InFlight):
@@ -74,9 +81,11 @@ class LogShipper(InFlight):
     # ------------------------------------------------------------------ life
     def spawn(self) -> LogShipper:
         """Start the helper process (it imports and connects while the models load)."""
-        self._helper = HelperProcess("nbtoolkit.serving.shipper:_helper", finish=True,
+        self._helper = HelperProcess("nbtoolkit.serving.shipper:_helper", finish=True, nice=HELPER_NICE,
                                      env={"PYTHONUNBUFFERED": "1"})
-        self._helper.channel.send(self._config)
+        journal = None if self.journal is None else {
+            "folder": str(self.journal.folder), "pid": self.journal.pid, "segment": self.journal.segment}
+        self._helper.channel.send({**self._config, "journal": journal})
         self._reader = threading.Thread(target=self._read_acks, name="nbt-log-acks", daemon=True)
         self._reader.start()
         return self
@@ -101,7 +110,7 @@ class LogShipper(InFlight):
 
     # ------------------------------------------------------------------ request side
     def submit(self, entry: dict[str, Any]) -> int:
-        """Journal ``entry`` (one request's outputs, see :func:`~.journal.entry_rows`) and send it.
+        """Journal ``entry`` (one request's outputs, see :func:`~.journal.entry_rows`): the helper reads it there.
 
         :class:`QueueFull` when over the cap or the helper is gone (nothing journaled then).
         """
@@ -120,16 +129,17 @@ class LogShipper(InFlight):
             if self._rows and (self._rows + n > self.max_rows or self._bytes + nbytes > self.max_bytes):
                 self._seq -= 1
                 raise QueueFull(f"{self._rows} rows are waiting to be logged (cap {self.max_rows})")
-            if self.journal is not None:
-                durable = self.journal.append_line(self._seq, line)
             self._waiting.append((self._seq, ids, nbytes))
             self._pending.update(ids)
             self._rows += n
             self._bytes += nbytes
-            try:
-                self._send(line)
-            except OSError as exc:  # journaled: the next start writes it
-                self._dead = f"the pipe to it broke ({exc})"
+            if self.journal is not None:
+                durable = self.journal.append_line(self._seq, line)
+            else:
+                try:
+                    self._send(line)
+                except OSError as exc:
+                    self._dead = f"the pipe to it broke ({exc})"
             if self.metrics is not None:
                 self.metrics.log_queue_rows.set(self._rows)
             seq = self._seq
@@ -285,7 +295,7 @@ def _helper(channel: Channel) -> int:
     drains what the writer holds.
     """
     from ..monitoring import PredictionLog
-    from .journal import entry_rows
+    from .journal import JournalTail, entry_rows
     from .logwriter import LogWriter
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -310,7 +320,7 @@ def _helper(channel: Channel) -> int:
         say({"failed": " ".join(str(exc).split())})
         return 2
     tally = _Tally()
-    state = {"error": None}
+    state: dict[str, str | None] = {"error": None}
     lock = threading.Lock()
 
     def report(seq: int | None = None) -> None:
@@ -335,14 +345,53 @@ def _helper(channel: Channel) -> int:
 
     threading.Thread(target=watch, name="nbt-log-status", daemon=True).start()
     stop_timeout = 30.0
-    while (item := frame()) is not None:
-        if "flush" in item:
-            writer.flush(timeout=0)
-            continue
-        if "stop" in item:
-            stop_timeout = float(item["stop"])
-            break
-        writer.submit(entry_rows(item["entry"]), 0, seq=item["seq"])
-    left = writer.stop(stop_timeout)  # a closed pipe (the server died) drains too
+    if config.get("journal") is None:  # the entries come in frames
+        while (item := frame()) is not None:
+            if "flush" in item:
+                writer.flush(timeout=0)
+                continue
+            if "stop" in item:
+                stop_timeout = float(item["stop"])
+                break
+            writer.submit(entry_rows(item["entry"]), 0, seq=item["seq"])
+    else:
+        stop_timeout = _ship_journal(JournalTail(**config["journal"]), writer, frame)
+    left = writer.stop(stop_timeout)  # a closed channel (the server died) drains too
     report()
     return 1 if left else 0
+
+
+def _ship_journal(tail: Any, writer: Any, frame: Any) -> float:
+    """Hand ``writer`` each entry the server journals, until it says stop (or its channel ends,
+    then everything journaled is still read); the drain timeout it gave."""
+    from .journal import entry_rows
+
+    wake = threading.Event()
+    asked: dict[str, Any] = {"flush": False, "stop": None}
+
+    def listen() -> None:  # flush / stop from the server; the end of the channel is a stop
+        while (item := frame()) is not None:
+            if "stop" in item:
+                asked["stop"] = float(item["stop"])
+                break
+            asked["flush"] = asked["flush"] or "flush" in item
+            wake.set()
+        if asked["stop"] is None:
+            asked["stop"] = 30.0
+        wake.set()
+
+    threading.Thread(target=listen, name="nbt-log-control", daemon=True).start()
+    try:
+        while True:
+            wake.clear()
+            stopping = asked["stop"] is not None  # read before the journal: its last lines are in
+            flushing, asked["flush"] = asked["flush"], False
+            for seq, entry in tail.read():
+                writer.submit(entry_rows(entry), 0, seq=seq)
+            if flushing:
+                writer.flush(timeout=0)
+            if stopping:
+                return float(asked["stop"])
+            wake.wait(POLL_S)
+    finally:
+        tail.close()
