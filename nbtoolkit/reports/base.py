@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .render import cell_text as _fmt  # the table text of a value (one rule for text and HTML)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Result:
@@ -23,7 +26,7 @@ class Result:
     def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame([self.to_dict()])
@@ -121,7 +124,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def html_table(frame: Any, *, row_style: Any = None, tone: Any = None, css_class: str = "nbt-table",
+def html_table(frame: pd.DataFrame, *, row_style: Callable[[pd.Series], str] | None = None,
+               tone: Callable[[pd.Series], str] | None = None, css_class: str = "nbt-table",
                max_rows: int = 200) -> str:
     """A frame as the reports' one table (``templates/table.html.j2``, see :func:`.render.frame_table`):
     ``tone(row)`` names a row's meaning (``bad``, ``good``, ...), ``row_style(row) -> css`` styles it."""
@@ -130,6 +134,6 @@ def html_table(frame: Any, *, row_style: Any = None, tone: Any = None, css_class
     return frame_table(frame, tone=tone, row_style=row_style, css_class=css_class, max_rows=max_rows)
 
 
-def text_table(frame: Any) -> str:
+def text_table(frame: pd.DataFrame) -> str:
     """A frame as an aligned text table: blanks for missing values (never None beside NaN)."""
     return frame.map(_fmt).to_string(index=False)

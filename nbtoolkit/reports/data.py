@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Result
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FRAME_COLUMNS = ["column", "check", "severity", "expected", "observed"]
 
@@ -42,7 +45,7 @@ class ValidationReport(Result):
                 "source": self.source, "n_errors": len(self.errors), "n_warnings": len(self.warnings),
                 "issues": self.issues}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.issues, columns=FRAME_COLUMNS)

@@ -7,7 +7,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def html(markup: str) -> tuple[str, Any]:
@@ -46,7 +49,7 @@ def alerts_table(groups: list[dict[str, Any]]) -> Any:
     return safe(table(["rule", "windows", "first window", "last window", "values when it fired"], rows))
 
 
-def windows_table(frame: Any) -> Any:
+def windows_table(frame: pd.DataFrame) -> Any:
     """The monitoring windows, narrow enough for the page (the full frame is MonitorReport.to_frame())."""
     from .render import Row, cell_text, safe, table
 

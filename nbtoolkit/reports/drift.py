@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
 from .base import Record, Result, _fmt
@@ -11,6 +11,9 @@ from .base import Record, Result, _fmt
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note",
                  "missing_reference", "missing_current"]
 SKIPPED = "skipped"  # the method of a column no test applied to
+
+if TYPE_CHECKING:
+    import pandas as pd
 NULL_TOLERANCE = 0.05  # a change of a column's missing share beyond this is flagged (validate's default)
 NAMES_SHOWN = 8  # column names in a verdict line before "+N more"
 
@@ -137,7 +140,7 @@ class DriftReport(Result):
         return (bool(self.tested) and self.share >= self.drift_share) or multi
 
     # ------------------------------------------------------------------ views
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame([{k: getattr(r, k) for k in FRAME_COLUMNS} for r in self.rows], columns=FRAME_COLUMNS)

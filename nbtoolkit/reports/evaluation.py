@@ -6,10 +6,15 @@ They hold what was computed and render it; plots are drawn on demand (``.plot(ki
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .base import Result, html_table
 from .threshold import ThresholdReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["ComparisonReport", "EvaluationReport", "SuiteReport", "ThresholdReport", "TrackedRun"]
 
@@ -19,7 +24,7 @@ def _f(v: Any) -> str:
     return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _section(title: str, frame: Any, tone: Any = None) -> str:
+def _section(title: str, frame: pd.DataFrame, tone: Callable[[pd.Series], str] | None = None) -> str:
     """A titled table; ``tone(row)`` marks rows (``bad``, ``good``)."""
     from .render import result
 
@@ -48,7 +53,7 @@ class SuiteReport(Result):
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "passed": self.passed, "cases": self.cases, "results": self.rows}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=["case", "line", "n", "expectation", "observed", "passed", "note"])
@@ -120,24 +125,24 @@ class EvaluationReport(Result):
         out["suite"] = self.suite.to_dict() if self.suite is not None else None
         return out
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame({"metric": list(self.metrics), "value": list(self.metrics.values())})
 
-    def per_class_frame(self) -> Any:
+    def per_class_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.per_class, columns=["class", "precision", "recall", "f1", "support"])
 
-    def confusion_frame(self) -> Any:
+    def confusion_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         labels = [c["class"] for c in self.per_class]
         return pd.DataFrame(self.confusion, index=pd.Index(labels, name="true"),
                             columns=pd.Index(labels, name="predicted"))
 
-    def slices_frame(self) -> Any:
+    def slices_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.slices)
@@ -178,7 +183,7 @@ class EvaluationReport(Result):
         return result(self.summary(), tables=tables,
                       after=self.suite._repr_html_() if self.suite is not None else "")
 
-    def plot(self, kind: str | None = None, **kwargs: Any) -> Any:
+    def plot(self, kind: str | None = None, **kwargs: Any) -> Figure:
         """A matplotlib Figure: ``confusion``, ``roc``, ``pr``, ``calibration``, ``slices``
         (classifiers) or ``residuals``, ``slices`` (regressors)."""
         from ..errors import Arg, BadInput, say
@@ -228,7 +233,7 @@ class ComparisonReport(Result):
                 "ci": list(self.ci), "confidence": self.confidence, "n_resamples": self.n_resamples,
                 "seed": self.seed, "mcnemar": self.mcnemar, "verdict": self.verdict, "logged": self.logged}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.metrics, columns=["metric", "A", "B", "difference"])
@@ -244,7 +249,7 @@ class ComparisonReport(Result):
                      f"only B right {m['only_b_correct']})")
         return text + (f"; logged as {self.logged}" if self.logged else "")
 
-    def plot(self, kind: str = "bootstrap") -> Any:
+    def plot(self, kind: str = "bootstrap") -> Figure:
         """The bootstrap distribution of B − A with the interval."""
         from . import evaluation_plots as plots
 
@@ -275,7 +280,7 @@ class TrackedRun(Result):
                 "params": self.params, "metrics": self.metrics,
                 "registered": self.registered.ref if self.registered is not None else None}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows: list[dict[str, Any]] = [{"kind": "param", "key": k, "value": v} for k, v in sorted(self.params.items())]

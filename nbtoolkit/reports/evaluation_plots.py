@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .evaluation import ComparisonReport, EvaluationReport
+    from .threshold import ThresholdReport
 
 
-def figure(ncols: int = 1, *, width: float = 5.0, height: float = 4.0) -> tuple[Any, Any]:
+def figure(ncols: int = 1, *, width: float = 5.0, height: float = 4.0) -> tuple[Figure, Any]:
     """A closed pyplot figure (returned, shown once by Jupyter); Agg when there is no display."""
     import matplotlib
 
@@ -21,7 +27,7 @@ def figure(ncols: int = 1, *, width: float = 5.0, height: float = 4.0) -> tuple[
     return fig, axes[0]
 
 
-def confusion(report: Any, *, normalize: bool = False) -> Any:
+def confusion(report: EvaluationReport, *, normalize: bool = False) -> Figure:
     import numpy as np
 
     cm = np.asarray(report.confusion, dtype="float64")
@@ -44,14 +50,14 @@ def confusion(report: Any, *, normalize: bool = False) -> Any:
     return fig
 
 
-def _one_vs_rest(report: Any) -> list[tuple[str, Any, Any]]:
+def _one_vs_rest(report: EvaluationReport) -> list[tuple[str, Any, Any]]:
     p = report.predictions
     if len(p.classes) == 2:
         return [(str(p.classes[1]), p.true_codes == 1, p.proba[:, 1])]
     return [(str(c), p.true_codes == i, p.proba[:, i]) for i, c in enumerate(p.classes)]
 
 
-def roc(report: Any) -> Any:
+def roc(report: EvaluationReport) -> Figure:
     from sklearn.metrics import auc, roc_curve
 
     fig, (ax,) = figure()
@@ -67,7 +73,7 @@ def roc(report: Any) -> Any:
     return fig
 
 
-def pr(report: Any) -> Any:
+def pr(report: EvaluationReport) -> Figure:
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     fig, (ax,) = figure()
@@ -82,7 +88,7 @@ def pr(report: Any) -> Any:
     return fig
 
 
-def calibration(report: Any, *, bins: int = 10) -> Any:
+def calibration(report: EvaluationReport, *, bins: int = 10) -> Figure:
     from sklearn.calibration import calibration_curve
 
     fig, (ax,) = figure()
@@ -97,7 +103,7 @@ def calibration(report: Any, *, bins: int = 10) -> Any:
     return fig
 
 
-def residuals(report: Any) -> Any:
+def residuals(report: EvaluationReport) -> Figure:
     import numpy as np
 
     p = report.predictions
@@ -113,7 +119,7 @@ def residuals(report: Any) -> Any:
     return fig
 
 
-def slices(report: Any, column: str | None = None) -> Any:
+def slices(report: EvaluationReport, column: str | None = None) -> Figure:
     frame = report.slices_frame()
     primary = report.primary_metric
     columns = [column] if column else list(dict.fromkeys(frame["column"]))
@@ -127,7 +133,7 @@ def slices(report: Any, column: str | None = None) -> Any:
     return fig
 
 
-def threshold_curve(report: Any, marker: float | None = None) -> Any:
+def threshold_curve(report: ThresholdReport, marker: float | None = None) -> Figure:
     import numpy as np
 
     t = report.table
@@ -149,7 +155,7 @@ def threshold_curve(report: Any, marker: float | None = None) -> Any:
     return fig
 
 
-def bootstrap(report: Any) -> Any:
+def bootstrap(report: ComparisonReport) -> Figure:
     fig, (ax,) = figure()
     ax.hist(report.bootstrap, bins=40, color="#1f77b4", alpha=0.8)
     low, high = report.ci

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Record, Result, html_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 # The A/B test's verdicts (ABTestReport.recommendation), compared through these names only.
@@ -85,7 +88,7 @@ class MonitorReport(Result):
             "summary": self.summary(),
         })
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         cols = ["window_start", "versions", "volume", "human_share", "mean_confidence", "labeled",
@@ -97,7 +100,7 @@ class MonitorReport(Result):
                            for r in self.windows]
         return frame
 
-    def alerts_frame(self) -> Any:
+    def alerts_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame([a.to_dict() for a in self.alerts],
@@ -214,7 +217,7 @@ class ABTestReport(Result):
             "reason": self.reason, "warnings": self.warnings, "min_samples": self.min_samples,
         })
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         cols = ["arm", "version", "predictions", "labeled", "accuracy", "human_share", "mean_confidence"]

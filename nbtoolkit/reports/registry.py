@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Result, html_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RegisteredVersion(Result):
@@ -70,7 +73,7 @@ class ModelsTable(Result):
     def to_dict(self) -> dict[str, Any]:
         return {"models": self.rows}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         frame = pd.DataFrame(self.rows, columns=["name", "latest_version", "versions", "aliases", "last_updated"])
@@ -96,7 +99,7 @@ class VersionsTable(Result):
         rows = [{**r, "threshold": _number(r.get("threshold"))} for r in self.rows]
         return {"name": self.name, "versions": rows}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         metric_names = self._shown_metrics()
@@ -150,7 +153,7 @@ class PromotionResult(Result):
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame(self.gates, columns=["gate", "observed", "passed"])
@@ -206,7 +209,7 @@ class Lineage(Result):
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [

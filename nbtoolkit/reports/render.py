@@ -12,7 +12,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The background each tone gets in the reports (widgets pass their own theme-aware colours).
 TONES = {"bad": "background:#fde0dc", "good": "background:#e6f4ea", "warn": "background:#fef7e0",
@@ -79,8 +82,8 @@ def table(head: Sequence[str] | None, rows: Iterable[Row], *, css_class: str = "
     return render("table.html.j2", head=head, rows=shown, css_class=css_class, font=font, more=more)
 
 
-def frame_table(frame: Any, *, tone: Callable[[Any], str] | None = None,
-                row_style: Callable[[Any], str] | None = None, css_class: str = "nbt-table",
+def frame_table(frame: pd.DataFrame, *, tone: Callable[[pd.Series], str] | None = None,
+                row_style: Callable[[pd.Series], str] | None = None, css_class: str = "nbt-table",
                 max_rows: int = 200) -> str:
     """A DataFrame as :func:`table`: cells formatted by :func:`cell_text`; ``tone(row)`` names a
     row's meaning, ``row_style(row)`` gives its CSS (else the tone's)."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Result, html_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(repr=False)
@@ -21,7 +24,7 @@ class SignatureMade(Result):
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         rows = [{"covers": "file", "name": f} for f in self.files] + [{"covers": "tag", "name": t} for t in self.tags]
@@ -67,7 +70,7 @@ class Verification(Result):
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame([{"change": c} for c in self.changes], columns=["change"])

@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Result
 from .base import html_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 
 class ThresholdReport(Result):
@@ -91,7 +95,7 @@ class ThresholdReport(Result):
                 "chosen": self.chosen, "at_chosen": self.at(self.chosen) if self.chosen is not None else None,
                 "saved": self.saved, "table": rows}
 
-    def to_frame(self) -> Any:
+    def to_frame(self) -> pd.DataFrame:
         return self.table
 
     def summary(self) -> str:
@@ -122,7 +126,7 @@ class ThresholdReport(Result):
 
         return result("", tables=[(self.summary(), html_table(show, tone=tone))])
 
-    def plot(self, marker: float | None = None) -> Any:
+    def plot(self, marker: float | None = None) -> Figure:
         """Coverage, auto-handled accuracy and human share by threshold; marker at ``marker``
         (default: the chosen threshold)."""
         from . import evaluation_plots as plots

@@ -10,11 +10,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..reports.render import macro
 from ..errors import NbtError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Colours shared by the tables and status labels (readable on light and dark themes).
 OK = "#1a7f37"
@@ -71,8 +74,8 @@ def guarded(out: Any, action: Callable[[], str]) -> bool:
         return False
 
 
-def html_table(frame: Any, *, css_class: str, row_style: Callable[[Any], str] | None = None,
-               tone: Callable[[Any], str] | None = None) -> str:
+def html_table(frame: pd.DataFrame, *, css_class: str, row_style: Callable[[pd.Series], str] | None = None,
+               tone: Callable[[pd.Series], str] | None = None) -> str:
     """The reports' one table, in a div tagged with a CSS class for tests and the browser;
     ``tone(row)`` marks a row's meaning (class ``nbt-<tone>``), ``row_style(row)`` its theme colours."""
     from ..reports.render import frame_table, safe
