@@ -40,6 +40,7 @@ _API = {
     "estimate": "estimation",
     "calibrate": "estimation",
     "Calibrator": "estimation",
+    "rank": "drift.ranking",
 }
 
 # Derived from _API so the two cannot drift apart (tests/test_load_ext.py pins the list).

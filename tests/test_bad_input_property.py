@@ -282,6 +282,9 @@ def _baselines(w: dict) -> dict[str, tuple[Any, tuple, dict]]:
                      {"target": "y", "prediction": "pred", "proba": "p", "metrics": ["accuracy"],
                       "chunk_number": 3}),
         "calibrate": (nbt.calibrate, (clf, X, y), {"save": False}),
+        "rank": (nbt.rank, (nbt.drift(est.iloc[300:], est.iloc[:300], chunk_number=3, log=False),),
+                 {"estimation": nbt.estimate(est.iloc[:300], est.iloc[300:], target="y", prediction="pred",
+                                             proba="p", metrics=["accuracy"], chunk_number=3)}),
         "quality": (nbt.quality, (est.iloc[300:],), {"reference": est.iloc[:300], "chunk_number": 3}),
         "Calibrator": (nbt.Calibrator, (calibrator.classes, calibrator.maps), {}),
     }
