@@ -18,7 +18,15 @@ chunk_size=5000, threshold="reference")`` with the same methods. Printed: per-ch
 difference to CBPE, each tool's mean error against the realised values, the overlap of flagged
 chunk × column cells (Jaccard), and time ratios.
 
-    .venv/bin/python benchmarks/estimate.py [--repeat 3]
+Regression (``--regression`` runs only this part): NannyML's ``load_synthetic_car_price_dataset``
+(60k reference + 60k analysis, targets kept apart), chunks of 6,000 rows, DLE(mae, mse, rmse,
+mape) fit + estimate against ``nbt.estimate`` without ``proba`` on the same seven features;
+printed: each tool's mean |estimate − realised| per metric and their ratio, the share of realised
+values inside our band, wall and CPU times (CPU: all threads; the box is shared).
+
+Shift-aware estimation (``--shift`` runs only this part): see benchmarks/estimate_shift.py.
+
+    .venv/bin/python benchmarks/estimate.py [--repeat 3] [--regression] [--shift]
 """
 
 from __future__ import annotations
@@ -98,6 +106,103 @@ print(json.dumps(out))
 
 
 # ------------------------------------------------------------------------------ our synthetic data
+REG_CHUNK = 6_000
+REG_FEATURES = ["car_age", "km_driven", "price_new", "accident_count", "door_count", "fuel", "transmission"]
+REG_METRIC_SETS = [["mae", "rmse"], ["mae", "mse", "rmse", "mape"]]
+
+NANNYML_DLE = r"""
+import json, sys, time, warnings
+warnings.filterwarnings("ignore")
+import pandas as pd
+pd.set_option("future.infer_string", False)  # DLE reshapes string columns, which pandas 3's Arrow strings refuse
+import nannyml as nml
+
+config = json.load(open(sys.argv[1]))
+ref, ana, targets = nml.load_synthetic_car_price_dataset()
+ana = ana.merge(targets, on="id")
+ref.to_parquet(config["reference"]); ana.to_parquet(config["analysis"])
+out = {}
+for metrics in config["metric_sets"]:
+    times = []
+    for _ in range(config["repeat"]):
+        r, a = ref.copy(), ana.copy()
+        est = nml.DLE(feature_column_names=config["features"], y_pred="y_pred", y_true="y_true",
+                      metrics=metrics, chunk_size=config["chunk"])
+        w0, c0 = time.perf_counter(), time.process_time()
+        est.fit(r)
+        w1 = time.perf_counter()
+        result = est.estimate(a)
+        w2, c2 = time.perf_counter(), time.process_time()
+        times.append((w2 - w0, w1 - w0, w2 - w1, c2 - c0))
+    best = min(times)
+    df = result.filter(period="analysis").to_df()
+    rows = [{"chunk": df[("chunk", "key")].iloc[i], "metric": m, "estimate": float(df[(m, "value")].iloc[i]),
+             "realised": float(df[(m, "realized")].iloc[i])} for i in range(len(df)) for m in metrics]
+    out[",".join(metrics)] = {"seconds": best[0], "fit": best[1], "estimate": best[2], "cpu": best[3], "rows": rows}
+print(json.dumps(out))
+"""
+
+
+def regression(repeat: int) -> list[dict]:
+    """DLE vs nbt.estimate without proba on NannyML's car-price data (see the module docstring)."""
+    import nbtoolkit as nbt
+
+    folder = BENCH / "estimate"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"reference": str(folder / "price_ref.parquet"), "analysis": str(folder / "price_ana.parquet"),
+              "features": REG_FEATURES, "metric_sets": REG_METRIC_SETS, "chunk": REG_CHUNK, "repeat": repeat}
+    (folder / "dle.json").write_text(json.dumps(config))
+    python = venv_python("nannyml")
+    if python is None:
+        sys.exit("NannyML's venv could not be created; nothing to compare with.")
+    script = folder / "run_dle.py"
+    script.write_text(NANNYML_DLE)
+    print("running NannyML DLE ...", flush=True)
+    env = {**os.environ, "NML_DISABLE_USAGE_LOGGING": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([str(python), str(script), str(folder / "dle.json")], check=False, capture_output=True,
+                          text=True, env=env)
+    if proc.returncode:
+        sys.exit(f"NannyML DLE failed:\n{proc.stderr[-3000:]}")
+    theirs = json.loads(proc.stdout.strip().splitlines()[-1])
+    r, a = pd.read_parquet(config["reference"]), pd.read_parquet(config["analysis"])
+    nbt.estimate(r.head(3000), a.head(3000), target="y_true", prediction="y_pred", features=REG_FEATURES,
+                 metrics=["mae"], chunk_size=1000)  # warm-up: imports outside the timings
+    print(f"\ncar price (NannyML): regression estimation, chunks of {REG_CHUNK:,} rows; best of {repeat} runs")
+    summary = []
+    for metrics in REG_METRIC_SETS:
+        dle = theirs[",".join(metrics)]
+        walls, cpus, result = [], [], None
+        for _ in range(repeat):
+            w0, c0 = time.perf_counter(), time.process_time()
+            result = nbt.estimate(r, a, target="y_true", prediction="y_pred", features=REG_FEATURES,
+                                  metrics=metrics, chunk_size=REG_CHUNK)
+            walls.append(time.perf_counter() - w0)
+            cpus.append(time.process_time() - c0)
+        ours = result.to_frame()
+        both = ours.merge(pd.DataFrame(dle["rows"]), on=["chunk", "metric"], suffixes=("", "_dle"))
+        print(f"  metrics {', '.join(metrics)}:")
+        line = {"metrics": ",".join(metrics)}
+        for metric in metrics:
+            part = both[both.metric == metric]
+            err_ours = (part["estimate"] - part["realised"]).abs().mean()
+            err_dle = (part["estimate_dle"] - part["realised"]).abs().mean()
+            inside = ((part["realised"] >= part["lower"]) & (part["realised"] <= part["upper"])).mean()
+            same = (part["realised"] - part["realised_dle"]).abs().max()
+            apart = (part["estimate"] - part["estimate_dle"]).abs().mean()
+            print(f"    {metric:5} |estimate − realised|: ours {err_ours:.4g}, DLE {err_dle:.4g} → ratio "
+                  f"{err_ours / err_dle:.2f}   |ours − DLE| {apart:.4g}"
+                  f"   realised inside our band {inside:.0%}   (realised values differ by ≤ {same:.1e})")
+            line[f"{metric}_ratio"] = err_ours / err_dle
+        wall, cpu = min(walls), min(cpus)
+        print(f"    time: nbtoolkit {wall:.3f} s (CPU {cpu:.3f} s), DLE fit+estimate {dle['seconds']:.3f} s "
+              f"(fit {dle['fit']:.3f} + estimate {dle['estimate']:.3f}; CPU {dle['cpu']:.3f} s) → "
+              f"{dle['seconds'] / wall:.1f}× faster (CPU {dle['cpu'] / cpu:.1f}×)")
+        line.update(speed=dle["seconds"] / wall, cpu_speed=dle["cpu"] / cpu)
+        summary.append(line)
+    print(pd.DataFrame(summary).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return summary
+
+
 def synthetic_estimation(n_ref: int = 50_000, chunks: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     def part(n, seed, shift):
         rng = np.random.default_rng(seed)
@@ -135,7 +240,18 @@ def timed_best(fn, repeat: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best is kept)")
+    parser.add_argument("--regression", action="store_true", help="run only the regression comparison (DLE)")
+    parser.add_argument("--shift", action="store_true",
+                        help="run only the shift-aware estimation comparison (benchmarks/estimate_shift.py)")
     args = parser.parse_args()
+    if args.shift:
+        from estimate_shift import main as shift_main
+
+        shift_main(args.repeat)
+        return
+    if args.regression:
+        regression(args.repeat)
+        return
 
     import nbtoolkit as nbt
     from nbtoolkit.examples.synthetic import CATEGORIES, DRIFTED, drift_frame
@@ -240,6 +356,7 @@ def main() -> None:
         line.update(drift_jaccard=jaccard, drift_ratio=d["seconds"] / t)
         summary.append(line)
     print(pd.DataFrame(summary).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    regression(args.repeat)
 
 
 if __name__ == "__main__":
