@@ -39,6 +39,6 @@ def test_public_api_is_pinned():
     assert sorted(nbtoolkit.__all__) == [
         "Calibrator", "Contract", "Deployment", "PredictionLog", "Profile", "__version__", "abtest",
         "calibrate", "compare", "drift", "estimate", "evaluate", "lineage", "load", "load_ipython_extension",
-        "models", "monitor", "promote", "rank", "record", "register", "rollback", "run_pipeline", "serve", "sign",
+        "models", "monitor", "promote", "quality", "rank", "record", "register", "rollback", "run_pipeline", "serve", "sign",
         "threshold", "unalias", "validate", "verify", "versions",
     ]
