@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..reports.render import Cell, Row, macro, table
 from ._base import BAD, FRAGMENTS, MUTED, OK, WARN, Composite
+
+if TYPE_CHECKING:
+    from ..reports.pipeline import PipelineRun
 
 STATUS_STYLE = {
     "pending": (MUTED, "○"),
@@ -156,7 +159,7 @@ def _link(step: str, path: str) -> Any:
     return HTML(macro(FRAGMENTS, "failed_step", step=step, href=rel, path=path, colour=BAD))
 
 
-def pipeline_view(run: Any) -> PipelineProgress:
+def pipeline_view(run: PipelineRun) -> PipelineProgress:
     """A finished ``PipelineRun`` shown as the progress widget (its rows, durations, links)."""
     view = PipelineProgress()
     view.pipeline, view.run_id, view.status, view.elapsed = run.pipeline, run.run_id, run.status, run.duration

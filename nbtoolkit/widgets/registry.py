@@ -7,11 +7,14 @@ Layout only: every number comes from the registry API's result objects (``Models
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtError
 from ..reports.render import macro, safe
 from ._base import BAD, FRAGMENTS, MUTED, OK, Composite, error_html, guarded, html_table
+
+if TYPE_CHECKING:
+    from ..reports.registry import ModelsTable, VersionsTable
 
 
 def _registry_api() -> Any:
@@ -40,7 +43,7 @@ class RegistryBrowser(Composite):
     ``versions_html``, ``detail_html``, ``gates_html`` (gate preview), ``result_html``.
     """
 
-    def __init__(self, table: Any = None, *, model: str | None = None, api: Any = None) -> None:
+    def __init__(self, table: ModelsTable | None = None, *, model: str | None = None, api: Any = None) -> None:
         super().__init__()
         import ipywidgets as W
 
@@ -99,10 +102,10 @@ class RegistryBrowser(Composite):
                 ok = guarded(self.result_html, self._fetch_models)
             if not ok:
                 return
-        rows = self.table.rows if self.table is not None else []
-        names = [r["name"] for r in rows]
-        self.models_html.value = (html_table(self.table.to_frame(), css_class="nbt-models-table")
-                                  if names else macro(FRAGMENTS, "muted", colour=MUTED,
+        table = self.table
+        names = [r["name"] for r in table.rows] if table is not None else []
+        self.models_html.value = (html_table(table.to_frame(), css_class="nbt-models-table")
+                                  if table is not None and names else macro(FRAGMENTS, "muted", colour=MUTED,
                                                       text="No models registered yet; use %nbt register."))
         keep = model or self.model_select.value
         self.model_select.unobserve(self._on_model, names="value")
@@ -216,11 +219,11 @@ class RegistryBrowser(Composite):
                                        body=safe(self.last_result._repr_html_()))
 
 
-def registry_browser(table: Any = None, **kwargs: Any) -> RegistryBrowser:
+def registry_browser(table: ModelsTable | None = None, **kwargs: Any) -> RegistryBrowser:
     """A :class:`RegistryBrowser` for a ``ModelsTable`` (or the live registry)."""
     return RegistryBrowser(table, **kwargs)
 
 
-def versions_browser(table: Any, **kwargs: Any) -> RegistryBrowser:
+def versions_browser(table: VersionsTable, **kwargs: Any) -> RegistryBrowser:
     """A :class:`RegistryBrowser` opened on the model of a ``VersionsTable``."""
     return RegistryBrowser(model=table.name, **kwargs)

@@ -11,10 +11,13 @@ model version (tag ``nbt.threshold``).
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..reports.render import macro
 from ._base import BAD, FRAGMENTS, MUTED, OK, Composite, guarded
+
+if TYPE_CHECKING:
+    from ..reports.threshold import ThresholdReport
 
 
 class ThresholdExplorer(Composite):
@@ -30,7 +33,7 @@ class ThresholdExplorer(Composite):
     holds the report's numbers at the slider's threshold.
     """
 
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: ThresholdReport) -> None:
         super().__init__()
         import ipywidgets as W
 
@@ -153,6 +156,6 @@ class CurveChart:
         return self.head + marker + self.tail
 
 
-def threshold_explorer(report: Any, **kwargs: Any) -> ThresholdExplorer:
+def threshold_explorer(report: ThresholdReport, **kwargs: Any) -> ThresholdExplorer:
     """A :class:`ThresholdExplorer` for a ``ThresholdReport``."""
     return ThresholdExplorer(report, **kwargs)
