@@ -14,8 +14,12 @@ Run through ``benchmarks/estimate.py --shift`` (or this file directly). Data:
 Printed per dataset and metric: the mean absolute error of each estimate against the realised
 value per chunk (nbtoolkit CBPE, nbtoolkit shift, NannyML CBPE), the shift/CBPE error ratio, the
 mean effective sample size, chunks flagged by ``method="auto"``, and the cost of ``shift`` and
-``auto`` over ``cbpe`` (best of ``--repeat``). On our data also the domain classifier measured both
-ways: logistic regression (the default) and scikit-learn's HistGradientBoostingClassifier.
+``auto`` over ``cbpe`` (best of ``--repeat``). With ``--hgb`` (this file only), on our data also the
+domain classifier measured both ways: logistic regression (the default) and scikit-learn's
+HistGradientBoostingClassifier.
+
+    .venv/bin/python benchmarks/estimate.py --shift [--repeat 3]
+    .venv/bin/python benchmarks/estimate_shift.py [--repeat 3] [--hgb]
 """
 
 from __future__ import annotations
@@ -146,7 +150,7 @@ def classifier_accuracy(ref: pd.DataFrame, ana: pd.DataFrame, ds: dict[str, Any]
     return np.array(out)
 
 
-def main(repeat: int = 3) -> None:
+def main(repeat: int = 3, *, hgb: bool = False) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from drift import BENCH, venv_python
 
@@ -214,7 +218,7 @@ def main(repeat: int = 3) -> None:
         notes = [n for n in auto.notes if "identifier" in n]
         if notes:
             print(f"  note: {notes[0]}")
-        if ds is sets[0]:  # the domain classifier measured both ways
+        if hgb and ds is sets[0]:  # the domain classifier measured both ways (--hgb: minutes)
             realised = frame[(frame.metric == "accuracy") & (frame.method == "cbpe")]["realised"].to_numpy()
             picked = [0, 5, 9]   # HistGradientBoosting costs seconds per chunk: three chunks, both ways
             sub = pd.concat([ana.iloc[i * CHUNK:(i + 1) * CHUNK] for i in picked], ignore_index=True)
@@ -231,4 +235,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (best is kept)")
-    main(parser.parse_args().repeat)
+    parser.add_argument("--hgb", action="store_true", help="also measure HistGradientBoosting as the domain "
+                                                           "classifier on three chunks (seconds per chunk)")
+    args = parser.parse_args()
+    main(args.repeat, hgb=args.hgb)
