@@ -10,7 +10,10 @@ the column, the check, what was expected and what was observed, and its severity
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Issue = dict[str, Any]
 
@@ -20,7 +23,7 @@ def issue(column: str, check: str, expected: Any, observed: Any, severity: str =
 
 
 # ------------------------------------------------------------------------------ the frame
-def duplicated_columns(frame: Any) -> tuple[Any, list[Issue]]:
+def duplicated_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
     """The frame without repeated column names (the first of each kept), and the issue if any."""
     if not frame.columns.duplicated().any():
         return frame, []
@@ -29,13 +32,14 @@ def duplicated_columns(frame: Any) -> tuple[Any, list[Issue]]:
     return frame.loc[:, ~frame.columns.duplicated()], found
 
 
-def row_count(min_rows: int, frame: Any) -> list[Issue]:
+def row_count(min_rows: int, frame: pd.DataFrame) -> list[Issue]:
     if len(frame) >= min_rows:
         return []
     return [issue("", "empty frame" if len(frame) == 0 else "row count", f">= {min_rows} rows", f"{len(frame)} rows")]
 
 
-def missing_and_extra_columns(columns: Mapping[str, Any], frame: Any, observed: Mapping[str, Any]) -> list[Issue]:
+def missing_and_extra_columns(columns: Mapping[str, Any], frame: pd.DataFrame,
+                              observed: Mapping[str, Any]) -> list[Issue]:
     """``observed``: the frame's column names as text -> the frame's own labels."""
     found = [issue(name, "missing column", "present", "absent") for name in columns if name not in observed]
     found += [issue(name, "extra column", "absent", str(frame[column].dtype), "warning")
@@ -44,7 +48,7 @@ def missing_and_extra_columns(columns: Mapping[str, Any], frame: Any, observed: 
 
 
 # ------------------------------------------------------------------------------ one column
-def column_rules(name: str, s: Any, kind: str, expected: Mapping[str, Any], *,
+def column_rules(name: str, s: pd.Series, kind: str, expected: Mapping[str, Any], *,
                  null_tolerance: float, range_tolerance: float) -> list[Issue]:
     """The checks of one present column of kind ``kind`` (contract.column_kind): its kind first (a
     wrong kind stops there), then dtype, nulls, and the numeric or categorical rule."""
@@ -59,7 +63,7 @@ def column_rules(name: str, s: Any, kind: str, expected: Mapping[str, Any], *,
     return found
 
 
-def kind_rule(name: str, s: Any, kind: str, expected: Mapping[str, Any]) -> list[Issue]:
+def kind_rule(name: str, s: pd.Series, kind: str, expected: Mapping[str, Any]) -> list[Issue]:
     """Mixed Python types in one column, or a kind other than the contract's (e.g. text for numbers)."""
     if kind == "mixed":
         types = sorted({type(v).__name__ for v in s.dropna().head(1000)})
@@ -70,14 +74,14 @@ def kind_rule(name: str, s: Any, kind: str, expected: Mapping[str, Any]) -> list
     return []
 
 
-def dtype_rule(name: str, s: Any, expected: Mapping[str, Any]) -> list[Issue]:
+def dtype_rule(name: str, s: pd.Series, expected: Mapping[str, Any]) -> list[Issue]:
     """The same kind in another dtype (int32 for int64): a warning."""
     if str(s.dtype) == expected["dtype"]:
         return []
     return [issue(name, "dtype", expected["dtype"], str(s.dtype), "warning")]
 
 
-def nulls_rule(name: str, s: Any, expected: Mapping[str, Any], null_tolerance: float) -> list[Issue]:
+def nulls_rule(name: str, s: pd.Series, expected: Mapping[str, Any], null_tolerance: float) -> list[Issue]:
     null_rate = float(s.isna().mean())
     if null_rate == 1.0:
         return [issue(name, "all null", f"null rate {expected['null_rate']:.1%}", "every value is null")]
@@ -88,7 +92,7 @@ def nulls_rule(name: str, s: Any, expected: Mapping[str, Any], null_tolerance: f
     return []
 
 
-def numeric_rule(name: str, s: Any, expected: Mapping[str, Any], range_tolerance: float) -> list[Issue]:
+def numeric_rule(name: str, s: pd.Series, expected: Mapping[str, Any], range_tolerance: float) -> list[Issue]:
     """inf values, and values outside the contract's [min, max] widened by ``range_tolerance``."""
     import numpy as np
 
@@ -114,7 +118,7 @@ def numeric_rule(name: str, s: Any, expected: Mapping[str, Any], range_tolerance
     return found
 
 
-def categories_rule(name: str, s: Any, expected: Mapping[str, Any]) -> list[Issue]:
+def categories_rule(name: str, s: pd.Series, expected: Mapping[str, Any]) -> list[Issue]:
     known = set(expected["categories"])
     counts = s.dropna().astype(str).value_counts()
     unseen = [c for c in counts.index if c not in known]
@@ -126,7 +130,7 @@ def categories_rule(name: str, s: Any, expected: Mapping[str, Any]) -> list[Issu
 
 
 # ------------------------------------------------------------------------------ freshness
-def freshness(s: Any, rule: Mapping[str, str], now: Any) -> list[Issue]:
+def freshness(s: pd.Series, rule: Mapping[str, str], now: Any) -> list[Issue]:
     """The newest timestamp of ``s`` is within ``rule["max_age"]`` of ``now`` (default: now, UTC)."""
     import pandas as pd
 
