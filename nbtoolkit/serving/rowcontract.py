@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -72,11 +73,13 @@ class RowContract:
             if vals is None:
                 continue
             ranged = lo is not None and hi is not None
+            low = lo if lo is not None else -math.inf
+            high = hi if hi is not None else math.inf
             for k, v in enumerate(vals):
                 if v is None or v != v:  # null, or NaN
                     if not nullable:
                         flag(k, column, "null")
-                elif ranged and isinstance(v, (int, float)) and not lo <= v <= hi:
+                elif ranged and isinstance(v, (int, float)) and not low <= v <= high:
                     flag(k, column, "out_of_range")
         for column, known, nullable in self.labels:
             vals = values.get(column)
