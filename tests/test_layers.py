@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("adapters", ("store", "locks", "registry.tags", "registry.integrity")),
     ("data model and results", ("contract", "contract_checks", "profiles",
                                 "registry.artifacts", "registry.lookup", "registry.formats", "registry.readers",
-                                "registry.trust", "registry.model_process", "registry.signing", "registry.loading",
+                                "registry.trust", "registry.model_process", "registry.signing", "registry.keys",
+                                "registry.loading",
                                 "reports", "examples")),
     ("computation", ("registry", "conformance", "drift", "evaluation", "estimation", "monitoring", "pipeline",
                      "testing")),
@@ -147,3 +148,14 @@ def test_the_check_reads_every_form_of_import(tmp_path, monkeypatch):
         f"contract (data model and results) imports {target} (computation) at line {line}"
         for target, line in [("monitoring", 1), ("pipeline.runner", 2), ("evaluation", 6), ("estimation", 7),
                              ("drift", 8)]]
+
+
+def test_the_server_imports_no_other_surface():
+    """serving/ sits beside the commands, not above them: the server parses no command line (its
+    settings are described once in serving/settings.py), so it imports no commands, cli or magics."""
+    found = []
+    for path in sorted((PACKAGE / "serving").rglob("*.py")):
+        module, package = _module_name(path)
+        found += [f"{module} imports {target} at line {line}" for target, line in _imports(path, package)
+                  if target.split(".")[0] in ("commands", "cli", "magics", "widgets")]
+    assert found == []
