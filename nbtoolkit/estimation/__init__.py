@@ -6,6 +6,7 @@
     Calibrator    calibration.py  per-class isotonic calibration on a labelled reference (JSON)
     calibrate     stored.py       fit a calibrator for a registered version and store it with it
     metrics       metrics.py      expected / realised metrics and their standard errors
+    method=shift  shift.py        per chunk, the reference reweighted by a domain classifier (ESS, auto)
 
 Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the functions that use them.
 """
