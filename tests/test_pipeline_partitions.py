@@ -65,7 +65,12 @@ def test_pending_runs_new_then_nothing_then_what_changed(daily, nbt_home):
     assert first.passed and first.processed == ["2024-01-01", "2024-01-02", "2024-01-03"]
     # each step got its partition and its files, relative to the pipeline folder
     outputs = {v: r.outputs["count"] for v, r in first.runs.items()}
-    assert outputs["2024-01-02"] == {"partition": "2024-01-02", "rows": 2}
+    assert {k: outputs["2024-01-02"][k] for k in ("partition", "rows")} == {"partition": "2024-01-02", "rows": 2}
+    # a fresh kernel per partition; from the second on, started while the previous partition ran
+    kernels = [outputs[v]["kernel"] for v in first.runs]
+    assert len({k["pid"] for k in kernels}) == 3
+    starts = [json.loads((Path(r.run_dir) / "run.json").read_text())["started_ts"] for r in first.runs.values()]
+    assert kernels[1]["started"] < starts[1] and kernels[2]["started"] < starts[2]
     rec = first.runs["2024-01-03"].steps["count"]
     assert rec.parameters == {} and rec.partition["value"] == "2024-01-03" and len(rec.partition["data_hash"]) == 64
     run_json = json.loads((Path(first.runs["2024-01-03"].run_dir) / "run.json").read_text())

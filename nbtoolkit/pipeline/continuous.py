@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ..errors import BadInput, did_you_mean
 from ..reports.pipeline import PartitionedRun, PipelineRun
@@ -22,7 +22,15 @@ from .partitions import Partition, check_value, discover, parse_backfill
 from .watermark import DONE, FAILED, RUNNING, Watermark, check_owner, identity, open_watermark
 
 
-def run_partitions(pipeline: Pipeline, execute: Callable[[Partition], PipelineRun], *, pending: bool = False,
+class PartitionExecute(Protocol):
+    """Runs one partition (knowing the one after it, whose kernel may start ahead); ``close`` at the end."""
+
+    def __call__(self, part: Partition, upcoming: Partition | None) -> PipelineRun: ...
+
+    def close(self) -> None: ...
+
+
+def run_partitions(pipeline: Pipeline, execute: PartitionExecute, *, pending: bool = False,
                    partition: str | None = None, backfill: str | None = None, force: bool = False,
                    raise_on_failure: bool = True) -> PartitionedRun:
     """Run the chosen partitions of ``pipeline`` with ``execute`` (one pipeline run each)."""
@@ -60,19 +68,23 @@ def run_partitions(pipeline: Pipeline, execute: Callable[[Partition], PipelineRu
             _warm_tracking()
         runs: dict[str, PipelineRun] = {}
         failed: str | None = None
-        for part in todo:
-            mark.write(part.value, _entry(pipeline, part, RUNNING, None, entries.get(part.value)))
-            try:
-                run = execute(part)
-            except BaseException:
-                mark.write(part.value, _entry(pipeline, part, FAILED, None, entries.get(part.value),
-                                              error="interrupted"))
-                raise
-            runs[part.value] = run
-            mark.write(part.value, _entry(pipeline, part, DONE if run.passed else FAILED, run, entries.get(part.value)))
-            if not run.passed:
-                failed = part.value
-                break
+        try:
+            for i, part in enumerate(todo):
+                mark.write(part.value, _entry(pipeline, part, RUNNING, None, entries.get(part.value)))
+                try:
+                    run = execute(part, todo[i + 1] if i + 1 < len(todo) else None)
+                except BaseException:
+                    mark.write(part.value, _entry(pipeline, part, FAILED, None, entries.get(part.value),
+                                                  error="interrupted"))
+                    raise
+                runs[part.value] = run
+                mark.write(part.value, _entry(pipeline, part, DONE if run.passed else FAILED, run,
+                                              entries.get(part.value)))
+                if not run.passed:
+                    failed = part.value
+                    break
+        finally:
+            execute.close()
     waiting = [p.value for p in todo if p.value not in runs]
     result = PartitionedRun(pipeline=pipeline.name, key=spec.key, runs=runs, up_to_date=up_to_date,
                             waiting=waiting, missing=missing, status="failed" if failed else "ok",

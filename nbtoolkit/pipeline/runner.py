@@ -25,6 +25,7 @@ from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
 from .partitions import Partition
 from . import tracking
 from .executors import make_executor
+from .task import WarmKernel
 from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
 from .spec import Pipeline, Resolved, load_pipeline, resolve_parameters
 
@@ -122,19 +123,21 @@ def run_pipeline(
     callbacks = list(callbacks)
     overrides = dict(parameters or {})
 
-    def execute(part: Partition | None) -> PipelineRun:
-        exe = make_executor(executor, jobs=jobs, scheduler=scheduler)
-        return _execute(pipeline, resolved, forced, included, overrides, callbacks, exe, part)
+    def make() -> Any:
+        return make_executor(executor, jobs=jobs, scheduler=scheduler)
 
     if pipeline.partitions is not None or pending is not False or partition is not None or backfill is not None:
         from .continuous import run_partitions
 
-        partitioned = run_partitions(pipeline, execute, pending=pending, partition=partition, backfill=backfill,
+        # one step at a time in this process: the next partition's first kernel can start ahead
+        inline = executor == "local" and (jobs or 1) == 1
+        runs = _PartitionRuns(pipeline, resolved, forced, included, overrides, callbacks, make, warm_ahead=inline)
+        partitioned = run_partitions(pipeline, runs, pending=pending, partition=partition, backfill=backfill,
                                      force=force, raise_on_failure=raise_on_failure)
         if pipeline.triggers and partitioned.passed:
             partitioned.triggered = _check_triggers(pipeline)
         return partitioned
-    result = execute(None)
+    result = _execute(pipeline, resolved, forced, included, overrides, callbacks, make(), None)
     if pipeline.triggers and result.passed:
         result.triggered = _check_triggers(pipeline)
     result.duration = time.time() - t0  # the whole run, the final MLflow write included
@@ -150,12 +153,69 @@ def _check_triggers(pipeline: Pipeline) -> list[dict[str, Any]]:
     return check_triggers(pipeline.triggers, source=str(pipeline.path), run=run_pipeline)
 
 
+class _PartitionRuns:
+    """Run partitions one after another; while one runs, the next one's first kernel starts (warm ahead).
+
+    The next partition's run id is decided when its kernel is started, so the kernel is launched
+    with exactly the environment its step will have; a kernel serves one notebook and is shut down.
+    """
+
+    def __init__(self, pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],
+                 overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]],
+                 make: Callable[[], Any], *, warm_ahead: bool) -> None:
+        self.pipeline, self.resolved = pipeline, resolved
+        self.args = (pipeline, resolved, forced, included, overrides, callbacks)
+        self.make = make
+        first = [n for n, s in pipeline.steps.items() if n in included and not s.needs]
+        self.first = first[0] if warm_ahead and first else None
+        self._next: tuple[str, WarmKernel | None] | None = None
+
+    def __call__(self, part: Partition, upcoming: Partition | None) -> PipelineRun:
+        run_id, warm = self._next or (new_run_id(), None)
+        self._next = None
+        if upcoming is not None and self.first is not None:
+            next_id = new_run_id()
+            while next_id[:18] <= run_id[:18]:  # run ids sort by their time stamp: the next one sorts after
+                time.sleep(0.001)
+                next_id = new_run_id()
+            self._next = (next_id, WarmKernel(launch(self.pipeline, self.resolved, next_id, self.first)))
+        try:
+            return _execute(*self.args, self.make(), part, run_id=run_id,
+                            warm=(self.first, warm) if warm is not None and self.first else None)
+        finally:
+            if warm is not None:
+                warm.discard()  # nothing left to do when its step used it
+
+    def close(self) -> None:
+        """Shut down a kernel started for a partition that will not run now (an earlier one failed)."""
+        if self._next is not None and self._next[1] is not None:
+            self._next[1].discard()
+        self._next = None
+
+
+def launch(pipeline: Pipeline, resolved: Mapping[str, Resolved], run_id: str, name: str) -> dict[str, Any]:
+    """How step ``name`` of run ``run_id`` launches its kernel: kernel name, folder, environment, secrets.
+
+    The environment is what a step's kernel must see to write into the same store as this process.
+    """
+    step = pipeline.steps[name]
+    env = {
+        "NBT_PIPELINE_RUN_ID": run_id, "NBT_PIPELINE": pipeline.name, "NBT_STEP": name,
+        "NBT_NOTEBOOK_PATH": str(step.notebook), "NBT_HOME": str(config.home()),
+        "MLFLOW_TRACKING_URI": config.tracking_uri(), "MLFLOW_REGISTRY_URI": config.registry_uri(),
+        "NBT_EXPERIMENT": config.experiment_name(), "NBT_PREDICTIONS_URL": config.predictions_url(),
+    }
+    return {"step": name, "run_id": run_id, "kernel_name": step.kernel_name,
+            "cwd": str(step.cwd or step.notebook.parent), "secrets": dict(resolved[name].secrets), "env": env}
+
+
 def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],
              overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]], exe: Any,
-             part: Partition | None) -> PipelineRun:
+             part: Partition | None, *, run_id: str | None = None,
+             warm: tuple[str, WarmKernel] | None = None) -> PipelineRun:
     """One run of the steps (of one partition, when ``part`` is given); never raises for a failed step."""
     history = last_success(pipeline.name, included, partition=part.value if part is not None else None)
-    run = _Run(pipeline, included, resolved, overrides, callbacks, part)
+    run = _Run(pipeline, included, resolved, overrides, callbacks, part, run_id=run_id, warm=warm)
     pending = [name for name in pipeline.steps if name in included]
     running: dict[Any, str] = {}
     prepared = False
@@ -269,14 +329,16 @@ class _Run:
 
     def __init__(self, pipeline: Pipeline, included: set[str], resolved: Mapping[str, Resolved],
                  overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]],
-                 part: Partition | None = None) -> None:
+                 part: Partition | None = None, *, run_id: str | None = None,
+                 warm: tuple[str, WarmKernel] | None = None) -> None:
         self.pipeline = pipeline
         self.part = part
+        self.warm = warm  # (step, kernel started ahead for it)
         # what a step of a partition run records and hashes: the key value and the data's hash
         self.partition = {"value": part.value, "data_hash": part.data_hash} if part is not None else None
         self.resolved = resolved
         self.callbacks = callbacks
-        self.run_id = new_run_id()
+        self.run_id = run_id or new_run_id()
         self.dir = runs_folder(pipeline.name) / self.run_id
         self.dir.mkdir(parents=True, exist_ok=False)
         self.started = time.time()
@@ -327,21 +389,11 @@ class _Run:
             parameters.update(self.part.parameters())
         if step.needs:
             parameters["upstream"] = rec.upstream
-        return {
-            "step": name, "run_id": self.run_id, "notebook": str(step.notebook),
-            "output": str(self.dir / f"{name}.ipynb"), "cwd": str(step.cwd or step.notebook.parent),
-            "parameters": parameters, "secrets": dict(res.secrets), "kernel_name": step.kernel_name,
-            "timeout": step.timeout, "env": self._kernel_env(step.name, step.notebook),
-        }
-
-    def _kernel_env(self, name: str, notebook: Path) -> dict[str, str]:
-        """What a step's kernel must see to write into the same store as this process."""
-        return {
-            "NBT_PIPELINE_RUN_ID": self.run_id, "NBT_PIPELINE": self.pipeline.name, "NBT_STEP": name,
-            "NBT_NOTEBOOK_PATH": str(notebook), "NBT_HOME": str(config.home()),
-            "MLFLOW_TRACKING_URI": config.tracking_uri(), "MLFLOW_REGISTRY_URI": config.registry_uri(),
-            "NBT_EXPERIMENT": config.experiment_name(), "NBT_PREDICTIONS_URL": config.predictions_url(),
-        }
+        task = {**launch(self.pipeline, self.resolved, self.run_id, name), "notebook": str(step.notebook),
+                "output": str(self.dir / f"{name}.ipynb"), "parameters": parameters, "timeout": step.timeout}
+        if self.warm is not None and self.warm[0] == name:
+            task["warm_kernel"] = self.warm[1]
+        return task
 
     # ------------------------------------------------------------------ changes
     def set(self, name: str, status: str, **fields: Any) -> None:

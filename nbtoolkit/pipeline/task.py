@@ -40,9 +40,10 @@ def execute_step(task: Mapping[str, Any]) -> dict[str, Any]:
         pm = import_papermill()
         from papermill.exceptions import PapermillExecutionError
 
-        env = {**_base_env(), **dict(task.get("env") or {})}
-        env.update({SECRET_ENV_PREFIX + k.upper(): str(v) for k, v in (task.get("secrets") or {}).items()})
+        env = launch_env(task)
         Path(task["output"]).parent.mkdir(parents=True, exist_ok=True)
+        warm = task.get("warm_kernel")
+        km = warm.take(task) if isinstance(warm, WarmKernel) else None
         try:
             nb = pm.execute_notebook(
                 task["notebook"], task["output"],
@@ -50,6 +51,7 @@ def execute_step(task: Mapping[str, Any]) -> dict[str, Any]:
                 engine_name=ENGINE, kernel_name=task.get("kernel_name"), progress_bar=False,
                 execution_timeout=task.get("timeout"),
                 nbt_env=env, nbt_cwd=task.get("cwd"), nbt_secrets=sorted(task.get("secrets") or ()),
+                nbt_km=km,
             )
         except PapermillExecutionError as exc:
             result.update(status="failed", error=_failure(task["output"], exc.ename, exc.evalue, exc.exec_count))
@@ -68,6 +70,67 @@ def _base_env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def launch_env(task: Mapping[str, Any]) -> dict[str, str]:
+    """The environment a step's kernel is launched with: this process's, the run's, the secrets."""
+    env = {**_base_env(), **dict(task.get("env") or {})}
+    env.update({SECRET_ENV_PREFIX + k.upper(): str(v) for k, v in (task.get("secrets") or {}).items()})
+    return env
+
+
+class WarmKernel:
+    """A fresh kernel for a step that will run next, started now on a thread (one warm kernel ahead).
+
+    Started with the kernel name, working directory and environment the coming task will have
+    (its run id is decided ahead); :meth:`take` hands it to that task only if all three match,
+    else it is shut down and the task starts its own. A kernel is never reused: each serves one
+    notebook and is shut down after it.
+    """
+
+    def __init__(self, task: Mapping[str, Any]) -> None:
+        import threading
+
+        self.task = dict(task)
+        self.signature = self._signature(task)
+        self.km: Any = _kernel_manager_class()(kernel_name=task.get("kernel_name") or "python3")
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="nbt-warm-kernel", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _signature(task: Mapping[str, Any]) -> tuple[Any, ...]:
+        # what the run decides (this process's own environment may gain a variable meanwhile: MLflow's)
+        return (task.get("kernel_name"), task.get("cwd"), sorted(dict(task.get("env") or {}).items()),
+                sorted((task.get("secrets") or {}).items()))
+
+    def _start(self) -> None:
+        import asyncio
+
+        cwd, env = self.signature[1], launch_env(self.task)
+        try:
+            asyncio.run(self.km.start_kernel(env=env, cwd=cwd, extra_arguments=["--IPKernelApp.log_level=ERROR"]))
+        except BaseException as exc:  # the task then starts its own kernel
+            self.error = exc
+
+    def take(self, task: Mapping[str, Any]) -> Any:
+        """The started kernel manager for ``task``, or None (then this kernel is shut down)."""
+        self._thread.join()
+        if self.error is None and self.km.has_kernel and self._signature(task) == self.signature:
+            return self.km
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Shut the kernel down (it was not used)."""
+        self._thread.join()
+        if self.km.has_kernel:
+            import contextlib
+
+            from jupyter_core.utils import run_sync
+
+            with contextlib.suppress(Exception):  # a kernel that is already gone is what we want
+                run_sync(self.km.shutdown_kernel)(now=True)
 
 
 def _exception_line(ename: str, evalue: str) -> str:
@@ -197,7 +260,7 @@ def _engine_class() -> type:
                                      stdout_file: Any = None, stderr_file: Any = None,
                                      start_timeout: int = 60, execution_timeout: Any = None,
                                      nbt_env: Mapping[str, str] | None = None, nbt_cwd: str | None = None,
-                                     nbt_secrets: Any = (), **kwargs: Any) -> Any:
+                                     nbt_secrets: Any = (), nbt_km: Any = None, **kwargs: Any) -> Any:
             _inject_secret_lookups(nb_man.nb, list(nbt_secrets))
             kwargs = remove_args(["input_path"], **kwargs)
             safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
@@ -209,6 +272,16 @@ def _engine_class() -> type:
             # noise on every step of a pipeline; errors still show.
             final_kwargs.setdefault("extra_arguments", ["--IPKernelApp.log_level=ERROR"])
             final_kwargs.setdefault("kernel_manager_class", _kernel_manager_class())
+            if nbt_km is not None:  # a kernel started ahead with this env and cwd: use it, then shut it down
+                client = PapermillNotebookClient(nb_man, km=nbt_km, **final_kwargs)
+                try:
+                    return client.execute()
+                finally:
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                    from jupyter_core.utils import run_sync
+
+                    run_sync(nbt_km.shutdown_kernel)(now=False)
             launch: dict[str, Any] = {}
             if nbt_env is not None:
                 launch["env"] = dict(nbt_env)
