@@ -27,6 +27,7 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
     from starlette.concurrency import run_in_threadpool
 
     holder: dict[str, Service] = {}
+    limiters: dict[str, anyio.CapacityLimiter] = {}  # "predict": set at start-up
     if service is not None:
         holder["service"] = service
 
@@ -40,7 +41,7 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
         app.state.service = svc
         # As many predictions at once as there are cores (anyio's default is 40 threads): more
         # predicting threads than cores only wait on each other for the interpreter lock.
-        holder["predict_slots"] = anyio.CapacityLimiter(os.cpu_count() or 2)
+        limiters["predict"] = anyio.CapacityLimiter(os.cpu_count() or 2)
         yield
         await run_in_threadpool(svc.stop)
 
@@ -72,7 +73,7 @@ def create_app(service: Service | None = None, *, settings: Any = None) -> Any:
         if body is None:
             return too_large(svc.settings.max_body)
         return reply(await anyio.to_thread.run_sync(svc.invocations, body, request.headers.get("content-type"),
-                                                    limiter=holder["predict_slots"]))
+                                                    limiter=limiters["predict"]))
 
     @app.post("/outcomes")
     async def outcomes(request: Request) -> Response:

@@ -342,6 +342,7 @@ def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float | None], lis
         classes = np.asarray(model.classes_)
         names = [str(c) for c in classes.tolist()]
         rounded = proba.round(6).tolist()
+        probs: list[str | None]
         if np.isfinite(proba).all():  # json.dumps(dict(zip(names, row))) without a dict and an encoder per row
             template = "{" + ", ".join(json.dumps(n).replace("%", "%%") + ": %r" for n in names) + "}"
             probs = [template % tuple(row) for row in rounded]

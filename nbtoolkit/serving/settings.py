@@ -204,7 +204,8 @@ class ServeSettings:
             got = sorted(values) if isinstance(values, dict) else type(values).__name__
             raise NbtError(f"The serve settings handed to this process do not match its fields (got {got}, "
                            f"expected {sorted(names)}); the parent runs another nbtoolkit version.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fields)
 
     def public(self) -> dict[str, Any]:
         """:meth:`as_dict` with values that may hold a secret (a password in the log URL, a
@@ -253,6 +254,7 @@ def add_arguments(parser: argparse.ArgumentParser,
         if hint is bool:
             kwargs["action"] = "store_true"
         elif hint == tuple[str, ...]:
+            assert isinstance(default, tuple), f.name  # a tuple field's default is a tuple
             kwargs.update(action="append", default=list(default))
         else:
             kwargs["default"] = default
