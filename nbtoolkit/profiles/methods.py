@@ -60,6 +60,8 @@ class Statistic:
             raise TypeError(f"{self.name}: give counts= or entries=, one of them")
         if (self.limits == "p_value") != (self.p_value is not None):
             raise TypeError(f"{self.name}: a threshold on the p-value needs p_value= (and only then)")
+        if self.p_value is not None and self.counts is None:
+            raise TypeError(f"{self.name}: p_value= reads the aligned counts; give counts=")
 
     def applies_to(self, kind: str) -> bool:
         return kind in self.kinds
@@ -116,10 +118,6 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
 METHODS: tuple[str, ...] = tuple(STATISTICS)
 CHOICES: tuple[str, ...] = ("auto", *METHODS)  # what method= / --method accept
 P_VALUE_METHODS = frozenset(s.name for s in STATISTICS.values() if s.limits == "p_value")
-
-
-def statistic(name: str) -> Statistic:
-    return STATISTICS[name]
 
 
 def check_method(method: Any, column: str | None = None) -> str:
