@@ -166,6 +166,10 @@ def main() -> None:
     print(f"  analysis alerts: NannyML {len(their_alerts)}, nbtoolkit {len(our_alerts)}, shared {len(both)} "
           f"({len(both) / max(len(their_alerts), 1):.0%} of NannyML's; extra "
           f"{len(our_alerts - their_alerts) / max(len(their_alerts), 1):.0%})")
+    by_metric: dict[str, int] = {}
+    for key in both:
+        by_metric[key[3]] = by_metric.get(key[3], 0) + 1
+    print("  shared alerts by metric: " + ", ".join(f"{m} {n}" for m, n in sorted(by_metric.items())))
     for key in sorted(their_alerts ^ our_alerts):
         print(f"    differs: {key} NannyML {key in their_alerts}, nbtoolkit {key in our_alerts}")
     print(f"  time: NannyML {theirs['seconds']:.2f} s, nbtoolkit {seconds:.3f} s — "
