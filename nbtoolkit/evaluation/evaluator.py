@@ -24,7 +24,7 @@ def evaluate(
     y: Any,
     *,
     slices: Sequence[Any] | str | None = None,
-    suite: str | Path | dict | Suite | None = None,
+    suite: str | Path | dict[str, Any] | Suite | None = None,
     metrics: Sequence[str] | None = None,
     log: bool = False,
     dataset: str = "test",

@@ -241,7 +241,8 @@ def _delete_run(mlflow: Any, client: Any, run_id: str) -> None:
         client.delete_run(run_id)
 
 
-def _describe_data(model: Any, X: Any, y: Any) -> tuple[Any, str | None, dict | None, str | None, str | None]:
+def _describe_data(model: Any, X: Any,
+                   y: Any) -> tuple[Any, str | None, dict[str, Any] | None, str | None, str | None]:
     """Validate ``X``/``y`` and compute fingerprint, schema, contract and profile (no writes)."""
     if X is None:
         if y is not None:

@@ -203,7 +203,7 @@ class DriftReport(Result):
         return self.summary() + (f"\n{prediction}" if prediction else "")
 
     def _sorted_rows(self) -> list[DriftColumn]:
-        def key(r: DriftColumn) -> tuple:
+        def key(r: DriftColumn) -> tuple[bool, bool, float]:
             return (not r.drifted, not r.tested, -_severity(r))
         return sorted(self.rows, key=key)
 

@@ -110,7 +110,7 @@ class _Guard:
         self.app = app
         self.holder = holder
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         svc = self.holder.get("service")
@@ -136,7 +136,7 @@ class _Guard:
         status = {"code": 500}
         t0 = time.perf_counter()
 
-        async def send_wrapper(message: dict) -> None:
+        async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)

@@ -85,8 +85,8 @@ class ServingMetrics:
         self.input_quality = Gauge("nbt_input_quality", "Share of the recent rows' values that are missing, unseen "
                                    f"or out of range, by column (last {QUALITY_ROWS} rows)", ["column", "metric"],
                                    registry=r)
-        self._quality: collections.deque[tuple[int, collections.Counter]] = collections.deque()
-        self._quality_total: collections.Counter = collections.Counter()
+        self._quality: collections.deque[tuple[int, collections.Counter[tuple[str, str]]]] = collections.deque()
+        self._quality_total: collections.Counter[tuple[str, str]] = collections.Counter()
         self._quality_rows = 0
         for m in self.window.values():
             m.set(float("nan"))
@@ -94,7 +94,7 @@ class ServingMetrics:
     def observe_quality(self, n: int, missing: Mapping[str, int], broken: Mapping[tuple[str, str], int]) -> None:
         """Add one request's counts (``missing`` per column; ``broken`` per (column, contract kind)) to
         the rolling window of the last :data:`QUALITY_ROWS` rows and set the gauges it touches."""
-        counts: collections.Counter = collections.Counter()
+        counts: collections.Counter[tuple[str, str]] = collections.Counter()
         for column, k in missing.items():
             counts[(column, "missing_rate")] += k
         for (column, kind), k in broken.items():

@@ -29,7 +29,7 @@ class RowContract:
 
     def __init__(self, columns: Mapping[str, Mapping[str, Any]]) -> None:
         self.numeric: list[tuple[str, float | None, float | None, bool]] = []
-        self.labels: list[tuple[str, frozenset, bool]] = []
+        self.labels: list[tuple[str, frozenset[str], bool]] = []
         self.other: list[tuple[str, bool]] = []  # only the null rule applies (datetime, text)
         for name, spec in columns.items():
             nullable = bool(spec.get("nullable", True))
@@ -54,7 +54,7 @@ class RowContract:
         data = json.loads(text)
         return cls(data.get("columns") or {})
 
-    def check(self, values: Mapping[str, Sequence[Any]], n: int) -> tuple[list[str | None], Counter]:
+    def check(self, values: Mapping[str, Sequence[Any]], n: int) -> tuple[list[str | None], Counter[tuple[str, str]]]:
         """Per row of a request's columns (``values``: column -> its ``n`` values, as parsed): None, or
         the JSON list of what the row broke; and the count per (column, kind).
 
@@ -62,7 +62,7 @@ class RowContract:
         building pandas objects for each column cost more than the comparisons (0.4 ms a request).
         """
         found: dict[int, list[tuple[str, str]]] = {}
-        counts: Counter = Counter()
+        counts: Counter[tuple[str, str]] = Counter()
 
         def flag(k: int, column: str, kind: str) -> None:
             counts[(column, kind)] += 1
@@ -108,7 +108,7 @@ class RowContract:
         return out, counts
 
 
-def _label_set(categories: Any) -> frozenset:
+def _label_set(categories: Any) -> frozenset[str]:
     """The contract keeps categories as text; a request sends ``true`` or ``3`` for ``"True"`` / ``"3"``."""
     import math
 

@@ -183,7 +183,8 @@ class Service:
             {"id": i, "prediction": p, "confidence": c, "needs_human": h, "alias": a, "model_version": v}
             for i, p, c, h, a, v in zip(ids, preds, confs, humans, arms, versions)]})
 
-    def _predict(self, snap: Any, frame: Any, arms: list[str]) -> tuple[list, list, list, list, list]:
+    def _predict(self, snap: Any, frame: Any,
+                 arms: list[str]) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
         n = len(arms)
         probs: list[str | None] = [None] * n
         preds: list[Any] = [None] * n
@@ -203,10 +204,11 @@ class Service:
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
         return preds, confs, humans, versions, probs
 
-    def _contract_flags(self, snap: Any, batch: Any, arms: list[str]) -> tuple[list[str | None] | None, Counter]:
+    def _contract_flags(self, snap: Any, batch: Any,
+                        arms: list[str]) -> tuple[list[str | None] | None, Counter[tuple[str, str]]]:
         """Per row: None, or what it broke of its version's data contract (JSON; None for the whole
         request when no row broke anything); and the count per (column, kind) for /metrics."""
-        broken: Counter = collections.Counter()
+        broken: Counter[tuple[str, str]] = collections.Counter()
         if self.contracts is None:
             return None, broken
         n = len(arms)
@@ -224,7 +226,8 @@ class Service:
             broken.update(counts)
         return (flags if broken else None), broken
 
-    def _count(self, arms: list[str], versions: list[str], preds: list, confs: list, humans: list) -> None:
+    def _count(self, arms: list[str], versions: list[str], preds: list[Any], confs: list[Any],
+               humans: list[Any]) -> None:
         m = self.metrics
         if m is None:
             return

@@ -222,11 +222,11 @@ def fingerprint(value: str) -> str:
     return "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()[:16]
 
 
-def _option(f: dataclasses.Field) -> Option:
+def _option(f: dataclasses.Field[Any]) -> Option:
     return f.metadata["option"]
 
 
-def _flagged() -> Iterator[tuple[dataclasses.Field, str, Option, Any]]:
+def _flagged() -> Iterator[tuple[dataclasses.Field[Any], str, Option, Any]]:
     """(field, flag, option, type) of each field that has a flag, in field order."""
     hints = get_type_hints(ServeSettings)
     for f in dataclasses.fields(ServeSettings):
