@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ..reports.base import Result
 
 # result class name -> (module in nbtoolkit.widgets, factory taking the result)
 WIDGETS: dict[str, tuple[str, str]] = {
@@ -31,7 +36,7 @@ _OFF = {"0", "off", "false", "no", "never"}
 _ON = {"1", "on", "true", "yes", "always"}
 
 
-def widgets_enabled(shell: Any) -> bool:
+def widgets_enabled(shell: InteractiveShell | None) -> bool:
     """True when ``shell`` is a kernel whose frontend renders ipywidgets."""
     mode = (_configured(shell) or os.environ.get("NBT_WIDGETS", "auto")).strip().lower()
     if mode in _OFF or shell is None or getattr(shell, "kernel", None) is None:
@@ -49,7 +54,7 @@ def widgets_enabled(shell: Any) -> bool:
     return True
 
 
-def _configured(shell: Any) -> str | None:
+def _configured(shell: InteractiveShell | None) -> str | None:
     """``%config Nbt.widgets`` (True / False / "auto"), when the extension's magics are loaded."""
     for configurable in getattr(shell, "configurables", None) or ():
         if type(configurable).__name__ == "Nbt" and hasattr(configurable, "widgets"):
@@ -60,7 +65,7 @@ def _configured(shell: Any) -> str | None:
     return None
 
 
-def widget_for(result: Any, shell: Any = None) -> Any:
+def widget_for(result: Result, shell: InteractiveShell | None = None) -> Any:
     """The nbtoolkit widget for ``result`` (a composite with ``.widget``), or None if it has none."""
     entry = WIDGETS.get(type(result).__name__)
     if entry is None:
@@ -73,7 +78,7 @@ def widget_for(result: Any, shell: Any = None) -> Any:
         return build(result)
 
 
-def register_formatters(shell: Any) -> None:
+def register_formatters(shell: InteractiveShell) -> None:
     """Make displayed results widgets in Jupyter (idempotent; a no-op without a display formatter)."""
     formatter = getattr(getattr(shell, "display_formatter", None), "mimebundle_formatter", None)
     if formatter is None:
@@ -81,7 +86,7 @@ def register_formatters(shell: Any) -> None:
     formatter.for_type_by_name("nbtoolkit.reports.base", "Result", lambda obj: _mimebundle(obj, shell))
 
 
-def _mimebundle(obj: Any, shell: Any) -> Any:
+def _mimebundle(obj: Result, shell: InteractiveShell) -> dict[str, Any] | None:
     if widgets_enabled(shell):
         from ..errors import NbtError
 
@@ -97,7 +102,7 @@ def _mimebundle(obj: Any, shell: Any) -> Any:
     return own(obj) if own is not None else None  # None: IPython uses _repr_html_ / text
 
 
-def _notebook_settings(shell: Any) -> dict[str, Any]:
+def _notebook_settings(shell: InteractiveShell | None) -> dict[str, Any]:
     """The ``%config Nbt.*`` values, so a widget's buttons talk to the notebook's store."""
     for conf in getattr(shell, "configurables", None) or ():
         if type(conf).__name__ == "Nbt" and hasattr(conf, "_settings"):
