@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
 from .inputs import Predictions, _py
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def confusion(p: Predictions) -> Any:
     return np.bincount(p.true_codes * k + p.pred_codes, minlength=k * k).reshape(k, k)
 
 
-def _safe_div(num: Any, den: Any) -> Any:
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     import numpy as np
 
     out = np.zeros(np.shape(num), dtype="float64")
@@ -94,7 +97,7 @@ def _safe_div(num: Any, den: Any) -> Any:
     return out
 
 
-def per_class(p: Predictions, cm: Any = None) -> list[dict[str, Any]]:
+def per_class(p: Predictions, cm: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Precision, recall, F1 and support of each class (scikit-learn's ``average=None``)."""
     cm = confusion(p) if cm is None else cm
     tp = cm.diagonal()
@@ -106,7 +109,7 @@ def per_class(p: Predictions, cm: Any = None) -> list[dict[str, Any]]:
 
 
 def classification_metrics(p: Predictions, names: list[str] | None = None, *,
-                           cm: Any = None) -> dict[str, float | None]:
+                           cm: np.ndarray | None = None) -> dict[str, float | None]:
     """Scalar metrics of a classifier's predictions; None where a metric is undefined."""
     names = names or default_metrics(p)
     cm = confusion(p) if cm is None else cm

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from ..vocabulary import renamed
@@ -12,6 +12,10 @@ from ..validation import count, fraction
 from ..reports.monitoring import KEEP, PROMOTE, ROLLBACK, ABTestReport
 from .log import PredictionLog
 from .monitor import require_log
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 
 @renamed(log="predictions_url", champion_alias="champion", challenger_alias="challenger")
@@ -125,7 +129,7 @@ def _alias_version(name: str, alias: str) -> str:
     return str(resolve(f"{name}@{alias}").version)
 
 
-def _arm(arm: str, version: str, frame: Any) -> dict[str, Any]:
+def _arm(arm: str, version: str, frame: pd.DataFrame) -> dict[str, Any]:
     labeled = frame[frame["outcome"].notna()]
     correct = _correct(frame)
     return {
@@ -141,7 +145,7 @@ def _arm(arm: str, version: str, frame: Any) -> dict[str, Any]:
     }
 
 
-def _correct(frame: Any) -> Any:
+def _correct(frame: pd.DataFrame) -> np.ndarray:
     import numpy as np
 
     labeled = frame[frame["outcome"].notna()]

@@ -17,7 +17,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NbtError, NotFound, did_you_mean
 from ..vocabulary import renamed
@@ -27,6 +27,9 @@ from ..reports.monitoring import MonitorReport
 from .alerts import AlertRule, evaluate_rules, post_webhook
 from .log import PredictionLog
 from .log_rows import _to_utc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("nbtoolkit.monitoring")
 
@@ -141,8 +144,8 @@ def monitor(
     return report
 
 
-def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], rows: int | None = None,
-             profile: Any = None, calibrator: Any = None) -> list[dict[str, Any]]:
+def _windows(logged: pd.DataFrame, td: Any, *, name: str, drift: bool, notes: list[str],
+             rows: int | None = None, profile: Any = None, calibrator: Any = None) -> list[dict[str, Any]]:
     import pandas as pd
 
     if logged.empty:
@@ -173,7 +176,7 @@ def _windows(logged: Any, td: Any, *, name: str, drift: bool, notes: list[str], 
     return out
 
 
-def _length(td: Any) -> str:
+def _length(td: pd.Timedelta) -> str:
     """A window length as the user writes it: ``1h``, ``30min``, ``7D``, ``90s``."""
     seconds = int(td.total_seconds())
     for unit, size in (("D", 86400), ("h", 3600), ("min", 60)):
@@ -182,7 +185,8 @@ def _length(td: Any) -> str:
     return f"{td.total_seconds():g}s"
 
 
-def _window_estimate(part: Any, name: str, cache: dict[str, Any], given: Any, notes: list[str]) -> dict[str, Any]:
+def _window_estimate(part: pd.DataFrame, name: str, cache: dict[str, Any], given: Any,
+                     notes: list[str]) -> dict[str, Any]:
     """Calibrated expected accuracy of a window and its ±3 se band (see :mod:`nbtoolkit.estimation`)."""
     import numpy as np
 
@@ -259,7 +263,7 @@ def _reference_profile(reference: Any) -> Any:
     return Profile.from_frame(as_frame(reference, what="reference data"))
 
 
-def window_metrics(part: Any) -> dict[str, Any]:
+def window_metrics(part: pd.DataFrame) -> dict[str, Any]:
     """Quality metrics of one window of logged predictions (see the module docstring)."""
     import numpy as np
 
@@ -289,7 +293,7 @@ def window_metrics(part: Any) -> dict[str, Any]:
     return row
 
 
-def stratified_accuracy(part: Any) -> float:
+def stratified_accuracy(part: pd.DataFrame) -> float:
     """Accuracy on outcomes, post-stratified by routing.
 
     Outcomes are not a random sample: agents label every ticket routed to them (the hard ones),
@@ -326,7 +330,7 @@ def _version_key(v: str) -> Any:
     return (0, int(v)) if v.isdigit() else (1, v)
 
 
-def _window_drift(part: Any, name: str, cache: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+def _window_drift(part: pd.DataFrame, name: str, cache: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Drift of the window's inputs against the stored profile of the version that served most of it."""
     import pandas as pd
 
