@@ -53,7 +53,7 @@ def windows_table(frame: pd.DataFrame) -> Any:
     """The monitoring windows, narrow enough for the page (the full frame is MonitorReport.to_frame())."""
     from .render import Row, cell_text, safe, table
 
-    def band(r: Any) -> str:
+    def band(r: pd.Series) -> str:
         low, high = r.get("estimated_accuracy_lower"), r.get("estimated_accuracy_upper")
         if low is None or high is None or low != low or high != high:
             return ""

@@ -121,7 +121,7 @@ class ThresholdReport(Result):
         chosen = self.chosen
         from .render import result
 
-        def tone(r: Any) -> str:  # the chosen threshold's row
+        def tone(r: pd.Series) -> str:  # the chosen threshold's row
             return "good" if chosen is not None and abs(r["threshold"] - chosen) < 1e-12 else ""
 
         return result("", tables=[(self.summary(), html_table(show, tone=tone))])

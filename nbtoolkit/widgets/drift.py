@@ -7,13 +7,15 @@ the column selector shows ``DriftReport.plot(column)``, reference vs current.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..reports.drift import SKIPPED
 from ..reports.render import macro
 from ._base import BAD, BAD_BG, FRAGMENTS, MUTED, OK, Composite, figure_png, guarded, html_table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..reports.drift import DriftColumn, DriftReport
 
 SORTS = {
@@ -108,7 +110,7 @@ class DriftDashboard(Composite):
         frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
         frame = frame.rename(columns={"p_value": "p-value"})
 
-        def tone(row: Any) -> str:
+        def tone(row: pd.Series) -> str:
             return "muted" if row["method"] == SKIPPED else "bad" if row["drifted"] else "good"
 
         styles = {"muted": f"background:{_SKIP_BG};color:{MUTED}", "bad": f"background:{BAD_BG};font-weight:bold",
