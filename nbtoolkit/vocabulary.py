@@ -41,6 +41,11 @@ class Concept:
     config: str | None  # "%config Nbt.x" and/or an environment variable
 
 
+# The schedulers `nbt pipeline export --to` writes for (nbtoolkit.pipeline.export), and how often
+# their wrapper runs by default: here so that building the CLI's parsers imports no pipeline module.
+EXPORT_TARGETS = ("airflow", "dagster", "prefect", "cron", "systemd")
+EXPORT_EVERY = "1h"
+
 CONCEPTS: tuple[Concept, ...] = (
     Concept("fail (exit 1 / raise) when the check fails", "drift --fail", "data drift --fail",
             "drift(fail=)", None),

@@ -229,7 +229,8 @@ def _status(args: argparse.Namespace, ctx: Context) -> Any:
 
 # ----------------------------------------------------------------------------- export
 def _export_args(p: argparse.ArgumentParser) -> None:
-    from ..pipeline.export import DEFAULT_EVERY, TARGETS
+    from ..vocabulary import EXPORT_EVERY as DEFAULT_EVERY
+    from ..vocabulary import EXPORT_TARGETS as TARGETS
 
     p.add_argument("file", metavar="PIPELINE.yaml", help="the pipeline file")
     p.add_argument("--to", required=True, metavar="|".join(TARGETS),
