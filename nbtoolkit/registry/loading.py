@@ -45,14 +45,19 @@ def load(ref: str | ModelRef, *, require_signature: bool = False, allow_unsafe: 
     early), the signature is checked and the model read in that helper process; the result is then
     a :class:`~.model_process.HelperModel`, which has the prediction methods only.
     """
-    _check_allow_unsafe(allow_unsafe)  # before the store is read
+    _check_options(allow_unsafe, process)  # before the store is read
     return load_version(resolve(ref), require_signature=require_signature, allow_unsafe=allow_unsafe,
                         process=process).model
 
 
-def _check_allow_unsafe(allow_unsafe: Any) -> None:
+def _check_options(allow_unsafe: Any, process: Any) -> None:
     if not isinstance(allow_unsafe, bool):
         raise BadInput(f"allow_unsafe must be True or False, got {allow_unsafe!r}.")
+    if process is not None:
+        from .model_process import ModelProcess
+
+        if not isinstance(process, ModelProcess):
+            raise BadInput(f"process must be a started ModelProcess or None, got {process!r:.80}.")
 
 
 class Loaded(NamedTuple):
@@ -67,7 +72,7 @@ def load_version(mv: Any, *, require_signature: bool = False, allow_unsafe: bool
     """:func:`load` for a version already resolved (an MLflow ``ModelVersion``): no second lookup,
     and the MLmodel file is read once, for both the model's input columns and the signature
     ``nbt serve`` checks requests against. ``process``: as for :func:`load`."""
-    _check_allow_unsafe(allow_unsafe)
+    _check_options(allow_unsafe, process)
     keys = signing.enforced(require_signature)
     unsafe_ok = allow_unsafe or config.allow_unsafe() or keys is not None
     mlflow = store.mlflow_module()
