@@ -155,7 +155,7 @@ def test_load_and_evaluate_refuse_the_crafted_version(evil, iris):
 
 def test_drift_with_model_in_a_cold_cli_refuses_it_in_the_helper_process(evil, iris, tmp_path):
     """``nbt data drift --model`` in a fresh process loads through the helper process
-    (registry/remote.py): the refusal comes back as one line, exit 2."""
+    (registry/model_process.py): the refusal comes back as one line, exit 2."""
     X, _ = iris
     path = tmp_path / "current.csv"
     X.to_csv(path, index=False)

@@ -688,7 +688,7 @@ def test_queue_full_is_503_sigkill_loses_nothing_sigterm_drains(home):
 
 
 def _log_helper(server: Server) -> int:
-    """The pid of the server's prediction-log helper process (``python -m nbtoolkit.serving.shipper``)."""
+    """The pid of the server's prediction-log helper process (``HelperProcess("nbtoolkit.serving.shipper:_helper")``)."""
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
     helpers = [int(c) for c in children
                if b"nbtoolkit.serving.shipper" in Path(f"/proc/{c}/cmdline").read_bytes()]
