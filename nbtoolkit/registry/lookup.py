@@ -10,7 +10,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store
 from ..errors import Cmd, ModelNotFound, NbtError, did_you_mean, say
@@ -20,9 +20,12 @@ from ..reports.registry import Lineage, ModelsTable, VersionsTable, user_tags
 from .tags import (SCHEMA_ARTIFACT, TAG_FINGERPRINT, TAG_FLAVOR, TAG_FORMAT, TAG_GIT, TAG_NOTEBOOK,
                    TAG_PIPELINE_RUN, TAG_SHA, TAG_THRESHOLD, TAG_TRAINING_RUN)
 
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
 
 # --------------------------------------------------------------------------------- resolve
-def resolve(ref: str | ModelRef) -> Any:
+def resolve(ref: str | ModelRef) -> ModelVersion:
     """The MLflow ``ModelVersion`` a reference points at; :class:`ModelNotFound` otherwise."""
     r = parse_ref(ref)
     with store.denied_as(f"READ permission on model {r.name!r}, which reading it needs"):

@@ -32,6 +32,10 @@ def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str 
     version's run (context ``evaluation``, digest = the data fingerprint).
     """
     mv = resolve(ref)
+    run_id = mv.run_id
+    if not run_id:
+        raise BadInput(f"{mv.name}/{mv.version} was registered without an MLflow run, which would hold its "
+                       "metrics; register the model with nbtoolkit.register (or %nbt register).")
     metrics = check_metrics(metrics)
     frame = digest = None
     if dataset is not None:
@@ -47,8 +51,8 @@ def log_version_metrics(ref: Any, metrics: Mapping[str, float], *, dataset: str 
     evaluated_on = dataset if frame is not None else None  # the dataset input the metrics are tied to
     with store.translate_errors():
         if evaluated_on is not None:
-            log_dataset(mv.run_id, frame, digest, name=evaluated_on, context=EVALUATION, model_id=model_id)
-        log_batch(mv.run_id, {}, metrics, model_id=model_id,
+            log_dataset(run_id, frame, digest, name=evaluated_on, context=EVALUATION, model_id=model_id)
+        log_batch(run_id, {}, metrics, model_id=model_id,
                   dataset=None if evaluated_on is None else (evaluated_on, dataset_digest(digest)))
     return mv
 
