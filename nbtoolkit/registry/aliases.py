@@ -13,7 +13,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store
 from ..errors import BadInput, Cmd, GateFailed, ModelNotFound, did_you_mean, say
@@ -21,6 +21,9 @@ from ..refs import ModelRef, check_alias, check_name, check_version, parse_ref
 from ..reports.registry import PromotionResult
 from .lookup import _all_versions, _require_model, resolve, run_metrics
 from .tags import ALIAS_HISTORY, HISTORY_KEEP, compare_tag
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
 
 
 # --------------------------------------------------------------------------------- gates
@@ -73,7 +76,7 @@ class Gate:
         return f"{self.metric}{self.op}{self.value:g}" if self.metric != "beats" else f"beats={self.value}"
 
 
-def check_gates(mv: Any, gates: Sequence[str | Gate]) -> list[dict[str, Any]]:
+def check_gates(mv: ModelVersion, gates: Sequence[str | Gate]) -> list[dict[str, Any]]:
     """Evaluate gates on a version; returns one row per gate (raises on unknown metrics)."""
     parsed = [g if isinstance(g, Gate) else Gate.parse(g) for g in gates]
     metrics = run_metrics(mv) if any(g.metric != "beats" for g in parsed) else {}
@@ -108,7 +111,7 @@ def gate_metric(gate: Gate, metrics: dict[str, float], where: str) -> str:
     raise BadInput(say(f"Gate {str(gate)!r}: version {where} has no metric {name!r}.", *hint))
 
 
-def _beats_gate(mv: Any, other: str) -> dict[str, Any]:
+def _beats_gate(mv: ModelVersion, other: str) -> dict[str, Any]:
     """``beats=REF``: a stored ``compare`` verdict of this version against ``other``."""
     target = resolve(other)
     key = compare_tag(target.name, target.version)

@@ -91,7 +91,7 @@ def _all_versions(name: str) -> list[Any]:
     return sorted(versions, key=lambda v: int(v.version), reverse=True)
 
 
-def logged_model_id(mv: Any) -> str | None:
+def logged_model_id(mv: ModelVersion) -> str | None:
     """The MLflow 3 logged model behind a version (its ``models:/m-...`` source)."""
     model_id = getattr(mv, "model_id", None)
     source = str(getattr(mv, "source", "") or "")
@@ -100,14 +100,14 @@ def logged_model_id(mv: Any) -> str | None:
     return model_id or None
 
 
-def run_metrics(mv: Any) -> dict[str, float]:
+def run_metrics(mv: ModelVersion) -> dict[str, float]:
     """The metrics logged on a version (on the run that logged it)."""
     if not mv.run_id:
         return {}
     return dict(store.read(store.client().get_run, mv.run_id).data.metrics)
 
 
-def read_artifact_text(mv: Any, artifact: str) -> str | None:
+def read_artifact_text(mv: ModelVersion, artifact: str) -> str | None:
     """A text artefact of the version's run (``nbt/profile.json`` ...) or None when absent."""
     if not mv.run_id:
         return None
