@@ -13,6 +13,7 @@ from .base import Result, html_table
 from .threshold import ThresholdReport
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -73,7 +74,7 @@ class EvaluationReport(Result):
     """Metrics of one model on one dataset, per class, per slice, and an edge-case suite."""
 
     def __init__(self, *, model: str, ref: str | None, task: str, metrics: dict[str, float | None],
-                 per_class: list[dict[str, Any]], confusion: Any, slices: list[dict[str, Any]],
+                 per_class: list[dict[str, Any]], confusion: np.ndarray | None, slices: list[dict[str, Any]],
                  suite: SuiteReport | None, predictions: Any) -> None:
         self.model, self.ref, self.task = model, ref, task
         self.metrics = metrics
@@ -117,7 +118,7 @@ class EvaluationReport(Result):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "ref": self.ref, "task": self.task, "n": self.n,
                                "metrics": self.metrics, "passed": self.passed, "logged": self.logged}
-        if self.task == "classification":
+        if self.task == "classification" and self.confusion is not None:  # a classifier's report has one
             out["per_class"] = self.per_class
             out["confusion_matrix"] = {"labels": [c["class"] for c in self.per_class],
                                        "matrix": self.confusion.tolist()}
@@ -207,7 +208,7 @@ class ComparisonReport(Result):
     def __init__(self, *, a: str, b: str, a_ref: str | None, b_ref: str | None, task: str, n: int,
                  metric: str, metrics: list[dict[str, Any]], difference: float, ci: tuple[float, float],
                  confidence: float, n_resamples: int, seed: int | None, mcnemar: dict[str, Any] | None,
-                 verdict: str, bootstrap: Any) -> None:
+                 verdict: str, bootstrap: np.ndarray) -> None:
         self.a, self.b, self.a_ref, self.b_ref = a, b, a_ref, b_ref
         self.task, self.n, self.metric = task, n, metric
         self.metrics = metrics

@@ -18,6 +18,7 @@ from ..errors import NbtError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 # Colours shared by the tables and status labels (readable on light and dark themes).
 OK = "#1a7f37"
@@ -84,7 +85,7 @@ def html_table(frame: pd.DataFrame, *, css_class: str, row_style: Callable[[pd.S
                  body=safe(frame_table(frame, row_style=row_style, tone=tone)))
 
 
-def figure_png(fig: Any) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """PNG bytes of a matplotlib figure, which is then closed (no inline duplicate, no leak)."""
     import io
 
