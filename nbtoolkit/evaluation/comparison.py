@@ -17,6 +17,8 @@ from . import metrics as M
 from .inputs import Model, Predictions, predict, resolve_model, task_of
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from ..reports.evaluation import ComparisonReport
 
 BETTER, SAME, WORSE = "B better", "no significant difference", "B worse"
@@ -25,8 +27,8 @@ _UNIQUE_MAX = 64          # distinct per-row combinations for the multinomial sh
 _BLOCK_CELLS = 4_000_000  # values gathered per block in the index-resampling path
 
 
-def paired_bootstrap(values: Any, stat: Callable[[Any], Any], *, n_resamples: int = 1000,
-                     seed: int | None = 0) -> Any:
+def paired_bootstrap(values: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], *, n_resamples: int = 1000,
+                     seed: int | None = 0) -> np.ndarray:
     """``stat`` of the column means of ``values`` (n rows × k) over ``n_resamples`` row resamples.
 
     Returns an array of ``n_resamples`` statistics. Rows are resampled with replacement, all
@@ -56,7 +58,7 @@ def paired_bootstrap(values: Any, stat: Callable[[Any], Any], *, n_resamples: in
     return np.asarray(stat(means))
 
 
-def mcnemar_exact(correct_a: Any, correct_b: Any) -> dict[str, Any]:
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
     """McNemar's exact test: two-sided binomial test on the discordant pairs (p = 1/2)."""
     import numpy as np
     from scipy.stats import binom

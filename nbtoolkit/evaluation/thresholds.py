@@ -13,6 +13,8 @@ from ..errors import BadInput, CheckFailed
 from .inputs import predict, resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from ..reports.evaluation import ThresholdReport
 
 DEFAULT_STEP = 0.01
@@ -40,7 +42,7 @@ def candidates(thresholds: Any = None) -> Any:
     return values
 
 
-def coverage_table(confidence: Any, correct: Any, thresholds: Any) -> dict[str, Any]:
+def coverage_table(confidence: np.ndarray, correct: np.ndarray, thresholds: np.ndarray) -> dict[str, Any]:
     """Columns threshold, coverage, accuracy, human_share, n_auto for each threshold (auto: conf ≥ t)."""
     import numpy as np
 
