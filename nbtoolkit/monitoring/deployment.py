@@ -216,7 +216,7 @@ class Deployment:
         return f"Deployment(champion={self.champion!r}{ch})"
 
 
-def _check_columns(model: Any, frame: Any, ref: str) -> None:
+def _check_columns(model: Any, frame: pd.DataFrame, ref: str) -> None:
     """The frame holds the columns the model was fitted on (sklearn's ``feature_names_in_``)."""
     expected = getattr(model, "feature_names_in_", None)
     if expected is None:
@@ -231,12 +231,13 @@ def _check_columns(model: Any, frame: Any, ref: str) -> None:
                        + "; pass the columns the model was trained on.")
 
 
-def _predict(model: Any, frame: Any) -> tuple[list[Any], list[float]]:
+def _predict(model: Any, frame: pd.DataFrame) -> tuple[list[Any], list[float]]:
     pred, conf, _ = predict_with_probabilities(model, frame)
     return pred, conf
 
 
-def predict_with_probabilities(model: Any, frame: Any) -> tuple[list[Any], list[float], list[dict[str, float] | None]]:
+def predict_with_probabilities(model: Any,
+                               frame: pd.DataFrame) -> tuple[list[Any], list[float], list[dict[str, float] | None]]:
     """Predictions, top-class confidences and every class's probability (for estimation)."""
     import numpy as np
 
