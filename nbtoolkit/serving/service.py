@@ -16,13 +16,25 @@ import os
 import time
 from pathlib import Path
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NbtError, StoreUnavailable
 from .logwriter import DuplicateId, QueueFull
 from .journal import entry as journal_entry
 from .protocol import BadRequest, parse_body, parse_outcomes
 from .settings import ServeSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..monitoring.log import PredictionLog
+    from .alerts import LiveMonitor
+    from .journal import Recovery
+    from .metrics import ServingMetrics
+    from .rowcontract import Contracts
+    from .shipper import LogShipper
+    from .rollout import Rollout
+    from .swap import ModelSet, Snapshot
 
 
 class Reply:
@@ -49,9 +61,9 @@ def error(status: int, message: str, code: str = "BAD_REQUEST") -> Reply:
 class Service:
     """A running model server's state (see the module docstring)."""
 
-    def __init__(self, settings: ServeSettings, *, plog: Any, models: Any, writer: Any, metrics: Any,
-                 monitor: Any = None, recovery: Any = None, token: str | None = None,
-                 contracts: Any = None) -> None:
+    def __init__(self, settings: ServeSettings, *, plog: PredictionLog, models: ModelSet, writer: LogShipper,
+                 metrics: ServingMetrics, monitor: LiveMonitor | None = None, recovery: Recovery | None = None,
+                 token: str | None = None, contracts: Contracts | None = None) -> None:
         self.settings = settings
         self.name = settings.name
         self.plog = plog
@@ -183,7 +195,7 @@ class Service:
             {"id": i, "prediction": p, "confidence": c, "needs_human": h, "alias": a, "model_version": v}
             for i, p, c, h, a, v in zip(ids, preds, confs, humans, arms, versions)]})
 
-    def _predict(self, snap: Any, frame: Any,
+    def _predict(self, snap: Snapshot, frame: pd.DataFrame,
                  arms: list[str]) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
         n = len(arms)
         probs: list[str | None] = [None] * n
@@ -204,7 +216,7 @@ class Service:
                 humans[k] = served.threshold is not None and ck is not None and ck < served.threshold
         return preds, confs, humans, versions, probs
 
-    def _contract_flags(self, snap: Any, batch: Any,
+    def _contract_flags(self, snap: Snapshot, batch: Any,
                         arms: list[str]) -> tuple[list[str | None] | None, Counter[tuple[str, str]]]:
         """Per row: None, or what it broke of its version's data contract (JSON; None for the whole
         request when no row broke anything); and the count per (column, kind) for /metrics."""
@@ -378,7 +390,7 @@ def new_ids(n: int) -> list[str]:
     return out
 
 
-def _rollout(settings: ServeSettings, plog: Any, metrics: Any) -> Any:
+def _rollout(settings: ServeSettings, plog: PredictionLog, metrics: ServingMetrics) -> Rollout | None:
     """The staged-rollout controller when ``--rollout`` is given (run by the live monitor's worker)."""
     if not settings.rollout:
         return None
