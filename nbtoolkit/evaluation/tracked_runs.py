@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 from .. import store, validation
@@ -96,7 +97,7 @@ def _logged(run_id: str) -> tuple[dict[str, str], dict[str, float]]:
     return dict(run.data.params), dict(run.data.metrics)
 
 
-def _end(mlflow: Any, run_id: str, status: str) -> None:
+def _end(mlflow: ModuleType, run_id: str, status: str) -> None:
     """End our run, and before it any run the block started and left open (same status)."""
     while (current := mlflow.active_run()) is not None:
         mlflow.end_run(status=status)

@@ -17,7 +17,8 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .. import config, store
 from ..errors import BadInput, NbtError
@@ -29,6 +30,10 @@ from .aliases import promote, refuse_near_miss_on_register
 from .metadata import TRAINING, check_keys, check_metrics, hyperparameters, log_batch, log_dataset
 from .tags import (CONTRACT_ARTIFACT, MODEL_ARTIFACT, PROFILE_ARTIFACT, SCHEMA_ARTIFACT, TAG_FINGERPRINT,
                    TAG_GIT, TAG_NOTEBOOK, TAG_PIPELINE_RUN, TAG_SHA, TAG_TASK, TAG_TRAINING_RUN)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +204,7 @@ def _failed(name: str, exc: BaseException) -> NbtError:
                     "Fix the cause and register again.")
 
 
-def _undo(mlflow: Any, written: Mapping[str, Any]) -> None:
+def _undo(mlflow: ModuleType, written: Mapping[str, Any]) -> None:
     """Remove what a failed register wrote: version, logged model, run artefacts, run."""
     client = store.client()
     run_id = written.get("run_id")
@@ -224,12 +229,12 @@ def _delete_artifacts(uri: str) -> None:
         get_artifact_repository(uri).delete_artifacts()
 
 
-def _delete_logged_model(client: Any, model_id: str) -> None:
+def _delete_logged_model(client: MlflowClient, model_id: str) -> None:
     _delete_artifacts(client.get_logged_model(model_id).artifact_location)
     client.delete_logged_model(model_id)
 
 
-def _delete_run(mlflow: Any, client: Any, run_id: str) -> None:
+def _delete_run(mlflow: ModuleType, client: MlflowClient, run_id: str) -> None:
     active = mlflow.active_run()
     if active is not None and active.info.run_id == run_id:
         mlflow.end_run(status="FAILED")
@@ -279,7 +284,7 @@ def _describe_data(model: Any, X: Any,
     return frame, profile_json, schema, contract_json, fingerprint(frame, y)
 
 
-def _log_texts(mlflow: Any, texts: Mapping[str, str | None]) -> None:
+def _log_texts(mlflow: ModuleType, texts: Mapping[str, str | None]) -> None:
     """Log several small text artefacts of the active run in one upload (one folder)."""
     with tempfile.TemporaryDirectory(prefix="nbt-meta-") as tmp:
         for path, content in texts.items():
@@ -291,7 +296,7 @@ def _log_texts(mlflow: Any, texts: Mapping[str, str | None]) -> None:
         mlflow.log_artifacts(tmp)
 
 
-def _log_model(mlflow: Any, flavor: formats.Flavor, model: Any, frame: Any, plan: formats.Plan) -> Any:
+def _log_model(mlflow: ModuleType, flavor: formats.Flavor, model: Any, frame: pd.DataFrame, plan: formats.Plan) -> Any:
     from mlflow.models import Model, infer_signature
 
     signature = example = None
