@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import store
-from ..errors import Cmd, ModelNotFound, NbtError, did_you_mean, say
+from ..errors import Cmd, ModelNotFound, NbtError, StoreUnavailable, did_you_mean, say
 from ..locks import is_lock_name
 from ..refs import ModelRef, check_name, parse_ref
 from ..reports.registry import Lineage, ModelsTable, VersionsTable, user_tags
@@ -119,7 +119,7 @@ def read_artifact_text(mv: ModelVersion, artifact: str) -> str | None:
                     run_id=mv.run_id, artifact_path=artifact, dst_path=tmp
                 )
         except Exception as exc:  # absent artefact: MLflow raises OSError/MlflowException
-            if isinstance(exc, store.StoreUnavailable):
+            if isinstance(exc, StoreUnavailable):
                 raise
             return None
         return Path(path).read_text()

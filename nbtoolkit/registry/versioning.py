@@ -186,7 +186,7 @@ def _classes_tag(model: Any) -> dict[str, str]:
 
 
 def _signer() -> Any:
-    from .signing import library, signing_key
+    from .keys import library, signing_key
 
     key = signing_key()
     library()

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
-from .base import Record, Result, _fmt
+from .base import Record, Result
+from .render import cell_text as _fmt
 
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note",
                  "missing_reference", "missing_current"]
