@@ -58,6 +58,7 @@ def mlflow_module() -> Any:
     return mlflow
 
 
+@functools.cache  # registered once per process
 def _freeze_at_exit() -> None:
     """At exit, move every live object out of the garbage collector's reach (``gc.freeze``).
 
@@ -70,17 +71,10 @@ def _freeze_at_exit() -> None:
     collected, which Python never promised (their ``__del__`` may not run at exit). Registered once
     per process. ``nbt`` itself skips the teardown altogether (:func:`nbtoolkit.cli.run`).
     """
-    global _FREEZE_REGISTERED
-    if _FREEZE_REGISTERED:
-        return
     import atexit
     import gc
 
     atexit.register(gc.freeze)
-    _FREEZE_REGISTERED = True
-
-
-_FREEZE_REGISTERED = False
 
 
 def client() -> MlflowClient:
@@ -326,8 +320,9 @@ def denied_as(what: str) -> Iterator[None]:
         yield
     except PermissionDenied as exc:
         cause = exc.__cause__
-        if getattr(exc, "unnamed", False) and cause is not None:
-            raise auth_error(cause, denied=what) from cause
+        named = auth_error(cause, denied=what) if getattr(exc, "unnamed", False) and cause is not None else None
+        if named is not None:
+            raise named from cause
         raise
 
 
