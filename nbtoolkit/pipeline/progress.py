@@ -94,7 +94,7 @@ class TqdmProgress:
         else:
             from tqdm import tqdm
 
-        class Bar(tqdm):  # type: ignore[misc, valid-type]
+        class Bar(tqdm):
             monitor_interval = 0  # no monitor thread: lets the process pool fork (see executors)
 
         self.bar = Bar(total=event.total, initial=event.done, desc=event.pipeline, unit="step", file=self.file,

@@ -242,7 +242,8 @@ def _defer_rfc3987_syntax() -> None:
             raise AttributeError(attr)
         return getattr(real(), attr)
 
-    stand_in.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    # a module's own __getattr__ (PEP 562); typeshed declares ModuleType.__getattr__ as a method
+    stand_in.__getattr__ = __getattr__  # type: ignore[method-assign]
     sys.modules[name] = stand_in
 
 
@@ -304,7 +305,7 @@ def _kernel_manager_class() -> type:
     """
     from jupyter_client.manager import AsyncKernelManager
 
-    class NbtKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class NbtKernelManager(AsyncKernelManager):
         _closing = False
 
         async def _async_interrupt_kernel(self) -> None:
