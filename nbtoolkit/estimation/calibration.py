@@ -4,7 +4,8 @@ As NannyML's CBPE does: one isotonic regression per class (one-vs-rest) of the m
 probability against the true outcome, used only when it helps — the expected calibration error
 (ECE, 10 equal-count bins) of isotonic on held-out splits of the reference (10 stratified shuffle
 splits, 10 % held out) must beat that of the raw probabilities; otherwise the class keeps its raw
-probabilities (the held-out folds pooled, as NannyML does). Multiclass calibrated probabilities are renormalised to sum to 1.
+probabilities (the held-out folds pooled, as NannyML does). Multiclass calibrated probabilities are
+renormalised to sum to 1.
 
 A fitted isotonic regression is a monotone step function; it is stored as its breakpoints
 (``x``, ``y``) and applied with linear interpolation (as scikit-learn does), so a calibrator is a
@@ -14,6 +15,7 @@ few KB of JSON — no pickle — and can live with a model version (``nbt/calibr
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any
 
 from ..errors import BadInput
@@ -186,7 +188,7 @@ def _stratified_splits(y: Any, n_splits: int, test_size: float, *, seed: int) ->
         test, train = [], []
         for g in groups:
             perm = g[rng.permutation(len(g))]
-            k = max(1, int(round(test_size * len(g))))
+            k = max(1, round(test_size * len(g)))
             test.append(perm[:k])
             train.append(perm[k:])
         yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
@@ -202,7 +204,7 @@ def ece(y: Any, p: Any, bins: int = ECE_BINS) -> float:
     bins = max(1, min(bins, n // 2))
     edges = np.linspace(0, n, bins + 1).astype(int)
     total = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in pairwise(edges):
         if b > a:
             total += (b - a) / n * abs(float(p[a:b].mean()) - float(y[a:b].mean()))
     return total

@@ -69,14 +69,15 @@ def resolve_parameters(
 
     A pipeline-wide default or a ``-p k=v`` goes to the steps whose ``parameters`` cell assigns
     ``k`` (or whose own ``parameters:`` name it); ``-p STEP.k=v`` targets one step. A key that no
-    step takes goes to every step, with a :class:`ParameterWarning` (papermill's behaviour). Secrets (``secret_parameters:`` and
-    ``--secret``) are resolved the same way but travel through the environment.
+    step takes goes to every step, with a :class:`ParameterWarning` (papermill's behaviour).
+    Secrets (``secret_parameters:`` and ``--secret``) are resolved the same way but travel through
+    the environment.
     """
     if overrides is not None and not isinstance(overrides, Mapping):
         raise BadInput(f"parameters must be a mapping of name -> value, got {type(overrides).__name__}.")
     # checked like the file's own parameters, before any kernel, run folder or MLflow run exists
     overrides = check_values(dict(overrides or {}), "given with -p / parameters=")
-    secret_values = {k: v for k, v in (secrets or {}).items()}
+    secret_values = dict(secrets or {})
     secret_names = set(pipeline.secret_names) | set(secret_values)
     targeted: dict[str, dict[str, Any]] = {name: {} for name in pipeline.steps}
     plain: dict[str, Any] = {}
