@@ -56,7 +56,7 @@ class PredictionLog(LogReads):
         model_ref: Any,
         inputs: Any,
         predictions: Sequence[Any],
-        confidence: Sequence[float] | None = None,
+        confidence: Sequence[float | None] | None = None,
         ids: Sequence[Any] | None = None,
         routed_to_human: Sequence[bool] | None = None,
         *,
@@ -73,7 +73,8 @@ class PredictionLog(LogReads):
             or a registered version object
         inputs : DataFrame (one row per prediction) or a sequence of dicts; stored as JSON
         predictions : predicted labels (stored as text)
-        confidence : confidence of each prediction in [0, 1] (e.g. the max class probability)
+        confidence : confidence of each prediction in [0, 1] (e.g. the max class probability);
+            None (or NaN) when unknown
         ids : ids unique per model (e.g. ticket ids); default: new UUIDs. An id this model already
             logged, or one repeated in the batch, rejects the whole batch.
         routed_to_human : whether each item went to a human (default: none did)
@@ -202,11 +203,11 @@ class PredictionLog(LogReads):
             raise self._unavailable(err) from None
         texts = []
         for k, (i, v) in enumerate(zip(id_list, values)):
-            owners = versions.get(i, {})
-            if len(owners) != 1:  # unknown or shared ids: said below, under the write lock
+            logged_by = versions.get(i, {})  # model -> version that logged the id
+            if len(logged_by) != 1:  # unknown or shared ids: said below, under the write lock
                 texts.append(str(v))
                 continue
-            (owner, version), = owners.items()
+            (owner, version), = logged_by.items()
             texts.append(self.labels_of(owner, version).check(v, f"labels[{k}] (id {i!r})"))
         try:
             with self._writer().begin() as conn:

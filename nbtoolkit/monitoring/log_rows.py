@@ -149,7 +149,7 @@ def _to_utc(value: Any, what: str) -> dt.datetime:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError):
         raise BadInput(f"{what} must be a date/time such as '2026-01-31 12:00', got {value!r}.") from None
-    if ts is pd.NaT:
+    if pd.isna(ts):  # "nat", None
         raise BadInput(f"{what} must be a date/time, got {value!r}.")
     try:
         if ts.tzinfo is not None:
@@ -215,7 +215,7 @@ class Labels:
         self.version = version
         self.kind = kind
         self.classes = tuple(classes)
-        self._index: dict[tuple[str, Any], Any] = {}
+        self._index: dict[tuple[str | None, Any], Any] = {}
         for c in self.classes:
             family = _family(c)
             self._index[(family, float(c) if family == "num" else c)] = c
@@ -254,7 +254,7 @@ class Labels:
         if match is not _NO_CLASS:
             return str(match)
         shown = ", ".join(repr(c) for c in self.classes[:20]) + (", ..." if len(self.classes) > 20 else "")
-        families = {_family(c) for c in self.classes}
+        families = {f for c in self.classes if (f := _family(c)) is not None}
         typed = suggestion = ""
         if family not in families and len(families) == 1:
             typed = f" (the label is {_FAMILY_WORD[family]}, the classes are {_FAMILY_WORDS[families.pop()]})"

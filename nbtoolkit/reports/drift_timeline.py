@@ -170,7 +170,8 @@ class DriftTimeline(Result):
 
         frame = self.to_frame(reference=True)
         if columns is None:
-            drifted = [c for c in self.columns if frame[(frame.column == c) & (frame.period == "current")].drifted.any()]
+            current = frame[frame.period == "current"]
+            drifted = [c for c in self.columns if current[current.column == c].drifted.any()]
             columns = (drifted + [c for c in self.columns if c not in drifted])[:max_columns]
         elif isinstance(columns, str):
             columns = [columns]
