@@ -12,6 +12,12 @@ import sys
 
 
 def main() -> int:
+    from ..helper_process import die_with_parent
+
+    # First thing, as every helper process does: a background server ends with the notebook (or
+    # script) that started it. (Set here, not in a preexec_fn: forking a process with threads and
+    # running Python in the child before exec can deadlock.)
+    die_with_parent()
     from ..errors import BadInput, NbtError
     from .server import run
     from .settings import ENV, ServeSettings

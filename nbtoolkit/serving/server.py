@@ -24,7 +24,6 @@ from typing import Any
 
 from .. import config
 from ..errors import BadInput, NbtError
-from ..helper_process import die_with_parent
 from .settings import ENV, ServeSettings
 
 
@@ -137,8 +136,9 @@ def run(settings: ServeSettings) -> int:
           flush=True)
     import uvicorn
 
-    common = dict(log_level=None, log_config=_uvicorn_logging(settings.access_log), access_log=settings.access_log,
-                  lifespan="on", timeout_graceful_shutdown=max(5, int(settings.drain_timeout)), server_header=False)
+    common: dict[str, Any] = {
+        "log_level": None, "log_config": _uvicorn_logging(settings.access_log), "access_log": settings.access_log,
+        "lifespan": "on", "timeout_graceful_shutdown": max(5, int(settings.drain_timeout)), "server_header": False}
     if settings.workers > 1:
         from uvicorn.supervisors import Multiprocess
 
@@ -209,8 +209,10 @@ def _configure_logging() -> None:
 
 def _describe(service: Any) -> str:
     snap = service.models.snapshot
-    parts = [f"{snap.name}@{a} (version {s.version}{', threshold %.2f' % s.threshold if s.threshold is not None else ''})"
-             for a, s in snap.versions.items()]
+    parts = []
+    for a, s in snap.versions.items():
+        threshold = f", threshold {s.threshold:.2f}" if s.threshold is not None else ""
+        parts.append(f"{snap.name}@{a} (version {s.version}{threshold})")
     share = f", {snap.traffic:.0%} of ids to @{snap.challenger} when it exists" if snap.traffic else ""
     return "serving " + " and ".join(parts) + share
 
@@ -225,7 +227,7 @@ def _url_host(host: str) -> str:
 class ServerHandle:
     """A server started by ``serve(..., background=True)`` / ``%nbt serve NAME --background``."""
 
-    def __init__(self, name: str, url: str, proc: subprocess.Popen, log_path: Path) -> None:
+    def __init__(self, name: str, url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
         self.name = name
         self.url = url
         self.proc = proc
@@ -283,8 +285,7 @@ def start_background(settings: ServeSettings, *, timeout: float = 120.0) -> Serv
     log_path = folder / f"server-{settings.port}.log"
     out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-m", "nbtoolkit.serving"],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None)
+                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     out.close()
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     handle = ServerHandle(settings.name, url, proc, log_path)
