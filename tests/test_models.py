@@ -20,6 +20,7 @@ import pytest
 
 import nbtoolkit as nbt
 from nbtoolkit import registry
+from nbtoolkit.contract import fingerprint
 from nbtoolkit.errors import BadInput, IntegrityError, NbtError
 
 
@@ -284,7 +285,7 @@ def test_untrusted_custom_type_refused_naming_it_and_the_way_out(nbt_home, iris)
 
 
 def test_cloudpickle_by_choice_tagged_unsafe_and_warned_once(nbt_home, iris, monkeypatch):
-    monkeypatch.setattr(nbt.registry.formats, "_WARNED", set())
+    monkeypatch.setattr("nbtoolkit.registry.readers._WARNED", set())
     X, y = iris
     model = Custom().fit(X, y)
     v = nbt.register(model, "mine", X=X, y=y, serialization="cloudpickle")
@@ -304,7 +305,7 @@ def test_cloudpickle_by_choice_tagged_unsafe_and_warned_once(nbt_home, iris, mon
 
 
 def test_python_model_needs_cloudpickle_and_then_works(nbt_home, iris, monkeypatch):
-    monkeypatch.setattr(nbt.registry.formats, "_WARNED", set())
+    monkeypatch.setattr("nbtoolkit.registry.readers._WARNED", set())
     import mlflow.pyfunc
 
     class Doubler(mlflow.pyfunc.PythonModel):
@@ -379,9 +380,9 @@ def test_version_story_params_datasets_metric_sources_and_gates(ip, nbt_home, ir
     assert lin.metric_sources["accuracy"] == "given at registration"
     assert lin.metric_sources["holdout.accuracy"] == "evaluate on holdout"
     contexts = {d["context"]: d for d in lin.datasets}
-    assert contexts["training"]["digest"] == nbt.data.fingerprint(X, y)[:36]
+    assert contexts["training"]["digest"] == fingerprint(X, y)[:36]
     assert contexts["evaluation"]["name"] == "holdout"
-    assert contexts["evaluation"]["digest"] == nbt.data.fingerprint(X.tail(50), y.tail(50))[:36]
+    assert contexts["evaluation"]["digest"] == fingerprint(X.tail(50), y.tail(50))[:36]
     frame = lin.to_frame()
     assert "dataset.evaluation" in set(frame["field"])
 

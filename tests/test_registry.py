@@ -9,6 +9,7 @@ import pytest
 
 import nbtoolkit as nbt
 from nbtoolkit import registry
+from nbtoolkit.contract import fingerprint
 from nbtoolkit.errors import BadInput, GateFailed, IntegrityError, ModelNotFound, NotFitted
 
 
@@ -26,7 +27,7 @@ def test_register_stores_everything(nbt_home, iris, iris_model):
     assert v.version == "1" or str(v.version) == "1"
     tags = v.tags
     assert len(tags[registry.TAG_SHA]) == 64
-    assert tags[registry.TAG_FINGERPRINT] == nbt.data.fingerprint(X, y)
+    assert tags[registry.TAG_FINGERPRINT] == fingerprint(X, y)
     assert tags["team"] == "a"
     lin = nbt.lineage("iris@champion")
     assert lin.metrics == {"accuracy": 0.97}
@@ -41,11 +42,11 @@ def test_register_stores_everything(nbt_home, iris, iris_model):
 
 def test_fingerprint_changes_with_data(iris):
     X, y = iris
-    a = nbt.data.fingerprint(X, y)
+    a = fingerprint(X, y)
     X2 = X.copy()
     X2.iloc[0, 0] += 0.1
-    assert nbt.data.fingerprint(X2, y) != a
-    assert nbt.data.fingerprint(X, y) == a
+    assert fingerprint(X2, y) != a
+    assert fingerprint(X, y) == a
 
 
 def test_plain_mlflow_loads_registered_model(nbt_home, iris, iris_model):
