@@ -10,6 +10,7 @@ registry — and prints where it and the executed notebooks are.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -89,13 +90,13 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
 
     outputs = run.outputs
     model = _model_name(outputs)
-    sections = []
+    sections: list[dict[str, Any]] = []
     for number, (step, title) in enumerate(STEPS, 1):
         if step not in run.steps:
             continue
         build = _SECTIONS[step]
         sections.append({"id": step, "title": f"{number} · {title}", "meta": _step_meta(run, step),
-                         "blocks": _guarded(lambda: build(run, outputs.get(step) or {}, model))})
+                         "blocks": _guarded(functools.partial(build, run, outputs.get(step) or {}, model))})
     sections.append({"id": "registry", "title": f"The registry after the run: {model}", "meta": None,
                      "blocks": _guarded(lambda: _registry(model))})
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#202124}"
@@ -111,15 +112,16 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
 # each step's section: (run, its outputs, model name) -> blocks (kind, value); see demo.html.j2
 def _ingest(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     categories = out.get("categories") or []
-    return [("text", "Seeded support tickets (subject, body, channel, tier), split by time: the last quarter "
-                     "is held out as the test set; the test batch is checked against the training data's contract."),
+    return [("text", ("Seeded support tickets (subject, body, channel, tier), split by time: the last quarter "
+                      "is held out as the test set; the test batch is checked against the training data's "
+                      "contract.")),
             facts([("training tickets", out.get("n_train")), ("test tickets", out.get("n_test")),
                    ("categories", ", ".join(map(str, categories)) or None)])]
 
 
 def _train(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
-    return [("text", "TF-IDF of subject and body plus channel and tier into a logistic regression, registered "
-                     "with its training data (fingerprint, schema, contract, drift profile)."),
+    return [("text", ("TF-IDF of subject and body plus channel and tier into a logistic regression, registered "
+                      "with its training data (fingerprint, schema, contract, drift profile).")),
             facts([("registered", out.get("ref")), ("training accuracy", num(out.get("train_accuracy")))])]
 
 
@@ -129,12 +131,12 @@ def _evaluate(run: Any, ev: dict[str, Any], model: str) -> list[tuple[str, Any]]
                      ("macro F1", num(ev.get("macro_f1"))),
                      ("human hand-off threshold (confidence below it goes to an agent)", num(ev.get("threshold"))),
                      ("edge-case suite passed", ev.get("suite_passed")),
-                     ("promoted to @champion", f"{ev.get('ref')} (gate test.accuracy >= {gate})"
-                      if ev.get("ref") and gate is not None else None)])]
+                     ("promoted to @champion", (f"{ev.get('ref')} (gate test.accuracy >= {gate})"
+                                                if ev.get("ref") and gate is not None else None))])]
     if ev.get("evaluation_html"):
-        blocks.append(("details", ("The full evaluation: metrics, per class, confusion matrix, slices by channel "
-                                   "and tier, edge cases, coverage by threshold",
-                                   html(read_text(ev.get("evaluation_html"))))))
+        title = ("The full evaluation: metrics, per class, confusion matrix, slices by channel and tier, "
+                 "edge cases, coverage by threshold")
+        blocks.append(("details", (title, html(read_text(ev.get("evaluation_html"))))))
     return blocks
 
 
@@ -150,12 +152,12 @@ def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]
     drift_day = (run.steps["monitor"].get("parameters") or {}).get("drift_from_day")
     drift = f"; the world changes from day {drift_day + 1} on" if isinstance(drift_day, int) else ""
     blocks: list[tuple[str, Any]] = [
-        ("text", f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
-                 f"({days}), before the canary of step 5{drift}. The same report as nbt monitor over those days."),
+        ("text", (f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
+                  f"({days}), before the canary of step 5{drift}. The same report as nbt monitor over those days.")),
         facts([("predictions served", mon.get("served")), ("share routed to humans", pct(mon.get("human_share"))),
                ("windows", len(report.windows)),
-               ("alerts fired", f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
-                                f"window(s), from {len(groups)} rule(s)" if report.alerts else "none")]),
+               ("alerts fired", (f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
+                                 f"window(s), from {len(groups)} rule(s)" if report.alerts else "none"))]),
     ]
     if mon.get("monitoring_png"):
         blocks.append(_guarded_one(lambda: image(mon.get("monitoring_png"), f"{model}: quality per window")))
@@ -171,8 +173,8 @@ def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]
 
 
 def _feedback(run: Any, fb: dict[str, Any], model: str) -> list[tuple[str, Any]]:
-    return [("text", "The tickets agents corrected train a challenger, served to a canary share of a week of "
-                     "traffic; the A/B test on that week recommends, and the run acts on it."),
+    return [("text", ("The tickets agents corrected train a challenger, served to a canary share of a week of "
+                      "traffic; the A/B test on that week recommends, and the run acts on it.")),
             facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
                    ("accuracy difference (challenger - champion)", num(fb.get("accuracy_difference"))),
                    ("p-value", num(fb.get("p_value"))),

@@ -47,7 +47,7 @@ class Batch:
         """The rows as a DataFrame with the signature's dtypes (numbers as float, ...)."""
         import pandas as pd
 
-        data = {}
+        data: dict[str, Any] = {}  # column -> float array, object Series or the parsed list
         kinds = {c.name: c.type for c in signature or ()}
         for col in self.columns:
             vals = self.values[col]
