@@ -167,7 +167,7 @@ def estimate(
 
 def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str], wanted: list[str],
                 comps: dict[str, Any], *, method: str = "cbpe", ess: float = math.nan, cal: Any = None,
-                min_ess: float = 0.0) -> list[dict]:
+                min_ess: float = 0.0) -> list[dict[str, Any]]:
     pos = chunk.positions
     reweighted = cal is not None  # shift-aware: the calibration rests on `ess` reference rows, not all
     pred, raw, cal = data["pred"][pos], data["raw"][pos], data["cal"][pos] if cal is None else cal
@@ -181,7 +181,7 @@ def _chunk_rows(period: str, chunk: Any, data: dict[str, Any], classes: list[str
         if reweighted:
             se *= math.sqrt(1.0 + chunk.rows / ess)
         real = math.nan
-        if labelled:
+        if labelled and y is not None and known is not None:
             real = M.realised(metric, y[known], raw[known], pred[known], classes)
         out.append({
             "period": period, "chunk": chunk.key, "start": chunk.start, "end": chunk.end,
@@ -254,8 +254,8 @@ def label_strings(values: Any) -> Any:
         text = (np.where(ok, arr, 0).astype(np.int64).astype(str) if integral else arr.astype(str)).astype(object)
         text[~ok] = None
         return text
-    text = s.astype(object).where(s.notna(), None)
-    return np.array([None if v is None else str(v) for v in text.tolist()], dtype=object)
+    kept = s.astype(object).where(s.notna(), None)
+    return np.array([None if v is None else str(v) for v in kept.tolist()], dtype=object)
 
 
 def _sort_labels(labels: Iterable[str]) -> list[str]:
