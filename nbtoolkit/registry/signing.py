@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from .. import config, store
-from ..errors import BadInput, IntegrityError
+from ..errors import BadInput, IntegrityError, StoreUnavailable
 from ..reports.signing import SignatureMade, Verification
 from .integrity import DOWNLOAD_ONLY, tree_sha256
 from .keys import KEYGEN as KEYGEN  # the keys are part of this module's interface too
@@ -111,7 +111,7 @@ def _download_nbt(mv: Any, dest: Path) -> Path | None:
         with store.translate_errors():
             return Path(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="nbt", dst_path=str(dest)))
     except Exception as exc:  # no nbt/ folder: MLflow raises OSError/MlflowException
-        if isinstance(exc, store.StoreUnavailable):
+        if isinstance(exc, StoreUnavailable):
             raise
         return None
 
