@@ -24,7 +24,7 @@ from ..reports.pipeline import PartitionedRun, PipelineRun, StepRecord
 from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
 from .partitions import Partition
 from . import tracking
-from .executors import make_executor
+from .executors import Executor, make_executor
 from .task import WarmKernel
 from .progress import CACHED, FAILED, OK, PENDING, RUNNING, SKIPPED, PipelineEvent
 from .spec import Pipeline, Resolved, load_pipeline, resolve_parameters
@@ -210,7 +210,7 @@ def launch(pipeline: Pipeline, resolved: Mapping[str, Resolved], run_id: str, na
 
 
 def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[str], included: set[str],
-             overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]], exe: Any,
+             overrides: Mapping[str, Any], callbacks: list[Callable[[PipelineEvent], Any]], exe: Executor,
              part: Partition | None, *, run_id: str | None = None,
              warm: tuple[str, WarmKernel] | None = None) -> PipelineRun:
     """One run of the steps (of one partition, when ``part`` is given); never raises for a failed step."""

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from ..helper_process import Channel, HelperProcess, attempt, reply
 
 if TYPE_CHECKING:
+    from ..monitoring.log import PredictionLog
+    from ..monitoring.log_store import LogSource
     from ..reports.monitoring import Alert
 
 logger = logging.getLogger("nbtoolkit.serving")
@@ -43,7 +45,7 @@ OFFLOAD_ROWS = 5_000  # a window this large (at the last evaluation) is read in 
 class LiveMonitor:
     """Evaluates ``rules`` on the rolling window of ``name`` every ``interval`` seconds."""
 
-    def __init__(self, name: str, plog: Any, *, rules: list[str], window: str = "1h", interval: float = 30.0,
+    def __init__(self, name: str, plog: PredictionLog, *, rules: list[str], window: str = "1h", interval: float = 30.0,
                  webhook: str | None = None, metrics: Any = None, lock_path: Path | None = None,
                  offload_rows: float = OFFLOAD_ROWS, rollout: Any = None) -> None:
         from ..monitoring import AlertRule, parse_window
@@ -184,7 +186,7 @@ class LiveMonitor:
             return read_window(self.plog, self.name, start, with_drift, self._drift_cache)
 
 
-def read_window(plog: Any, name: str, start: Any, with_drift: bool,
+def read_window(plog: LogSource, name: str, start: Any, with_drift: bool,
                 drift_cache: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
     """The window's metrics (as ``nbt monitor`` computes them), its rows, its drift and a drift error."""
     from ..monitoring.monitor import _window_drift, window_metrics

@@ -29,7 +29,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..monitoring.log_store import LogSink
 
 logger = logging.getLogger("nbtoolkit.serving")
 
@@ -240,7 +243,7 @@ class Recovery:
                 "torn_lines": self.torn_lines, "skipped": self.skipped}
 
 
-def recover(folder: Path, plog: Any) -> Recovery:
+def recover(folder: Path, plog: LogSink) -> Recovery:
     """Write to ``plog`` the journaled rows of dead servers that are not in it; delete their journals."""
     import os as _os
 

@@ -25,9 +25,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ..monitoring.log_store import LogSink
 
 logger = logging.getLogger("nbtoolkit.serving")
 
@@ -99,7 +102,7 @@ class LogWriter(InFlight):
     on_flushed : called with the last sequence number written after each transaction, or None
     """
 
-    def __init__(self, plog: Any, *, max_rows: int = 50_000,
+    def __init__(self, plog: LogSink, *, max_rows: int = 50_000,
                  max_bytes: int = 64 * 1024 * 1024, batch_rows: int = 1000, linger: float = 0.05,
                  metrics: Any = None, on_flushed: Callable[[int], None] | None = None) -> None:
         self.plog = plog
