@@ -184,7 +184,7 @@ def _frames_report(cur: Any, raw_ref: Any, ref_profile: Profile | None, estimato
                            extra_columns=[str(c) for c in cur.columns if str(c) not in ref_profile.columns])
 
 
-def _finish(report: Any, *, log: bool, raise_on_drift: bool) -> Any:
+def _finish(report: DriftReport, *, log: bool, raise_on_drift: bool) -> DriftReport:
     if log:
         _log_to_mlflow(report)
     if raise_on_drift and report.drifted:
@@ -249,7 +249,7 @@ def _output_rows(cur: Any, estimator: Any, ref: Profile, outputs: list[str], set
     return rows
 
 
-def _log_to_mlflow(report: Any) -> None:
+def _log_to_mlflow(report: DriftReport) -> None:
     """Log the verdict and per-column statistics to the active MLflow run, if any (cheap)."""
     import re
     import sys
