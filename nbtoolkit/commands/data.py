@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import Command, Context, require_signature_option, signature_setting
+
+if TYPE_CHECKING:
+    from ..registry.model_process import ModelProcess
+    from ..reports.base import Result
+    from ..reports.drift import DriftReport
+    from ..reports.drift_timeline import DriftTimeline
 
 MAX_PLOTS = 4
 
@@ -105,6 +111,8 @@ def _drift_args(p: argparse.ArgumentParser) -> None:
 def _drift(args: argparse.Namespace, ctx: Context) -> Any:
     from ..drift import drift
     from ..errors import CheckFailed
+    from ..reports.drift import DriftReport
+    from ..reports.drift_timeline import DriftTimeline
 
     _one_reference(args)
     current = ctx.var(args.current)
@@ -113,7 +121,7 @@ def _drift(args: argparse.Namespace, ctx: Context) -> Any:
         with signature_setting(args):
             report = drift(current, reference, model=args.model, fail=args.fail, **_drift_kwargs(args))
     except CheckFailed as exc:
-        if not args.no_plot and exc.report is not None:
+        if not args.no_plot and isinstance(exc.report, (DriftReport, DriftTimeline)):
             _show_plots(exc.report, ctx)
         raise
     if not args.no_plot:
@@ -121,16 +129,16 @@ def _drift(args: argparse.Namespace, ctx: Context) -> Any:
     return report
 
 
-def _show_plots(report: Any, ctx: Context) -> None:
+def _show_plots(report: DriftReport | DriftTimeline, ctx: Context) -> None:
     # Plots need a front end that shows images; terminal IPython (text/plain only) would print
     # the figure's repr, so there the report's text is all (report.plots() draws them on demand).
     formatter = getattr(ctx.shell, "display_formatter", None)
     if formatter is None or "image/png" not in getattr(formatter, "active_types", ()):
         return
-    if not hasattr(report, "drifted_columns"):  # drift over time: the timeline plots itself
-        if report.drifted:
-            from ..reports.drift import FigureView
+    from ..reports.drift import DriftReport, FigureView
 
+    if not isinstance(report, DriftReport):  # drift over time: the timeline plots itself
+        if report.drifted:
             ctx.display(FigureView(report.plot()))  # a PNG, shown once (the figure is no pyplot one)
         return
     columns = report.drifted_columns[:MAX_PLOTS]
@@ -208,7 +216,7 @@ def _cli_drift(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if args.fail and report.drifted else 0
 
 
-def _drift_files(args: argparse.Namespace, process: Any) -> Any:
+def _drift_files(args: argparse.Namespace, process: ModelProcess | None) -> DriftReport | DriftTimeline:
     """``drift()`` of the command's files; the model, when ``process`` is given, loaded there."""
     from ..drift import drift
 
@@ -250,7 +258,7 @@ def _cli_validate(args: argparse.Namespace, ctx: Context) -> int:
     return 1 if (args.fail or getattr(args, "_legacy", False)) and not report.passed else 0
 
 
-def _emit(report: Any, fmt: str, output: str | None) -> None:
+def _emit(report: Result, fmt: str, output: str | None) -> None:
     from ..errors import BadInput
 
     if fmt == "json":

@@ -73,7 +73,8 @@ def _parameter_args(p: argparse.ArgumentParser) -> None:
 
 
 class _Param(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         if len(values) == 1 and "=" in values[0]:
             name, _, value = values[0].partition("=")
             item = ("p=", name, value)
@@ -86,12 +87,14 @@ class _Param(argparse.Action):
 
 
 class _Raw(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         getattr(namespace, self.dest).append(("r", values[0], values[1]))
 
 
 class _Tagged(argparse.Action):
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
         kind = "y" if option_string in ("-y", "--parameters-yaml") else "f"
         getattr(namespace, self.dest).append((kind, values))
 
