@@ -101,7 +101,7 @@ def test_a_file_name_that_cannot_name_the_run_folder_needs_a_name(folder, nbt_ho
 
 @pytest.mark.parametrize("name", ["..", ".", "a/../..", "../x", "a/b", ""])
 def test_no_run_folder_is_outside_runs(nbt_home, name):
-    from nbtoolkit.pipeline.runner import runs_folder
+    from nbtoolkit.pipeline.cache import runs_folder
 
     with pytest.raises(BadInput, match="would put its runs outside"):
         runs_folder(name)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__, config
+from ..errors import BadInput
 
 DONE = ("ok", "cached")
 
@@ -119,3 +120,13 @@ def pid_alive(pid: Any) -> bool:
     except (OSError, ValueError, TypeError):
         return False
     return True
+
+
+def runs_folder(name: str) -> Path:
+    """``<home>/runs/<name>``, refused unless it is a folder directly inside ``runs/``."""
+    runs = config.home() / "runs"
+    folder = config.runs_dir(name)
+    if os.path.normpath(folder.parent) != os.path.normpath(runs) or folder.name in ("", ".", ".."):
+        raise BadInput(f"The pipeline name {name!r} would put its runs outside {str(runs)!r}; "
+                       "give the pipeline a name: of letters, digits, '_', '.', '-'.")
+    return folder

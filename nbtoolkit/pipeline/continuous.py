@@ -90,7 +90,7 @@ def run_partitions(pipeline: Pipeline, execute: PartitionExecute, *, pending: bo
                             waiting=waiting, missing=missing, status="failed" if failed else "ok",
                             duration=time.time() - t0, watermark=mark.where)
     if failed is not None and raise_on_failure:
-        from .runner import step_failed
+        from .failures import step_failed
 
         later = f" {len(waiting)} later partition(s) wait." if waiting else ""
         raise_run = step_failed(runs[failed], prefix=f"Partition {failed!r}: ",

@@ -12,16 +12,16 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal, overload
 
 from .. import __version__, config
-from ..errors import BadInput, StepFailed, did_you_mean
+from ..errors import BadInput, did_you_mean
 from ..validation import mapping, sequence
 import dataclasses
 
 from ..reports.pipeline import PartitionedRun, PipelineRun, StepRecord
-from .cache import DONE, last_success, new_run_id, step_key, write_json_atomic
+from .cache import DONE, last_success, new_run_id, runs_folder, step_key, write_json_atomic
+from .failures import step_failed
 from .partitions import Partition
 from . import tracking
 from .executors import Executor, make_executor
@@ -261,16 +261,6 @@ def _execute(pipeline: Pipeline, resolved: Mapping[str, Resolved], forced: set[s
     return run.close()
 
 
-def runs_folder(name: str) -> Path:
-    """``<home>/runs/<name>``, refused unless it is a folder directly inside ``runs/``."""
-    runs = config.home() / "runs"
-    folder = config.runs_dir(name)
-    if os.path.normpath(folder.parent) != os.path.normpath(runs) or folder.name in ("", ".", ".."):
-        raise BadInput(f"The pipeline name {name!r} would put its runs outside {str(runs)!r}; "
-                       "give the pipeline a name: of letters, digits, '_', '.', '-'.")
-    return folder
-
-
 def _with_kernel(pipeline: Pipeline, kernel: str) -> Pipeline:
     import dataclasses
 
@@ -300,13 +290,6 @@ def _check_kernels(pipeline: Pipeline, included: set[str]) -> None:
     for kernel in sorted(names - installed):
         raise BadInput(f"No Jupyter kernel named {kernel!r} is installed."
                        + did_you_mean(kernel, installed, what="Kernels"))
-
-
-def step_failed(result: PipelineRun, prefix: str = "", suffix: str = "") -> StepFailed:
-    """The :class:`StepFailed` of a failed run (``exc.run`` is the run)."""
-    exc = StepFailed(prefix + failure_message(result) + suffix)
-    exc.run = result  # type: ignore[attr-defined]
-    return exc
 
 
 def _selection(pipeline: Pipeline, steps: Iterable[str] | None, force: bool) -> tuple[set[str], set[str]]:
@@ -462,25 +445,6 @@ class _Run:
                 callback(event)
             except Exception as exc:  # a broken progress display must not break the run
                 warnings.warn(f"Progress callback {callback!r} failed: {exc}", stacklevel=2)
-
-
-def failure_message(result: PipelineRun) -> str:
-    """Which step failed, where and why, with the executed notebook; what was skipped because of it."""
-    parts = []
-    for name, rec in result.steps.items():
-        if rec.status != FAILED:
-            continue
-        err = rec.error or {}
-        where = f" at cell {err['cell']}" if err.get("cell") else ""
-        count = f" (In [{err['exec_count']}])" if err.get("exec_count") else ""
-        notebook = rec.executed_notebook or str(Path(result.run_dir) / (name + ".ipynb"))
-        parts.append(f"Step {name!r} failed{where}{count}: {err.get('line', 'unknown error')}; executed "
-                     f"notebook: {notebook}.")
-    skipped = [n for n, r in result.steps.items() if r.status == SKIPPED]
-    if skipped:
-        parts.append(f"Skipped because of it: {', '.join(skipped)}.")
-    parts.append("Fix it and run again: completed steps are reused.")
-    return " ".join(parts)
 
 
 def _iso(ts: float) -> str:

@@ -87,7 +87,7 @@ def shared_url() -> str | None:
 
 def open_watermark(pipeline: Any) -> Watermark:
     """The pipeline's watermark in the store (a file in the home, or a table in team mode)."""
-    from .runner import runs_folder
+    from .cache import runs_folder
 
     folder = runs_folder(pipeline.name)
     url = shared_url()
