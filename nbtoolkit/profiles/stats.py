@@ -9,14 +9,18 @@ the bins, so one call compares one pair of count vectors or every chunk of a tim
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 PSI_EPS = 1e-4
 COARSE_BINS = 10
 
 
 # ------------------------------------------------------------------------------ raw arrays
-def ks_exact(a: Any, b: Any) -> tuple[float, float]:
+def ks_exact(a: ArrayLike, b: ArrayLike) -> tuple[float, float]:
     """Exact two-sample KS statistic (as ``scipy.stats.ks_2samp``) and its asymptotic p-value."""
     import numpy as np
 
@@ -39,7 +43,7 @@ def ks_p_value(d: float, n: int, m: int) -> float:
 
 
 # ------------------------------------------------------------------------------ counts (last axis: bins)
-def proportions(counts: Any, *, eps: float = 0.0) -> Any:
+def proportions(counts: ArrayLike, *, eps: float = 0.0) -> np.ndarray:
     """Counts divided by their total along the last axis (an empty side: zeros), floored at ``eps``."""
     import numpy as np
 
@@ -53,7 +57,7 @@ def proportions(counts: Any, *, eps: float = 0.0) -> Any:
     return np.clip(p, eps, None) if eps else p
 
 
-def psi_rows(reference_counts: Any, current_counts: Any) -> Any:
+def psi_rows(reference_counts: ArrayLike, current_counts: ArrayLike) -> np.ndarray:
     """Population stability index: Σ (c − r) · ln(c / r) on proportions floored at :data:`PSI_EPS`."""
     import numpy as np
 
@@ -62,12 +66,12 @@ def psi_rows(reference_counts: Any, current_counts: Any) -> Any:
     return np.add.reduce((c - r) * np.log(c / r), axis=-1)
 
 
-def psi(reference_counts: Any, current_counts: Any) -> float:
+def psi(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
     """:func:`psi_rows` of one pair of count vectors."""
     return float(psi_rows(reference_counts, current_counts))
 
 
-def jensenshannon_rows(reference_counts: Any, current_counts: Any) -> Any:
+def jensenshannon_rows(reference_counts: ArrayLike, current_counts: ArrayLike) -> np.ndarray:
     """Jensen–Shannon distance (square root of the divergence, natural log; an empty side has
     proportions 0, equal counts give 0 where scipy rounds to NaN)."""
     import numpy as np
@@ -84,12 +88,12 @@ def jensenshannon_rows(reference_counts: Any, current_counts: Any) -> Any:
     return np.sqrt(np.maximum(0.0, (kl(p) + kl(q)) / 2))
 
 
-def jensenshannon(reference_counts: Any, current_counts: Any) -> float:
+def jensenshannon(reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
     """:func:`jensenshannon_rows` of one pair of count vectors."""
     return float(jensenshannon_rows(reference_counts, current_counts))
 
 
-def cdf_at_edges(counts: Any) -> Any:
+def cdf_at_edges(counts: ArrayLike) -> np.ndarray:
     """CDF at each inner edge from bin counts ``[(-inf,e0], (e0,e1], ..., (eK,inf)]`` (last axis)."""
     import numpy as np
 
@@ -99,7 +103,7 @@ def cdf_at_edges(counts: Any) -> Any:
     return np.divide(cum, total, out=np.zeros_like(cum), where=total > 0)
 
 
-def ks_rows(reference_counts: Any, current_counts: Any) -> Any:
+def ks_rows(reference_counts: ArrayLike, current_counts: ArrayLike) -> np.ndarray:
     """Kolmogorov–Smirnov D from counts: the largest CDF difference at the bin edges."""
     import numpy as np
 
@@ -109,14 +113,14 @@ def ks_rows(reference_counts: Any, current_counts: Any) -> Any:
     return np.abs(fr - fc).max(axis=-1)
 
 
-def ks_counts_p_value(d: float, reference_counts: Any, current_counts: Any) -> float:
+def ks_counts_p_value(d: float, reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
     """:func:`ks_p_value` with the sample sizes the counts hold."""
     import numpy as np
 
     return ks_p_value(d, int(np.sum(reference_counts)), int(np.sum(current_counts)))
 
 
-def chisquare(reference_counts: Any, current_counts: Any) -> tuple[float, float]:
+def chisquare(reference_counts: ArrayLike, current_counts: ArrayLike) -> tuple[float, float]:
     """Chi-square test of homogeneity (``scipy.stats.chi2_contingency``) on two count vectors."""
     import numpy as np
     from scipy.stats import chi2_contingency
@@ -129,7 +133,7 @@ def chisquare(reference_counts: Any, current_counts: Any) -> tuple[float, float]
     return float(result.statistic), float(result.pvalue)
 
 
-def chisquare_rows(reference_counts: Any, current_counts: Any) -> Any:
+def chisquare_rows(reference_counts: ArrayLike, current_counts: ArrayLike) -> np.ndarray | np.float64:
     """The chi-square statistic of each row pair (:func:`chisquare`; scipy has no batched form)."""
     import numpy as np
 
@@ -139,7 +143,7 @@ def chisquare_rows(reference_counts: Any, current_counts: Any) -> Any:
     return np.array([chisquare(a, b)[0] for a, b in zip(r, c)])
 
 
-def chisquare_p_value(statistic: float, reference_counts: Any, current_counts: Any) -> float:
+def chisquare_p_value(statistic: float, reference_counts: ArrayLike, current_counts: ArrayLike) -> float:
     """The p-value ``chi2_contingency`` gives with ``statistic``: chi² survival at k − 1 degrees of
     freedom, k the bins either side has counts in (1.0 when fewer than two, or a side is empty)."""
     import numpy as np
@@ -152,7 +156,7 @@ def chisquare_p_value(statistic: float, reference_counts: Any, current_counts: A
     return float(chi2.sf(statistic, k - 1))
 
 
-def coarse_groups(reference_counts: Any, n_groups: int = COARSE_BINS) -> Any:
+def coarse_groups(reference_counts: ArrayLike, n_groups: int = COARSE_BINS) -> np.ndarray:
     """Start indices grouping fine bins into ~``n_groups`` reference-quantile bins."""
     import numpy as np
 
