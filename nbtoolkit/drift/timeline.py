@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Arg, BadInput, did_you_mean, say
 from ..limits import outside, reference_limits, sd_multiplier
@@ -43,6 +43,12 @@ from ..profiles import Profile, without
 from ..profiles import methods as registry
 from ..profiles import stats
 from ..profiles.methods import STATISTICS, Statistic
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from ..chunking import Chunk
 
 
 def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method: Any = "auto",
@@ -132,7 +138,7 @@ def drift_timeline(current: Any, reference: Any, *, columns: Any = None, method:
         for i, value in enumerate(_counts_statistic(stat, entry, total[None, :], cur_counts)):
             cur_stats[i][name] = value
 
-    def stats_of(frame: Any, chunk: Any, *, own: bool, out: dict[str, float]) -> None:
+    def stats_of(frame: pd.DataFrame, chunk: Chunk, *, own: bool, out: dict[str, float]) -> None:
         prof = Profile.from_frame(frame.iloc[chunk.positions], like=ref_profile, columns=slow)
         for name in slow:
             base, entry = ref_profile.columns[name], prof.columns[name]
@@ -193,7 +199,7 @@ def _multivariate(value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------ statistics
-def _chunk_missing(series: Any, ids: Any, n_chunks: int) -> Any:
+def _chunk_missing(series: pd.Series, ids: np.ndarray, n_chunks: int) -> np.ndarray:
     """Share of each chunk's rows whose value is missing (numbers: or not finite)."""
     import numpy as np
     import pandas as pd
@@ -208,7 +214,7 @@ def _chunk_missing(series: Any, ids: Any, n_chunks: int) -> Any:
     return hits / np.maximum(rows, 1)
 
 
-def _missing_limit(shares: Any, series: Any, k: float) -> float:
+def _missing_limit(shares: np.ndarray, series: pd.Series, k: float) -> float:
     """The reference chunks' missing share, mean + k sd (the whole reference's when it has one chunk)."""
     import numpy as np
 
@@ -251,7 +257,7 @@ def _binner(entry: dict[str, Any]) -> Any:
         cuts = np.asarray(entry["cuts"])
         cell_to_bin = np.concatenate([[0], np.repeat(np.arange(1, len(cuts)), np.diff(cuts)), [len(cuts)]])
 
-        def numeric(series: Any) -> tuple[Any, int]:
+        def numeric(series: pd.Series) -> tuple[Any, int]:
             x = series.to_numpy(dtype="float64", na_value=np.nan)
             ok = np.isfinite(x)
             if ok.all():
@@ -264,7 +270,7 @@ def _binner(entry: dict[str, Any]) -> Any:
     index = {level: i for i, level in enumerate(entry["counts"])}
     unseen: dict[str, int] = {}  # shared by every series binned: a level keeps its bin
 
-    def categorical(series: Any) -> tuple[Any, int]:
+    def categorical(series: pd.Series) -> tuple[Any, int]:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)   # hashing once; few uniques
         lookup = [index[key] if key in index else unseen.setdefault(key, len(index) + len(unseen))
                   for key in map(str, uniques)]                      # levels as the profile names them
@@ -273,7 +279,7 @@ def _binner(entry: dict[str, Any]) -> Any:
     return categorical
 
 
-def _chunk_counts(series: Any, binner: Any, ids: Any, n_chunks: int) -> Any:
+def _chunk_counts(series: pd.Series, binner: Any, ids: np.ndarray, n_chunks: int) -> np.ndarray:
     """Counts per chunk (rows) × bin (columns), one 2-D ``bincount``."""
     import numpy as np
 
