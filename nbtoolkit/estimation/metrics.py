@@ -20,14 +20,17 @@ averages combine classes as ``sqrt(Σ se_c²) / K``. Bands are ``estimate ± 3 s
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 METRICS = ("accuracy", "roc_auc", "f1", "precision", "recall")
 BAND_SE = 3.0
 
 
 # ------------------------------------------------------------------------------ expected
-def expected(metric: str, cal: Any, raw: Any, pred: Any, classes: list[str]) -> float:
+def expected(metric: str, cal: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
     """Expected ``metric`` of one chunk: calibrated ``cal`` (n × k), raw scores, predicted indices."""
     import numpy as np
 
@@ -39,7 +42,7 @@ def expected(metric: str, cal: Any, raw: Any, pred: Any, classes: list[str]) -> 
     return _per_class(metric, cal, raw, pred, classes)
 
 
-def realised(metric: str, y: Any, raw: Any, pred: Any, classes: list[str]) -> float:
+def realised(metric: str, y: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
     """The same metric on true class indices ``y`` (one-hot weights in place of probabilities)."""
     import numpy as np
 
@@ -53,7 +56,7 @@ def realised(metric: str, y: Any, raw: Any, pred: Any, classes: list[str]) -> fl
     return _per_class(metric, onehot, raw, pred, classes)
 
 
-def _per_class(metric: str, w: Any, raw: Any, pred: Any, classes: list[str]) -> float:
+def _per_class(metric: str, w: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
     import numpy as np
 
     targets = [1] if len(classes) == 2 else range(len(classes))
@@ -75,7 +78,7 @@ def _per_class(metric: str, w: Any, raw: Any, pred: Any, classes: list[str]) -> 
     return float(np.mean(finite)) if finite else math.nan
 
 
-def weighted_auc(score: Any, weight: Any, order: Any = None) -> float:
+def weighted_auc(score: np.ndarray, weight: np.ndarray, order: np.ndarray | None = None) -> float:
     """ROC AUC of ``score`` where row i is positive with weight ``weight[i]`` and negative with
     ``1 − weight[i]`` (0/1 weights: exactly ``sklearn.metrics.roc_auc_score``); NaN without both.
     ``order``: ``argsort(-score)`` when already known."""
@@ -94,7 +97,8 @@ def weighted_auc(score: Any, weight: Any, order: Any = None) -> float:
 
 
 # ------------------------------------------------------------------------------ sampling error
-def components(y: Any, raw: Any, pred: Any, classes: list[str]) -> dict[str, list[list[list[float]]]]:
+def components(y: np.ndarray, raw: np.ndarray, pred: np.ndarray,
+               classes: list[str]) -> dict[str, list[list[list[float]]]]:
     """Per metric, per class, the ``[std, share]`` terms of its standard error (see the module doc)."""
     out: dict[str, list[list[list[float]]]] = {"accuracy": [[_term((y == pred).astype(float), 1.0)]]}
     targets = [1] if len(classes) == 2 else range(len(classes))
@@ -115,13 +119,13 @@ def components(y: Any, raw: Any, pred: Any, classes: list[str]) -> dict[str, lis
     return out
 
 
-def _term(values: Any, share: float) -> list[float]:
+def _term(values: np.ndarray, share: float) -> list[float]:
     import numpy as np
 
     return [float(np.std(values)) if len(values) else 0.0, float(share)]
 
 
-def _auc_terms(score: Any, truth: Any) -> list[list[float]]:
+def _auc_terms(score: np.ndarray, truth: np.ndarray) -> list[list[float]]:
     """DeLong: placement of each positive among the negatives and of each negative among positives."""
     import numpy as np
 
