@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import BadInput
@@ -24,6 +24,9 @@ from .log_rows import (Labels, _check_unique, _column, _confidences, _input_rows
                        _timestamps, version_labels)
 from .log_connection import TABLE
 from .log_reads import LogReads
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Table
 
 _CHUNK = 500  # ids per IN (...) query
 
@@ -237,7 +240,8 @@ class PredictionLog(LogReads):
         return len(id_list)
 
     @staticmethod
-    def _versions(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> dict[str, dict[str, str]]:
+    def _versions(conn: Connection, table: Table, ids: Sequence[str], *,
+                  model: str | None = None) -> dict[str, dict[str, str]]:
         """id -> {model: version} for the ids among ``ids`` in the log (of ``model``)."""
         import sqlalchemy as sa
 
@@ -252,11 +256,11 @@ class PredictionLog(LogReads):
         return found
 
     @staticmethod
-    def _existing(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> set[str]:
+    def _existing(conn: Connection, table: Table, ids: Sequence[str], *, model: str | None = None) -> set[str]:
         return set(PredictionLog._owners(conn, table, ids, model=model))
 
     @staticmethod
-    def _owners(conn: Any, table: Any, ids: Sequence[str], *, model: str | None = None) -> dict[str, set[str]]:
+    def _owners(conn: Connection, table: Table, ids: Sequence[str], *, model: str | None = None) -> dict[str, set[str]]:
         """id -> the models that logged it, for the ids among ``ids`` in the log (of ``model``)."""
         import sqlalchemy as sa
 
