@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from ..profiles import Profile
     from ..reports.quality import QualityTimeline
 
 RATES = ("missing_rate", "unseen_rate", "out_of_range_rate")
@@ -104,7 +105,7 @@ def quality(analysis: Any, reference: Any, *, columns: Any = None, chunk_size: A
                            n_reference=len(ref), n_analysis=len(cur))
 
 
-def is_categorical(series: Any) -> bool:
+def is_categorical(series: pd.Series) -> bool:
     """NannyML's rule: object, string, category and bool columns are categorical."""
     import pandas as pd
 
@@ -181,7 +182,7 @@ def alerts(metric: str, value: float, limits: tuple[float | None, float | None])
     return not ((low is None or low < value) and (high is None or value < high))
 
 
-def _numbers(series: Any) -> np.ndarray:
+def _numbers(series: pd.Series) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
@@ -206,7 +207,7 @@ def _columns(columns: Any, ref: pd.DataFrame, cur: pd.DataFrame, *, exclude: str
     return names
 
 
-def profile_quality(frame: pd.DataFrame, profile: Any) -> dict[str, dict[str, float]]:
+def profile_quality(frame: pd.DataFrame, profile: Profile) -> dict[str, dict[str, float]]:
     """Missing, unseen and out-of-range rates of ``frame``'s columns against a stored reference
     :class:`~nbtoolkit.profiles.Profile` (its categories, its [min, max], its missing share) — what
     ``nbt monitor`` reports per window: one window has no reference chunks to learn limits from.
@@ -244,7 +245,7 @@ def profile_quality(frame: pd.DataFrame, profile: Any) -> dict[str, dict[str, fl
     return out
 
 
-def window_quality(frame: pd.DataFrame, profile: Any, *, tolerance: float = 0.05) -> dict[str, Any]:
+def window_quality(frame: pd.DataFrame, profile: Profile, *, tolerance: float = 0.05) -> dict[str, Any]:
     """One monitoring window's quality: the highest missing / unseen / out-of-range rate over the
     columns, and ``quality_columns`` naming each column whose values were unseen, out of range, or
     missing more often than the reference's share + ``tolerance``."""
