@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import Arg, BadInput, did_you_mean, say
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from .reports.data import ValidationReport
 
 
-def as_frame(data: Any, *, what: str = "data", duplicates: bool = False) -> Any:
+def as_frame(data: Any, *, what: str = "data", duplicates: bool = False) -> pd.DataFrame:
     """Return ``data`` as a pandas DataFrame (Series/ndarray/list accepted), or raise BadInput.
 
     A column name given twice is refused (``frame[name]`` would be a frame, not a column) unless
@@ -49,7 +51,7 @@ def as_frame(data: Any, *, what: str = "data", duplicates: bool = False) -> Any:
     return frame
 
 
-def check_unique_columns(frame: Any, what: str) -> None:
+def check_unique_columns(frame: pd.DataFrame, what: str) -> None:
     """BadInput when a column name of ``frame`` appears more than once."""
     if frame.columns.duplicated().any():
         dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
@@ -156,7 +158,7 @@ class Contract:
         return f"<Contract: {len(self.columns)} columns, from {self.n_rows} rows>"
 
 
-def column_kind(s: Any) -> str:
+def column_kind(s: pd.Series) -> str:
     """numeric, boolean, datetime, categorical, text or mixed (an object column of several types)."""
     import pandas as pd
 
@@ -181,7 +183,7 @@ def column_kind(s: Any) -> str:
     return "categorical"
 
 
-def _describe_column(s: Any) -> dict[str, Any]:
+def _describe_column(s: pd.Series) -> dict[str, Any]:
     import numpy as np
 
     kind = column_kind(s)
@@ -211,7 +213,7 @@ def _timedelta(value: Any) -> Any:
     return duration(value, "max_age")
 
 
-def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict[str, Any]]) -> str:
+def _timestamp_column(frame: pd.DataFrame, timestamp: str | None, columns: dict[str, dict[str, Any]]) -> str:
     stamps = [c for c, e in columns.items() if e["kind"] == "datetime"]
     if timestamp is not None:
         if timestamp not in columns:
@@ -227,7 +229,7 @@ def _timestamp_column(frame: Any, timestamp: str | None, columns: dict[str, dict
     return stamps[0]
 
 
-def _check_contract(contract: Contract, frame: Any, *, max_age: str | None = None,
+def _check_contract(contract: Contract, frame: pd.DataFrame, *, max_age: str | None = None,
                     timestamp: str | None = None, null_tolerance: float = 0.05,
                     range_tolerance: float = 0.0, source: str = "contract", now: Any = None) -> ValidationReport:
     """Every contract check on ``frame`` (one rule function per check in :mod:`.contract_checks`)."""
