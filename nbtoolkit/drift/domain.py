@@ -32,14 +32,17 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from ..chunking import Chunk
+    from ..profiles import Profile
+
 MAX_ROWS = 5_000       # rows of a chunk (and of the reference sample) given to the classifier
 FOLDS = 3
 _NAMED_LIKE_ID = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|timestamp|time|date|datetime|ts)($|[_\W])",
                             re.IGNORECASE)
 
 
-def domain_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], profile: Any, ref_chunks: list[Any],
-                    cur_chunks: list[Any], *, k: float = 3.0, named: bool = False,
+def domain_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], profile: Profile,
+                    ref_chunks: list[Chunk], cur_chunks: list[Chunk], *, k: float = 3.0, named: bool = False,
                     seed: int = 0) -> dict[str, Any]:
     """AUROC of a reference-vs-chunk classifier per chunk, with limits from the reference chunks.
 
@@ -82,7 +85,7 @@ def domain_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], pr
     return {"method": "domain classifier AUROC", "columns": used, "folds": FOLDS, "rows": rows, "notes": notes}
 
 
-def looks_like_identifier(series: Any, name: str) -> bool:
+def looks_like_identifier(series: pd.Series, name: str) -> bool:
     """A datetime column, a column named like an id or a time, or whole numbers / text that are
     (almost) all distinct."""
     import pandas as pd
@@ -121,7 +124,7 @@ def _auroc(chunk: np.ndarray, X_ref: np.ndarray, pool: np.ndarray, categorical: 
     return float(roc_auc_score(y, scores))
 
 
-def _encoder(ref: pd.DataFrame, columns: list[str], profile: Any) -> tuple[Any, Any]:
+def _encoder(ref: pd.DataFrame, columns: list[str], profile: Profile) -> tuple[Any, Any]:
     import numpy as np
     import pandas as pd
 
@@ -136,7 +139,7 @@ def _encoder(ref: pd.DataFrame, columns: list[str], profile: Any) -> tuple[Any, 
         else:
             plan.append((name, "number", None))
 
-    def column(frame: Any, name: str, how: str, levels: Any) -> Any:
+    def column(frame: pd.DataFrame, name: str, how: str, levels: Any) -> Any:
         s = frame[name]
         if how == "category":
             codes = pd.Index(levels).get_indexer(s.astype("string").fillna("\x00")).astype("float64")
@@ -147,7 +150,7 @@ def _encoder(ref: pd.DataFrame, columns: list[str], profile: Any) -> tuple[Any, 
         x = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         return np.where(np.isfinite(x), x, np.nan)
 
-    def encode(frame: Any) -> Any:
+    def encode(frame: pd.DataFrame) -> Any:
         return np.column_stack([column(frame, name, how, levels) for name, how, levels in plan])
 
     return encode, np.array([how == "category" for _, how, _ in plan])

@@ -13,15 +13,22 @@ mean ± k sd of the error over the reference chunks (:mod:`nbtoolkit.limits`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..limits import outside, reference_limits
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..chunking import Chunk
+    from ..profiles import Profile
 
 VARIANCE = 0.65
 
 
-def reconstruction_timeline(ref: Any, cur: Any, columns: list[str], profile: Any, ref_chunks: list[Any],
-                            cur_chunks: list[Any], *, k: float = 3.0) -> dict[str, Any] | None:
+def reconstruction_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], profile: Profile,
+                            ref_chunks: list[Chunk], cur_chunks: list[Chunk], *,
+                            k: float = 3.0) -> dict[str, Any] | None:
     import numpy as np
 
     encode = _encoder(ref, columns, profile)
@@ -62,7 +69,7 @@ def reconstruction_timeline(ref: Any, cur: Any, columns: list[str], profile: Any
     return {"method": "PCA reconstruction error", "components": int(W.shape[1]), "columns": X.shape[1], "rows": rows}
 
 
-def _encoder(ref: Any, columns: list[str], profile: Any) -> Any:
+def _encoder(ref: pd.DataFrame, columns: list[str], profile: Profile) -> Any:
     import numpy as np
     import pandas as pd
 
@@ -81,7 +88,7 @@ def _encoder(ref: Any, columns: list[str], profile: Any) -> Any:
 
     fill: dict[str, float] = {}
 
-    def column(frame: Any, name: str, how: str, freq: Any) -> Any:
+    def column(frame: pd.DataFrame, name: str, how: str, freq: Any) -> Any:
         s = frame[name]
         if how == "freq":
             return s.astype("string").map(freq).astype("float64").fillna(0.0).to_numpy()
@@ -94,7 +101,7 @@ def _encoder(ref: Any, columns: list[str], profile: Any) -> Any:
             fill[name] = float(np.nanmean(x)) if np.isfinite(x).any() else 0.0
         return np.where(np.isnan(x), fill[name], x)
 
-    def encode(frame: Any) -> Any:
+    def encode(frame: pd.DataFrame) -> Any:
         if not plan:
             return np.zeros((len(frame), 0))
         return np.column_stack([column(frame, name, how, freq) for name, how, freq in plan])
