@@ -35,10 +35,13 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
 from .column import merge_column, profile_column
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "nbtoolkit.profile/1"
 PARALLEL_ROWS = 200_000   # frames at least this long are profiled column-parallel (threads)
@@ -47,7 +50,7 @@ CONFIDENCE = "(confidence)"
 __all__ = ["CONFIDENCE", "FORMAT", "PREDICTION", "Profile", "model_outputs"]
 
 
-def _known_columns(columns: Any, frame: Any) -> list[str]:
+def _known_columns(columns: Any, frame: pd.DataFrame) -> list[str]:
     """``columns=`` of :meth:`Profile.from_frame`: names of columns that ``frame`` has."""
     from ..errors import did_you_mean
     from ..validation import names
@@ -224,7 +227,7 @@ class Profile:
 
 
 # ---------------------------------------------------------------------------- model outputs
-def model_outputs(model: Any, frame: Any) -> dict[str, Any]:
+def model_outputs(model: Any, frame: pd.DataFrame) -> dict[str, Any]:
     """Predictions (and, for classifiers, the top-class probability) of ``model`` on ``frame``."""
     import numpy as np
     import pandas as pd
