@@ -4,13 +4,50 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
-    from .evaluation import ComparisonReport, EvaluationReport
-    from .threshold import ThresholdReport
+
+# What each drawing reads of its report: the reports import this module to draw themselves, so it
+# names the shape it needs instead of importing them back (no import circle).
+class EvaluationReport(Protocol):
+    """What :class:`~.evaluation.EvaluationReport` gives the drawings."""
+
+    model: str
+    confusion: Any  # a numpy array, or None
+    predictions: Any  # evaluation.inputs.Predictions: y, pred, proba, classes
+
+    @property
+    def primary_metric(self) -> str: ...
+
+    def slices_frame(self) -> pd.DataFrame: ...
+
+
+class ThresholdReport(Protocol):
+    """What :class:`~.threshold.ThresholdReport` gives its curve."""
+
+    model: str
+    chosen: float | None
+    target_accuracy: float | None
+
+    @property
+    def table(self) -> Any: ...
+
+    def at(self, threshold: float) -> dict[str, Any]: ...
+
+
+class ComparisonReport(Protocol):
+    """What :class:`~.evaluation.ComparisonReport` gives its bootstrap histogram."""
+
+    metric: str
+    difference: float
+    ci: tuple[float, float]
+    confidence: float
+    verdict: str
+    bootstrap: Any  # numpy array of resampled differences
 
 
 def figure(ncols: int = 1, *, width: float = 5.0, height: float = 4.0) -> tuple[Figure, Any]:
