@@ -46,7 +46,7 @@ def _nbt_log(url: str, X, preds, stamps, prefix: str) -> float:
         stop = min(start + BATCH, len(X))
         plog.log("tickets/1", X.iloc[start:stop], preds[start:stop], confidence=[0.8] * (stop - start),
                  ids=[f"{prefix}{i}" for i in range(start, stop)], routed_to_human=[False] * (stop - start),
-                 timestamps=stamps[start:stop], alias="champion")
+                 timestamps=stamps[start:stop], alias="champion", registered=False)
     return time.perf_counter() - t0
 
 
