@@ -227,7 +227,8 @@ def test_bad_input_is_one_line_and_writes_nothing(daily, nbt_home, tmp_path):
     shutil.copy(NOTEBOOK, other / "partition.ipynb")
     (other / "pipeline.yaml").write_text(PIPELINE)
     write_day(other, "2024-01-01")
-    written_by = r"The watermark of pipeline 'daily' .* was written by '.*daily/pipeline.* with key 'date'"
+    # the two pipeline files' paths are cut in the message when long: match what does not depend on them
+    written_by = r"The watermark of pipeline 'daily' .* was written by .* with key 'date' .*not by .*own name"
     with pytest.raises(BadInput, match=written_by):
         run_pipeline(other / "pipeline.yaml", pending=True)
     with pytest.raises(BadInput, match=r"written by"):
