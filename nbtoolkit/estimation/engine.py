@@ -204,23 +204,9 @@ def _learned(values: list[float], k: float) -> tuple[float | None, float | None]
 def _metrics(metrics: Any) -> list[str]:
     from .regression import REGRESSION_METRICS
 
-    if metrics is None:
-        return list(DEFAULT_METRICS)
-    if isinstance(metrics, str):
-        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    if not isinstance(metrics, (list, tuple, set, frozenset)):
-        raise BadInput(f"metrics must be a list of metric names or 'a,b', got {type(metrics).__name__}; "
-                       f"use any of {', '.join(M.METRICS)}.")
-    wanted = list(dict.fromkeys(str(m) for m in metrics))
-    if not wanted:
-        raise BadInput(f"metrics is empty; name at least one of {', '.join(M.METRICS)}.")
-    for m in wanted:
-        if m in REGRESSION_METRICS:
-            raise BadInput(f"Metric {m!r} is a regressor's, and proba= makes this a classifier's estimate; use "
-                           f"{', '.join(M.METRICS)}, or leave proba out for a regressor.")
-        if m not in M.METRICS:
-            raise BadInput(f"Unknown metric {m!r} for estimation." + did_you_mean(m, M.METRICS, what="Metrics"))
-    return wanted
+    return M.asked(metrics, M.METRICS, DEFAULT_METRICS, other=REGRESSION_METRICS,
+                   other_is="a regressor's, and proba= makes this a classifier's estimate (leave proba out for "
+                        "a regressor)", unknown="estimation")
 
 
 def _threshold_overrides(thresholds: Any, wanted: list[str]) -> dict[str, tuple[float | None, float | None]]:

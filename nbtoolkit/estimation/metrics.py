@@ -20,6 +20,7 @@ averages combine classes as ``sqrt(Σ se_c²) / K``. Bands are ``estimate ± 3 s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,6 +31,30 @@ BAND_SE = 3.0
 
 
 # ------------------------------------------------------------------------------ expected
+def asked(metrics: object, known: Sequence[str], default: Sequence[str], *, other: Sequence[str],
+          other_is: str, unknown: str) -> list[str]:
+    """The metric names asked for (``"a,b"`` or a list; ``None``: ``default``), each in ``known``; a name
+    of the other task (``other``) says so (``other_is``), an unknown one gets did-you-mean."""
+    from ..errors import BadInput, did_you_mean
+
+    if metrics is None:
+        return list(default)
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not isinstance(metrics, (list, tuple, set, frozenset)):
+        raise BadInput(f"metrics must be a list of metric names or 'a,b', got {type(metrics).__name__}; "
+                       f"use any of {', '.join(known)}.")
+    wanted = list(dict.fromkeys(str(m) for m in metrics))
+    if not wanted:
+        raise BadInput(f"metrics is empty; name at least one of {', '.join(known)}.")
+    for m in wanted:
+        if m in other:
+            raise BadInput(f"Metric {m!r} is {other_is}: use {', '.join(known)}.")
+        if m not in known:
+            raise BadInput(f"Unknown metric {m!r} for {unknown}." + did_you_mean(m, known, what="Metrics"))
+    return wanted
+
+
 def expected(metric: str, cal: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
     """Expected ``metric`` of one chunk: calibrated ``cal`` (n × k), raw scores, predicted indices."""
     import numpy as np

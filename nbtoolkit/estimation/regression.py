@@ -123,26 +123,12 @@ def estimate_regression(reference: Any, analysis: Any, *, target: str, predictio
 # ------------------------------------------------------------------------------ arguments
 def regression_metrics(metrics: Any) -> list[str]:
     """The asked regression metrics (default: all), or one BadInput line (a classifier's metric says so)."""
-    if metrics is None:
-        return list(REGRESSION_METRICS)
-    if isinstance(metrics, str):
-        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
-    if not isinstance(metrics, (list, tuple, set, frozenset)):
-        raise BadInput(f"metrics must be a list of metric names or 'a,b', got {type(metrics).__name__}; "
-                       f"use any of {', '.join(REGRESSION_METRICS)}.")
-    wanted = list(dict.fromkeys(str(m) for m in metrics))
-    if not wanted:
-        raise BadInput(f"metrics is empty; name at least one of {', '.join(REGRESSION_METRICS)}.")
     from .metrics import METRICS as CLASSIFICATION
+    from .metrics import asked
 
-    for m in wanted:
-        if m in CLASSIFICATION:
-            raise BadInput(f"Metric {m!r} is a classifier's, and without proba= this estimate is a regressor's; "
-                           f"use {', '.join(REGRESSION_METRICS)}, or pass proba= for a classifier.")
-        if m not in REGRESSION_METRICS:
-            raise BadInput(f"Unknown metric {m!r} for regression estimation; use any of "
-                           f"{', '.join(REGRESSION_METRICS)}." + did_you_mean(m, REGRESSION_METRICS))
-    return wanted
+    return asked(metrics, REGRESSION_METRICS, REGRESSION_METRICS, other=CLASSIFICATION,
+                 other_is="a classifier's, and without proba= this estimate is a regressor's (pass proba= for "
+                          "a classifier)", unknown="regression estimation")
 
 
 def threshold_overrides(thresholds: Any, wanted: list[str], known: Iterable[str]
