@@ -21,40 +21,24 @@ JSON list beside the alias history) and counted in ``/metrics`` (``nbt_rollout_s
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NbtError
+
+if TYPE_CHECKING:
+    from .settings import ServeSettings
 
 logger = logging.getLogger("nbtoolkit.serving")
 
 STAGE_TAG = "nbt.rollout.stage"  # on the challenger's version: "INDEX@STARTED_MS"
 HISTORY_TAG = "nbt.rollout.history."  # + alias, on the registered model
 HISTORY_KEEP = 100
-
-
-def parse_stages(value: Any) -> tuple[float, ...]:
-    """``"0.05,0.25,0.5,1.0"`` (or a sequence) → increasing shares in (0, 1], else one BadInput line."""
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        stages = tuple(float(s) for s in items)
-    except (TypeError, ValueError):
-        raise BadInput(f"--rollout must be increasing shares separated by commas, such as 0.05,0.25,0.5,1.0; "
-                       f"got {value!r}.") from None
-    if not stages:
-        raise BadInput("--rollout needs at least one share, such as 0.05,0.25,0.5,1.0.")
-    bad = [s for s in stages if not (0 < s <= 1) or math.isnan(s)]
-    if bad:
-        raise BadInput(f"--rollout shares must lie in (0, 1]; {bad[0]!r} does not (got {value!r}).")
-    if any(b <= a for a, b in itertools.pairwise(stages)):
-        raise BadInput(f"--rollout shares must increase from stage to stage, got {value!r}; e.g. 0.05,0.25,0.5,1.0.")
-    return stages
 
 
 def stage_of(mv: Any, stages: Sequence[float]) -> tuple[int, float | None, float | None]:
@@ -220,6 +204,15 @@ class Rollout:
                 history = []
             history.append(move.as_dict())
             client.set_registered_model_tag(self.name, key, json.dumps(history[-HISTORY_KEEP:]))
+
+
+def rollout_of(settings: ServeSettings, plog: Any, metrics: Any) -> Rollout | None:
+    """The controller ``nbt serve --rollout`` runs (in the live monitor's worker), or None without it."""
+    if not settings.rollout:
+        return None
+    return Rollout(settings.name, settings.rollout, champion=settings.champion, challenger=settings.challenger,
+                   alpha=settings.rollout_alpha, margin=settings.rollout_margin,
+                   min_samples=settings.rollout_min_samples, predictions_url=plog, metrics=metrics)
 
 
 def history(name: str, alias: str = "challenger") -> list[dict[str, Any]]:

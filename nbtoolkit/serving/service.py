@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .metrics import ServingMetrics
     from .rowcontract import Contracts
     from .shipper import LogShipper
-    from .rollout import Rollout
     from .swap import ModelSet, Snapshot
 
 
@@ -87,6 +86,7 @@ class Service:
         from .journal import Journal
         from .journal import recover as recover_journal
         from .metrics import ServingMetrics
+        from .rollout import rollout_of
         from .rowcontract import Contracts
         from .shipper import LogShipper
         from .swap import ModelSet
@@ -119,7 +119,7 @@ class Service:
             contracts.get(served.version)
         monitor = LiveMonitor(settings.name, plog, rules=list(settings.alerts), window=settings.window,
                               interval=settings.monitor_interval, webhook=settings.webhook, metrics=metrics,
-                              lock_path=folder / "monitor.lock", rollout=_rollout(settings, plog, metrics))
+                              lock_path=folder / "monitor.lock", rollout=rollout_of(settings, plog, metrics))
         return cls(settings, plog=plog, models=models, writer=writer, metrics=metrics, monitor=monitor,
                    recovery=recovery, token=token, contracts=contracts)
 
@@ -388,14 +388,3 @@ def new_ids(n: int) -> list[str]:
         raw[k + 8] = (raw[k + 8] & 0x3F) | 0x80  # RFC 4122 variant
         out.append(raw[k:k + 16].hex())
     return out
-
-
-def _rollout(settings: ServeSettings, plog: PredictionLog, metrics: ServingMetrics) -> Rollout | None:
-    """The staged-rollout controller when ``--rollout`` is given (run by the live monitor's worker)."""
-    if not settings.rollout:
-        return None
-    from .rollout import Rollout
-
-    return Rollout(settings.name, settings.rollout, champion=settings.champion,
-                   challenger=settings.challenger, alpha=settings.rollout_alpha, margin=settings.rollout_margin,
-                   min_samples=settings.rollout_min_samples, predictions_url=plog, metrics=metrics)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -161,8 +163,6 @@ class ServeSettings:
         if self.journal_dir is not None:
             out["journal_dir"] = _journal_dir(self.journal_dir)
         if self.rollout is not None:
-            from .rollout import parse_stages
-
             out["rollout"] = parse_stages(self.rollout)
         out["rollout_margin"] = _number(self.rollout_margin, "--rollout-margin", 0.0, 1.0, "an accuracy difference")
         out["rollout_min_samples"] = int(_number(self.rollout_min_samples, "--rollout-min-samples", 1, 10**9,
@@ -215,6 +215,24 @@ class ServeSettings:
             if _option(f).secret and out[f.name] is not None:
                 out[f.name] = fingerprint(out[f.name])
         return out
+
+
+def parse_stages(value: Any) -> tuple[float, ...]:
+    """``"0.05,0.25,0.5,1.0"`` (or a sequence) → increasing shares in (0, 1], else one BadInput line."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        stages = tuple(float(s) for s in items)
+    except (TypeError, ValueError):
+        raise BadInput(f"--rollout must be increasing shares separated by commas, such as 0.05,0.25,0.5,1.0; "
+                       f"got {value!r}.") from None
+    if not stages:
+        raise BadInput("--rollout needs at least one share, such as 0.05,0.25,0.5,1.0.")
+    bad = [s for s in stages if not (0 < s <= 1) or math.isnan(s)]
+    if bad:
+        raise BadInput(f"--rollout shares must lie in (0, 1]; {bad[0]!r} does not (got {value!r}).")
+    if any(b <= a for a, b in itertools.pairwise(stages)):
+        raise BadInput(f"--rollout shares must increase from stage to stage, got {value!r}; e.g. 0.05,0.25,0.5,1.0.")
+    return stages
 
 
 def fingerprint(value: str) -> str:
