@@ -8,6 +8,7 @@ registry imports this module, ``%load_ext`` does not.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import Arg, BadInput, did_you_mean, say
@@ -16,6 +17,39 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .reports.data import ValidationReport
+
+_NAMED_LIKE_ID = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|timestamp|time|date|datetime|ts)($|[_\W])",
+                            re.IGNORECASE)
+UNIQUE_SHARE = 0.95  # distinct values per row above which whole numbers or text identify the rows
+
+
+def identifier_reason(values: pd.Series, name: object = None) -> str | None:
+    """Why a column would tell one period of data from another by itself, so that a model comparing
+    periods (a domain classifier, a loss model) must not use it — or None.
+
+    ``values`` is the reference, or the reference then the analysis. The reasons, in this order:
+    ``"a datetime"``; ``"monotonic over the reference then the analysis"`` (numbers running one way);
+    ``"unique per row"`` (whole numbers or text, at least 95 % distinct); ``"named like an
+    identifier or a time"`` (``id``, ``key``, ``ts``, ``date`` ... as a word of ``name``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or pd.api.types.is_timedelta64_dtype(values.dtype):
+        return "a datetime"
+    present = values.dropna()
+    if len(present) >= 20 and not pd.api.types.is_bool_dtype(values.dtype):
+        numeric = pd.api.types.is_numeric_dtype(values.dtype)
+        if numeric:
+            steps = np.diff(present.to_numpy(dtype="float64"))
+            if (bool(np.all(steps >= 0)) or bool(np.all(steps <= 0))) and np.count_nonzero(steps) >= 2:
+                return "monotonic over the reference then the analysis"
+        if (not numeric or pd.api.types.is_integer_dtype(values.dtype)) \
+                and present.nunique() >= UNIQUE_SHARE * len(present):
+            return "unique per row"
+    if name is not None and _NAMED_LIKE_ID.search(str(name)):
+        return "named like an identifier or a time"
+    return None
 
 
 def as_frame(data: Any, *, what: str = "data", duplicates: bool = False) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def test_default_features_leave_out_identifiers_and_the_timestamp(frames):
         np.arange(len(steady)), unit="min")).astype(str))
     result = nbt.estimate(r, a, target="price", prediction="pred", metrics=["mae"], chunk_size=500)
     assert result.features == FEATURES
-    assert any("id (unique per row" in n and "when (unique per row" in n for n in result.notes)
+    assert any("id (monotonic" in n and "when (unique per row" in n for n in result.notes)
 
 
 def test_real_dataset_diabetes_with_a_category():

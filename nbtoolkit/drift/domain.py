@@ -23,7 +23,6 @@ caller named it.
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 
 from ..limits import reference_limits
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 5_000       # rows of a chunk (and of the reference sample) given to the classifier
 FOLDS = 3
-_NAMED_LIKE_ID = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|timestamp|time|date|datetime|ts)($|[_\W])",
-                            re.IGNORECASE)
-
 
 def domain_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], profile: Profile,
                     ref_chunks: list[Chunk], cur_chunks: list[Chunk], *, k: float = 3.0, named: bool = False,
@@ -86,16 +82,11 @@ def domain_timeline(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str], pr
 
 
 def looks_like_identifier(series: pd.Series, name: str) -> bool:
-    """A datetime column, a column named like an id or a time, or whole numbers / text that are
-    (almost) all distinct."""
-    import pandas as pd
+    """A datetime, numbers running one way, whole numbers or text (almost) all distinct, or a name
+    like an id or a time (:func:`nbtoolkit.contract.identifier_reason`)."""
+    from ..contract import identifier_reason
 
-    if pd.api.types.is_datetime64_any_dtype(series.dtype) or _NAMED_LIKE_ID.search(str(name)):
-        return True
-    if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
-        return False
-    values = series.dropna()
-    return len(values) >= 20 and values.nunique() >= 0.95 * len(values)
+    return identifier_reason(series, name) is not None
 
 
 def _auroc(chunk: np.ndarray, X_ref: np.ndarray, pool: np.ndarray, categorical: np.ndarray,

@@ -197,8 +197,10 @@ def choose_features(ref: pd.DataFrame, cur: pd.DataFrame, named: list[str], *, e
                     ) -> tuple[list[str], list[str]]:
     """(feature columns, notes). Named: as given. Default: the reference's columns that the analysis
     also has, without the target, prediction and timestamp; datetimes and identifiers (integers or
-    text unique per row) are left out with a note."""
+    text unique per row) are left out with a note (:func:`nbtoolkit.contract.identifier_reason`)."""
     import pandas as pd
+
+    from ..contract import identifier_reason
 
     if named:
         return named, []
@@ -210,12 +212,9 @@ def choose_features(ref: pd.DataFrame, cur: pd.DataFrame, named: list[str], *, e
                      + (f" and {len(absent) - 8} more" if len(absent) > 8 else "") + ".")
     kept, skipped = [], []
     for col in (c for c in candidates if c in cur.columns):
-        s = ref[col]
-        if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
-            skipped.append(f"{col} (a datetime)")
-        elif len(s) >= 20 and (pd.api.types.is_integer_dtype(s) or not pd.api.types.is_numeric_dtype(s)) \
-                and not pd.api.types.is_bool_dtype(s) and s.is_unique:
-            skipped.append(f"{col} (unique per row: an identifier or timestamp)")
+        why = identifier_reason(pd.concat([ref[col], cur[col]], ignore_index=True), col)
+        if why:
+            skipped.append(f"{col} ({why}: an identifier or timestamp)")
         else:
             kept.append(str(col))
     if skipped:

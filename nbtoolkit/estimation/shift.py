@@ -105,24 +105,13 @@ def check_features(features: Any, method: str, ref: pd.DataFrame, cur: pd.DataFr
 # ------------------------------------------------------------------------------ features
 def usable(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
     """(features kept, notes): identifiers and timestamps are left out of the domain classifier."""
-    import numpy as np
     import pandas as pd
+
+    from ..contract import identifier_reason
 
     kept, notes = [], []
     for col in features:
-        both = pd.concat([ref[col], cur[col]], ignore_index=True)
-        why = ""
-        if pd.api.types.is_datetime64_any_dtype(both) or pd.api.types.is_timedelta64_dtype(both):
-            why = "a datetime"
-        elif len(both) >= 20:
-            numeric = pd.api.types.is_numeric_dtype(both) and not pd.api.types.is_bool_dtype(both)
-            values = both.to_numpy(dtype="float64", na_value=np.nan) if numeric else np.zeros(0)
-            steps = np.diff(values)
-            if numeric and np.isfinite(values).all() and (
-                    bool(np.all(steps >= 0)) or bool(np.all(steps <= 0))) and np.count_nonzero(steps) >= 2:
-                why = "monotonic over the reference then the analysis"
-            elif (not numeric or pd.api.types.is_integer_dtype(both)) and both.is_unique:
-                why = "unique per row"
+        why = identifier_reason(pd.concat([ref[col], cur[col]], ignore_index=True), col)
         if why:
             notes.append(f"Feature {col!r} looks like an identifier or timestamp ({why}); it would tell the "
                          "reference from the analysis by itself, so the domain classifier leaves it out.")
