@@ -101,7 +101,9 @@ def estimate(
         return estimate_regression(reference, analysis, target=target, prediction=prediction, metrics=metrics,
                                    features=features, chunks_of=chunks_of, threshold_sd=k, thresholds=thresholds)
     wanted = _metrics(metrics)
-    limits_override = _threshold_overrides(thresholds, wanted)
+    from .regression import threshold_overrides
+
+    limits_override = threshold_overrides(thresholds, wanted, M.METRICS)
     ref = as_frame(reference, what="reference data")
     cur = as_frame(analysis, what="analysis data")
     from .regression import refuse_continuous
@@ -207,21 +209,6 @@ def _metrics(metrics: Any) -> list[str]:
     return M.asked(metrics, M.METRICS, DEFAULT_METRICS, other=REGRESSION_METRICS,
                    other_is="a regressor's, and proba= makes this a classifier's estimate (leave proba out for "
                         "a regressor)", unknown="estimation")
-
-
-def _threshold_overrides(thresholds: Any, wanted: list[str]) -> dict[str, tuple[float | None, float | None]]:
-    out: dict[str, tuple[float | None, float | None]] = {}
-    for metric, pair in (thresholds or {}).items():
-        if metric not in M.METRICS:
-            raise BadInput(f"thresholds names an unknown metric {metric!r}." + did_you_mean(metric, M.METRICS))
-        try:
-            low, high = pair
-            low = None if low is None else float(low)
-            high = None if high is None else float(high)
-        except (TypeError, ValueError):
-            raise BadInput(f"thresholds[{metric!r}] must be a pair (lower, upper), got {pair!r}.") from None
-        out[metric] = (low, high)
-    return out
 
 
 def label_strings(values: Any) -> Any:
