@@ -109,10 +109,14 @@ def test_a_worse_challenger_is_rolled_back(server, home, iris):
     wait_for(lambda: _history(home)[-1:] == ["start"], "the new rollout to start", 60)
     X, _ = iris
 
+    probes = iter(range(10_000))
+
     def serves_v3() -> bool:
-        body = split(X.iloc[:20], [f"probe{i}" for i in range(20)])
-        answer = server.session.post(f"{server.url}/invocations", json=body, timeout=30).json()
-        return any(p["model_version"] == "3" for p in answer["predictions"])
+        attempt = next(probes)  # ids are unique per model: each probe sends new ones
+        body = split(X.iloc[:20], [f"probe{attempt}-{i}" for i in range(20)])
+        answer = server.session.post(f"{server.url}/invocations", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return any(p["model_version"] == "3" for p in answer.json()["predictions"])
 
     wait_for(serves_v3, "the server to load v3 as the challenger", 60, every=0.5)
     _traffic(server, iris, 2000, 400)
