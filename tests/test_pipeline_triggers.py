@@ -162,3 +162,53 @@ def test_bad_triggers_are_one_line_and_run_nothing(pipelines, on, message):
     assert not (folder / "started.jsonl").exists()
     assert not (Path(folder) / "nbt-home" / "runs" / "ingest").exists() or not any(
         (Path(folder) / "nbt-home" / "runs" / "ingest").iterdir())
+
+
+def test_rules_are_checked_after_each_partition_and_a_cooldown_keeps_them_quiet(pipelines):
+    """A partitioned pipeline: each partition logs its day; the rule is checked after each one (so a
+    later partition already runs after the pipeline it started), and ``cooldown: 2D`` keeps the next
+    day's alert from starting it again."""
+    folder, _ = pipelines
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("partition = ''\npartition_paths = []")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import json, numpy as np, pandas as pd\n"
+        "from nbtoolkit.monitoring import PredictionLog\n"
+        "n = json.load(open(partition_paths[0]))['n']\n"
+        "stamps = pd.Timestamp(partition) + pd.to_timedelta(np.linspace(0, 80000, n), unit='s')\n"
+        "PredictionLog().log('m/1', [{'x': float(i)} for i in range(n)], ['a'] * n, confidence=np.full(n, 0.8),\n"
+        "                    ids=[f'{partition}-{i}' for i in range(n)], timestamps=stamps, registered=False)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(folder / "day.ipynb"))
+    for day, n in (("2026-03-01", 3), ("2026-03-02", 8), ("2026-03-03", 9), ("2026-03-04", 8)):
+        (folder / "days" / f"date={day}").mkdir(parents=True)
+        (folder / "days" / f"date={day}" / "n.json").write_text(json.dumps({"n": n}))
+    path = folder / "daily.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: daily
+        partitions: {key: date, source: "days/date={date}/*.json"}
+        steps:
+          - {name: day, notebook: day.ipynb}
+        "on":
+          - {model: m, alert: volume>5, window: 1D, cooldown: 2D, run: retrain.yaml}
+        """))
+    run = nbt.run_pipeline(path, pending=True)
+    assert run.processed == ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]
+    checked = [(t["partition"], t["status"]) for t in run.triggered]
+    assert checked == [("2026-03-01", "quiet"), ("2026-03-02", "fired"), ("2026-03-03", "cooling down"),
+                       ("2026-03-04", "fired")]
+    started = _started(folder)
+    assert [s["evidence"]["window_start"][:10] for s in started] == ["2026-03-02", "2026-03-04"]
+    text = str(run)
+    assert "after 2026-03-02: fired" in text and "after 2026-03-03: cooling down" in text
+    assert "quiet after 1 partition(s)" in text
+
+
+def test_a_cooldown_on_an_outcomes_rule_or_unparsable_is_refused(pipelines):
+    _, ingest = pipelines
+    with pytest.raises(BadInput, match="counts outcomes, which have no 'cooldown'"):
+        nbt.run_pipeline(ingest('"on":\n  - {model: m, outcomes: 5, cooldown: 2D, run: retrain.yaml}\n'))
+    with pytest.raises(BadInput, match="cooldown of trigger 1") as info:
+        nbt.run_pipeline(ingest('"on":\n  - {model: m, alert: volume>5, cooldown: soon, run: retrain.yaml}\n'))
+    assert "\n" not in str(info.value)

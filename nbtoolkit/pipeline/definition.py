@@ -47,6 +47,7 @@ class Trigger:
     alert: str | None = None  # a monitoring alert rule (monitoring.alerts.AlertRule)
     outcomes: int | None = None  # corrected outcomes since the serving version was registered
     window: str = "1D"
+    cooldown: str | None = None  # alerts: after a firing, later windows this close stay quiet (e.g. 7D)
 
     def describe(self) -> str:
         """The rule as one phrase (the trigger's record and messages show it)."""

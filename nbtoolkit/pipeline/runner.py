@@ -133,8 +133,9 @@ def run_pipeline(
         runs = _PartitionRuns(pipeline, resolved, forced, included, overrides, callbacks, make, warm_ahead=inline)
         partitioned = run_partitions(pipeline, runs, pending=pending, partition=partition, backfill=backfill,
                                      force=force, raise_on_failure=raise_on_failure)
-        if pipeline.triggers and partitioned.passed:
-            partitioned.triggered = _check_triggers(pipeline)
+        # the on: rules were checked after each partition that passed (its data may fire a rule the
+        # next partition's run should already see: a retrained model, a moved rollout)
+        partitioned.triggered = [row for r in partitioned.runs.values() for row in r.triggered]
         return partitioned
     result = _execute(pipeline, resolved, forced, included, overrides, callbacks, make(), None)
     if pipeline.triggers and result.passed:
@@ -179,11 +180,14 @@ class _PartitionRuns:
                 next_id = new_run_id()
             self._next = (next_id, WarmKernel(launch(self.pipeline, self.resolved, next_id, self.first)))
         try:
-            return _execute(*self.args, self.make(), part, run_id=run_id,
-                            warm=(self.first, warm) if warm is not None and self.first else None)
+            run = _execute(*self.args, self.make(), part, run_id=run_id,
+                           warm=(self.first, warm) if warm is not None and self.first else None)
         finally:
             if warm is not None:
                 warm.discard()  # nothing left to do when its step used it
+        if self.pipeline.triggers and run.passed:
+            run.triggered = [dict(row, partition=part.value) for row in _check_triggers(self.pipeline)]
+        return run
 
     def close(self) -> None:
         """Shut down a kernel started for a partition that will not run now (an earlier one failed)."""

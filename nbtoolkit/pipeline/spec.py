@@ -111,13 +111,19 @@ def _triggers(raw: list[dict[str, Any]] | None, pipeline_file: Path, where: str)
                            f"'outcomes' (a number of corrected outcomes), not {'both' if alert else 'neither'}.")
         if alert is not None:
             AlertRule.parse(alert)  # one line naming the metric when it is unknown
-        if outcomes is not None and rule.get("window") is not None:
-            raise BadInput(f"Trigger {i} in {where} counts outcomes, which have no 'window'; remove it.")
-        window = rule.get("window") or "1D"
+        for key in ("window", "cooldown"):
+            if outcomes is not None and rule.get(key) is not None:
+                raise BadInput(f"Trigger {i} in {where} counts outcomes, which have no {key!r} (they fire once per "
+                               "serving version); remove it.")
+        window, cooldown = rule.get("window") or "1D", rule.get("cooldown")
         if alert is not None:
             from ..monitoring.monitor import parse_window
 
             parse_window(window)
+            if cooldown is not None:
+                from ..validation import duration
+
+                duration(cooldown, f"cooldown of trigger {i} in {where}")
         run = _file_path(rule["run"], pipeline_file, "run", f"trigger {i} in {where}")
         if not run.is_file():
             raise BadInput(f"Trigger {i} in {where} runs {rule['run']!r}, which does not exist; give the path of a "
@@ -125,7 +131,7 @@ def _triggers(raw: list[dict[str, Any]] | None, pipeline_file: Path, where: str)
         if run.suffix not in (".yaml", ".yml"):
             raise BadInput(f"Trigger {i} in {where} runs {rule['run']!r}, which is not a pipeline .yaml file.")
         out.append(Trigger(model=rule["model"], run=run, run_text=rule["run"], alert=alert, outcomes=outcomes,
-                           window=window))
+                           window=window, cooldown=cooldown))
     return tuple(out)
 
 

@@ -81,6 +81,9 @@ class Trigger(BaseModel):
                                  description="a positive number of corrected outcomes logged since the serving "
                                              "version was registered")
     window: str | None = Field(None, pattern=r"\S", description="the monitoring window of an alert, such as 1D or 6h")
+    cooldown: str | None = Field(None, pattern=r"\S",
+                                 description="after an alert fires, how long later windows stay quiet, such as 7D "
+                                             "(time for the pipeline it started to take effect)")
 
 
 class PipelineFile(BaseModel):

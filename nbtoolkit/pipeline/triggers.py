@@ -50,9 +50,9 @@ def check_triggers(triggers: Sequence[Trigger], *, source: str, run: Callable[..
     monitoring report already computed, for ``nbt monitor --on-alert``).
 
     Returns one dict per trigger: ``rule``, ``status`` (``fired`` / ``quiet`` / ``already fired`` /
-    ``not checked``), ``evidence``, and for a fired one ``run_status`` and ``pipeline_run``. A trigger
-    that cannot be checked (no prediction log yet, the store unreachable) is reported, never raised:
-    the run that checks it has already succeeded.
+    ``cooling down`` / ``not checked``), ``evidence``, and for a fired one ``run_status`` and
+    ``pipeline_run``. A trigger that cannot be checked (no prediction log yet, the store
+    unreachable) is reported, never raised: the run that checks it has already succeeded.
     """
     out = []
     for trigger in triggers:
@@ -70,9 +70,9 @@ def check_triggers(triggers: Sequence[Trigger], *, source: str, run: Callable[..
             continue
         row["evidence"] = evidence
         key = f"{trigger.run}|{trigger.describe()}|{evidence['key']}"
-        record = _claim(key, trigger, evidence, source)
+        record, quiet = _claim(key, trigger, evidence, source)
         if record is None:
-            row["status"] = "already fired"
+            row["status"] = quiet
             out.append(row)
             continue
         row.update(status="fired", **fire(trigger, evidence, run, record))
@@ -141,8 +141,9 @@ def _version_number(text: str) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------------------------ records
-def _claim(key: str, trigger: Trigger, evidence: dict[str, Any], source: str) -> str | None:
-    """Record the firing under ``key`` (an MLflow run); ``None`` when that key fired before."""
+def _claim(key: str, trigger: Trigger, evidence: dict[str, Any], source: str) -> tuple[str | None, str]:
+    """Record the firing under ``key`` (an MLflow run): ``(run id, "")``, or ``(None, why not)`` when
+    that key fired before or an earlier firing of the rule is within its ``cooldown``."""
     from .. import store
     from ..locks import registry_lock
 
@@ -152,13 +153,37 @@ def _claim(key: str, trigger: Trigger, evidence: dict[str, Any], source: str) ->
         quoted = key.replace("'", "\\'")
         found = client.search_runs([experiment], filter_string=f"tags.`{TAG_KEY}` = '{quoted}'", max_results=1)
         if found:
-            return None
+            return None, "already fired"
+        if trigger.cooldown is not None and _cooling(client, experiment, trigger, evidence, source):
+            return None, "cooling down"
         run = client.create_run(experiment, run_name=f"trigger: {trigger.describe()}"[:250], tags={
             "nbt.kind": KIND, TAG_KEY: key, "nbt.trigger.rule": trigger.describe(), "nbt.trigger.source": source,
             "nbt.trigger.pipeline": str(trigger.run),
             "nbt.trigger.evidence": json.dumps({k: v for k, v in evidence.items() if k != "key"},
                                                default=str)[:4000]})
-    return str(run.info.run_id)
+    return str(run.info.run_id), ""
+
+
+def _cooling(client: Any, experiment: str, trigger: Trigger, evidence: dict[str, Any], source: str) -> bool:
+    """Whether this rule fired for a window less than ``cooldown`` before the evidence's window."""
+    import pandas as pd
+
+    from ..validation import duration
+
+    start = pd.Timestamp(evidence["window_start"])
+    quoted = trigger.describe().replace("'", "\\'")
+    earlier = client.search_runs([experiment], filter_string=f"tags.`nbt.trigger.rule` = '{quoted}'",
+                                 max_results=200)
+    for run in earlier:
+        if run.data.tags.get("nbt.trigger.source") != source:
+            continue
+        try:
+            then = pd.Timestamp(json.loads(run.data.tags.get("nbt.trigger.evidence") or "{}")["window_start"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if then <= start < then + duration(trigger.cooldown, "cooldown"):
+            return True
+    return False
 
 
 def _finish(record: str, status: str, run_id: str | None, error: str | None) -> None:

@@ -28,7 +28,8 @@ def trigger_lines(triggered: list[dict[str, Any]]) -> list[str]:
     """One line per ``on:`` rule checked after a run: fired (and how the started run ended) or why not."""
     lines = []
     for row in triggered:
-        line = f"  trigger {row['rule']}: {row['status']}"
+        after = f" after {row['partition']}" if row.get("partition") else ""
+        line = f"  trigger {row['rule']}{after}: {row['status']}"
         if row["status"] == "fired":
             line += f", the started run {row.get('run_status')}"
             evidence = row.get("evidence") or {}
@@ -272,7 +273,13 @@ class PartitionedRun(Result):
             lines.append(f"  {row['partition']}  {row['status']:8} {dur:>7}  {run}  {row['steps']}".rstrip())
         if not self.runs:
             lines.append("  nothing new to process")
-        lines += trigger_lines(self.triggered)
+        # checked after every partition: the rules that did something, then how often each stayed quiet
+        lines += trigger_lines([row for row in self.triggered if row["status"] != "quiet"])
+        quiet: dict[str, int] = {}
+        for row in self.triggered:
+            if row["status"] == "quiet":
+                quiet[row["rule"]] = quiet.get(row["rule"], 0) + 1
+        lines += [f"  trigger {rule}: quiet after {n} partition(s)" for rule, n in quiet.items()]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
