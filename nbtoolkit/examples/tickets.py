@@ -277,6 +277,54 @@ def _write(rng: Any, category: str, second: str | None, new_product: bool) -> tu
     return subject, body
 
 
+# ------------------------------------------------------------------------------ daily partitions
+def drifted_day(day: int, drift_from_day: int) -> dict[str, Any]:
+    """The generator's knobs on day ``day`` (0-based): from ``drift_from_day`` on, over three days, a
+    product launch (words the model never saw), a bug surge and a new WhatsApp channel ramp up."""
+    ramp = min(1.0, (day - drift_from_day + 1) / 3) if day >= drift_from_day else 0.0
+    return {"new_product_share": 0.6 * ramp, "category_mix": {"bug": 1 + 2 * ramp},
+            "new_channel": "whatsapp" if ramp else None, "new_channel_share": 0.3 * ramp}
+
+
+def write_days(folder: Any, *, days: int = 12, per_day: int = 300, start: str = "2026-02-01",
+               drift_from_day: int = 5, seed: int = 1) -> list[str]:
+    """Write the example's daily partitions under ``folder`` and return the dates written.
+
+    ``date=YYYY-MM-DD/tickets.parquet`` holds the day's tickets as they arrive (``ticket_id``,
+    ``created_at`` and the features; no category), and ``date=YYYY-MM-DD/resolved.parquet`` the
+    previous day's tickets with the category they were resolved under: outcomes arrive a day late,
+    so the last day has none yet. The world changes from ``drift_from_day`` (0-based; see
+    :func:`drifted_day`). A day already written is left as it is: a partition's data must not
+    change under the watermark that recorded it (seeded, so rewriting would give the same tickets).
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    days, per_day = _check_count(days), _check_count(per_day)
+    try:
+        first = pd.Timestamp(start).normalize()
+    except (TypeError, ValueError):
+        raise BadInput(f"start must be a date such as '2026-02-01', got {start!r}.") from None
+    root = Path(folder)
+    written, previous = [], None
+    for day in range(days):
+        date = first + pd.Timedelta(days=day)
+        batch = generate_tickets(per_day, seed=seed * 1000 + day, start=str(date), days=1,
+                                 id_prefix=f"D{date:%m%d}-", **drifted_day(day, drift_from_day))
+        part = root / f"date={date:%Y-%m-%d}"
+        if not (part / "tickets.parquet").exists():
+            part.mkdir(parents=True, exist_ok=True)
+            if previous is not None:
+                previous[["ticket_id", TARGET]].to_parquet(part / "resolved.parquet", index=False)
+            # the day's tickets last, under their final name at once: a day with them is complete
+            batch.drop(columns=[TARGET]).to_parquet(part / ".tickets.parquet.tmp", index=False)
+            (part / ".tickets.parquet.tmp").replace(part / "tickets.parquet")
+            written.append(f"{date:%Y-%m-%d}")
+        previous = batch
+    return written
+
+
 # ------------------------------------------------------------------------------ edge cases
 _SPANISH = ["No puedo iniciar sesión en mi cuenta", "Me cobraron dos veces este mes",
             "Mi pedido no ha llegado todavía", "Quiero un reembolso por favor",

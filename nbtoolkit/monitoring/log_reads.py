@@ -5,6 +5,7 @@ On the log's connection (:class:`~.log_connection.LogConnection`); nothing here 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -118,3 +119,18 @@ class LogReads(LogConnection):
             query = query.where(table.c.model_name == str(model))
         with engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def latest(self, model: str) -> dt.datetime | None:
+        """The event time of ``model``'s newest logged prediction (naive UTC), or None when it has none.
+
+        The traffic's own clock: a staged rollout dates its stages by it, so traffic replayed with
+        past event times (a backfill, the example's days) is judged as it arrives.
+        """
+        import sqlalchemy as sa
+
+        engine, table = self._connect()
+        query = sa.select(sa.func.max(table.c.ts)).where(table.c.model_name == str(model))
+        with engine.connect() as conn:
+            value = conn.execute(query).scalar_one()
+        return value if isinstance(value, dt.datetime) or value is None else _to_utc(value, "ts")
+

@@ -72,6 +72,7 @@ def monitor(
     rows: int | None = None,
     reference: Any = None,
     calibrator: Any = None,
+    notify: bool = True,
 ) -> MonitorReport:
     """Monitor model ``name`` from its prediction log, window by window, and fire alerts.
 
@@ -96,6 +97,8 @@ def monitor(
         logged class probabilities, ``estimated_accuracy`` is the calibrated expected accuracy
         with a ±3 standard-error band (``estimated_accuracy_lower`` / ``_upper``); otherwise it is
         the mean top-class probability
+    notify : log a warning per alert and post the webhook (False: only compute the report, as a
+        pipeline trigger checking a rule does)
 
     Returns
     -------
@@ -135,6 +138,8 @@ def monitor(
     fired = evaluate_rules(found, rules)
     report = MonitorReport(name=name, window=f"{rows} rows" if rows else str(window), windows=found, alerts=fired,
                            rules=[str(r) for r in rules], notes=notes, log_url=plog.safe_url)
+    if not notify:
+        return report
     for alert in fired:
         logger.warning("nbtoolkit alert on %s: %s", name, alert.message)
     if fired and webhook:
@@ -187,37 +192,44 @@ def _length(td: pd.Timedelta) -> str:
 
 def _window_estimate(part: pd.DataFrame, name: str, cache: dict[str, Any], given: Any,
                      notes: list[str]) -> dict[str, Any]:
-    """Calibrated expected accuracy of a window and its ±3 se band (see :mod:`nbtoolkit.estimation`)."""
+    """Calibrated expected accuracy of a window and its ±3 se band (see :mod:`nbtoolkit.estimation`).
+
+    Each version's rows are calibrated by that version's stored calibrator (a window of a staged
+    rollout holds two versions); the estimate is over the rows of the versions that have one.
+    """
     import numpy as np
 
     out: dict[str, Any] = {"estimated_accuracy_lower": math.nan, "estimated_accuracy_upper": math.nan}
     if given is False or "probabilities" not in part.columns:
         return out
-    probs = part["probabilities"]
-    has = probs.notna().to_numpy()
-    if not has.any():
-        return out
-    version = str(part["model_version"].mode().iloc[0])
-    if given is not None:
-        cal = given
-    else:
-        if version not in cache:
-            cache[version] = _stored_calibrator(name, version)
-        cal = cache[version]
-    if cal is None:
-        return out
     from ..estimation import metrics as M
 
-    index = {c: i for i, c in enumerate(cal.classes)}
-    raw = np.array([[d.get(c, 0.0) for c in cal.classes] for d in probs[has]], dtype="float64")
-    pred = np.array([index.get(str(p), -1) for p in part["prediction"][has]])
-    keep = pred >= 0
-    if not keep.any():
+    total, n, variance = 0.0, 0, 0.0  # sum of calibrated top-class probabilities; rows; sum of n_v² se_v²
+    for version, rows in part[part["probabilities"].notna()].groupby(part["model_version"].astype(str)):
+        if given is not None:
+            cal = given
+        else:
+            if version not in cache:
+                cache[version] = _stored_calibrator(name, str(version))
+            cal = cache[version]
+        if cal is None:
+            continue
+        index = {c: i for i, c in enumerate(cal.classes)}
+        raw = np.array([[d.get(c, 0.0) for c in cal.classes] for d in rows["probabilities"]], dtype="float64")
+        pred = np.array([index.get(str(p), -1) for p in rows["prediction"]])
+        keep = pred >= 0
+        if not keep.any():
+            continue
+        k = int(keep.sum())
+        total += float(cal.calibrate(raw[keep])[np.arange(k), pred[keep]].sum())
+        se = M.standard_error(cal.components["accuracy"], k) if cal.components.get("accuracy") else math.nan
+        variance += (k * se) ** 2
+        n += k
+    if not n:
         return out
-    calibrated = cal.calibrate(raw[keep])
-    estimate = float(calibrated[np.arange(int(keep.sum())), pred[keep]].mean())
-    se = M.standard_error(cal.components["accuracy"], int(keep.sum())) if cal.components.get("accuracy") else math.nan
+    estimate = total / n
     out["estimated_accuracy"] = estimate
+    se = math.sqrt(variance) / n
     if not math.isnan(se):
         out["estimated_accuracy_lower"] = max(0.0, estimate - M.BAND_SE * se)
         out["estimated_accuracy_upper"] = min(1.0, estimate + M.BAND_SE * se)

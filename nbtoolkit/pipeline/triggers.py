@@ -107,7 +107,8 @@ def _alert_evidence(trigger: Trigger, report: Any = None) -> dict[str, Any] | No
         from ..monitoring.monitor import monitor
 
         rule = AlertRule.parse(str(trigger.alert))
-        report = monitor(trigger.model, window=trigger.window, alerts=[rule], drift=rule.metric == "drift_share")
+        report = monitor(trigger.model, window=trigger.window, alerts=[rule], drift=rule.metric == "drift_share",
+                         notify=False)
     if not report.alerts:
         return None
     latest = max(report.alerts, key=lambda a: str(a.window_start))

@@ -13,7 +13,9 @@ runs the live monitor compares champion and challenger on their labelled outcome
   challenger alias goes back to the champion's version, as ``abtest``'s rollback does.
 
 The stage lives in the registry — a tag on the challenger's version (``nbt.rollout.stage``) — so
-every worker's alias poller reads the same share, and a restarted server resumes where it was.
+every worker's alias poller reads the same share, and a restarted server resumes where it was. A
+stage is dated on the traffic's clock (the newest event time in the log when it began), so traffic
+sent with its own past timestamps — a replay, a backfill — is judged by the stage it arrived in.
 Each move is appended to the model's rollout history (the tag ``nbt.rollout.history.<alias>``, a
 JSON list beside the alias history) and counted in ``/metrics`` (``nbt_rollout_share``,
 ``nbt_rollout_moves_total``).
@@ -91,6 +93,7 @@ class Rollout:
         self.metrics = metrics
         self.last: Move | None = None
         self.last_error: str | None = None
+        self.evaluations = 0  # decisions taken (a client waits for one after the outcomes it sent)
 
     def evaluate(self, active_alerts: Mapping[str, Any] | None = None) -> Move | None:
         """One decision on the current evidence; acts on it in the registry. Never raises NbtError."""
@@ -100,6 +103,8 @@ class Rollout:
         except NbtError as exc:  # the store or the log unreachable: decide next time
             self.last_error = " ".join(str(exc).split())
             return None
+        finally:
+            self.evaluations += 1
         if move is not None:
             self.last = move
             logger.info("nbt serve: %s rollout: %s v%s (stage %d, share %.3g): %s", self.name, move.action,
@@ -107,6 +112,11 @@ class Rollout:
             if self.metrics is not None:
                 self.metrics.rollout_moves.labels(move.action).inc()
         return move
+
+    def describe(self) -> dict[str, Any]:
+        """What ``/health`` shows of the rollout: its stages, how many decisions, the last move."""
+        return {"stages": list(self.stages), "evaluations": self.evaluations,
+                "last_move": self.last.as_dict() if self.last is not None else None, "last_error": self.last_error}
 
     def _decide(self, active_alerts: Mapping[str, Any]) -> Move | None:
         from ..errors import ModelNotFound
@@ -174,6 +184,18 @@ class Rollout:
         except BadInput:
             return None
 
+    def _clock(self) -> float:
+        """Now on the traffic's clock (epoch seconds): the newest event time logged for the model, or the
+        wall clock before any. Stages are dated by it, so replayed traffic with past event times (a
+        backfill, the example's days) counts from the stage it arrived in."""
+        import datetime as dt
+
+        from ..monitoring.log import PredictionLog
+
+        plog = self.plog if isinstance(self.plog, PredictionLog) else PredictionLog(self.plog)
+        latest = plog.latest(self.name)
+        return latest.replace(tzinfo=dt.UTC).timestamp() if latest is not None else time.time()
+
     def _rollback(self, champ: Any, version: str, stage: int, why: str) -> Move:
         from ..registry import promote
 
@@ -185,7 +207,7 @@ class Rollout:
     def _set_stage(self, version: str, stage: int, action: str, why: str, rollout_began: float | None = None) -> None:
         from .. import store
 
-        now = int(time.time() * 1000)
+        now = int(self._clock() * 1000) + 1  # traffic after the newest row already logged
         began = int(rollout_began * 1000) if rollout_began is not None else now
         with store.translate_errors():
             store.client().set_model_version_tag(self.name, version, STAGE_TAG, f"{stage}@{now}@{began}")

@@ -311,6 +311,8 @@ class Service:
             "alerts_active": sorted(self.monitor.active) if self.monitor is not None else [],
             "problems": problems,
         }
+        if self.monitor is not None and self.monitor.rollout is not None:
+            body["rollout"] = self.monitor.rollout.describe()
         if self.recovery is not None and self.recovery.found:
             body["previous_run"] = self.recovery.to_dict()
         return Reply(status, body)

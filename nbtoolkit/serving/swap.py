@@ -56,7 +56,11 @@ class Snapshot:
         return [self.challenger if route_share(i, self.name) < self.traffic else self.champion for i in ids]
 
     def describe(self) -> dict[str, Any]:
-        return {alias: {"version": s.version, "threshold": s.threshold} for alias, s in self.versions.items()}
+        out: dict[str, Any] = {alias: {"version": s.version, "threshold": s.threshold}
+                               for alias, s in self.versions.items()}
+        if self.challenger in out:  # its share of ids (the rollout's current stage, or --traffic)
+            out[self.challenger]["share"] = self.traffic
+        return out
 
 
 class ModelSet:
