@@ -121,13 +121,17 @@ def datasets(folder: Path) -> list[dict[str, Any]]:
     ]
 
 
-def timed(fn: Any, repeat: int) -> tuple[float, Any]:
-    best, out = None, None
+def timed(fn: Any, repeat: int, cpu: list[float] | None = None) -> tuple[float, Any]:
+    """Best wall time of ``repeat`` runs (and, appended to ``cpu``, the best CPU time of all threads)."""
+    best, best_cpu, out = None, None, None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         best = t if best is None else min(best, t)
+        best_cpu = c if best_cpu is None else min(best_cpu, c)
+    if cpu is not None:
+        cpu.append(float(best_cpu or 0.0))
     return float(best or 0.0), out
 
 
@@ -183,9 +187,11 @@ def main(repeat: int = 3, *, hgb: bool = False) -> None:
               "chunk_size": CHUNK}
         nbt.estimate(ref.head(3000), ana.head(3000), method="shift", features=ds["features"],
                      **{**kw, "chunk_size": 1000})   # warm-up (imports)
-        t_cbpe, _ = timed(partial(nbt.estimate, ref, ana, **kw), repeat)
-        t_shift, _ = timed(partial(nbt.estimate, ref, ana, method="shift", features=ds["features"], **kw), repeat)
-        t_auto, auto = timed(partial(nbt.estimate, ref, ana, method="auto", features=ds["features"], **kw), repeat)
+        cpu: list[float] = []
+        t_cbpe, _ = timed(partial(nbt.estimate, ref, ana, **kw), repeat, cpu)
+        t_shift, _ = timed(partial(nbt.estimate, ref, ana, method="shift", features=ds["features"], **kw), repeat, cpu)
+        t_auto, auto = timed(partial(nbt.estimate, ref, ana, method="auto", features=ds["features"], **kw), repeat,
+                             cpu)
         frame = auto.to_frame()
         nml = pd.DataFrame(theirs[ds["name"]]["rows"]) if ds["name"] in theirs else None
         print(f"{ds['name']} ({len(ref):,} reference rows, {frame['chunk'].nunique()} analysis chunks; "
@@ -208,12 +214,14 @@ def main(repeat: int = 3, *, hgb: bool = False) -> None:
                                 "ratio": err_s / err_c, "mean_ess": float(s["ess"].mean()),
                                 "min_ess": float(s["ess"].min()), "low_conf": int(s["low_confidence"].sum()),
                                 "disagree": len(auto.disagreeing), "shift_cost": t_shift / t_cbpe,
-                                "auto_cost": t_auto / t_cbpe})
+                                "shift_cpu": cpu[1] / cpu[0], "auto_cost": t_auto / t_cbpe,
+                                "auto_cpu": cpu[2] / cpu[0]})
         acc = frame[(frame.metric == "accuracy") & (frame.method == "shift")]
         print(f"  ESS mean {acc['ess'].mean():,.0f}, min {acc['ess'].min():,.0f}; low confidence: "
               f"{int(acc['low_confidence'].sum())} chunk(s); auto: {len(auto.disagreeing)} disagreeing chunk(s)")
         print(f"  time: cbpe {t_cbpe:.3f} s, shift {t_shift:.3f} s ({t_shift / t_cbpe:.2f}×), auto {t_auto:.3f} s "
-              f"({t_auto / t_cbpe:.2f}×)" + (f"; NannyML CBPE fit+estimate {theirs[ds['name']]['seconds']:.3f} s"
+              f"({t_auto / t_cbpe:.2f}×); CPU (all threads) cbpe {cpu[0]:.3f} s, shift {cpu[1] / cpu[0]:.2f}×, "
+              f"auto {cpu[2] / cpu[0]:.2f}×" + (f"; NannyML CBPE fit+estimate {theirs[ds['name']]['seconds']:.3f} s"
                                              if ds["name"] in theirs else ""))
         notes = [n for n in auto.notes if "identifier" in n]
         if notes:
@@ -228,6 +236,7 @@ def main(repeat: int = 3, *, hgb: bool = False) -> None:
                       f"{float(np.abs(est - realised[picked]).mean()):.4f}, {t / len(picked):.3f} s per chunk")
         print()
     print(pd.DataFrame(summary).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

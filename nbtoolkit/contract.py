@@ -23,7 +23,7 @@ _NAMED_LIKE_ID = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|timestamp|tim
 UNIQUE_SHARE = 0.95  # distinct values per row above which whole numbers or text identify the rows
 
 
-def identifier_reason(values: pd.Series, name: object = None) -> str | None:
+def identifier_reason(values: pd.Series, name: object = None, *, distinct: int | None = None) -> str | None:
     """Why a column would tell one period of data from another by itself, so that a model comparing
     periods (a domain classifier, a loss model) must not use it — or None.
 
@@ -31,6 +31,7 @@ def identifier_reason(values: pd.Series, name: object = None) -> str | None:
     ``"a datetime"``; ``"monotonic over the reference then the analysis"`` (numbers running one way);
     ``"unique per row"`` (whole numbers or text, at least 95 % distinct); ``"named like an
     identifier or a time"`` (``id``, ``key``, ``ts``, ``date`` ... as a word of ``name``).
+    ``distinct``: the number of distinct present values, when the caller has counted them already.
     """
     import numpy as np
     import pandas as pd
@@ -45,7 +46,7 @@ def identifier_reason(values: pd.Series, name: object = None) -> str | None:
             if (bool(np.all(steps >= 0)) or bool(np.all(steps <= 0))) and np.count_nonzero(steps) >= 2:
                 return "monotonic over the reference then the analysis"
         if (not numeric or pd.api.types.is_integer_dtype(values.dtype)) \
-                and present.nunique() >= UNIQUE_SHARE * len(present):
+                and (present.nunique() if distinct is None else distinct) >= UNIQUE_SHARE * len(present):
             return "unique per row"
     if name is not None and _NAMED_LIKE_ID.search(str(name)):
         return "named like an identifier or a time"

@@ -15,7 +15,8 @@ import pytest
 
 import nbtoolkit as nbt
 from nbtoolkit.errors import BadInput
-from nbtoolkit.estimation.shift import MIN_ESS, kish
+from nbtoolkit.estimation.density import kish
+from nbtoolkit.estimation.shift import MIN_ESS
 
 FEATURES = ["x1", "x2", "c"]
 KW = {"target": "y", "prediction": "pred", "proba": "p", "metrics": ["accuracy", "roc_auc"], "chunk_size": 2_000}
@@ -229,3 +230,21 @@ def test_magic_and_cli(ip, frames, tmp_path, capsys):
     code = cli(["estimate", str(tmp_path / "cur.parquet"), "--reference", str(tmp_path / "ref.parquet"),
                 "--target", "y", "--prediction", "pred", "--proba", "p", "--method", "shift"])
     assert code == 2 and "needs" in capsys.readouterr().err
+
+
+def test_domain_classifier_fit_reaches_the_optimum_from_a_far_start():
+    """The per-chunk logistic regression starts from the previous chunk's coefficients; a full Newton
+    step from a far start once ran away (|β| ~ 1e12 on US census's later chunks, the weights noise).
+    With its line search it lands on scikit-learn's penalised optimum from any start."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    from nbtoolkit.estimation.density import logistic
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    theirs = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)   # same penalty: ½|β|², intercept free
+    expected = np.r_[theirs.intercept_, theirs.coef_[0]]
+    for start in (None, np.full(X.shape[1] + 1, 30.0), -expected * 20):
+        beta = logistic(X, y.astype(float), start=start, tol=1e-8, iterations=100)
+        assert beta == pytest.approx(expected, abs=1e-4)

@@ -32,11 +32,12 @@ class Calibrator:
     Attributes
     ----------
     classes : list of str, the class labels in the order of the probability columns
-    maps : dict class -> ``{"x": [...], "y": [...]}`` or None (raw probabilities kept)
+    maps : dict class -> ``{"x": [...], "y": [...]}`` or None (raw probabilities kept); lists, or
+        arrays in a calibrator that is never stored (the shift-aware estimate's, one per chunk)
     components : reference statistics for sampling-error bands (see :mod:`.metrics`)
     """
 
-    def __init__(self, classes: list[str], maps: dict[str, dict[str, list[float]] | None],
+    def __init__(self, classes: list[str], maps: dict[str, dict[str, Any] | None],
                  components: dict[str, Any] | None = None) -> None:
         from ..validation import mapping
 
