@@ -120,17 +120,27 @@ class LogReads(LogConnection):
         with engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def span(self, model: str) -> tuple[dt.datetime, dt.datetime] | None:
+        """The event times of ``model``'s oldest and newest logged predictions (naive UTC), or None."""
+        import sqlalchemy as sa
+
+        engine, table = self._connect()
+        query = sa.select(sa.func.min(table.c.ts), sa.func.max(table.c.ts)).where(table.c.model_name == str(model))
+        with engine.connect() as conn:
+            low, high = conn.execute(query).one()
+        if low is None or high is None:
+            return None
+        return _when(low), _when(high)
+
     def latest(self, model: str) -> dt.datetime | None:
         """The event time of ``model``'s newest logged prediction (naive UTC), or None when it has none.
 
         The traffic's own clock: a staged rollout dates its stages by it, so traffic replayed with
         past event times (a backfill, the example's days) is judged as it arrives.
         """
-        import sqlalchemy as sa
+        found = self.span(model)
+        return found[1] if found is not None else None
 
-        engine, table = self._connect()
-        query = sa.select(sa.func.max(table.c.ts)).where(table.c.model_name == str(model))
-        with engine.connect() as conn:
-            value = conn.execute(query).scalar_one()
-        return value if isinstance(value, dt.datetime) or value is None else _to_utc(value, "ts")
 
+def _when(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else _to_utc(value, "ts")

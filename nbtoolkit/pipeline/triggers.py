@@ -4,7 +4,8 @@ A pipeline file's ``on:`` rules are checked after each of its runs (and by ``nbt
 --on-alert``). A rule holds when
 
 - ``alert``: the model's latest monitoring window that fired the rule (:func:`nbtoolkit.monitor`
-  over its prediction log, in windows of ``window``) has not started this pipeline yet;
+  over the newest windows of its prediction log, in windows of ``window``) has not started this
+  pipeline yet, and no earlier window less than ``cooldown`` before it did;
 - ``outcomes``: at least N outcomes were recorded since the serving version (the newest version in
   the log) was registered, and that version has not started this pipeline yet.
 
@@ -27,6 +28,7 @@ from ..errors import BadInput, NbtError
 from .definition import Trigger
 
 KIND = "trigger"
+RECENT_WINDOWS = 8  # an alert rule is checked on the newest windows only (anomaly rules compare with 7)
 TAG_KEY = "nbt.trigger.key"
 
 
@@ -108,13 +110,31 @@ def _alert_evidence(trigger: Trigger, report: Any = None) -> dict[str, Any] | No
 
         rule = AlertRule.parse(str(trigger.alert))
         report = monitor(trigger.model, window=trigger.window, alerts=[rule], drift=rule.metric == "drift_share",
-                         notify=False)
+                         start=_recent(trigger), notify=False)
     if not report.alerts:
         return None
     latest = max(report.alerts, key=lambda a: str(a.window_start))
     start = str(latest.window_start)
     return {"key": f"window={start}", "model": trigger.model, "rule": latest.rule, "metric": latest.metric,
             "value": latest.value, "window": trigger.window, "window_start": start, "message": latest.message}
+
+
+def _recent(trigger: Trigger) -> Any:
+    """Where a check of an alert rule starts reading: ``RECENT_WINDOWS`` windows before the newest
+    (an anomaly rule looks back 7), on the grid the whole log's windows have — so a check costs the
+    same on the hundredth day as on the second, and a window keeps its start (and its firing key)."""
+    from ..monitoring.log import PredictionLog
+    from ..monitoring.monitor import parse_window
+
+    span = PredictionLog().span(trigger.model)
+    if span is None:
+        return None
+    import pandas as pd
+
+    td = parse_window(trigger.window)
+    origin = pd.Timestamp(span[0]).normalize()
+    newest = (pd.Timestamp(span[1]) - origin) // td
+    return origin + max(0, newest - RECENT_WINDOWS) * td
 
 
 def _outcome_evidence(trigger: Trigger) -> dict[str, Any] | None:

@@ -71,6 +71,9 @@ class LiveMonitor:
         self._drift: dict[str, Any] = {}
         self._drift_at: float | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # outcomes arrived: evaluate now, not at the next interval
+        self.outcome_batches = 0  # /outcomes requests recorded so far (nudge)
+        self.decided = 0  # of them, those the last finished rollout decision had seen
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
 
@@ -83,6 +86,15 @@ class LiveMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def nudge(self) -> None:
+        """New outcomes were recorded: evaluate (and decide the rollout) now rather than at the next
+        interval, so a staged rollout moves when its evidence arrives. Only the worker that evaluates counts."""
+        if self._thread is None:
+            return
+        self.outcome_batches += 1
+        self._wake.set()
         if self._helper is not None:
             self._helper.close(0)
 
@@ -102,12 +114,18 @@ class LiveMonitor:
         return True
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            seen = self.outcome_batches
             try:
                 self.evaluate()
                 self.last_error = None
                 if self.rollout is not None:
                     self.rollout.evaluate(self.active)
+                    self.decided = seen
             except Exception as exc:  # the monitor must never take the server down
                 self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                 logger.warning("nbt serve: live monitoring failed: %s", self.last_error)

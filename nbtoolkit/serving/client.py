@@ -80,11 +80,9 @@ class ServeClient:
         challenger share the registry now gives. Returns the last ``/health``."""
         deadline = time.monotonic() + timeout
         health = self._until(lambda h: not h["log"]["queued_rows"], deadline, "write its queued predictions")
-        if "rollout" in health:
-            # an evaluation already running may have read the log before the last outcomes: wait for two
-            seen = health["rollout"]["evaluations"]
-            health = self._until(lambda h: h["rollout"]["evaluations"] >= seen + 2, deadline,
-                                 "decide on the rollout")
+        if "rollout" in health:  # the server decides when outcomes arrive: wait for the decision on ours
+            sent = health["rollout"]["outcome_batches"]
+            health = self._until(lambda h: h["rollout"]["decided"] >= sent, deadline, "decide on the rollout")
         want = self._registry_view(health)
         return self._until(lambda h: self._serving(h) == want, deadline, f"serve what the registry says ({want})")
 

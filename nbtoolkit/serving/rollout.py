@@ -1,7 +1,8 @@
 """A staged rollout decided by outcomes: ``nbt serve NAME --rollout 0.05,0.25,0.5,1.0``.
 
-The challenger's share of ids starts at the first stage. Every monitoring interval, the worker that
-runs the live monitor compares champion and challenger on their labelled outcomes (the statistics of
+The challenger's share of ids starts at the first stage. When outcomes arrive (``/outcomes``), and
+every monitoring interval, the worker that runs the live monitor compares champion and challenger
+on their labelled outcomes (the statistics of
 :func:`nbtoolkit.abtest`, over the traffic since the current stage began) and moves:
 
 - **forward** one stage when both arms have at least ``min_samples`` outcomes and the challenger is

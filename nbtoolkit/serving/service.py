@@ -275,6 +275,8 @@ class Service:
             return error(400, str(exc))
         if self.metrics is not None:
             self.metrics.outcomes.labels(source).inc(n)
+        if self.monitor is not None and self.monitor.rollout is not None:
+            self.monitor.nudge()  # the rollout's evidence changed: decide on it now
         return Reply(200, {"recorded": n, "source": source})
 
     # ------------------------------------------------------------------ /health, /version
@@ -312,7 +314,8 @@ class Service:
             "problems": problems,
         }
         if self.monitor is not None and self.monitor.rollout is not None:
-            body["rollout"] = self.monitor.rollout.describe()
+            body["rollout"] = {**self.monitor.rollout.describe(), "outcome_batches": self.monitor.outcome_batches,
+                               "decided": self.monitor.decided}
         if self.recovery is not None and self.recovery.found:
             body["previous_run"] = self.recovery.to_dict()
         return Reply(status, body)
