@@ -74,6 +74,7 @@ class LiveMonitor:
         self._wake = threading.Event()  # outcomes arrived: evaluate now, not at the next interval
         self.outcome_batches = 0  # /outcomes requests recorded so far (nudge)
         self.decided = 0  # of them, those the last finished rollout decision had seen
+        self.decided_at: float | None = None  # when it finished (its move is in the registry by then)
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
 
@@ -125,7 +126,7 @@ class LiveMonitor:
                 self.last_error = None
                 if self.rollout is not None:
                     self.rollout.evaluate(self.active)
-                    self.decided = seen
+                    self.decided, self.decided_at = seen, time.time()
             except Exception as exc:  # the monitor must never take the server down
                 self.last_error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                 logger.warning("nbt serve: live monitoring failed: %s", self.last_error)

@@ -25,11 +25,9 @@ POLL_S = 0.05
 
 
 class ServeClient:
-    """Talks to ``nbt serve`` at ``url`` (``token``: its bearer token, default ``NBT_SERVE_TOKEN``;
-    ``champion`` / ``challenger``: the aliases it was started with)."""
+    """Talks to ``nbt serve`` at ``url`` (``token``: its bearer token, default ``NBT_SERVE_TOKEN``)."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 120.0,
-                 champion: str = "champion", challenger: str = "challenger") -> None:
+    def __init__(self, url: str, *, token: str | None = None, timeout: float = 120.0) -> None:
         import requests
 
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -37,7 +35,6 @@ class ServeClient:
                            "e.g. http://127.0.0.1:8080.")
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.champion, self.challenger = champion, challenger
         self.session = requests.Session()
         token = token if token is not None else os.environ.get("NBT_SERVE_TOKEN")
         if token:
@@ -75,47 +72,22 @@ class ServeClient:
         return body
 
     def settle(self, *, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait until the server has written every prediction sent so far to the log, its staged
-        rollout (if any) has decided on the outcomes sent so far, and it serves the versions and the
-        challenger share the registry now gives. Returns the last ``/health``."""
+        """Wait until the server has written every prediction sent so far to the log and, with a
+        staged rollout, has decided on the outcomes sent so far and serves the versions and shares
+        that decision left in the registry. Returns the last ``/health``."""
         deadline = time.monotonic() + timeout
         health = self._until(lambda h: not h["log"]["queued_rows"], deadline, "write its queued predictions")
-        if "rollout" in health:  # the server decides when outcomes arrive: wait for the decision on ours
-            sent = health["rollout"]["outcome_batches"]
-            health = self._until(lambda h: h["rollout"]["decided"] >= sent, deadline, "decide on the rollout")
-        want = self._registry_view(health)
-        return self._until(lambda h: self._serving(h) == want, deadline, f"serve what the registry says ({want})")
+        if "rollout" not in health:
+            return health
+        # the server decides when outcomes arrive: wait for the decision on ours, then for a poll of
+        # the registry that began after it (the move it made is what the server then serves)
+        sent = health["rollout"]["outcome_batches"]
+        health = self._until(lambda h: h["rollout"]["decided"] >= sent, deadline, "decide on the rollout")
+        decided = health["rollout"]["decided_at"] or 0.0
+        return self._until(lambda h: (h["registry"].get("applied_at") or 0.0) > decided, deadline,
+                           "apply the rollout's decision")
 
     # ------------------------------------------------------------------ internals
-    def _registry_view(self, health: dict[str, Any]) -> dict[str, Any]:
-        """Alias -> version, and the challenger's share, as the registry has them now."""
-        from ..errors import ModelNotFound
-        from ..registry import resolve
-        from .rollout import stage_of
-
-        name = health["model"]
-        view: dict[str, Any] = {self.champion: str(resolve(f"{name}@{self.champion}").version)}
-        try:
-            mv = resolve(f"{name}@{self.challenger}")
-        except ModelNotFound:
-            return view
-        view[self.challenger] = str(mv.version)
-        stages = (health.get("rollout") or {}).get("stages")
-        served = health["serving"].get(self.challenger) or {}
-        if stages:
-            view["share"] = stages[stage_of(mv, stages)[0]]
-        elif "share" in served:
-            view["share"] = served["share"]  # a fixed --traffic
-        return view
-
-    def _serving(self, health: dict[str, Any]) -> dict[str, Any]:
-        """Alias -> version, and the challenger's share, as the server serves them now."""
-        view: dict[str, Any] = {alias: str(s["version"]) for alias, s in health["serving"].items()
-                                if alias in (self.champion, self.challenger)}
-        if "share" in (health["serving"].get(self.challenger) or {}):
-            view["share"] = health["serving"][self.challenger]["share"]
-        return view
-
     def _until(self, done: Any, deadline: float, what: str) -> dict[str, Any]:
         while True:
             health = self.health()

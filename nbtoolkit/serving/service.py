@@ -309,13 +309,14 @@ class Service:
                     "written_rows": self.writer.written, "rejected_rows": self.writer.rejected},
             "registry": {"last_poll_age_s": None if self.models.last_poll is None
                          else round(time.time() - self.models.last_poll, 3),
+                         "applied_at": self.models.applied_at,
                          "reachable": self.models.last_poll_error is None},
             "alerts_active": sorted(self.monitor.active) if self.monitor is not None else [],
             "problems": problems,
         }
         if self.monitor is not None and self.monitor.rollout is not None:
             body["rollout"] = {**self.monitor.rollout.describe(), "outcome_batches": self.monitor.outcome_batches,
-                               "decided": self.monitor.decided}
+                               "decided": self.monitor.decided, "decided_at": self.monitor.decided_at}
         if self.recovery is not None and self.recovery.found:
             body["previous_run"] = self.recovery.to_dict()
         return Reply(status, body)

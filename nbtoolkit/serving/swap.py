@@ -83,6 +83,7 @@ class ModelSet:
         self.problems: dict[str, str] = {}  # alias -> why it is not what the registry says
         self.last_poll: float | None = None
         self.last_poll_error: str | None = None
+        self.applied_at: float | None = None  # when the poll whose outcome is served began reading the registry
         self._refused: dict[tuple[str, str, str], str] = {}  # (alias, version, tags digest) -> reason
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -179,6 +180,7 @@ class ModelSet:
         """Re-resolve the aliases once; swap in what moved. Returns what changed (for logs/tests)."""
         from ..registry import resolve
 
+        began = time.time()
         current = self.snapshot.versions
         wanted: dict[str, Any] = {}
         try:
@@ -242,6 +244,7 @@ class ModelSet:
                 self.metrics.swaps.inc(len(changes))
             # an alias moving is the registry doing its job, not a problem (refusals are errors)
             logger.info("nbt serve: %s: %s", self.name, "; ".join(changes))
+        self.applied_at = began
         return changes
 
 
