@@ -5,9 +5,12 @@ Expected metrics (confidence-based performance estimation): with calibrated prob
 is ``E[TP_c] = Σ p[i, c]·[ŷ_i = c]``, ``E[FP_c] = Σ (1 − p[i, c])·[ŷ_i = c]``,
 ``E[FN_c] = Σ p[i, c]·[ŷ_i ≠ c]``; accuracy is the mean of ``p[i, ŷ_i]``. ROC AUC is computed
 on the model's own ranking (the raw scores) with each row counted as a positive with weight
-``p`` and as a negative with weight ``1 − p`` — the expected ROC curve. With the true labels as
-weights the same function is the exact (realised) ROC AUC. Multiclass metrics are macro averages
-over the classes (one-vs-rest).
+``p`` and as a negative with weight ``1 − p`` — the expected ROC curve, walked row by row as
+NannyML does (:func:`expected_auc`); the realised ROC AUC pools tied scores (:func:`weighted_auc`
+with the true labels as weights: scikit-learn's ``roc_auc_score``). Multiclass metrics are macro
+averages over the classes (one-vs-rest): per class, the expected metric on that class's column of
+the calibrated probabilities, each class calibrated one-vs-rest and the rows renormalised
+(:mod:`.calibration`), as NannyML's CBPE.
 
 Sampling error (the band): from the labelled reference, each metric's standard error at chunk
 size ``n`` is ``sqrt(Σ_terms std² / (n · share))`` per class — accuracy: the std of "correct";
@@ -20,7 +23,7 @@ averages combine classes as ``sqrt(Σ se_c²) / K``. Bands are ``estimate ± 3 s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ def expected(metric: str, cal: np.ndarray, raw: np.ndarray, pred: np.ndarray, cl
         return math.nan
     if metric == "accuracy":
         return float(cal[np.arange(n), pred].mean())
-    return _per_class(metric, cal, raw, pred, classes)
+    return _per_class(metric, cal, raw, pred, classes, auc=expected_auc)
 
 
 def realised(metric: str, y: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
@@ -78,10 +81,11 @@ def realised(metric: str, y: np.ndarray, raw: np.ndarray, pred: np.ndarray, clas
         return float((y == pred).mean())
     onehot = np.zeros((n, len(classes)))
     onehot[np.arange(n), y] = 1.0
-    return _per_class(metric, onehot, raw, pred, classes)
+    return _per_class(metric, onehot, raw, pred, classes, auc=weighted_auc)
 
 
-def _per_class(metric: str, w: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str]) -> float:
+def _per_class(metric: str, w: np.ndarray, raw: np.ndarray, pred: np.ndarray, classes: list[str], *,
+               auc: Callable[[np.ndarray, np.ndarray], float]) -> float:
     import numpy as np
 
     targets = [1] if len(classes) == 2 else range(len(classes))
@@ -89,7 +93,7 @@ def _per_class(metric: str, w: np.ndarray, raw: np.ndarray, pred: np.ndarray, cl
     for c in targets:
         p = w[:, c]
         if metric == "roc_auc":
-            values.append(weighted_auc(raw[:, c], p))
+            values.append(auc(raw[:, c], p))
             continue
         hit = pred == c
         tp, fp, fn = float(p[hit].sum()), float((1 - p[hit]).sum()), float(p[~hit].sum())
@@ -101,6 +105,23 @@ def _per_class(metric: str, w: np.ndarray, raw: np.ndarray, pred: np.ndarray, cl
             values.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
     finite = [v for v in values if not math.isnan(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+def expected_auc(score: np.ndarray, weight: np.ndarray) -> float:
+    """Expected ROC AUC of ``score`` with row i a positive of weight ``weight[i]``, computed as NannyML's
+    CBPE does (``estimate_roc_auc``): rows taken one at a time in descending score — numpy's default
+    sort reversed, tied scores not pooled, so a tie's area follows that order — the cumulative sums
+    rounded to 5 decimals, the trapezoidal area. Pooling ties (:func:`weighted_auc`) differed by up
+    to 1e-6 on NannyML's credit-card data, whose probabilities have 2 decimals; NaN without both."""
+    import numpy as np
+
+    w = weight[np.argsort(score)[::-1]]
+    tps = np.r_[0.0, np.cumsum(w)]
+    fps = np.r_[0.0, 1 + np.arange(len(w)) - tps[1:]]
+    tps, fps = tps.round(5), fps.round(5)
+    if tps[-1] <= 0 or fps[-1] <= 0:
+        return math.nan
+    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
 
 
 def weighted_auc(score: np.ndarray, weight: np.ndarray, order: np.ndarray | None = None) -> float:
