@@ -1,16 +1,17 @@
 """Label-free regression performance per chunk: direct loss estimation (as NannyML's DLE).
 
 ``estimate(reference, analysis, target=, prediction=)`` without ``proba`` lands here. On the
-labelled reference, one gradient-boosting model per loss learns the loss a row is expected to have
-from its features and the model's prediction:
+labelled reference, loss models learn the loss a row is expected to have from its features and the
+model's prediction (:mod:`nbtoolkit.estimation.losstree`):
 
-- the absolute error ``|y − ŷ|`` (MAE), the squared error ``(y − ŷ)²`` (MSE, RMSE, R²), the
-  absolute percentage error ``|y − ŷ| / max(ε, |y|)`` (MAPE) and, for R² only, the signed error
-  ``y − ŷ``. Only the losses the asked metrics need are learned.
+- the absolute error ``|y − ŷ|`` (MAE) and the squared error ``(y − ŷ)²`` (MSE, RMSE, R²) from one
+  regression tree, whose leaves also give the signed error ``y − ŷ`` (R²); the absolute percentage
+  error ``|y − ŷ| / max(ε, |y|)`` (MAPE) from its mean per bin of ŷ and a second tree. Only the
+  trees the asked metrics need are grown.
 
-A chunk's estimate is the mean of its rows' predicted losses; RMSE is the square root of the
-estimated MSE; R² is ``1 − E[SSE] / E[SST]`` with ``E[y | x] = ŷ + b(x)`` (``b`` the signed-error
-model) and ``E[y² | x] = ŷ² + 2ŷ·b(x) + s(x)`` (``s`` the squared-error model), so
+A chunk's estimate is the mean of its rows' expected losses; RMSE is the square root of the
+estimated MSE; R² is ``1 − E[SSE] / E[SST]`` with ``E[y | x] = ŷ + b(x)`` (``b`` the signed error)
+and ``E[y² | x] = ŷ² + 2ŷ·b(x) + s(x)`` (``s`` the squared error), so
 ``E[SST] = Σ E[y² | x] − n·ȳ² − Σ Var(y | x) / n``.
 
 Sampling error (the band, as NannyML): from the reference's per-row losses, ``std / √n`` (MAE,
@@ -19,11 +20,12 @@ the reference target's variance. Bands are the estimate ± 3 se, clipped to the 
 (losses ≥ 0, R² ≤ 1). Alert limits: the mean ± ``threshold_sd`` sd of the realised metric over
 the reference chunks (:mod:`nbtoolkit.limits`); the reference needs at least two chunks.
 
-The models are scikit-learn's ``HistGradientBoostingRegressor`` with fixed settings
-(:data:`BOOSTING`; categories as native categorical splits, unseen ones as missing) where NannyML
-fits LightGBM with its defaults: measured on NannyML's car-price data in benchmarks/estimate.py.
-Reference chunks are estimated by the models that learned from them (as DLE does). It assumes what
-DLE assumes: the loss given the inputs did not change (no concept shift).
+Where NannyML fits one LightGBM model per metric, a row's expected loss here is the mean loss of
+the reference rows that share its leaf: measured on NannyML's car-price data in
+benchmarks/estimate.py (errors 0.45–0.6× DLE's, over ten times faster). Reference chunks are
+estimated by the models that learned from them (as DLE does), and their estimates average to the
+reference's realised losses. It assumes what DLE assumes: the loss given the inputs did not change
+(no concept shift).
 """
 
 from __future__ import annotations
@@ -46,16 +48,6 @@ REGRESSION_METRICS = ("mae", "mse", "rmse", "mape", "r2")
 LOSSES = {"mae": ("abs",), "mse": ("sq",), "rmse": ("sq",), "mape": ("ape",), "r2": ("sq", "signed")}
 BAND_SE = 3.0
 LOW_CONFIDENCE_ROWS = 50
-MAX_LEVELS = 250  # categories kept per column (HistGradientBoosting splits at most 255 bins); others: missing
-BOOSTING: dict[str, Any] = {"max_iter": 40, "learning_rate": 0.2, "max_leaf_nodes": 31, "early_stopping": False,
-                            "random_state": 0}
-# A loss is a noisy target: a leaf averages at least 1 % of the reference rows (20 to 200). On the
-# car-price data 200 against 40 halved the MAPE error and left MAE/RMSE's within noise.
-LEAF_SHARE, LEAF_MIN, LEAF_MAX = 0.01, 20, 200
-# OpenMP threads of the boosting (fit and predict). One: on a busy machine libgomp's spinning threads
-# made the same fit 5-15× slower in wall time and 3× in CPU (benchmarks/README.md); a 60k-row
-# reference takes about a second on one core.
-THREADS = 1
 
 
 def estimate_regression(reference: Any, analysis: Any, *, target: str, prediction: str, metrics: Any,
@@ -64,6 +56,7 @@ def estimate_regression(reference: Any, analysis: Any, *, target: str, predictio
     """Regression metrics per chunk of ``analysis`` without its labels; see the module docstring."""
     from ..contract import as_frame
     from ..reports.estimation import EstimationResult
+    from .losstree import LossModel
     from .shift import check_features
 
     wanted = regression_metrics(metrics)
@@ -102,7 +95,7 @@ def estimate_regression(reference: Any, analysis: Any, *, target: str, predictio
                                            ("analysis", cur, pred_cur, y_cur, cur_chunks)):
         if not chunks:
             continue
-        predicted = model.predict(frame, pred)
+        predicted = model.fitted if period == "reference" else model.predict(frame, pred)
         for chunk in chunks:
             rows += chunk_rows(period, chunk, wanted, predicted, pred, y, se_terms)
     limits = {m: overrides.get(m) or reference_limits(
@@ -236,74 +229,6 @@ def reference_chunks(chunks_of: Chunker, ref: pd.DataFrame, wanted: list[str],
                        f"{chunks_of.describe()}; learning alert limits needs at least {MIN_REFERENCE_CHUNKS} "
                        f"reference chunks: use {size}, a longer reference, or thresholds={{metric: (lower, upper)}}.")
     return chunks
-
-
-# ------------------------------------------------------------------------------ loss models
-class LossModel:
-    """One gradient-boosting model per loss, on the features (encoded as the reference's) and ŷ."""
-
-    def __init__(self, encoders: list[tuple[str, list[Any] | None]], models: dict[str, Any]) -> None:
-        self.encoders, self.models = encoders, models
-
-    @classmethod
-    def fit(cls, ref: pd.DataFrame, names: list[str], pred: np.ndarray, y: np.ndarray, *,
-            losses: set[str]) -> LossModel:
-        import numpy as np
-        import pandas as pd
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
-
-        encoders: list[tuple[str, list[Any] | None]] = []
-        for col in names:
-            s = ref[col]
-            if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-                encoders.append((col, None))
-            else:
-                encoders.append((col, list(s.value_counts(dropna=True).index[:MAX_LEVELS])))
-        self = cls(encoders, {})
-        X = self.design(ref, pred)
-        categorical = [enc is not None for _, enc in encoders] + [False]
-        error = y - pred
-        targets = {"abs": np.abs(error), "sq": error * error, "signed": error,
-                   "ape": np.abs(error) / np.maximum(np.finfo(np.float64).eps, np.abs(y))}
-        with threadpool_limits(THREADS, user_api="openmp"):
-            for loss in sorted(losses):
-                leaf = int(min(LEAF_MAX, max(LEAF_MIN, LEAF_SHARE * len(X))))
-                booster = HistGradientBoostingRegressor(**BOOSTING, min_samples_leaf=leaf,
-                                                        categorical_features=categorical)
-                self.models[loss] = booster.fit(X, targets[loss])
-        return self
-
-    def design(self, frame: pd.DataFrame, pred: np.ndarray) -> np.ndarray:
-        import numpy as np
-        import pandas as pd
-
-        cols = []
-        for col, levels in self.encoders:
-            s = frame[col]
-            if levels is None:
-                values = s.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-                values[np.isinf(values)] = np.nan
-            else:  # the reference's most frequent levels by position; unseen and missing ones: NaN
-                codes = pd.Categorical(s.astype(object), categories=levels).codes.astype("float64")
-                values = np.where(codes < 0, np.nan, codes)
-            cols.append(values)
-        cols.append(pred)
-        return np.column_stack(cols)
-
-    def predict(self, frame: pd.DataFrame, pred: np.ndarray) -> dict[str, np.ndarray]:
-        """Each loss predicted per row (absolute, squared and percentage losses kept ≥ 0)."""
-        import numpy as np
-
-        from threadpoolctl import threadpool_limits
-
-        X = self.design(frame, pred)
-        with threadpool_limits(THREADS, user_api="openmp"):
-            out = {loss: model.predict(X) for loss, model in self.models.items()}
-        for loss in ("abs", "sq", "ape"):
-            if loss in out:
-                out[loss] = np.maximum(out[loss], 0.0)
-        return out
 
 
 # ------------------------------------------------------------------------------ per chunk
