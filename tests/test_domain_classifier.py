@@ -82,3 +82,33 @@ def test_cli_multivariate_classifier(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert code == 1 and data["domain"]["columns"] == ["a", "b", "c"]
     assert [r["drifted"] for r in data["domain"]["rows"] if r["period"] == "current"] == [False, False, True, True]
+
+
+def test_auroc_is_scikit_learns_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from nbtoolkit.drift.domain import auroc
+
+    rng = np.random.default_rng(0)
+    for negatives, positives in ((rng.normal(size=300), rng.normal(0.3, 1, size=200)),
+                                 (rng.integers(0, 4, 50).astype(float), rng.integers(1, 5, 70).astype(float)),
+                                 (np.zeros(5), np.zeros(3))):
+        y = np.r_[np.zeros(len(negatives)), np.ones(len(positives))]
+        assert auroc(negatives, positives) == pytest.approx(roc_auc_score(y, np.r_[negatives, positives]), abs=1e-12)
+
+
+def test_a_category_whose_share_moved_is_found_and_unseen_or_missing_levels_pass():
+    rng = np.random.default_rng(3)
+    levels, share = ["a", "b", "c", "d", "e"], [0.35, 0.25, 0.2, 0.12, 0.08]
+
+    def frame(n: int, p: list[float]) -> pd.DataFrame:
+        return pd.DataFrame({"kind": rng.choice(levels, n, p=p), "x": rng.normal(size=n)})
+
+    ref = frame(3000, share)
+    moved = [0.2, 0.1, 0.55, 0.1, 0.05]   # a middle level ("c", coded 2 of 0..4) grows
+    cur = pd.concat([frame(500, share), frame(500, share), frame(500, moved), frame(500, moved)], ignore_index=True)
+    cur.loc[cur.index[:40], "kind"] = "new"   # unseen in the reference
+    cur.loc[cur.index[40:60], "kind"] = None
+    result = nbt.drift(cur, ref, chunk_size=500, multivariate="classifier", log=False).domain_frame()
+    assert result.drifted.tolist() == [False, False, True, True]
+    assert (result.auroc.iloc[2:] > 0.6).all() and (result.auroc.iloc[:2] < 0.56).all()
