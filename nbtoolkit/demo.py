@@ -1,10 +1,15 @@
-"""``make demo`` / ``python -m nbtoolkit.demo``: the support-ticket example end to end.
+"""``make demo`` / ``python -m nbtoolkit.demo``: the support-ticket example, as a continuous loop.
 
-Runs ``notebooks/pipeline.yaml`` (ingest → train → evaluate → monitor → feedback) through
-:func:`nbtoolkit.run_pipeline` on the configured store, then writes one HTML report telling the
-run as a story — a line per step, then a section per step in pipeline order (evaluation and
-threshold, the monitor step's windows with its alerts grouped by rule, the A/B verdict), then the
-registry — and prints where it and the executed notebooks are.
+1. ``notebooks/pipeline.yaml`` — ingest, train, evaluate: the first ``@champion`` (cached on a rerun);
+2. the ticket generator writes the days under ``notebooks/data/tickets/date=YYYY-MM-DD/`` (each
+   day's tickets and yesterday's outcomes; a day already written is kept);
+3. ``nbt serve tickets --rollout ...`` in the background, and ``notebooks/daily.yaml --pending``
+   through it: each new day served, yesterday's outcomes sent, the rollout moved on them; a drift
+   alert starts ``notebooks/retrain.yaml``, whose challenger the server then rolls out;
+4. ``notebooks/monitor.yaml`` — the review of the served days;
+5. one HTML report: the timeline day by day, then each part, then the registry.
+
+A second run finds no new day: nothing is served or retrained, and the report is written again.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .reports.demo_page import (alert_groups, alerts_table, day, facts, html, image, metrics_table, num, pct,
-                                read_text, windows_table)
+from .reports.demo_page import alert_groups, alerts_table, facts, html, image, metrics_table, num, pct, read_text
+
+#: the example's days (notebooks/data/tickets): how many, tickets per day, the day the world changes
+DAYS, PER_DAY, DRIFT_FROM_DAY = 14, 300, 5
 
 
 def default_pipeline() -> Path:
@@ -34,62 +41,116 @@ def default_pipeline() -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nbtoolkit.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", type=Path, default=None, help="pipeline file (default notebooks/pipeline.yaml)")
+    parser.add_argument("--pipeline", type=Path, default=None,
+                        help="the bootstrap pipeline file (default notebooks/pipeline.yaml); daily.yaml, "
+                             "retrain.yaml and monitor.yaml are read beside it")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="k=v",
-                        help="parameter override, as for nbt run (repeatable)")
-    parser.add_argument("--force", action="store_true", help="rerun every step (default: reuse cached steps)")
+                        help="parameter override of the bootstrap, as for nbt run (repeatable)")
+    parser.add_argument("--days", type=int, default=DAYS, help=f"days of tickets to write (default {DAYS})")
+    parser.add_argument("--per-day", type=int, default=PER_DAY, help=f"tickets per day (default {PER_DAY})")
+    parser.add_argument("--force", action="store_true", help="rerun every bootstrap step (default: reuse cached steps)")
     parser.add_argument("--output", type=Path, default=None, help="report file (default <home>/reports/...)")
     args = parser.parse_args(argv)
 
     from .commands import parse_kv, parse_scalar
     from .errors import NbtError
-    from .pipeline import TqdmProgress, run_pipeline
 
-    pipeline = args.pipeline or default_pipeline()
+    pipeline = (args.pipeline or default_pipeline()).resolve()
     started = time.perf_counter()
     try:
         params = {k: parse_scalar(v) for k, v in parse_kv(args.param, what="parameter", flag="-p").items()}
-        print(f"Running the support-ticket example: {pipeline}", file=sys.stderr)
-        run = run_pipeline(pipeline, parameters=params, force=args.force,
-                           progress=TqdmProgress(file=sys.stderr), raise_on_failure=False)
+        runs = run_example(pipeline, params, days=args.days, per_day=args.per_day, force=args.force)
     except NbtError as exc:
         print(f"demo: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
     wall = time.perf_counter() - started
-    print(str(run))
-    if not run.passed:
-        print(f"demo: the pipeline failed; see the executed notebooks in {run.run_dir}", file=sys.stderr)
+    for run in runs.values():
+        if run is not None:
+            print(str(run))
+    failed = next((run for run in runs.values() if run is not None and not run.passed), None)
+    if failed is not None:
+        where = getattr(failed, "run_dir", None) or getattr(failed, "watermark", "")
+        print(f"demo: the pipeline {failed.pipeline!r} failed; see the executed notebooks in {where}", file=sys.stderr)
         return 1
-    # the report reads what the steps saved (monitoring is not re-run, so no alert fires twice)
-    out = args.output or config.home() / "reports" / f"{run.pipeline}-{run.run_id}.html"
+    bootstrap = runs["bootstrap"]
+    out = args.output or config.home() / "reports" / f"{bootstrap.pipeline}-{bootstrap.run_id}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(summary_html(run, wall_seconds=wall), encoding="utf-8")
-    print(f"\nExecuted notebooks: {run.run_dir}")
+    out.write_text(summary_html(bootstrap, pipeline, review=runs.get("review"), wall_seconds=wall), encoding="utf-8")
+    print(f"\nExecuted notebooks: {bootstrap.run_dir}")
     print(f"HTML report:        {out}")
     print(f"Demo wall time:     {wall:.0f} s")
     return 0
 
 
+def run_example(pipeline: Path, params: dict[str, Any], *, days: int = DAYS, per_day: int = PER_DAY,
+                force: bool = False) -> dict[str, Any]:
+    """The bootstrap, the new days through a served model, the review: their runs by part
+    (``bootstrap``, ``daily``, ``review``; a part not run is None)."""
+    from .examples.tickets import write_days
+    from .pipeline import TqdmProgress, load_pipeline, run_pipeline
+
+    progress = TqdmProgress(file=sys.stderr)
+    folder = pipeline.parent
+    print(f"Running the support-ticket example: {pipeline}", file=sys.stderr)
+    runs: dict[str, Any] = {"bootstrap": run_pipeline(pipeline, parameters=params, force=force, progress=progress,
+                                                      raise_on_failure=False), "daily": None, "review": None}
+    if not runs["bootstrap"].passed:
+        return runs
+    written = write_days(folder / "data" / "tickets", days=days, per_day=per_day, drift_from_day=DRIFT_FROM_DAY)
+    if written:
+        print(f"The ticket generator wrote {len(written)} day(s): {written[0]} .. {written[-1]}", file=sys.stderr)
+    daily = load_pipeline(folder / "daily.yaml")
+    model = str(daily.parameters.get("model_name", "tickets"))
+    pending = [r for r in _partitions(daily) if r["status"] != "done"]
+    if pending:
+        # one server for all the days: the rollout settings are daily.yaml's parameters (its notebook
+        # starts a server with the same ones when run without serve_url)
+        from .serving.server import serve
+
+        print(f"{len(pending)} new day(s): serving {model}@champion with a staged rollout", file=sys.stderr)
+        server = serve(model, port=0, background=True, rollout=str(daily.parameters["rollout"]),
+                       rollout_min_samples=int(daily.parameters["rollout_min_samples"]),
+                       rollout_margin=float(daily.parameters["rollout_margin"]),
+                       poll_interval=0.2)
+        assert not isinstance(server, int)  # background=True: a handle
+        try:
+            runs["daily"] = run_pipeline(daily.path, pending=True, parameters={"serve_url": server.url},
+                                         progress=progress, raise_on_failure=False)
+        finally:
+            server.stop()
+        if not runs["daily"].passed:
+            return runs
+    else:
+        runs["daily"] = run_pipeline(daily.path, pending=True, raise_on_failure=False)  # nothing new: a read
+    done = [r["partition"] for r in _partitions(daily) if r["status"] == "done"]
+    runs["review"] = run_pipeline(folder / "monitor.yaml", parameters={"through": done[-1] if done else ""},
+                                  progress=progress, raise_on_failure=False)
+    return runs
+
+
+def _partitions(daily: Any) -> list[dict[str, Any]]:
+    from .pipeline import pipeline_status
+
+    return list(pipeline_status(daily.path).partitions or [])
+
+
 # ------------------------------------------------------------------------------ the report
-#: the pipeline's steps in order, with the title of their section of the report
-STEPS = (("ingest", "Ingest the tickets"), ("train", "Train the classifier"),
-         ("evaluate", "Evaluate, pick the hand-off threshold, promote"),
-         ("monitor", "Serve and monitor the champion"),
-         ("feedback", "Feed corrections back: challenger, canary, A/B test"))
+def summary_html(run: Any, pipeline: Path | None = None, *, review: Any = None,
+                 wall_seconds: float | None = None) -> str:
+    """One self-contained HTML page telling the example as a story (``reports/templates/demo.html.j2``;
+    every value is escaped there): a line per part, the steps, the bootstrap's sections, the days as
+    a timeline, the retraining the drift started, the rollout's moves, the review, the registry.
 
-
-def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
-    """One self-contained HTML page telling a run of the support-ticket pipeline as a story
-    (``reports/templates/demo.html.j2``; every value is escaped there): what happened in one
-    line per step, then one section per step in pipeline order, then the registry after the run.
-
-    A cached step links the executed notebook of the earlier run that produced it. Monitoring is
-    shown once, as the monitor step saw it (its saved report: the champion's own days of traffic).
+    ``run`` is the bootstrap's run; the days, triggers and rollout are read from what the store
+    recorded (so a second run, which processes no new day, shows them too). A cached step links
+    the executed notebook of the earlier run that produced it.
     """
     from .reports.render import render
 
+    folder = (pipeline or default_pipeline()).parent
     outputs = run.outputs
     model = _model_name(outputs)
+    loop = _loop(folder, model)
     sections: list[dict[str, Any]] = []
     for number, (step, title) in enumerate(STEPS, 1):
         if step not in run.steps:
@@ -97,6 +158,16 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
         build = _SECTIONS[step]
         sections.append({"id": step, "title": f"{number} · {title}", "meta": _step_meta(run, step),
                          "blocks": _guarded(functools.partial(build, run, outputs.get(step) or {}, model))})
+    sections.append({"id": "days", "title": "4 · Day by day: served, monitored, retrained, rolled out", "meta": None,
+                     "blocks": _guarded(lambda: _days(loop, model))})
+    sections.append({"id": "retrain", "title": "5 · The drift alert retrains on the corrected tickets", "meta": None,
+                     "blocks": _guarded(lambda: _retrain(loop))})
+    sections.append({"id": "rollout", "title": "6 · The staged rollout, decided by outcomes", "meta": None,
+                     "blocks": _guarded(lambda: _rollout(loop))})
+    if review is not None and "monitor" in review.steps:
+        sections.append({"id": "review", "title": "7 · Review of the served days",
+                         "meta": _step_meta(review, "monitor"),
+                         "blocks": _guarded(lambda: _review(review.outputs.get("monitor") or {}, model))})
     sections.append({"id": "registry", "title": f"The registry after the run: {model}", "meta": None,
                      "blocks": _guarded(lambda: _registry(model))})
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#202124}"
@@ -105,11 +176,151 @@ def summary_html(run: Any, *, wall_seconds: float | None = None) -> str:
              ".nbt-box{overflow-x:auto;max-width:100%} .nbt-box td{white-space:nowrap}"
              ".nbt-meta{color:#5f6368;font-size:13px;margin-top:-.4em} .nbt-story li{margin:.25em 0}"
              "details>summary{cursor:pointer;color:#1a73e8;margin:.6em 0}")
+    runs = [r for r in (run, review) if r is not None]
     return render("demo.html.j2", run_id=run.run_id, summary=run.summary(), wall_seconds=wall_seconds,
-                  story=_story(run, outputs), steps_table=_steps_table(run), sections=sections, style=style)
+                  story=_story(run, outputs, loop, review), steps_table=_steps_table(runs), sections=sections,
+                  style=style)
 
 
-# each step's section: (run, its outputs, model name) -> blocks (kind, value); see demo.html.j2
+#: the bootstrap's steps in order, with the title of their section of the report
+STEPS = (("ingest", "Ingest the tickets"), ("train", "Train the classifier"),
+         ("evaluate", "Evaluate, pick the hand-off threshold, calibrate, promote"))
+
+
+def _loop(folder: Path, model: str) -> dict[str, Any]:
+    """What the store recorded of the continuous part: each done day's outputs, the triggers that
+    fired from daily.yaml with the retraining runs they started, the rollout's moves."""
+    from .pipeline import load_pipeline
+    from .pipeline.cache import read_run, runs_folder
+    from .pipeline.triggers import fired
+
+    out: dict[str, Any] = {"days": {}, "day_runs": {}, "fired": [], "retrains": {}, "moves": []}
+    daily_file = folder / "daily.yaml"
+    if not daily_file.exists():
+        return out
+    daily = load_pipeline(daily_file)
+    runs = runs_folder(daily.name)
+    for row in _partitions(daily):
+        if row["status"] == "done" and row.get("last_run"):
+            record = read_run(runs / str(row["last_run"]) / "run.json") or {}
+            out["days"][row["partition"]] = ((record.get("steps") or {}).get("day") or {}).get("outputs") or {}
+            out["day_runs"][row["partition"]] = row["last_run"]
+    out["fired"] = [f for f in fired(source=str(daily.path)) if f.get("pipeline_run")]
+    if (folder / "retrain.yaml").exists():
+        retrain = runs_folder(load_pipeline(folder / "retrain.yaml").name)
+        for f in out["fired"]:
+            record = read_run(retrain / str(f["pipeline_run"]) / "run.json") or {}
+            out["retrains"][f["pipeline_run"]] = {name: step.get("outputs") or {}
+                                                  for name, step in (record.get("steps") or {}).items()}
+    from .serving.rollout import history
+
+    try:
+        out["moves"] = history(model)
+    except Exception:  # no such model yet: no moves
+        out["moves"] = []
+    return out
+
+
+def _timeline(loop: dict[str, Any], model: str) -> list[Any]:
+    from .monitoring import monitor
+    from .reports.timeline import build_days
+
+    events: dict[str, list[str]] = {}
+    for f in loop["fired"]:
+        day = str((f.get("evidence") or {}).get("window_start", ""))[:10]
+        outputs = loop["retrains"].get(f["pipeline_run"], {}).get("feedback", {})
+        events.setdefault(day, []).append(f"drift alert: retrained {outputs.get('challenger', '')}".rstrip())
+    windows = monitor(model, window="1D", drift=True, notify=False).windows if loop["days"] else []
+    return build_days(loop["days"], windows, events)
+
+
+def _days(loop: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    import base64
+    import io
+
+    from .reports.timeline import timeline_figure, timeline_table
+
+    if not loop["days"]:
+        return [("text", "No day has been processed yet.")]
+    days = _timeline(loop, model)
+    fig = timeline_figure(days, title=f"{model}: {days[0].date} to {days[-1].date}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    served = sum(d.served for d in days)
+    return [("text", ("notebooks/daily.yaml, one run per day (nbt pipeline run --pending): each day's tickets "
+                      "through the running nbt serve, yesterday's outcomes sent back, the rollout moved on them. "
+                      "The estimated accuracy needs no labels; the realised one is on the outcomes that came back "
+                      "a day later (none yet for the last day).")),
+            facts([("days processed", len(days)), ("tickets served", served),
+                   ("retraining started by a drift alert", len(loop["fired"]) or "none"),
+                   ("rollout moves", len(loop["moves"]) or "none")]),
+            ("image", (base64.b64encode(buf.getvalue()).decode("ascii"), "the timeline of the days")),
+            ("html", timeline_table(days))]
+
+
+def _retrain(loop: dict[str, Any]) -> list[tuple[str, Any]]:
+    if not loop["fired"]:
+        return [("text", "No alert has started retraining yet.")]
+    blocks: list[tuple[str, Any]] = []
+    for f in reversed(loop["fired"]):  # oldest first
+        ev = f.get("evidence") or {}
+        fb = loop["retrains"].get(f["pipeline_run"], {}).get("feedback", {})
+        blocks += [("text", (f"Rule {f['rule']} held on the day {str(ev.get('window_start', ''))[:10]} "
+                             f"({ev.get('metric')} = {num(ev.get('value'))}): notebooks/retrain.yaml ran "
+                             f"({f.get('run_status')}) with the trigger and its evidence as parameters.")),
+                   facts([("corrected and resolved tickets fed back", fb.get("corrections")),
+                          ("trained on (original + corrections)", fb.get("trained_on")),
+                          ("challenger registered", fb.get("challenger")),
+                          ("accuracy difference on held-out corrections (challenger - champion)",
+                           num(fb.get("val_accuracy_difference"))),
+                          ("verdict on them", fb.get("val_verdict")),
+                          ("its hand-off threshold", num(fb.get("threshold")))])]
+    return blocks
+
+
+def _rollout(loop: dict[str, Any]) -> list[tuple[str, Any]]:
+    from .reports.render import Row, safe, table
+
+    if not loop["moves"]:
+        return [("text", "No challenger has been rolled out yet.")]
+    rows = [Row([m.get("ts", ""), m.get("action", ""), f"v{m.get('version')}", f"{m.get('share', 0):g}",
+                 m.get("reason", "")], tone={"promote": "good", "rollback": "bad"}.get(str(m.get("action")), ""))
+            for m in loop["moves"]]
+    return [("text", ("nbt serve --rollout moves the challenger's share of ticket ids stage by stage when its "
+                      "outcomes show it is not worse than the champion's (the abtest statistics, over the "
+                      "traffic since the stage began), promotes it at the last stage, and rolls it back on a "
+                      "significant loss or a live alert. Each move is recorded with the model.")),
+            ("html", safe(table(["when", "move", "version", "share", "why"], rows)))]
+
+
+def _review(mon: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+    from .reports.monitoring import MonitorReport
+
+    blocks: list[tuple[str, Any]] = [facts([
+        ("days reviewed", mon.get("windows")), ("alerts", mon.get("alerts")),
+        ("rules that fired", ", ".join(mon.get("alert_rules") or []) or "none"),
+        ("days with the realised accuracy inside the CBPE band", pct(mon.get("estimate_inside_band"))),
+        ("days where CBPE and the shift-aware estimate disagree", mon.get("estimate_disagree_days")),
+        ("data-quality alerts", mon.get("quality_alerts"))])]
+    if mon.get("monitoring_png"):
+        blocks.append(_guarded_one(lambda: image(mon.get("monitoring_png"), f"{model}: quality per day")))
+    if mon.get("monitoring_json"):
+        report = MonitorReport(**json.loads(Path(mon["monitoring_json"]).read_text(encoding="utf-8")))
+        groups = alert_groups(report.alerts)
+        if groups:
+            blocks += [("h3", "Alerts by rule"), ("html", alerts_table(groups))]
+    if mon.get("estimate_png"):
+        blocks += [("h3", "The first champion's days: CBPE and the shift-aware estimate beside the realised accuracy"),
+                   _guarded_one(lambda: image(mon.get("estimate_png"), "label-free estimate per day"))]
+    if mon.get("quality_png"):
+        blocks += [("h3", "Data quality per day: categories the test tickets never saw"),
+                   _guarded_one(lambda: image(mon.get("quality_png"), "unseen categories per day"))]
+    return blocks
+
+
 def _ingest(run: Any, out: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     categories = out.get("categories") or []
     return [("text", ("Seeded support tickets (subject, body, channel, tier), split by time: the last quarter "
@@ -140,69 +351,18 @@ def _evaluate(run: Any, ev: dict[str, Any], model: str) -> list[tuple[str, Any]]
     return blocks
 
 
-def _monitor(run: Any, mon: dict[str, Any], model: str) -> list[tuple[str, Any]]:
-    from .reports.monitoring import MonitorReport
-
-    report = MonitorReport(**json.loads(Path(mon["monitoring_json"]).read_text(encoding="utf-8")))
-    frame = report.to_frame()
-    days = f"{len(report.windows)} window(s) of {report.window}"
-    if report.windows:
-        days += f", {day(report.windows[0]['window_start'])} to {day(report.windows[-1]['window_start'])}"
-    groups = alert_groups(report.alerts)
-    drift_day = (run.steps["monitor"].get("parameters") or {}).get("drift_from_day")
-    drift = f"; the world changes from day {drift_day + 1} on" if isinstance(drift_day, int) else ""
-    blocks: list[tuple[str, Any]] = [
-        ("text", (f"What the monitor step saw: the live traffic served by the champion {mon.get('champion')} "
-                  f"({days}), before the canary of step 5{drift}. The same report as nbt monitor over those days.")),
-        facts([("predictions served", mon.get("served")), ("share routed to humans", pct(mon.get("human_share"))),
-               ("windows", len(report.windows)),
-               ("alerts fired", (f"{len(report.alerts)} in {len({a.window_start for a in report.alerts})} "
-                                 f"window(s), from {len(groups)} rule(s)" if report.alerts else "none"))]),
-    ]
-    if mon.get("monitoring_png"):
-        blocks.append(_guarded_one(lambda: image(mon.get("monitoring_png"), f"{model}: quality per window")))
-    if groups:
-        blocks += [("h3", "Alerts by rule"), ("html", alerts_table(groups))]
-    blocks.append(("details", (f"Every window ({len(frame)})", ("html", windows_table(frame)))))
-    if mon.get("estimate_png"):
-        blocks += [("h3", "Label-free accuracy estimate per day (calibrated on the test tickets, ±3 se band)"),
-                   facts([("days with realised accuracy inside the band", pct(mon.get("estimate_inside_band"))),
-                          ("days whose estimate left its alert limits", mon.get("estimate_alerts"))]),
-                   _guarded_one(lambda: image(mon.get("estimate_png"), "label-free estimate per day"))]
-    return blocks
+_SECTIONS = {"ingest": _ingest, "train": _train, "evaluate": _evaluate}
 
 
-def _feedback(run: Any, fb: dict[str, Any], model: str) -> list[tuple[str, Any]]:
-    return [("text", ("The tickets agents corrected train a challenger, served to a canary share of a week of "
-                      "traffic; the A/B test on that week recommends, and the run acts on it.")),
-            facts([("corrections fed back", fb.get("corrections")), ("challenger", fb.get("challenger")),
-                   ("accuracy difference (challenger - champion)", num(fb.get("accuracy_difference"))),
-                   ("p-value", num(fb.get("p_value"))),
-                   ("recommendation", str(fb.get("recommendation", "")).upper() or None),
-                   ("champion after the run", fb.get("champion_after"))]),
-            ("h3", "A/B test on the canary week"),
-            _guarded_one(lambda: html(_abtest(model, fb)))]
-
-
-_SECTIONS = {"ingest": _ingest, "train": _train, "evaluate": _evaluate, "monitor": _monitor, "feedback": _feedback}
-
-
-def _story(run: Any, outputs: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """One line per step, in pipeline order: (section id, step, what it did)."""
+def _story(run: Any, outputs: dict[str, dict[str, Any]], loop: dict[str, Any],
+           review: Any) -> list[tuple[str, str, str]]:
+    """One line per part, in order: (section id, part, what it did)."""
     ing, tr, ev = outputs.get("ingest") or {}, outputs.get("train") or {}, outputs.get("evaluate") or {}
-    mon, fb = outputs.get("monitor") or {}, outputs.get("feedback") or {}
     said = {
         "ingest": ing and f"{ing.get('n_train')} training and {ing.get('n_test')} test tickets generated and checked",
         "train": tr and f"{tr.get('ref')} registered (training accuracy {num(tr.get('train_accuracy'))})",
         "evaluate": ev and (f"{ev.get('ref')}: accuracy {num(ev.get('accuracy'))} on the test tickets, "
-                            f"hand-off threshold {num(ev.get('threshold'))}, promoted to @champion"),
-        "monitor": mon and (f"{mon.get('served')} live tickets served by {mon.get('champion')}; "
-                            f"{mon.get('alerts')} alert(s) from "
-                            f"{', '.join(mon.get('alert_rules') or []) or 'no rule'}"),
-        "feedback": fb and (f"{fb.get('corrections')} corrections trained {fb.get('challenger')}; A/B: "
-                            f"{str(fb.get('recommendation', '')).upper()} "
-                            f"(difference {num(fb.get('accuracy_difference'))}, p {num(fb.get('p_value'))}); "
-                            f"champion now {fb.get('champion_after')}"),
+                            f"hand-off threshold {num(ev.get('threshold'))}, calibrated, promoted to @champion"),
     }
     lines = []
     for step, _ in STEPS:
@@ -213,6 +373,26 @@ def _story(run: Any, outputs: dict[str, dict[str, Any]]) -> list[tuple[str, str,
             else:
                 text = ": ".join(x for x in (status, (run.steps[step].get("error") or {}).get("line")) if x)
             lines.append((step, step, text))
+    days = sorted(loop["days"])
+    if days:
+        served = sum(int(loop["days"][d].get("served") or 0) for d in days)
+        lines.append(("days", "days", (f"{len(days)} days ({days[0]} to {days[-1]}), {served} tickets served "
+                                       "through nbt serve, each day's outcomes sent the next day")))
+    for f in reversed(loop["fired"]):
+        fb = loop["retrains"].get(f["pipeline_run"], {}).get("feedback", {})
+        ev = f.get("evidence") or {}
+        lines.append(("retrain", "retrain", (f"drift alert on {str(ev.get('window_start', ''))[:10]} "
+                                             f"({ev.get('metric')} = {num(ev.get('value'))}): {fb.get('challenger')} "
+                                             f"trained on {fb.get('corrections')} corrected tickets too")))
+    if loop["moves"]:
+        last = loop["moves"][-1]
+        where = "is the champion" if last.get("action") == "promote" else f"serves a share of {last.get('share', 0):g}"
+        moves = " → ".join(f"{m.get('action')} {m.get('share', 0):g}" for m in loop["moves"])
+        lines.append(("rollout", "rollout", f"{moves}; v{last.get('version')} {where}"))
+    if review is not None and "monitor" in review.steps:
+        mon = review.outputs.get("monitor") or {}
+        lines.append(("review", "review", (f"{mon.get('windows')} days reviewed, {mon.get('alerts')} alert(s) from "
+                                           f"{', '.join(mon.get('alert_rules') or []) or 'no rule'}")))
     return lines
 
 
@@ -252,22 +432,23 @@ def _model_name(outputs: dict[str, dict[str, Any]]) -> str:
     return "tickets"
 
 
-def _steps_table(run: Any) -> Any:
+def _steps_table(runs: Sequence[Any]) -> Any:
     from .reports.render import Cell, Row, macro, safe, table
 
     rows = []
-    for name, rec in run.steps.items():
-        nb, source = run.notebook_of(name)
-        link = (Cell(safe(macro("fragments.html.j2", "link", href=Path(nb).as_uri(), text=Path(nb).name)))
-                if nb and Path(nb).is_absolute() else str(nb or ""))
-        step = Cell(safe(macro("fragments.html.j2", "link", href=f"#{name}", text=name))) \
-            if name in _SECTIONS else name
-        status = str(rec.get("status"))
-        duration = f"{rec.get('duration'):.1f} s" if isinstance(rec.get("duration"), (int, float)) \
-            and status != "cached" else ""
-        made = "this run" if source == run.run_id else f"run {source}"
-        rows.append(Row([step, status, duration, link, made], tone=_TONE.get(status, "")))
-    return safe(table(["step", "status", "duration", "executed notebook", "notebook from"], rows))
+    for run in runs:
+        for name, rec in run.steps.items():
+            nb, source = run.notebook_of(name)
+            link = (Cell(safe(macro("fragments.html.j2", "link", href=Path(nb).as_uri(), text=Path(nb).name)))
+                    if nb and Path(nb).is_absolute() else str(nb or ""))
+            target = name if name in _SECTIONS else "review" if name == "monitor" else None
+            step = Cell(safe(macro("fragments.html.j2", "link", href=f"#{target}", text=name))) if target else name
+            status = str(rec.get("status"))
+            duration = f"{rec.get('duration'):.1f} s" if isinstance(rec.get("duration"), (int, float)) \
+                and status != "cached" else ""
+            made = "this run" if source == run.run_id else f"run {source}"
+            rows.append(Row([run.pipeline, step, status, duration, link, made], tone=_TONE.get(status, "")))
+    return safe(table(["pipeline", "step", "status", "duration", "executed notebook", "notebook from"], rows))
 
 
 _TONE = {"cached": "info", "failed": "bad", "skipped": "muted"}
@@ -286,16 +467,6 @@ def _registry(model: str) -> list[tuple[str, Any]]:
                    ("html", metrics_table(run_metrics(champion)))]
     blocks.append(html(versions(model)._repr_html_()))
     return blocks
-
-
-def _abtest(model: str, fb: dict[str, Any]) -> str:
-    from .monitoring import abtest
-
-    saved = json.loads(Path(fb["abtest_json"]).read_text())
-    report = abtest(model, champion_version=saved["champion"]["version"],
-                    challenger_version=saved["challenger"]["version"],
-                    min_samples=saved.get("min_samples", 200), alpha=saved.get("alpha", 0.05))
-    return report._repr_html_()
 
 
 if __name__ == "__main__":  # pragma: no cover
