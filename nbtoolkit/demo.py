@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .reports.demo_page import alert_groups, alerts_table, facts, html, image, metrics_table, num, pct, read_text
+from .reports.demo_page import (alert_groups, alerts_table, facts, html, image, metrics_table, num, pct, read_text,
+                                windows_table)
 
 #: the example's days (notebooks/data/tickets): how many, tickets per day, the day the world changes
 DAYS, PER_DAY, DRIFT_FROM_DAY = 14, 300, 5
@@ -222,7 +223,6 @@ def _loop(folder: Path, model: str) -> dict[str, Any]:
 
 
 def _timeline(loop: dict[str, Any], model: str) -> list[Any]:
-    from .monitoring import monitor
     from .reports.timeline import build_days
 
     events: dict[str, list[str]] = {}
@@ -230,8 +230,14 @@ def _timeline(loop: dict[str, Any], model: str) -> list[Any]:
         day = str((f.get("evidence") or {}).get("window_start", ""))[:10]
         outputs = loop["retrains"].get(f["pipeline_run"], {}).get("feedback", {})
         events.setdefault(day, []).append(f"drift alert: retrained {outputs.get('challenger', '')}".rstrip())
-    windows = monitor(model, window="1D", drift=True, notify=False).windows if loop["days"] else []
-    return build_days(loop["days"], windows, events)
+    return build_days(loop["days"], _monitor_windows(model) if loop["days"] else [], events)
+
+
+def _monitor_windows(model: str) -> list[dict[str, Any]]:
+    """The model's daily monitoring windows over its whole prediction log."""
+    from .monitoring import monitor
+
+    return list(monitor(model, window="1D", drift=True, notify=False).windows)
 
 
 def _days(loop: dict[str, Any], model: str) -> list[tuple[str, Any]]:
@@ -312,6 +318,8 @@ def _review(mon: dict[str, Any], model: str) -> list[tuple[str, Any]]:
         groups = alert_groups(report.alerts)
         if groups:
             blocks += [("h3", "Alerts by rule"), ("html", alerts_table(groups))]
+        frame = report.to_frame()
+        blocks.append(("details", (f"Every window ({len(frame)})", ("html", windows_table(frame)))))
     if mon.get("estimate_png"):
         blocks += [("h3", "The first champion's days: CBPE and the shift-aware estimate beside the realised accuracy"),
                    _guarded_one(lambda: image(mon.get("estimate_png"), "label-free estimate per day"))]

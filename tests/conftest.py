@@ -69,7 +69,8 @@ def _empty_mlflow_db(tmp_path_factory):
     return db
 
 
-EXAMPLE_SIZES = {"n_tickets": 1500, "monitor.per_day": 100, "feedback.per_day": 150, "feedback.min_samples": 60}
+EXAMPLE_SIZES = {"n_tickets": 1500}  # the bootstrap's parameters
+EXAMPLE_DAYS = ["--days", "10", "--per-day", "200"]  # the days served after it
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +91,9 @@ def example_run(tmp_path_factory, _empty_mlflow_db):
     home.mkdir()
     shutil.copy(_empty_mlflow_db, home / "mlflow.db")
     report = root / "demo.html"
-    argv = ["--pipeline", str(ROOT / "notebooks" / "pipeline.yaml"), "--output", str(report)]
+    # the example writes its days beside the pipeline files (notebooks/data/): a copy of them
+    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("data", ".ipynb_checkpoints"))
+    argv = ["--pipeline", str(root / "notebooks" / "pipeline.yaml"), "--output", str(report), *EXAMPLE_DAYS]
     for key, value in EXAMPLE_SIZES.items():
         argv += ["-p", f"{key}={value}"]
     out = io.StringIO()
@@ -105,7 +108,7 @@ def example_run(tmp_path_factory, _empty_mlflow_db):
     if "Executed notebooks: " in text:
         run_dir = Path(text.split("Executed notebooks: ")[1].splitlines()[0])
         run = json.loads((run_dir / "run.json").read_text())
-    return SimpleNamespace(home=home, report=report, code=code, out=text, run=run)
+    return SimpleNamespace(home=home, report=report, code=code, out=text, run=run, notebooks=root / "notebooks")
 
 
 @pytest.fixture

@@ -57,35 +57,38 @@ def test_demo_report_escapes_and_says_what_is_missing(tmp_path, monkeypatch):
     notebook = tmp_path / "train <1>.ipynb"
     run = _demo_run(tmp_path, {
         "train": {"status": "ok", "duration": 1.5, "executed_notebook": str(notebook)},
-        "evaluate": {"status": "ok", "duration": 2.0, "parameters": {"gate_accuracy": 0.8}},
-        "monitor": {"status": "failed", "error": {"line": "ValueError: <no log>"}},
+        "evaluate": {"status": "failed", "error": {"line": "ValueError: <no test set>"}},
         "<b>step</b>": {"status": "skipped"},
     }, {"train": {"ref": "tickets/1"},
-        "evaluate": {"ref": "tickets/1", "accuracy": 0.91234, "evaluation_html": str(tmp_path / "evaluation.html")},
-        "monitor": {"served": 10, "monitoring_json": str(tmp_path / "missing.json")}})
+        "evaluate": {"ref": "tickets/1", "accuracy": 0.91234, "evaluation_html": str(tmp_path / "evaluation.html")}})
+    review = _demo_run(tmp_path, {"monitor": {"status": "ok", "duration": 2.0}},
+                       {"monitor": {"windows": 3, "monitoring_json": str(tmp_path / "missing.json")}})
     monkeypatch.setattr(demo, "_registry", lambda model: [("html", render.safe("<table class='versions'></table>"))])
-    page = demo.summary_html(run, wall_seconds=12.3)
+    monkeypatch.setattr(demo, "_loop", lambda folder, model: {"days": {}, "day_runs": {}, "fired": [], "retrains": {},
+                                                              "moves": []})
+    page = demo.summary_html(run, tmp_path / "pipeline.yaml", review=review, wall_seconds=12.3)
     assert page.startswith("<!doctype html>") and page.endswith("</html>")
     assert "run&lt;2&gt;" in page and "; demo wall time 12 s" in page
     assert "&lt;b&gt;step&lt;/b&gt;" in page and "<b>step</b>" not in page
     assert f'href="{notebook.as_uri()}">train &lt;1&gt;.ipynb</a>' in page
     assert "<p class='evaluation'>EVAL</p>" in page and "<table class='versions'>" in page  # reports' own HTML
-    assert ">0.9123<" in page and "failed: ValueError: &lt;no log&gt;" in page  # the story says why
-    assert page.count("<p><i>unavailable: FileNotFoundError") == 1  # the monitor section, not the page
+    assert ">0.9123<" in page and "failed: ValueError: &lt;no test set&gt;" in page  # the story says why
+    assert "No day has been processed yet." in page and "No alert has started retraining yet." in page
+    assert page.count("<p><i>unavailable: FileNotFoundError") == 1  # the review section, not the page
 
 
-def test_demo_report_tells_the_pipeline_in_order_with_grouped_alerts(tmp_path, monkeypatch):
-    """Sections in pipeline order; one monitoring view (the monitor step's own report); alerts
-    grouped by rule with counts and first/last window; wide tables scroll inside their box; a
-    cached step links the executed notebook of the run that produced it."""
-    import json
-
+def test_demo_report_tells_the_loop_in_order_with_a_timeline_and_grouped_alerts(tmp_path, monkeypatch):
+    """Sections in order (bootstrap, days, retraining, rollout, review, registry); the timeline has a
+    row per day with the events marked once; alerts grouped by rule with counts and first/last
+    window; wide tables scroll inside their box; a cached step links the executed notebook of the
+    run that produced it."""
     from nbtoolkit import demo
     from nbtoolkit.reports.monitoring import Alert, MonitorReport
 
     days = [f"2026-02-{d:02d}T00:00:00" for d in range(1, 6)]
     windows = [{"window_start": d, "versions": "1", "volume": 100, "human_share": 0.1, "mean_confidence": 0.9,
-                "labeled": 40, "accuracy": 0.9, "macro_f1": 0.8, "drift_share": 0.5 if i >= 2 else 0.0,
+                "labeled": 40, "accuracy": 0.9 - i / 50, "macro_f1": 0.8, "drift_share": 0.5 if i >= 2 else 0.0,
+                "estimated_accuracy": 0.9, "estimated_accuracy_lower": 0.85, "estimated_accuracy_upper": 0.95,
                 "drifted_columns": "channel" if i >= 2 else ""} for i, d in enumerate(days)]
     alerts = [Alert(days[i], "drift_share>0.3", "drift_share", 0.5 + i / 100, f"window {i}: drift") for i in (2, 3, 4)]
     alerts.insert(0, Alert(days[1], "accuracy<0.85", "accuracy", 0.8, "window 1: accuracy"))
@@ -94,22 +97,39 @@ def test_demo_report_tells_the_pipeline_in_order_with_grouped_alerts(tmp_path, m
     first = tmp_path / "runs" / "run1"
     steps = {name: {"status": "cached", "cached_from": "run1", "executed_notebook": str(first / f"{name}.ipynb")}
              for name in ("ingest", "train", "evaluate")}
-    steps.update({"monitor": {"status": "ok", "duration": 4.0}, "feedback": {"status": "ok", "duration": 5.0}})
     run = _demo_run(tmp_path, steps, {
         "ingest": {"n_train": 30, "n_test": 10, "categories": ["bug", "login"]},
-        "train": {"ref": "tickets/1", "train_accuracy": 0.99}, "evaluate": {"ref": "tickets/1", "accuracy": 0.9},
-        "monitor": {"champion": "tickets/1", "served": 500, "alerts": 4,
-                    "monitoring_json": str(tmp_path / "monitoring.json")},
-        "feedback": {"challenger": "tickets/2", "recommendation": "promote", "abtest_json": "x"}})
-    monkeypatch.setattr(demo, "_abtest", lambda model, fb: "<p class='ab'>AB</p>")
+        "train": {"ref": "tickets/1", "train_accuracy": 0.99}, "evaluate": {"ref": "tickets/1", "accuracy": 0.9}})
+    review = _demo_run(tmp_path, {"monitor": {"status": "ok", "duration": 4.0}},
+                       {"monitor": {"windows": 5, "alerts": 4, "alert_rules": ["accuracy<0.85", "drift_share>0.3"],
+                                    "monitoring_json": str(tmp_path / "monitoring.json")}})
+    start = {"action": "start", "version": "2", "stage": 0, "share": 0.25, "ts": "t1", "reason": "rollout begins"}
+    advance = {"action": "advance", "version": "2", "stage": 1, "share": 0.5, "ts": "t2", "reason": "not worse"}
+    day_outputs = {d[:10]: {"served": 100, "by_version": {"1": 100}, "human_share": 0.1, "outcomes": {"human": 5},
+                            "champion": "1", "challenger": None, "challenger_share": 0.0, "last_move": None}
+                   for d in days}
+    day_outputs["2026-02-04"].update(challenger="2", challenger_share=0.25, last_move={**start, "ts": "a"},
+                                     by_version={"1": 75, "2": 25})
+    day_outputs["2026-02-05"].update(challenger="2", challenger_share=0.5, last_move={**advance, "ts": "b"})
+    firing = {"rule": "alert drift_share>0.3 on tickets -> retrain.yaml", "run_status": "passed", "pipeline_run": "r9",
+              "evidence": {"metric": "drift_share", "value": 0.5, "window_start": days[2]}}
+    loop = {"days": day_outputs, "day_runs": {}, "fired": [firing], "moves": [start, advance],
+            "retrains": {"r9": {"feedback": {"challenger": "tickets/2", "corrections": 120, "trained_on": 150}}}}
+    monkeypatch.setattr(demo, "_loop", lambda folder, model: loop)
+    monkeypatch.setattr(demo, "_monitor_windows", lambda model: windows)
     monkeypatch.setattr(demo, "_registry", lambda model: [("html", render.safe("<table class='versions'></table>"))])
-    page = demo.summary_html(run)
+    page = demo.summary_html(run, tmp_path / "pipeline.yaml", review=review)
 
-    ids = [page.index(f'<section id="{s}">') for s in ("ingest", "train", "evaluate", "monitor", "feedback", "registry")]
+    order = ("ingest", "train", "evaluate", "days", "retrain", "rollout", "review", "registry")
+    ids = [page.index(f'<section id="{s}">') for s in order]
     assert ids == sorted(ids) and page.index('id="story"') < ids[0]
-    assert [page.index(f"{n} · ") for n in range(1, 6)] == sorted(page.index(f"{n} · ") for n in range(1, 6))
-    # one monitoring view, named for what it covers: the monitor step's 5 windows, not the whole log
-    assert "5 window(s) of 1D, 2026-02-01 to 2026-02-05" in page and "4 in 4 window(s), from 2 rule(s)" in page
+    assert [page.index(f"{n} · ") for n in range(1, 8)] == sorted(page.index(f"{n} · ") for n in range(1, 8))
+    # the timeline: one row per day; the trigger and each rollout move marked on their day, once
+    timeline = page.split('<section id="days">')[1].split("</section>")[0]
+    assert all(f">{d[:10]}<" in timeline for d in days) and 'alt="the timeline of the days"' in timeline
+    assert timeline.count("drift alert: retrained tickets/2") == 1 and timeline.count("rollout starts v2") == 1
+    assert timeline.count("rollout advances v2") == 1 and "0.900 [0.850, 0.950]" in timeline
+    assert "start 0.25 → advance 0.5; v2 serves a share of 0.5" in page
     # alerts grouped by rule, in the order they first fired, with counts and first / last window
     rows = page.split('class="nbt-alert-rule nbt-bad"')[1:]
     assert len(rows) == 2 and "window 2: drift" not in page  # no bullet per alert
@@ -121,11 +141,10 @@ def test_demo_report_tells_the_pipeline_in_order_with_grouped_alerts(tmp_path, m
     assert ".nbt-box{overflow-x:auto" in page
     assert '<h3>Alerts by rule</h3><div class="nbt-box"><table' in page
     assert '<details><summary>Every window (5)</summary><div class="nbt-box"><table' in page
-    assert '<div class="nbt-box"><p class=\'ab\'>AB</p></div>' in page
     # a cached step links the notebook of the run that made it; a step of this run links its own
     assert f'href="{(first / "train.ipynb").as_uri()}">train.ipynb</a>' in page
     assert "step train: cached, reused from run run1" in page and page.count(">run run1<") == 3
-    assert page.count(">this run<") == 2
+    assert page.count(">this run<") == 1
 
 
 def test_a_cached_run_names_the_runs_whose_notebooks_it_reused(tmp_path):
