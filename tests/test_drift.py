@@ -305,7 +305,8 @@ def test_a_partial_null_rate_change_shows_without_a_distribution_change():
     text = str(report)
     assert "missing" in text.splitlines()[1] and f"0.0% → {x.missing_current:.1%} !" in text
     assert "nbt-missing-changed" in report._repr_html_() and "missing (ref → cur)" in report._repr_html_()
-    assert "missing (ref → cur)" not in drift(ref, ref)._repr_html_()  # no column of blanks
+    calm = drift(ref, ref)._repr_html_()  # every row gives its missing share, zero included (issue 22)
+    assert "missing (ref → cur)" in calm and calm.count("0.0% → 0.0%") == len(ref.columns)
     frame_ = report.to_frame().set_index("column")
     assert frame_.loc["x", "missing_current"] == pytest.approx(x.missing_current)
     # from a stored profile too (the reference's missing count is in the profile)
@@ -325,7 +326,8 @@ def test_report_views_and_raise():
     assert row.drifted and row["drifted"] and row.get("plot") == row.plot and not row.get("nope")
     assert list(d["columns"][0]) == ["column", "type", "method", "statistic", "p_value", "threshold",
                                      "drifted", "note", "plot", "n_reference", "n_current",  # JSON keys kept
-                                     "missing_reference", "missing_current"]
+                                     "missing_reference", "missing_current", "unseen_values", "unseen_rate",
+                                     "out_of_range_rate"]
     assert "plot" not in report.to_dict(plots=False)["columns"][0]
     html = report._repr_html_()
     rows = re.findall(r'<tr class="([^"]*)"[^>]*><td[^>]*>([^<]*)</td>', html)

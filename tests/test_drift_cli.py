@@ -296,3 +296,69 @@ def test_the_api_reads_the_files_the_cli_takes(files, tmp_path):
     (tmp_path / "bad.parquet").write_text("a,b\n1,2\n")
     with pytest.raises(BadInput, match=r"Cannot read reference file '.*as CSV or Parquet \(ValueError"):
         nbt.drift(files["drifted"], tmp_path / "bad.parquet")
+
+
+# ------------------------------------------------------------------------------ data quality in the report
+def iris_frames():
+    """Iris (real measurements) with its species as a category; the current copy has 20 % of petal
+    lengths gone missing, 10 flowers of a species the reference never had, 6 sepal widths beyond
+    the reference's widest."""
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True)
+    ref = data.frame.drop(columns="target").assign(species=data.target_names[data.target])
+    cur = ref.copy()
+    rng = np.random.default_rng(0)
+    cur.loc[rng.choice(len(cur), 30, replace=False), "petal length (cm)"] = np.nan
+    cur.loc[rng.choice(len(cur), 10, replace=False), "species"] = "hybrid"
+    cur.loc[rng.choice(len(cur), 6, replace=False), "sepal width (cm)"] = ref["sepal width (cm)"].max() + 1.0
+    return ref, cur
+
+
+def test_the_drift_report_shows_missing_unseen_and_out_of_range(tmp_path, capsys, nbt_home):
+    ref, cur = iris_frames()
+    report = nbt.drift(cur, ref)
+    petal, species, width = (report.columns[c] for c in ("petal length (cm)", "species", "sepal width (cm)"))
+    assert (petal.missing_reference, petal.missing_current) == (0.0, 0.2) and petal.missing_changed
+    assert (species.unseen_values, species.unseen_rate) == (1, 10 / 150) and species.out_of_range_rate is None
+    assert width.out_of_range_rate == 6 / 150 and width.unseen_rate is None
+    assert report.columns["sepal length (cm)"].out_of_range_rate == 0.0 and not report.columns[
+        "sepal length (cm)"].quality_flagged
+    assert report.unseen == ["species"] and report.out_of_range == ["sepal width (cm)"]
+    line = report.summary()
+    assert "unseen categories: species 6.7% (1 new)" in line and "outside the reference range: sepal width (cm) 4.0%" \
+        in line and "missing values: petal length (cm) 0.0% → 20.0%" in line
+    frame = report.to_frame().set_index("column")
+    assert frame.loc["species", "unseen_values"] == 1 and frame.loc["sepal width (cm)", "out_of_range_rate"] == 0.04
+    html = report._repr_html_()
+    assert "unseen / out of range (cur)" in html and "6.7% (1 new)" in html and "nbt-quality" in html
+
+    # the same from stored profiles: a reference profile, and a current one built chunk by chunk like= it
+    stored = nbt.Profile.from_frame(ref)
+    assert nbt.drift(cur, stored).to_frame().equals(report.to_frame())
+    chunked = nbt.Profile.from_chunks([cur.iloc[:50], cur.iloc[50:]], like=stored)
+    again = nbt.drift(chunked, stored).columns
+    assert again["sepal width (cm)"].out_of_range_rate == 6 / 150 and again["species"].unseen_rate == 10 / 150
+    # a current profile stored before out-of-range values were counted still reads: the share is unknown
+    old = json.loads(chunked.to_json())
+    for entry in old["columns"].values():
+        entry.pop("outside", None)
+    legacy = nbt.drift(nbt.Profile.from_json(json.dumps(old)), stored)
+    assert legacy.columns["sepal width (cm)"].out_of_range_rate is None and legacy.columns["species"].unseen_values == 1
+    assert "unseen categories: species" in legacy.summary() and "outside the reference range" not in legacy.summary()
+
+    # the CLI's text and JSON
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    assert main(["drift", str(tmp_path / "cur.csv"), "--reference", str(tmp_path / "ref.parquet")]) == 0
+    text = capsys.readouterr().out
+    header, *rows = text.splitlines()[1:]
+    assert "missing" in header and "unseen/outside" in header
+    assert any(r.split()[0] == "species" and "6.7% (1 new)" in r for r in rows)
+    assert any(r.strip().startswith("sepal width") and "4.0%" in r and "0.0% → 0.0%" in r for r in rows)
+    assert main(["drift", str(tmp_path / "cur.csv"), "--reference", str(tmp_path / "ref.parquet"),
+                 "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["unseen_columns"] == ["species"] and data["out_of_range_columns"] == ["sepal width (cm)"]
+    species_row = next(c for c in data["columns"] if c["column"] == "species")
+    assert species_row["unseen_values"] == 1 and species_row["missing_current"] == 0.0

@@ -45,7 +45,8 @@ def compare_column(name: str, ref: dict[str, Any], cur: dict[str, Any], *, metho
     if cur["kind"] == "empty":
         return _all_missing(name, kind, ref, cur)
     full_ref, full_cur = ref, cur
-    missing = {"missing_reference": _missing_share(ref), "missing_current": _missing_share(cur)}
+    missing = {"missing_reference": _missing_share(ref), "missing_current": _missing_share(cur),
+               **quality(ref, cur)}
     note = "length in characters (free text)" if ref["kind"] == "text" else ""
     ref, cur = dict(numbers_of(ref)), dict(numbers_of(cur))
     n_ref, n_cur = size(ref), size(cur)
@@ -80,10 +81,34 @@ def _all_missing(name: str, kind: str, ref: dict[str, Any], cur: dict[str, Any])
     absent = ref.get("missing", 0) + entry.get("inf", 0)
     share = absent / max(n_ref + absent, 1)
     what = "missing or infinite" if cur.get("inf") else "missing"
+    nothing: dict[str, Any] = ({"unseen_values": 0, "unseen_rate": 0.0} if ref["kind"] in {"categorical", "boolean"}
+               else {"out_of_range_rate": 0.0} if ref["kind"] in {"numeric", "discrete"} else {})
     return DriftColumn(column=name, type=kind, method=MISSING, statistic=1.0, p_value=None, threshold=share,
                        drifted=True, note=f"every current value is {what} (reference: {share:.1%} missing); "
                        "no distribution to compare", plot=None, n_reference=int(n_ref), n_current=0,
-                       missing_reference=share, missing_current=1.0)
+                       missing_reference=share, missing_current=1.0, **nothing)
+
+
+def quality(ref: dict[str, Any], cur: dict[str, Any]) -> dict[str, Any]:
+    """What the current profile (built ``like=`` the reference) says beyond the distribution:
+    categories the reference never had (``unseen_values`` distinct ones, ``unseen_rate`` of the
+    current rows) or the share of rows outside the reference ``[min, max]`` (``out_of_range_rate``;
+    None from a current profile built before it was counted, or against another range)."""
+    kind = ref["kind"]
+    rows = size(cur) + cur.get("missing", 0) + cur.get("inf", 0)
+    if not rows or cur["kind"] != kind:
+        return {}
+    if kind in {"categorical", "boolean"}:
+        new = {k: v for k, v in cur["counts"].items() if k not in ref["counts"] and v}
+        return {"unseen_values": len(new), "unseen_rate": sum(new.values()) / rows}
+    if kind == "discrete":
+        low, high = min(ref["values"], default=0.0), max(ref["values"], default=0.0)
+        count = sum(c for v, c in zip(cur["values"], cur["counts"]) if v < low or v > high)
+        return {"out_of_range_rate": count / rows}
+    beyond = cur.get("outside")
+    if kind == "numeric" and beyond is not None and (beyond["min"], beyond["max"]) == (ref["min"], ref["max"]):
+        return {"out_of_range_rate": (beyond["below"] + beyond["above"]) / rows}
+    return {}
 
 
 def _missing_share(full: dict[str, Any]) -> float:

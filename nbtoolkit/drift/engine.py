@@ -105,6 +105,12 @@ def drift(
     method ``"missing"`` (statistic 1.0, the current missing share; threshold the reference's) —
     the column stopped arriving, which "no drift" would hide. Over time the same holds per chunk,
     and a chunk's rising missing share gets a note.
+
+    Each column's row also gives its data quality, from the two profiles: the missing share of
+    reference and current, the current categories the reference never had (``unseen_values``,
+    ``unseen_rate``) and the share of current numbers outside the reference ``[min, max]``
+    (``out_of_range_rate``) — shown in the table, ``to_frame()``, the JSON and the verdict line; they
+    do not change the drift verdict (:func:`nbtoolkit.quality` gives them per chunk, with alerts).
     """
     from ..contract import as_frame
 

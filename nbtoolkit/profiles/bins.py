@@ -51,9 +51,24 @@ def numeric_profile(values: Any, dtype: str, *, integer: bool, like: dict[str, A
     m2 = float(np.einsum("i,i->", x, x)) - n * mean * mean if n else 0.0
     if n and m2 <= 1e-6 * (n * mean * mean):  # cancellation risk (huge mean, tiny spread): exact pass
         m2 = float(np.square(x - mean).sum())
-    return {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": max(m2, 0.0),
-            "min": float(x.min()) if n else None, "max": float(x.max()) if n else None,
-            "grid": grid, "cuts": [int(c) for c in cuts], "counts": counts.tolist(), "tails": [low, high]}
+    entry = {"kind": "numeric", **base, "integer": bool(integer), "n": n, "mean": mean, "m2": max(m2, 0.0),
+             "min": float(x.min()) if n else None, "max": float(x.max()) if n else None,
+             "grid": grid, "cuts": [int(c) for c in cuts], "counts": counts.tolist(), "tails": [low, high]}
+    beyond = outside(x, like) if like is not None else None
+    if beyond is not None:
+        entry["outside"] = beyond
+    return entry
+
+
+def outside(x: Any, like: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Values of ``x`` below and above the range ``[min, max]`` of ``like`` (the reference: the drift
+    report's out-of-range share; the grid's outer bins are not that range), with the bounds: only
+    counts on the same bounds add up (:func:`.column.merge_column`), and the report uses them only
+    against a reference of that very range. None when ``like`` has no range."""
+    low, high = like.get("min"), like.get("max")
+    if low is None or high is None:
+        return None
+    return {"min": low, "max": high, "below": int((x < low).sum()), "above": int((x > high).sum())}
 
 
 def _grid(sample: Any, lo: float, hi: float, *, integer: bool) -> dict[str, Any]:

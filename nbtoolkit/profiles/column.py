@@ -173,10 +173,22 @@ def merge_column(a: dict[str, Any], b: dict[str, Any], name: str) -> dict[str, A
     m2 = a["m2"] + b["m2"] + delta * delta * na * nb / n if n else 0.0
     lows = [v for v in (a["min"], b["min"]) if v is not None]
     highs = [v for v in (a["max"], b["max"]) if v is not None]
-    return {**a, "missing": missing, "inf": a["inf"] + b["inf"], "n": n, "mean": mean, "m2": m2,
-            "min": min(lows) if lows else None, "max": max(highs) if highs else None,
-            "counts": (np.asarray(a["counts"]) + np.asarray(b["counts"])).tolist(),
-            "tails": [a["tails"][0] + b["tails"][0], a["tails"][1] + b["tails"][1]]}
+    return _with_outside({**a, "missing": missing, "inf": a["inf"] + b["inf"], "n": n, "mean": mean, "m2": m2,
+                          "min": min(lows) if lows else None, "max": max(highs) if highs else None,
+                          "counts": (np.asarray(a["counts"]) + np.asarray(b["counts"])).tolist(),
+                          "tails": [a["tails"][0] + b["tails"][0], a["tails"][1] + b["tails"][1]]},
+                         a.get("outside"), b.get("outside"), 1)
+
+
+def _with_outside(entry: dict[str, Any], a: dict[str, Any] | None, b: dict[str, Any] | None,
+                  sign: int) -> dict[str, Any]:
+    """``entry`` with the out-of-range counts of ``a`` plus (``sign`` 1) or minus (-1) those of ``b``
+    when both count against the same reference range; without them otherwise (a profile built
+    before they were counted, or against another range, says nothing about them)."""
+    entry = {k: v for k, v in entry.items() if k != "outside"}
+    if a is not None and b is not None and (a["min"], a["max"]) == (b["min"], b["max"]):
+        entry["outside"] = {**a, "below": a["below"] + sign * b["below"], "above": a["above"] + sign * b["above"]}
+    return entry
 
 
 def without(ref: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +213,7 @@ def without(ref: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
     mean = (n * ref["mean"] - nc * part["mean"]) / rest
     delta = part["mean"] - mean
     m2 = max(ref["m2"] - part["m2"] - delta * delta * rest * nc / n, 0.0)
-    return {**ref, "n": rest, "mean": mean, "m2": m2,
-            "counts": (np.asarray(ref["counts"]) - np.asarray(part["counts"])).tolist(),
-            "tails": [ref["tails"][0] - part["tails"][0], ref["tails"][1] - part["tails"][1]]}
+    return _with_outside({**ref, "n": rest, "mean": mean, "m2": m2,
+                          "counts": (np.asarray(ref["counts"]) - np.asarray(part["counts"])).tolist(),
+                          "tails": [ref["tails"][0] - part["tails"][0], ref["tails"][1] - part["tails"][1]]},
+                         ref.get("outside"), part.get("outside"), -1)

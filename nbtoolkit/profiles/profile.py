@@ -144,7 +144,7 @@ class Profile:
         """
         acc: Profile | None = None
         for chunk in chunks:
-            part = cls.from_frame(chunk, like=acc or like, **kwargs)
+            part = cls.from_frame(chunk, like=_template(like, acc), **kwargs)
             acc = part if acc is None else acc.merge(part)
         if acc is None:
             raise BadInput("No chunks to profile: the iterable was empty.")
@@ -239,3 +239,18 @@ def model_outputs(model: Any, frame: pd.DataFrame) -> dict[str, Any]:
             out[CONFIDENCE] = pd.Series(proba.max(axis=1).astype("float64"))
     return out
 
+
+def _template(like: Profile | None, acc: Profile | None) -> Profile | None:
+    """What a later chunk is profiled ``like=``: ``like``'s columns (the same bins as ``acc``, and
+    its range, against which each chunk counts its out-of-range values), ``acc``'s where ``like``
+    has none to give (a column empty or skipped there, whose bins the first chunk decided)."""
+    if like is None or acc is None:
+        return acc or like
+
+    def usable(entry: dict[str, Any] | None) -> bool:
+        return entry is not None and entry.get("kind") not in {"empty", "skipped"}
+
+    columns = {name: entry if usable(entry) else acc.columns.get(name, entry) for name, entry in like.columns.items()}
+    columns.update({name: entry for name, entry in acc.columns.items() if name not in columns})
+    target = like.target if usable(like.target) else acc.target
+    return Profile(columns, acc.n_rows, acc.outputs, target)

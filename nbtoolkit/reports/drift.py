@@ -10,7 +10,7 @@ from .base import Record, Result
 from .render import cell_text as _fmt
 
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note",
-                 "missing_reference", "missing_current"]
+                 "missing_reference", "missing_current", "unseen_values", "unseen_rate", "out_of_range_rate"]
 SKIPPED = "skipped"  # the method of a column no test applied to
 
 if TYPE_CHECKING:
@@ -29,7 +29,10 @@ class DriftColumn(Record):
     categories; ``n_reference``/``n_current`` the values tested on each side;
     ``missing_reference``/``missing_current`` the share of rows missing (or infinite) on each side
     (None for a skipped column) — :attr:`missing_changed` when they differ by more than
-    :data:`NULL_TOLERANCE`, whatever the distribution test says.
+    :data:`NULL_TOLERANCE`, whatever the distribution test says; ``unseen_values`` /
+    ``unseen_rate`` the current categories the reference never had (distinct ones, share of the
+    current rows) and ``out_of_range_rate`` the share of current rows outside the reference
+    ``[min, max]`` (None where they do not apply or the profile does not say).
     """
 
     column: str
@@ -45,6 +48,9 @@ class DriftColumn(Record):
     n_current: int
     missing_reference: float | None = None
     missing_current: float | None = None
+    unseen_values: int | None = None
+    unseen_rate: float | None = None
+    out_of_range_rate: float | None = None
 
     @property
     def tested(self) -> bool:
@@ -63,6 +69,20 @@ class DriftColumn(Record):
         if not (self.missing_reference or self.missing_current):
             return ""
         return f"{self.missing_reference:.1%} → {self.missing_current:.1%}"
+
+    @property
+    def quality_flagged(self) -> bool:
+        """Missing share moved, or current values the reference never had (categories, range)."""
+        return self.missing_changed or bool(self.unseen_rate) or bool(self.out_of_range_rate)
+
+    @property
+    def beyond_text(self) -> str:
+        """``"3.1% (2 new)"`` (rows with unseen categories) or ``"1.2%"`` (rows outside the
+        reference range); ``""`` where neither applies."""
+        if self.unseen_rate is not None:
+            return f"{self.unseen_rate:.1%} ({self.unseen_values} new)" if self.unseen_values else "0%"
+        return "" if self.out_of_range_rate is None else f"{self.out_of_range_rate:.1%}" if self.out_of_range_rate \
+            else "0%"
 
     @classmethod
     def skipped(cls, column: str, kind: str, reason: str) -> DriftColumn:
@@ -114,6 +134,16 @@ class DriftReport(Result):
         return [r.column for r in self.rows if r.missing_changed]
 
     @property
+    def unseen(self) -> list[str]:
+        """Columns whose current data has categories the reference never had."""
+        return [r.column for r in self.rows if r.unseen_rate]
+
+    @property
+    def out_of_range(self) -> list[str]:
+        """Columns with current values outside the reference ``[min, max]``."""
+        return [r.column for r in self.rows if r.out_of_range_rate]
+
+    @property
     def outputs(self) -> list[DriftColumn]:
         """The rows of the model's outputs (prediction drift), tested or not."""
         return [r for r in self.rows if r.type == "prediction"]
@@ -152,6 +182,7 @@ class DriftReport(Result):
         return {"drifted": self.drifted, "drifted_share": self.share, "drift_share": self.drift_share,
                 "n_tested": len(self.tested), "n_drifted": self.n_drifted,
                 "drifted_columns": self.drifted_columns, "missing_changed": self.missing_changed,
+                "unseen_columns": self.unseen, "out_of_range_columns": self.out_of_range,
                 "predictions_drifted": self.predictions_drifted if self.outputs else None,
                 "correction": self.correction,
                 "multivariate": self.multivariate, "reference": self.reference,
@@ -176,6 +207,10 @@ class DriftReport(Result):
         changed = [r for r in self._sorted_rows() if r.missing_changed and r.method != "missing"]
         if changed:
             text += "; missing values: " + names_shown([f"{r.column} {r.missing_text}" for r in changed])
+        for what, rows in (("unseen categories", [r for r in self._sorted_rows() if r.unseen_rate]),
+                           ("outside the reference range", [r for r in self._sorted_rows() if r.out_of_range_rate])):
+            if rows:
+                text += f"; {what}: " + names_shown([f"{r.column} {r.beyond_text}" for r in rows])
         return text + f"; reference: {self.reference}, current: {self.n_current} rows"
 
     def prediction_summary(self) -> str | None:
@@ -217,28 +252,29 @@ class DriftReport(Result):
         frame["drifted"] = frame["drifted"].map({True: "DRIFT", False: ""})
         for col in ("statistic", "p_value", "threshold"):
             frame[col] = frame[col].map(lambda v: "" if v is None or v != v else f"{v:.4g}")
-        frame = frame.drop(columns=["missing_reference", "missing_current"])
-        if any(r.missing_reference or r.missing_current for r in self.rows):  # shown when there are some
-            frame.insert(len(frame.columns) - 1, "missing",
-                         [r.missing_text + (" !" if r.missing_changed else "") for r in self._sorted_rows()])
+        frame = frame.drop(columns=["missing_reference", "missing_current", "unseen_values", "unseen_rate",
+                                    "out_of_range_rate"])
+        rows = self._sorted_rows()
+        frame.insert(len(frame.columns) - 1, "missing", [_missing_cell(r) + (" !" if r.missing_changed else "")
+                                                         for r in rows])
+        frame.insert(len(frame.columns) - 1, "unseen/outside", [r.beyond_text for r in rows])
         return self.headline() + "\n" + frame.to_string(index=False)
 
     def _repr_html_(self) -> str:
         from .render import Cell, Row, render, safe, table
 
-        missing = any(r.missing_text for r in self.rows)  # the column only when some values are missing
-
         def row(r: DriftColumn) -> Row:
-            tone = "muted" if not r.tested else "bad" if r.drifted else "warn" if r.missing_changed else "good"
+            tone = "muted" if not r.tested else "bad" if r.drifted else "warn" if r.quality_flagged else "good"
             cells = [r.column, r.type, r.method, _fmt(r.statistic), _fmt(r.p_value), _fmt(r.threshold),
-                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot)))]
-            cells += [Cell(r.missing_text, "font-weight:bold" if r.missing_changed else "")] * missing
-            cells += [Cell(r.note or "", "color:#555")]
+                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))),
+                     Cell(_missing_cell(r), "font-weight:bold" if r.missing_changed else ""),
+                     Cell(r.beyond_text, "font-weight:bold" if r.unseen_rate or r.out_of_range_rate else ""),
+                     Cell(r.note or "", "color:#555")]
             return Row(cells, tone=tone, css_class="nbt-drifted" if r.drifted else
-                       "nbt-missing-changed" if r.missing_changed else "")
+                       "nbt-missing-changed" if r.missing_changed else "nbt-quality" if r.quality_flagged else "")
 
         head = ["column", "type", "method", "statistic", "p-value", "threshold", "drifted",
-                "reference / current", *["missing (ref → cur)"] * missing, "note"]
+                "reference / current", "missing (ref → cur)", "unseen / out of range (cur)", "note"]
         return render("drift.html.j2", summary=self.summary(), prediction=self.prediction_summary(),
                       extra_columns=self.extra_columns,
                       table=safe(table(head, [row(r) for r in self._sorted_rows()], css_class="nbt-drift-table")))
@@ -333,6 +369,13 @@ def names_shown(names: list[str], limit: int = NAMES_SHOWN) -> str:
     """``a, b, c`` — the first ``limit`` names, then ``+N more``."""
     shown = ", ".join(names[:limit])
     return shown + (f" +{len(names) - limit} more" if len(names) > limit else "")
+
+
+def _missing_cell(r: DriftColumn) -> str:
+    """Every row's missing share, reference → current (blank for a column no profile counted)."""
+    if r.missing_reference is None or r.missing_current is None:
+        return ""
+    return f"{r.missing_reference:.1%} → {r.missing_current:.1%}"
 
 
 def _finding(r: DriftColumn) -> str:
