@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write_text(summary_html(bootstrap, pipeline, review=runs.get("review"), wall_seconds=wall), encoding="utf-8")
     print(f"\nExecuted notebooks: {bootstrap.run_dir}")
     print(f"HTML report:        {out}")
+    for picture in sorted((config.home() / "reports").glob("*-timeline.png")):
+        print(f"Timeline picture:   {picture}")
     print(f"Demo wall time:     {wall:.0f} s")
     return 0
 
@@ -255,6 +257,9 @@ def _days(loop: dict[str, Any], model: str) -> list[tuple[str, Any]]:
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+    picture = config.home() / "reports" / f"{model}-timeline.png"  # also on its own, beside the report
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    picture.write_bytes(buf.getvalue())
     served = sum(d.served for d in days)
     return [("text", ("notebooks/daily.yaml, one run per day (nbt pipeline run --pending): each day's tickets "
                       "through the running nbt serve, yesterday's outcomes sent back, the rollout moved on them. "
