@@ -176,9 +176,13 @@ def main() -> None:
           f"{theirs['seconds'] / seconds:.0f}x faster")
 
     if not args.skip_classifier:
-        t0, c0 = time.perf_counter(), time.process_time()
-        timeline = nbt.drift(ana, ref, columns=FEATURES, chunk_size=CHUNK, multivariate="classifier", log=False)
-        ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - c0
+        nbt.drift(ana.head(2 * CHUNK), ref.head(2 * CHUNK), columns=FEATURES, chunk_size=CHUNK,
+                  multivariate="classifier", log=False)  # warm-up: scikit-learn's import outside the timing
+        ours_s = ours_cpu = math.inf
+        for _ in range(args.repeat):
+            t0, c0 = time.perf_counter(), time.process_time()
+            timeline = nbt.drift(ana, ref, columns=FEATURES, chunk_size=CHUNK, multivariate="classifier", log=False)
+            ours_s, ours_cpu = min(ours_s, time.perf_counter() - t0), min(ours_cpu, time.process_time() - c0)
         mine = timeline.domain["rows"]
         print(f"domain classifier ({len(FEATURES)} features, chunks of {CHUNK}):")
         print("  chunk             NannyML AUROC alert   nbtoolkit AUROC alert")

@@ -10,7 +10,8 @@ only when an asked metric needs them:
   partition, and ``E[e² | leaf] ≥ E[e | leaf]²`` holds by construction.
 - **percentage tree** — the absolute percentage error ``|y − ŷ| / |y|`` moves steeply with the
   size of ``y``: it starts from its mean per quantile bin of ŷ (bins of at least
-  :data:`BASE_ROWS` reference rows) and a tree learns what is left.
+  :data:`BASE_ROWS` reference rows) and a tree, with leaves :data:`RESIDUAL_LEAF` times larger,
+  learns what is left.
 
 A row's expected loss is the mean over the reference rows of its leaf (the leaves hold at least
 ``min_leaf`` rows: 1/300 of the reference, between 20 and 200), so a chunk's estimate is a weighted
@@ -22,9 +23,10 @@ levels (the :data:`MAX_LEVELS` most frequent; within a tree ordered by their mea
 threshold on the order is a split of the levels); missing values, infinities and levels the
 reference never saw fall in bin 0 (a category's bin 0 is ordered as the reference's mean loss).
 Trees grow best split first (histograms of the bins, the smaller child's counted and the larger's
-by subtraction) to :data:`MAX_LEAVES` leaves. Against the 40-round gradient boosting this replaces
-(measured in benchmarks/estimate.py on NannyML's car-price data): errors of the estimated MAE and
-RMSE 0.6× DLE's instead of 0.9×, MAPE 0.5× instead of 0.7×, at a tenth of the time.
+by subtraction) to :data:`MAX_LEAVES` leaves: the partition of scikit-learn's
+``DecisionTreeRegressor`` on the same codes. Against the 40-round gradient boosting per loss this
+replaces (benchmarks/estimate.py, NannyML's car-price data): errors of the estimated MAE, RMSE and
+MAPE 0.60, 0.54 and 0.45 of DLE's (were 0.86, 0.90, 0.72), 15–18× faster than DLE (was 1.0–1.3×).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BINS = 255           # value bins per column; bin 0 is for missing values (codes fit in uint8)
 MAX_LEVELS = 250     # categories kept per column; the others are treated as unseen
-MAX_LEAVES = 64       # measured on the car-price data: no better with 128 or 192, slower
+MAX_LEAVES = 64      # measured on the car-price data: no better with 128 or 192, slower
 LEAF_SHARE, LEAF_MIN, LEAF_MAX = 1 / 300, 20, 200
 BASE_ROWS = 240      # reference rows per bin of ŷ in the percentage error's starting point
 RESIDUAL_LEAF = 4    # what the percentage error keeps after its mean per bin of ŷ is weak and noisy: bigger leaves
