@@ -62,12 +62,27 @@ def numeric(ref: pd.Series, cur: pd.Series) -> bool:
 
 
 def codes(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """(reference codes, analysis codes, distinct present values) of a category column: each frame
-    factorised on its own (fast for category dtypes), the analysis's new levels numbered after the
-    reference's; a missing value is a level of its own (number = the reference's level count)."""
+    """(reference codes, analysis codes, distinct present values) of a category column: the
+    reference's levels first, the analysis's new ones after; a missing value is a level of its own
+    (number = the distinct values' count). Strings held by pyarrow (pandas' default ``str``) are
+    encoded by pyarrow in one pass over both frames (30 ms less on US census's 15 columns); others
+    are factorised frame by frame (fast for category dtypes)."""
     import numpy as np
     import pandas as pd
 
+    if isinstance(ref.dtype, pd.StringDtype) and isinstance(cur.dtype, pd.StringDtype) \
+            and ref.dtype.storage == cur.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        a, b = (pa.chunked_array(pa.array(s.array)) for s in (ref, cur))   # what pandas holds (no copy)
+        if a.type != b.type:   # string and large_string
+            a, b = a.cast(pa.large_string()), b.cast(pa.large_string())
+        both = pa.chunked_array([*a.chunks, *b.chunks])
+        encoded = both.dictionary_encode().combine_chunks()
+        distinct = len(encoded.dictionary)
+        numbers = pc.fill_null(encoded.indices, distinct).to_numpy(zero_copy_only=False)
+        return numbers[:len(ref)], numbers[len(ref):], distinct
     rc, ru = pd.factorize(ref)
     cc, cu = pd.factorize(cur)
     where = pd.Index(ru).get_indexer(pd.Index(cu))
@@ -122,18 +137,31 @@ def design(ref: pd.DataFrame, cur: pd.DataFrame, features: list[str],
     numbers_ref = np.column_stack(left)[order] if left else np.zeros((len(ref), 0))
     numbers_cur = np.column_stack(right) if right else np.zeros((len(cur), 0))
     return Design(numbers_ref, numbers_cur, codes_ref, codes_cur, np.repeat(np.arange(len(levels)), levels), order,
-                  _one_hot(codes_ref, first))
+                  _one_hot(codes_ref, levels))
 
 
-def _one_hot(codes: np.ndarray, n_levels: int) -> Any:
-    """Sparse (rows × levels) indicator of each row's levels: a row's category score under a model is
-    one product (a gather of 68k × 15 codes took 3 ms a chunk, the product 0.3 ms)."""
+def _one_hot(codes: np.ndarray, levels: list[int]) -> tuple[Any, np.ndarray]:
+    """(sparse distinct rows × levels indicator, the distinct row of each reference row): a row's
+    category score under a model is one product over the distinct combinations of levels (a
+    gather of 68k × 15 codes took 3 ms a chunk; the product over all rows 0.5 ms, over US census's
+    18k distinct ones 0.15 ms). Rows are told apart by one integer (mixed radix) when the levels'
+    product fits in 62 bits, else every row is its own."""
+    import math
+
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    n, width = codes.shape
-    return csr_matrix((np.ones(n * width), codes.ravel(), np.arange(0, n * width + 1, width)),
-                      shape=(n, n_levels))
+    first = np.r_[0, np.cumsum(levels)[:-1]].astype(np.int64)
+    which = np.arange(len(codes))
+    distinct = codes
+    if levels and math.prod(levels) < 2 ** 62:
+        radix = np.r_[1, np.cumprod(levels[:-1])].astype(np.int64)
+        keys = (codes.astype(np.int64) - first) @ radix
+        _, rows, which = np.unique(keys, return_index=True, return_inverse=True)
+        distinct = codes[rows]
+    n, width = distinct.shape
+    return csr_matrix((np.ones(n * width), distinct.ravel(), np.arange(n + 1) * width),
+                      shape=(n, sum(levels))), which.ravel()
 
 
 class Design(NamedTuple):
@@ -145,7 +173,7 @@ class Design(NamedTuple):
     codes_cur: np.ndarray
     column: np.ndarray        # the category column of each level number
     order: np.ndarray         # reference row of each position of numbers_ref / codes_ref
-    one_hot: Any              # sparse reference rows × level numbers (see _one_hot)
+    one_hot: tuple[Any, np.ndarray]   # see _one_hot
 
 
 def log_shares(codes: np.ndarray, column: np.ndarray) -> np.ndarray:
@@ -235,7 +263,7 @@ def log_ratio(design: Design, positions: np.ndarray, *, seed: int, classifier: s
         if starts is not None:
             starts[0] = beta
         out = (beta[0] + offset + design.numbers_ref @ beta[1:d + 1]
-               + design.one_hot @ (table * beta[d + 1:][design.column]))
+               + (design.one_hot[0] @ (table * beta[d + 1:][design.column]))[design.one_hot[1]])
     else:
         take, out = size // FOLDS, np.zeros(n_ref)
         bounds = [n_ref * k // FOLDS for k in range(FOLDS + 1)]   # folds: slices of the shuffled reference

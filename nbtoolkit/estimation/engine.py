@@ -130,7 +130,8 @@ def estimate(
     if not calibrator.components:
         calibrator.components = comps
     ref_data["cal"] = calibrator.calibrate(ref_data["raw"])
-    cur_data["cal"] = calibrator.calibrate(cur_data["raw"])
+    # method="shift" calibrates each analysis chunk on its own reweighted reference
+    cur_data["cal"] = calibrator.calibrate(cur_data["raw"]) if method != "shift" else None
     shifted = None
     if method != "cbpe":  # shift-aware: each analysis chunk calibrated on the reweighted reference
         shifted = ShiftAware(ref, cur, named, ref_data["raw"], ref_data["y"], spec.classes)
