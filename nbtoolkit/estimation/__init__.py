@@ -7,6 +7,8 @@
     calibrate     stored.py       fit a calibrator for a registered version and store it with it
     metrics       metrics.py      expected / realised metrics and their standard errors
     method=shift  shift.py        per chunk, the reference reweighted by a domain classifier (ESS, auto)
+    no proba      regression.py   a regressor's metrics from expected losses (as NannyML's DLE)
+    LossModel     losstree.py     the expected losses: regression trees on inputs binned once
 
 Heavy libraries (pandas, scikit-learn, MLflow) are imported inside the functions that use them.
 """
