@@ -162,7 +162,7 @@ def summary_html(run: Any, pipeline: Path | None = None, *, review: Any = None,
         sections.append({"id": step, "title": f"{number} · {title}", "meta": _step_meta(run, step),
                          "blocks": _guarded(functools.partial(build, run, outputs.get(step) or {}, model))})
     sections.append({"id": "days", "title": "4 · Day by day: served, monitored, retrained, rolled out", "meta": None,
-                     "blocks": _guarded(lambda: _days(loop, model))})
+                     "blocks": _guarded(lambda: _days(loop, model, review.outputs.get("monitor") if review else None))})
     sections.append({"id": "retrain", "title": "5 · The drift alert retrains on the corrected tickets", "meta": None,
                      "blocks": _guarded(lambda: _retrain(loop))})
     sections.append({"id": "rollout", "title": "6 · The staged rollout, decided by outcomes", "meta": None,
@@ -224,7 +224,7 @@ def _loop(folder: Path, model: str) -> dict[str, Any]:
     return out
 
 
-def _timeline(loop: dict[str, Any], model: str) -> list[Any]:
+def _timeline(loop: dict[str, Any], model: str, review: dict[str, Any] | None = None) -> list[Any]:
     from .reports.timeline import build_days
 
     events: dict[str, list[str]] = {}
@@ -232,17 +232,23 @@ def _timeline(loop: dict[str, Any], model: str) -> list[Any]:
         day = str((f.get("evidence") or {}).get("window_start", ""))[:10]
         outputs = loop["retrains"].get(f["pipeline_run"], {}).get("feedback", {})
         events.setdefault(day, []).append(f"drift alert: retrained {outputs.get('challenger', '')}".rstrip())
-    return build_days(loop["days"], _monitor_windows(model) if loop["days"] else [], events)
+    return build_days(loop["days"], _monitor_windows(model, review) if loop["days"] else [], events)
 
 
-def _monitor_windows(model: str) -> list[dict[str, Any]]:
-    """The model's daily monitoring windows over its whole prediction log."""
+def _monitor_windows(model: str, review: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The model's daily monitoring windows: those the review saved when it covered the last day
+    processed, else computed over the whole prediction log."""
+    saved = (review or {}).get("monitoring_json")
+    if saved and Path(saved).exists():
+        windows = list(json.loads(Path(saved).read_text(encoding="utf-8")).get("windows") or [])
+        if windows and str(windows[-1].get("window_start", ""))[:10] == str((review or {}).get("through")):
+            return windows
     from .monitoring import monitor
 
     return list(monitor(model, window="1D", drift=True, notify=False).windows)
 
 
-def _days(loop: dict[str, Any], model: str) -> list[tuple[str, Any]]:
+def _days(loop: dict[str, Any], model: str, review: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
     import base64
     import io
 
@@ -250,7 +256,7 @@ def _days(loop: dict[str, Any], model: str) -> list[tuple[str, Any]]:
 
     if not loop["days"]:
         return [("text", "No day has been processed yet.")]
-    days = _timeline(loop, model)
+    days = _timeline(loop, model, review)
     fig = timeline_figure(days, title=f"{model}: {days[0].date} to {days[-1].date}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")

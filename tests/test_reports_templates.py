@@ -116,7 +116,7 @@ def test_demo_report_tells_the_loop_in_order_with_a_timeline_and_grouped_alerts(
     loop = {"days": day_outputs, "day_runs": {}, "fired": [firing], "moves": [start, advance],
             "retrains": {"r9": {"feedback": {"challenger": "tickets/2", "corrections": 120, "trained_on": 150}}}}
     monkeypatch.setattr(demo, "_loop", lambda folder, model: loop)
-    monkeypatch.setattr(demo, "_monitor_windows", lambda model: windows)
+    monkeypatch.setattr(demo, "_monitor_windows", lambda model, review=None: windows)
     monkeypatch.setattr(demo, "_registry", lambda model: [("html", render.safe("<table class='versions'></table>"))])
     page = demo.summary_html(run, tmp_path / "pipeline.yaml", review=review)
 

@@ -307,13 +307,17 @@ def write_days(folder: Any, *, days: int = 12, per_day: int = 300, start: str = 
     except (TypeError, ValueError):
         raise BadInput(f"start must be a date such as '2026-02-01', got {start!r}.") from None
     root = Path(folder)
+    dates = [first + pd.Timedelta(days=day) for day in range(days)]
+    missing = [not (root / f"date={d:%Y-%m-%d}" / "tickets.parquet").exists() for d in dates] + [False]
     written, previous = [], None
-    for day in range(days):
-        date = first + pd.Timedelta(days=day)
+    for day, date in enumerate(dates):
+        if not (missing[day] or missing[day + 1]):  # neither this day nor the next needs its tickets
+            previous = None
+            continue
         batch = generate_tickets(per_day, seed=seed * 1000 + day, start=str(date), days=1,
                                  id_prefix=f"D{date:%m%d}-", **drifted_day(day, drift_from_day))
         part = root / f"date={date:%Y-%m-%d}"
-        if not (part / "tickets.parquet").exists():
+        if missing[day]:
             part.mkdir(parents=True, exist_ok=True)
             if previous is not None:
                 previous[["ticket_id", TARGET]].to_parquet(part / "resolved.parquet", index=False)
