@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("computation", ("registry", "conformance", "drift", "evaluation", "estimation", "monitoring", "pipeline",
                      "testing")),
     # the package itself: the public API table (imported lazily) and load_ipython_extension
-    ("surfaces", ("__init__", "commands", "magics", "cli", "widgets", "serving", "demo")),
+    ("surfaces", ("__init__", "commands", "magics", "cli", "widgets", "serving", "demo", "demo_report")),
 ]
 
 

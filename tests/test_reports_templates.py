@@ -51,7 +51,7 @@ def _demo_run(tmp_path, steps, outputs):
 
 
 def test_demo_report_escapes_and_says_what_is_missing(tmp_path, monkeypatch):
-    from nbtoolkit import demo
+    from nbtoolkit import demo_report as demo
 
     (tmp_path / "evaluation.html").write_text("<p class='evaluation'>EVAL</p>")
     notebook = tmp_path / "train <1>.ipynb"
@@ -82,7 +82,7 @@ def test_demo_report_tells_the_loop_in_order_with_a_timeline_and_grouped_alerts(
     row per day with the events marked once; alerts grouped by rule with counts and first/last
     window; wide tables scroll inside their box; a cached step links the executed notebook of the
     run that produced it."""
-    from nbtoolkit import demo
+    from nbtoolkit import demo_report as demo
     from nbtoolkit.reports.monitoring import Alert, MonitorReport
 
     days = [f"2026-02-{d:02d}T00:00:00" for d in range(1, 6)]

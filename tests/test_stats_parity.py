@@ -16,7 +16,7 @@ from nbtoolkit.profiles import stats
 from nbtoolkit.evaluation import mcnemar_exact
 from nbtoolkit.evaluation.inputs import Predictions
 from nbtoolkit.evaluation.metrics import per_class
-from nbtoolkit.monitoring.monitor import per_class_f1
+from nbtoolkit.monitoring.window import per_class_f1
 
 
 @pytest.mark.parametrize("n, m, integers", [(5, 7, False), (300, 1000, False), (2000, 1500, True), (1, 2, False)])

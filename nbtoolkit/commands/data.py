@@ -135,7 +135,8 @@ def _show_plots(report: DriftReport | DriftTimeline, ctx: Context) -> None:
     formatter = getattr(ctx.shell, "display_formatter", None)
     if formatter is None or "image/png" not in getattr(formatter, "active_types", ()):
         return
-    from ..reports.drift import DriftReport, FigureView
+    from ..reports.drift import DriftReport
+    from ..reports.drift_plots import FigureView
 
     if not isinstance(report, DriftReport):  # drift over time: the timeline plots itself
         if report.drifted:

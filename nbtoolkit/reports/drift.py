@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, did_you_mean
 from .base import Record, Result
+from .drift_plots import FigureView, sparkline
 from .render import cell_text as _fmt
 
 FRAME_COLUMNS = ["column", "type", "method", "statistic", "p_value", "threshold", "drifted", "note",
@@ -266,7 +267,7 @@ class DriftReport(Result):
         def row(r: DriftColumn) -> Row:
             tone = "muted" if not r.tested else "bad" if r.drifted else "warn" if r.quality_flagged else "good"
             cells = [r.column, r.type, r.method, _fmt(r.statistic), _fmt(r.p_value), _fmt(r.threshold),
-                     "DRIFT" if r.drifted else "", Cell(safe(_sparkline(r.plot))),
+                     "DRIFT" if r.drifted else "", Cell(safe(sparkline(r.plot))),
                      Cell(_missing_cell(r), "font-weight:bold" if r.missing_changed else ""),
                      Cell(r.beyond_text, "font-weight:bold" if r.unseen_rate or r.out_of_range_rate else ""),
                      Cell(r.note or "", "color:#555")]
@@ -320,49 +321,9 @@ class DriftReport(Result):
         data = row.plot
         if not data:
             raise BadInput(f"Column {column!r} has no chart ({row.note}); there is nothing to plot.")
-        import numpy as np
-        from matplotlib.figure import Figure
+        from .drift_plots import column_chart
 
-        if ax is None:
-            fig = Figure(figsize=(6, 3.2))
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
-        colour = "#d93025" if row.drifted else "#1a73e8"
-        if data["kind"] == "hist":
-            edges = np.asarray(data["edges"])
-            ax.stairs(data["reference"], edges, fill=True, color="#bbbbbb", label="reference")
-            ax.stairs(data["current"], edges, color=colour, linewidth=1.8, label="current")
-            ax.set_xlabel(column + (" (length)" if row.type == "text" else ""))
-        else:
-            pos = np.arange(len(data["labels"]))
-            ax.bar(pos - 0.2, data["reference"], width=0.4, color="#bbbbbb", label="reference")
-            ax.bar(pos + 0.2, data["current"], width=0.4, color=colour, label="current")
-            ax.set_xticks(pos, [str(lbl)[:18] for lbl in data["labels"]],
-                          rotation=45 if len(pos) > 6 else 0, ha="right" if len(pos) > 6 else "center")
-        ax.set_ylabel("share of rows")
-        stat = f"{row.method} = {row.statistic:.3g}"
-        ax.set_title(f"{column}: {stat}" + (" — DRIFT" if row.drifted else ""), fontsize=10)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
-
-
-class FigureView:
-    """Shows a matplotlib Figure as PNG in any IPython front end (no pyplot backend needed)."""
-
-    def __init__(self, figure: Any) -> None:
-        self.figure = figure
-
-    def _repr_png_(self) -> bytes:
-        import io
-
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=90, bbox_inches="tight")  # no clipped title or labels
-        return buf.getvalue()
-
-    def __repr__(self) -> str:
-        return f"<Figure: {len(self.figure.axes)} plot(s)>"
+        return column_chart(row, ax)
 
 
 def names_shown(names: list[str], limit: int = NAMES_SHOWN) -> str:
@@ -393,20 +354,3 @@ def _severity(row: DriftColumn) -> float:
     if row.p_value is not None:
         return float(row.threshold) / max(row.p_value, 1e-300)
     return float(row.statistic) / float(row.threshold)
-
-
-def _sparkline(data: dict[str, Any] | None, width: int = 120, height: int = 28) -> str:
-    """A tiny inline SVG (``templates/sparkline.svg.j2``): grey reference bars, blue current outline."""
-    if not data:
-        return ""
-    from .render import render
-
-    ref, cur = data["reference"], data["current"]
-    top = max(max(ref, default=0), max(cur, default=0)) or 1.0
-    w = width / max(len(ref), 1)
-    # the reference bars as one path (one attribute to escape, not four per bar)
-    bars = "".join(f"M{i * w:.1f},{height - v / top * height:.1f}h{w:.1f}v{v / top * height:.1f}h-{w:.1f}z"
-                   for i, v in enumerate(ref) if v > 0)
-    points = " ".join(f"{i * w:.1f},{height - v / top * height:.1f} {(i + 1) * w:.1f},"
-                      f"{height - v / top * height:.1f}" for i, v in enumerate(cur))
-    return render("sparkline.svg.j2", width=width, height=height, bars=bars, points=points)

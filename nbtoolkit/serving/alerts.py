@@ -208,7 +208,8 @@ class LiveMonitor:
 def read_window(plog: LogSource, name: str, start: Any, with_drift: bool,
                 drift_cache: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, Any], str | None]:
     """The window's metrics (as ``nbt monitor`` computes them), its rows, its drift and a drift error."""
-    from ..monitoring.monitor import _window_drift, window_metrics
+    from ..monitoring.monitor import _window_drift
+    from ..monitoring.window import window_metrics
 
     part = plog.frame(name, start=start, inputs=with_drift)
     if not len(part):
