@@ -86,6 +86,15 @@ def test_support_ticket_example_runs_itself(example_run, monkeypatch):
     page = again.read_text()
     assert all(f">{d['partition']}<" in page for d in days) and "unavailable:" not in page
 
+    # a day run again on its own (--partition --force, no server given: the notebook starts one):
+    # what the first run served is not sent twice, and the day's record comes from the log
+    from nbtoolkit.pipeline import run_pipeline
+
+    last = days[-1]["partition"]
+    rerun = run_pipeline(folder / "daily.yaml", partition=last, force=True)
+    assert rerun.processed == [last], str(rerun)
+    assert rerun.runs[last].outputs["day"]["served"] == 200 and len(PredictionLog().frame("tickets")) == 10 * 200
+
     # the same log from a terminal: the drift alerts → exit code 1
     cli = subprocess.run([sys.executable, "-m", "nbtoolkit.cli", "monitor", "tickets", "--version", "1",
                           "--alert", "drift_share>0.3", "--window", "1D"], capture_output=True, text=True)
