@@ -982,8 +982,16 @@ def test_a_large_window_is_read_in_a_helper_process_with_the_same_metrics(tmp_pa
                                                    and math.isnan(there.latest[key]))
             assert same, (key, value, there.latest[key])
         assert there.latest["volume"] == 20 and there.latest["labeled"] == 4
+        # outcomes arriving wake the monitor; they leave its helper running (only stop() ends it)
+        helper = there._helper
+        there._thread = object()  # as if started: a nudge counts only in the worker that evaluates
+        there.nudge()
+        assert there.outcome_batches == 1 and helper.alive
+        there.evaluate(now)
+        assert there._helper is helper and there.offload_rows == 0  # still read elsewhere
     finally:
         there.stop()
+    assert not helper.alive or helper.proc.wait(timeout=10) is not None  # stop() ended it
 
 
 def test_the_live_monitor_fires_on_the_share_of_rows_outside_the_contract(tmp_path):

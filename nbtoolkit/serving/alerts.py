@@ -73,6 +73,7 @@ class LiveMonitor:
         self._stop = threading.Event()
         self._wake = threading.Event()  # outcomes arrived: evaluate now, not at the next interval
         self.outcome_batches = 0  # /outcomes requests recorded so far (nudge)
+        self._count_lock = threading.Lock()
         self.decided = 0  # of them, those the last finished rollout decision had seen
         self.decided_at: float | None = None  # when it finished (its move is in the registry by then)
         self._thread: threading.Thread | None = None
@@ -88,16 +89,17 @@ class LiveMonitor:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._helper is not None:
+            self._helper.close(0)
 
     def nudge(self) -> None:
         """New outcomes were recorded: evaluate (and decide the rollout) now rather than at the next
         interval, so a staged rollout moves when its evidence arrives. Only the worker that evaluates counts."""
         if self._thread is None:
             return
-        self.outcome_batches += 1
+        with self._count_lock:  # request threads nudge concurrently
+            self.outcome_batches += 1
         self._wake.set()
-        if self._helper is not None:
-            self._helper.close(0)
 
     def _take_lock(self) -> bool:
         import fcntl

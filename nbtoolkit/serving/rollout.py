@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput, NbtError
@@ -71,9 +71,10 @@ class Move:
     stage: int
     share: float
     reason: str
+    at: float = field(default_factory=time.time)  # when it was decided
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "action": self.action,
+        return {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)), "action": self.action,
                 "version": self.version, "stage": self.stage, "share": self.share, "reason": self.reason}
 
 
